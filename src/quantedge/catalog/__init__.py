@@ -1,0 +1,1 @@
+"""Data at rest: the Parquet catalog, its symbol table, importers, integrity checks and the merge."""

@@ -1,0 +1,1 @@
+"""Importers: one module per real source format, each yielding normalized events + a report."""

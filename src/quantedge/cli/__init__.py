@@ -1,0 +1,1 @@
+"""QuantEdge cli stage."""
