@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 app = typer.Typer(
     name="quantedge",
@@ -11,6 +18,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+catalog_app = typer.Typer(help="Inspect the local Parquet catalog.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+console = Console()
+
+DEFAULT_CATALOG = Path(os.environ.get("QUANTEDGE_CATALOG", "catalog"))
+CatalogOpt = Annotated[
+    Path, typer.Option("--catalog", "-c", help="Catalog directory (env QUANTEDGE_CATALOG).")
+]
 
 
 @app.callback()
@@ -24,6 +40,115 @@ def version() -> None:
     from quantedge import __version__
 
     typer.echo(__version__)
+
+
+def report_table(reports: list) -> Table:
+    """Rich table of import reports: rows read / imported / quarantined and the reasons."""
+    t = Table(title="Import summary")
+    for col in ("source", "format", "read", "imported", "quarantined", "events", "reasons"):
+        t.add_column(col, justify="right" if col in ("read", "imported", "quarantined", "events") else "left")
+    for r in reports:
+        reasons = ", ".join(f"{k}={v}" for k, v in r.reasons.most_common(4)) or "-"
+        t.add_row(Path(r.source).name, r.fmt, f"{r.rows_read:,}", f"{r.rows_imported:,}",
+                  f"{r.rows_quarantined:,}", f"{r.events_written:,}", reasons)
+    return t
+
+
+def run_import(fmt: str, paths: list[Path], catalog: Path, quiet: bool = False) -> list:
+    """Import with a progress bar and print the summary and the first problems of each file."""
+    from quantedge.catalog.importing import _expand, import_paths
+    from quantedge.catalog.store import Catalog
+
+    cat = Catalog(catalog)
+    n_files = len(_expand(paths, ("*",))) if not quiet else 0
+    with Progress(TextColumn("[bold]import {task.fields[fmt]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[name]}"), TimeElapsedColumn(), console=console,
+                  disable=quiet) as prog:
+        task = prog.add_task("import", total=n_files or None, fmt=fmt, name="")
+
+        def on_file(path: Path, reps: list) -> None:
+            prog.update(task, advance=1, name=path.name)
+
+        reports = import_paths(cat, fmt, paths, on_file=on_file)
+    if not quiet:
+        console.print(report_table(reports))
+        for r in reports:
+            for p in r.problems[:3]:
+                console.print(f"  [yellow]quarantined[/] {p.message()}")
+            if len(r.problems) > 3:
+                console.print(f"  … {r.rows_quarantined - 3:,} more in {catalog}/quarantine/")
+            for note in r.notes:
+                console.print(f"  [dim]{Path(r.source).name}: {note}[/]")
+    return reports
+
+
+@app.command("import")
+def import_cmd(
+    fmt: Annotated[str, typer.Argument(help="Source format: lobster | iqfeed | csv | taq | databento.")],
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories to import.")],
+    catalog: CatalogOpt = DEFAULT_CATALOG,
+) -> None:
+    """Import real market data files into the catalog, quarantining bad rows with reasons."""
+    from quantedge.catalog.importing import FORMATS
+
+    if fmt not in FORMATS:
+        console.print(f"[red]unknown format {fmt!r}[/]; choose one of: {', '.join(FORMATS)}")
+        raise typer.Exit(2)
+    reports = run_import(fmt, paths, catalog)
+    if sum(r.events_written for r in reports) == 0:
+        console.print("[red]nothing was imported[/]")
+        raise typer.Exit(1)
+
+
+@catalog_app.command("ls")
+def catalog_ls(
+    catalog: CatalogOpt = DEFAULT_CATALOG,
+    symbol: Annotated[list[str] | None, typer.Option("--symbol", "-s", help="Only these symbols.")] = None,
+    kind: Annotated[list[str] | None, typer.Option("--kind", "-k", help="Only these kinds.")] = None,
+    start: Annotated[str | None, typer.Option(help="First date (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last date (YYYY-MM-DD).")] = None,
+) -> None:
+    """List catalog partitions (kind, date, symbol) with row counts and sizes."""
+    from quantedge.catalog.store import Catalog
+
+    if not catalog.exists():
+        console.print(f"[red]no catalog at {catalog}[/] (import data first: quantedge import …)")
+        raise typer.Exit(1)
+    rows = Catalog(catalog).ls(symbols=symbol, kinds=kind, start=start, end=end)
+    t = Table(title=f"Catalog {catalog}")
+    for col in ("date", "symbol", "kind", "parts", "rows", "bytes"):
+        t.add_column(col, justify="right" if col in ("parts", "rows", "bytes") else "left")
+    for r in sorted(rows, key=lambda r: (r["date"], r["symbol"], r["kind"])):
+        t.add_row(r["date"], r["symbol"], r["kind"], str(r["parts"]), f"{r['rows']:,}", f"{r['bytes']:,}")
+    console.print(t)
+    console.print(f"{len(rows)} partitions, {sum(r['rows'] for r in rows):,} events")
+
+
+@catalog_app.command("show")
+def catalog_show(
+    symbol: Annotated[str, typer.Argument(help="Symbol.")],
+    date: Annotated[str, typer.Argument(help="Date YYYY-MM-DD.")],
+    catalog: CatalogOpt = DEFAULT_CATALOG,
+    head: Annotated[int, typer.Option(help="How many events to print.")] = 20,
+) -> None:
+    """Print the first events of one symbol-day in merge order."""
+    from quantedge.catalog.store import Catalog
+    from quantedge.events import ACTION_NAMES, KIND_NAMES, condition_names
+    from quantedge.timeutil import format_et
+
+    ev = Catalog(catalog).read(symbol, date)
+    if ev.shape[0] == 0:
+        console.print(f"[red]no events for {symbol} on {date}[/]")
+        raise typer.Exit(1)
+    t = Table(title=f"{symbol} {date}: {ev.shape[0]:,} events")
+    for col in ("ts_recv (ET)", "kind", "action", "side", "price", "size", "venue", "seq", "conditions"):
+        t.add_column(col)
+    for e in ev[:head]:
+        t.add_row(format_et(int(e["ts_recv"]), 9), KIND_NAMES.get(int(e["kind"]), "?"),
+                  ACTION_NAMES.get(int(e["action"]), "?"), str(int(e["side"])), f"{e['price'] / 1e4:.4f}",
+                  str(int(e["size"])), str(int(e["venue"])), str(int(e["seq"])),
+                  ",".join(condition_names(int(e["conditions"]))))
+    console.print(t)
 
 
 if __name__ == "__main__":
