@@ -1,0 +1,157 @@
+"""Market-by-price (L2) books updated by KIND_DEPTH and KIND_CLEAR events.
+
+Two addressing modes, chosen per event by ``level``:
+
+* by price (``level == -1``): ``size`` is the new total at ``price``; 0 removes the level
+  (IQFeed price-level summary/update/delete, Databento MBP).  A level updated inside the known
+  horizon is known; one outside it has an exact size but possibly unseen levels in front of it, so
+  it stays unknown.
+* by position (``level >= 0``, IQFeed/IB-style depth): ACTION_ADD inserts at index ``level``
+  shifting deeper levels down, ACTION_MODIFY sets price and size at the index, ACTION_DELETE
+  removes the index shifting deeper levels up.  Indexes the book does not have are counted
+  (A_BAD_INDEX) and skipped; an update that breaks price order is applied as sent and counted
+  (A_UNSORTED).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from quantedge.book.state import (
+    A_BAD_FIELD,
+    A_BAD_INDEX,
+    A_BAD_SYMBOL,
+    A_UNSORTED,
+    B_LAST_TS,
+    C_CLEARS,
+    C_EVENTS,
+    LV_KNOWN,
+    LV_PX,
+    LV_SZ,
+    SD_HZ,
+    SD_NLEV,
+    LevelBook,
+    anomaly,
+    apply_window,
+    better,
+    check_cross,
+    check_tick,
+    clear_side,
+    find_level,
+    insert_level,
+    remove_level,
+    side_index,
+    status_event,
+    within,
+)
+
+KIND_CLEAR = 1
+KIND_STATUS = 2
+KIND_DEPTH = 4
+ACTION_ADD = 1
+ACTION_MODIFY = 2
+ACTION_DELETE = 4
+
+
+@njit(cache=True)
+def _check_order(lv, sd, bk, s: int, si: int, i: int) -> None:
+    p = lv[s, si, i, LV_PX]
+    if i > 0 and not better(si, lv[s, si, i - 1, LV_PX], p):
+        anomaly(bk, s, A_UNSORTED)
+    elif i + 1 < sd[s, si, SD_NLEV] and not better(si, p, lv[s, si, i + 1, LV_PX]):
+        anomaly(bk, s, A_UNSORTED)
+
+
+@njit(cache=True)
+def l2_event(lv, sd, bk, s: int, kind: int, action: int, side: int, level: int, price: int, size: int,
+             ts: int) -> int:
+    if kind == KIND_DEPTH:
+        si = side_index(side)
+        if si < 0 or size < 0:
+            anomaly(bk, s, A_BAD_FIELD)
+            return 0
+        if level < 0:
+            if price <= 0:
+                anomaly(bk, s, A_BAD_FIELD)
+                return 0
+            check_tick(bk, s, price)
+            i = find_level(lv, sd, s, si, price)
+            if i >= 0:
+                if size == 0 or action == ACTION_DELETE:
+                    remove_level(lv, sd, s, si, i)
+                else:
+                    lv[s, si, i, LV_SZ] = size
+                    if within(si, price, sd[s, si, SD_HZ]):
+                        lv[s, si, i, LV_KNOWN] = 1
+            elif size > 0 and action != ACTION_DELETE:
+                at = -i - 1
+                known = 1 if within(si, price, sd[s, si, SD_HZ]) else 0
+                if insert_level(lv, sd, bk, s, si, at, price, size, 0, known, True):
+                    apply_window(lv, sd, bk, s, si)
+        else:
+            n = sd[s, si, SD_NLEV]
+            if action == ACTION_ADD:
+                if level > n or price <= 0:
+                    anomaly(bk, s, A_BAD_INDEX if level > n else A_BAD_FIELD)
+                    return 0
+                check_tick(bk, s, price)
+                if not insert_level(lv, sd, bk, s, si, level, price, size, 0, 1, True):
+                    return 0
+                _check_order(lv, sd, bk, s, si, level)
+            elif action == ACTION_MODIFY:
+                if level >= n or price <= 0:
+                    anomaly(bk, s, A_BAD_INDEX if level >= n else A_BAD_FIELD)
+                    return 0
+                check_tick(bk, s, price)
+                lv[s, si, level, LV_PX] = price
+                lv[s, si, level, LV_SZ] = size
+                lv[s, si, level, LV_KNOWN] = 1
+                _check_order(lv, sd, bk, s, si, level)
+            elif action == ACTION_DELETE:
+                if level >= n:
+                    anomaly(bk, s, A_BAD_INDEX)
+                    return 0
+                remove_level(lv, sd, s, si, level)
+            else:
+                anomaly(bk, s, A_BAD_FIELD)
+                return 0
+        check_cross(lv, sd, bk, s)
+    elif kind == KIND_CLEAR:
+        for si in range(2):
+            if side == 0 or side_index(side) == si:
+                clear_side(lv, sd, s, si)
+        bk[s, C_CLEARS] += 1
+        check_cross(lv, sd, bk, s)
+    elif kind == KIND_STATUS:
+        status_event(bk, s, action)
+    else:
+        return 0
+    bk[s, C_EVENTS] += 1
+    bk[s, B_LAST_TS] = ts
+    return 1
+
+
+@njit(cache=True)
+def l2_step(lv, sd, bk, batch) -> int:
+    """Apply a batch to every L2 book; returns the number of events handled."""
+    ns = lv.shape[0]
+    applied = 0
+    for i in range(batch.shape[0]):
+        e = batch[i]
+        k = e.kind
+        if k != KIND_DEPTH and k != KIND_CLEAR and k != KIND_STATUS:
+            continue
+        s = e.symbol
+        if s < 0 or s >= ns:
+            anomaly(bk, ns, A_BAD_SYMBOL)
+            continue
+        applied += l2_event(lv, sd, bk, s, k, e.action, e.side, e.level, e.price, e.size, e.ts_event)
+    return applied
+
+
+class L2Book(LevelBook):
+    """Market-by-price books (by price or by position)."""
+
+    def step(self, batch: np.ndarray) -> int:
+        return int(l2_step(self.lv, self.sd, self.bk, batch))
