@@ -151,5 +151,91 @@ def catalog_show(
     console.print(t)
 
 
+DEFAULT_DATA = Path(
+    os.environ.get("QUANTEDGE_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data")
+)
+
+
+def samples_dir() -> Path:
+    """The real excerpts shipped inside the package (origin notes in each folder's README)."""
+    return Path(__file__).resolve().parents[1] / "samples"
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the demo catalog and reports go.")] = Path("out/demo"),
+) -> None:
+    """Main job on the bundled real sample: import it into a catalog, check integrity, summarize."""
+    import json
+
+    from quantedge.catalog.integrity import check_events, render_table
+    from quantedge.catalog.store import Catalog
+
+    catalog = out / "catalog"
+    samples = samples_dir()
+    console.rule("[bold]1. import the bundled real samples")
+    reports = run_import("lobster", [samples / "lobster"], catalog)
+    reports += run_import("iqfeed", [samples / "iqfeed"], catalog)
+    if sum(r.events_written for r in reports) == 0:
+        console.print("[red]the bundled samples produced no events[/]")
+        raise typer.Exit(1)
+    cat = Catalog(catalog)
+    console.rule("[bold]2. integrity checks")
+    results = []
+    seen = set()
+    for p in cat.partitions():
+        if (p.symbol, p.date) in seen:
+            continue
+        seen.add((p.symbol, p.date))
+        results.append(check_events(cat.read(p.symbol, p.date), symbol=p.symbol, date=p.date))
+    console.print(render_table(results))
+    report_path = out / "integrity.json"
+    report_path.write_text(json.dumps([r.to_dict() for r in results], indent=1))
+    console.rule("[bold]3. summary")
+    rows = cat.ls()
+    t = Table(title="Catalog contents")
+    for col in ("symbol", "date", "kinds", "events"):
+        t.add_column(col)
+    by_sd: dict[tuple[str, str], list] = {}
+    for r in rows:
+        by_sd.setdefault((r["symbol"], r["date"]), []).append(r)
+    for (sym, date), rs in sorted(by_sd.items()):
+        kinds = ", ".join(f"{r['kind']}={r['rows']:,}" for r in rs)
+        t.add_row(sym, date, kinds, f"{sum(r['rows'] for r in rs):,}")
+    console.print(t)
+    console.print(f"catalog: {catalog}   integrity report: {report_path}")
+    n_read = sum(r.rows_read for r in reports)
+    n_imp = sum(r.rows_imported for r in reports)
+    n_q = sum(r.rows_quarantined for r in reports)
+    console.print(f"rows read {n_read:,}, imported {n_imp:,}, quarantined {n_q:,}; "
+                  f"events in catalog {sum(r['rows'] for r in rows):,}")
+
+
+@app.command()
+def bench(
+    data: Annotated[Path, typer.Option(help="Real data folder (../shared/data).")] = DEFAULT_DATA,
+    only: Annotated[list[str] | None, typer.Option(help="Run only: imports, stream.")] = None,
+    symbols: Annotated[int, typer.Option(help="Symbols in the replicated streaming catalog.")] = 100,
+    memory_rows: Annotated[int, typer.Option(help="Streaming memory budget in events.")] = 1 << 23,
+) -> None:
+    """Measure importer rows/s and catalog streaming events/s on the real data (see BENCHMARKS.md)."""
+    import json
+
+    from quantedge import benchmarks as bm
+
+    if not data.is_dir():
+        console.print(f"[red]real data folder {data} not found[/] (use --data)")
+        raise typer.Exit(1)
+    console.print(f"machine: {bm.machine()}")
+    want = set(only or ["imports", "stream"])
+    results: list[dict] = []
+    if "imports" in want:
+        results += bm.bench_imports(data)
+    if "stream" in want:
+        results += bm.bench_stream(data, n_symbols=symbols, memory_rows=memory_rows)
+    for r in results:
+        console.print(json.dumps(r))
+
+
 if __name__ == "__main__":
     app()
