@@ -1,0 +1,1 @@
+"""DTN IQFeed protocol: pure parsing/formatting functions (history lines, trade conditions)."""
