@@ -217,6 +217,7 @@ def bench(
     only: Annotated[list[str] | None, typer.Option(help="Run only: imports, stream.")] = None,
     symbols: Annotated[int, typer.Option(help="Symbols in the replicated streaming catalog.")] = 100,
     memory_rows: Annotated[int, typer.Option(help="Streaming memory budget in events.")] = 1 << 23,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results here.")] = None,
 ) -> None:
     """Measure importer rows/s and catalog streaming events/s on the real data (see BENCHMARKS.md)."""
     import json
@@ -233,8 +234,21 @@ def bench(
         results += bm.bench_imports(data)
     if "stream" in want:
         results += bm.bench_stream(data, n_symbols=symbols, memory_rows=memory_rows)
+    t = Table(title="Benchmarks")
+    for col in ("bench", "what", "n", "seconds", "per second", "extra"):
+        t.add_column(col)
     for r in results:
-        console.print(json.dumps(r))
+        what = r.get("format") or r.get("file") or r.get("symbols", "")
+        n = r.get("rows", r.get("events", ""))
+        rate = r.get("rows_per_s", r.get("events_per_s", ""))
+        extra = ", ".join(f"{k}={v}" for k, v in r.items()
+                          if k not in ("bench", "format", "rows", "events", "seconds", "rows_per_s",
+                                       "events_per_s"))
+        t.add_row(r["bench"], str(what), f"{n:,}" if n != "" else "", str(r.get("seconds", "")),
+                  f"{rate:,}" if rate != "" else "", extra)
+    console.print(t)
+    if json_out is not None:
+        json_out.write_text(json.dumps({"machine": bm.machine(), "results": results}, indent=1))
 
 
 if __name__ == "__main__":
