@@ -251,5 +251,14 @@ def bench(
         json_out.write_text(json.dumps({"machine": bm.machine(), "results": results}, indent=1))
 
 
+def _register_stage_commands() -> None:
+    """Sub-commands that live next to their stage (one module each under quantedge/cli)."""
+    from quantedge.cli import check_cmd
+
+    check_cmd.register(app)
+
+
+_register_stage_commands()
+
 if __name__ == "__main__":
     app()
