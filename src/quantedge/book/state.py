@@ -201,15 +201,22 @@ def remove_level(lv, sd, s: int, si: int, i: int) -> None:
 
 @njit(cache=True)
 def apply_window(lv, sd, bk, s: int, si: int) -> None:
-    """After an insert: a known level pushed past the feed window stops being updated by the feed.
+    """After an insert: the feed window (e.g. 5 levels of a 5-level LOBSTER file) bounds what is seen.
 
-    Levels deeper than the window (e.g. level 6 of a 5-level LOBSTER file) get no messages, so the
-    level pushed there becomes unknown and the horizon moves in to the window's last level.
+    Levels deeper than the window get no messages, so a level pushed past it becomes unknown and the
+    horizon moves in to the window's last level.
     """
     w = bk[s, B_WINDOW]
-    if w > 0 and sd[s, si, SD_NLEV] > w and lv[s, si, w, LV_KNOWN] == 1:
+    if w <= 0 or sd[s, si, SD_NLEV] < w or lv[s, si, w - 1, LV_KNOWN] == 0:
+        return
+    # with w known levels the window ends at the w-th: prices behind it are no longer observed
+    # (an order added there is outside the window and gets no message), even where they were
+    # observed before
+    edge = lv[s, si, w - 1, LV_PX]
+    if better(si, edge, sd[s, si, SD_HZ]):
+        sd[s, si, SD_HZ] = edge
+    if sd[s, si, SD_NLEV] > w:
         lv[s, si, w, LV_KNOWN] = 0
-        sd[s, si, SD_HZ] = lv[s, si, w - 1, LV_PX]
 
 
 @njit(cache=True)
