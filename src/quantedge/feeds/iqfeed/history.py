@@ -174,9 +174,15 @@ def scan_lines(buf, types, alt_ncols, lookup_prefix, code_bits):  # noqa: C901 -
         k = nf - sk
         nfields[li] = min(k, 32000)
         last_empty = nf <= _MAXF and fe[nf - 1] == fs[nf - 1]
-        if k == ncols or (k == ncols + 1 and last_empty):
+        # a trailing empty field is read as IQFeed's trailing comma first (daily bars with the
+        # comma have as many fields as interval bars without it)
+        if k == ncols + 1 and last_empty:
             use = ncols
-        elif alt_ncols > 0 and (k == alt_ncols or (k == alt_ncols + 1 and last_empty)):
+        elif alt_ncols > 0 and k == alt_ncols + 1 and last_empty:
+            use = alt_ncols
+        elif k == ncols:
+            use = ncols
+        elif alt_ncols > 0 and k == alt_ncols:
             use = alt_ncols
         else:
             status[li] = ST_COLUMNS
@@ -283,18 +289,26 @@ def scan_lines(buf, types, alt_ncols, lookup_prefix, code_bits):  # noqa: C901 -
     return vals, offs, lens, status, errf, nfields, skip, lstart, lend
 
 
-def gather_strings(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+@njit(cache=True)
+def _gather(buf, offs, lens, width):
+    n = offs.shape[0]
+    out = np.zeros((n, width), np.uint8)
+    for i in range(n):
+        m = min(lens[i], width)
+        a = offs[i]
+        for k in range(m):
+            out[i, k] = buf[a + k]
+    return out
+
+
+def gather_strings(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray, width: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Fixed-width ``S{width}`` array of the fields at (offs, lens); ``fits`` is False when longer."""
     n = offs.shape[0]
     if n == 0:
         return np.zeros(0, f"S{width}"), np.zeros(0, bool)
-    fits = lens <= width
-    cols = np.arange(width)
-    idx = offs[:, None] + cols[None, :]
-    mask = cols[None, :] < np.minimum(lens, width)[:, None]
-    idx = np.where(mask, np.minimum(idx, max(buf.shape[0] - 1, 0)), 0)
-    mat = np.where(mask, buf[idx] if buf.shape[0] else 0, 0).astype(np.uint8)
-    return np.ascontiguousarray(mat).view(f"S{width}").reshape(n), fits
+    mat = _gather(buf, np.ascontiguousarray(offs, np.int64), np.ascontiguousarray(lens, np.int64), width)
+    return mat.view(f"S{width}").reshape(n), lens <= width
 
 
 def normalize_input(raw: bytes) -> tuple[bytes, list[str]]:
