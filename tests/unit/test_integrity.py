@@ -7,12 +7,15 @@ import datetime as dt
 import json
 
 import numpy as np
+import pytest
 import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 from typer.testing import CliRunner
 
+from quantedge.catalog.importers import taq
+from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks
 from quantedge.catalog.integrity import (
     REASONS,
     CheckConfig,
@@ -22,6 +25,7 @@ from quantedge.catalog.integrity import (
 )
 from quantedge.catalog.merge import sort_events
 from quantedge.catalog.store import Catalog
+from quantedge.catalog.symbols import NameTable
 from quantedge.cli.check_cmd import register
 from quantedge.events import (
     ACTION_ADD,
@@ -39,7 +43,7 @@ from quantedge.events import (
     KIND_TRADE,
     empty,
 )
-from quantedge.timeutil import NS, parse_et_datetimes
+from quantedge.timeutil import NS, et_dates, parse_et_datetimes
 
 DAY = dt.date(2021, 3, 1)
 
@@ -249,12 +253,12 @@ def test_crossed_and_locked_nbbo_from_venue_quotes():
 
 
 def test_crossed_until_end_of_day_counts_to_last_event():
-    rows = quote("10:00:00", 10.00, 10.02, venue=5) + quote("10:00:00", 10.05, 10.06, venue=7) + [
-        trade("10:00:30", 10.04)]
+    rows = quote("09:29:50", 10.00, 10.02, venue=5) + quote("09:29:50", 10.05, 10.06, venue=7) + [
+        trade("09:30:30", 10.04)]
     res = check_events(build(rows), symbol="XYZ", date=DAY)
-    # first group (venue 5) is not evaluated separately: same ts_recv -> evaluated at each FLAG_LAST
+    assert res.counts["nbbo_crossed_s"] == 40.0 and res.counts["nbbo_crossed_regular_s"] == 30.0
+    # each venue's pair is its own group (FLAG_LAST): venue 5 alone is fine, venue 7 then crosses
     assert res.counts["nbbo_crossed"] == 1
-    assert res.counts["nbbo_crossed_s"] == 30.0
     assert res.counts["trades_without_nbbo"] == 1  # crossed NBBO cannot judge a trade
 
 
@@ -446,3 +450,119 @@ def test_check_command_exit_codes_and_bad_options(tmp_path):
     part.write_bytes(b"garbage")
     dam = runner.invoke(cli_app(), ["check", "-c", str(tmp_path / "cat")], env=WIDE)
     assert dam.exit_code == 0 and "could not read ABC 2021-03-01" in dam.output
+
+
+# ------------------------------------------------------------------------------- real data
+
+
+def split_days(events: np.ndarray) -> dict[dt.date, np.ndarray]:
+    """One merge-ordered array per ET date, as the catalog would hand them out."""
+    days = et_dates(events["ts_event"])
+    out = {}
+    for d in np.unique(days):
+        date = dt.date(int(d) // 10000, int(d) // 100 % 100, int(d) % 100)
+        out[date] = sort_events(events[days == d])
+    return out
+
+
+def test_real_iqfeed_nept_ticks(shared_data):
+    """Every count checked against the raw tick lines, read here with plain Python."""
+    path = shared_data / "iqfeed" / "NEPT_ticks_2021-03-01_2021-03-03.csv"
+    raw = [ln.split(",") for ln in path.read_text().splitlines() if not ln.startswith("!ENDMSG!")]
+    events, report = read_iqfeed_ticks(path, NameTable())
+    assert report.rows_read == len(raw) == 32_627 and report.rows_quarantined == 0
+    # independent model of the import: a bid/ask pair whenever the row's NBBO changes (file order)
+    model: dict[str, list[tuple]] = {}
+    prev = None
+    for f in raw:
+        ts, px, sz, bid, ask, tick = f[0], round(float(f[1]) * 1e4), int(f[2]), round(float(f[4]) * 1e4), \
+            round(float(f[5]) * 1e4), int(f[6])
+        evs = model.setdefault(ts[:10], [])
+        if (bid, ask) != prev:
+            evs += [(ts, tick, KIND_QUOTE, 1, bid, 0), (ts, tick, KIND_QUOTE, -1, ask, 0)]
+            prev = (bid, ask)
+        evs.append((ts, tick, KIND_TRADE, f[7], px, sz))
+    cfg = CheckConfig()
+    days = split_days(events)
+    assert [d.isoformat() for d in days] == sorted(model)
+    for day, ev in days.items():
+        res = check_events(ev, symbol="NEPT", date=day, config=cfg)
+        c = res.counts
+        rows = [f for f in raw if f[0].startswith(day.isoformat())]
+        good = [f for f in rows if int(f[2]) > 0]
+        zero = len(rows) - len(good)
+        assert zero == 4  # market-center official open/close reports (codes 39, 2E) carry no shares
+        assert res.reasons() == {"trade_nonpositive_size": zero}
+        assert res.n_events == len(model[day.isoformat()])
+        assert c["duplicate_tick_id"] == 0  # tick ids repeat across market centers, never within one
+        assert c["ts_event_backwards"] == 0 and c["ts_recv_backwards"] == 0
+        hms = [f[0][11:] for f in good]
+        ext = sum(1 for t in hms if t < "09:30" or t >= "16:00")
+        assert c["extended_hours_trades"] == ext
+        assert c["sessions"]["pre"]["trades"] == sum(1 for t in hms if "04:00" <= t < "09:30")
+        assert c["sessions"]["regular"]["trades"] == len(good) - ext
+        assert c["sessions"]["post"]["trades"] == sum(1 for t in hms if "16:00" <= t < "20:00")
+        assert c["sessions"]["regular"]["volume"] == sum(int(f[2]) for f, t in zip(good, hms, strict=True)
+                                                        if "09:30" <= t < "16:00")
+        assert c["odd_lot_trades"] == sum(1 for f in good if int(f[2]) < 100 or "87" in
+                                          [f[9][i:i + 2] for i in range(0, len(f[9]), 2)])
+        # NBBO: walk the model in merge order (ts, tick id, kind); evaluate after each changed group
+        seq_events = sorted(model[day.isoformat()], key=lambda e: (e[0], e[1], e[2]))
+        bid = ask = 0
+        dirty = False
+        locked = crossed = 0
+        far = 0
+        for i, (ts, _tick, kind, side, px, sz) in enumerate(seq_events):
+            if kind == KIND_QUOTE:
+                bid, ask = (px, ask) if side == 1 else (bid, px)
+                dirty = True
+                continue
+            if sz > 0 and 0 < bid <= ask and side == "C":  # basis C: regular-session last-sale print
+                beyond = max(px - ask, bid - px, 0)
+                ref = ask if px > ask else bid
+                far += beyond > max(0.05 * ref, 5 * (ask - bid))
+            if dirty:  # the trade ends the group (FLAG_LAST)
+                locked += bid == ask
+                crossed += bid > ask
+                dirty = False
+            assert i + 1 == len(seq_events) or seq_events[i + 1][0] >= ts
+        assert c["nbbo_locked"] == locked and locked > 0
+        assert c["nbbo_crossed"] == crossed == 0
+        assert c["far_outside_nbbo"]["regular"] == far
+        assert c["trades_without_nbbo"] == 0
+        # gaps: regular-session stretches between event times, open and close included
+        times = sorted({e[0] for e in seq_events if e[2] == KIND_QUOTE or e[5] > 0})
+        inside = [t[11:] for t in times if "09:30" <= t[11:] < "16:00"]
+        secs = [int(t[:2]) * 3600 + int(t[3:5]) * 60 + float(t[6:]) for t in inside]
+        secs = [9.5 * 3600, *secs, 16 * 3600]
+        diffs = np.diff(secs)
+        assert c["gaps"] == int(np.sum(diffs > cfg.gap_seconds))
+        assert c["longest_gap_s"] == pytest.approx(diffs.max(), abs=1e-6)
+    assert sum(check_events(ev, symbol="NEPT", date=d).counts["trades"] for d, ev in days.items()) == 32_615
+
+
+def test_real_taq_trades_and_quotes(shared_data):
+    """TAQ: per-venue quotes build the NBBO; exact counts against the raw CSV read here."""
+    import csv
+    import gzip
+
+    names = NameTable()
+    trades, trep = taq.read_taq_trades(shared_data / "taq" / "sampleTDataRawMicroseconds.csv.gz", names)
+    quotes, qrep = taq.read_taq_quotes(shared_data / "taq" / "sampleQDataRawMicroseconds.csv.gz", names)
+    assert trep.balanced() and qrep.balanced()
+    with gzip.open(shared_data / "taq" / "sampleTDataRawMicroseconds.csv.gz", "rt") as f:
+        traw = list(csv.DictReader(f))
+    days = split_days(np.concatenate([trades, quotes]))
+    total_trades = 0
+    for day, ev in days.items():
+        res = check_events(ev, symbol="XXX", date=day)
+        c = res.counts
+        total_trades += c["trades"] + res.reasons().get("duplicate_tick_id", 0)
+        rows = [r for r in traw if res.where.endswith(r["DT"][:10]) or r["DT"].startswith(day.isoformat())]
+        seqs = [(r["EX"], r["TR_SEQNUM"]) for r in rows if r["TR_CORR"] in ("", "0", "00")]
+        assert c["duplicate_tick_id"] == len(seqs) - len(set(seqs))
+        assert c["quotes"] == int(np.count_nonzero(ev["kind"] == KIND_QUOTE))
+        assert c["nbbo_crossed"] >= 0 and c["nbbo_locked"] >= 0
+        assert c["trades_without_nbbo"] < c["trades"]  # the quote file covers the trading day
+        assert sum(s["trades"] for s in c["sessions"].values()) == c["trades"]
+    assert total_trades == trep.rows_imported

@@ -99,10 +99,19 @@ class CheckConfig:
 
 
 @njit(cache=True)
-def _nbbo_kernel(kind, side, price, venue_idx, n_venues, ts, skip, group_end):
+def _overlap(a, b, lo, hi):
+    """Length of [a, b) inside [lo, hi)."""
+    x = max(a, lo)
+    y = min(b, hi)
+    return y - x if y > x else 0
+
+
+@njit(cache=True)
+def _nbbo_kernel(kind, side, price, venue_idx, n_venues, ts, skip, group_end, open_ns, close_ns):
     """Track the NBBO through the day; evaluate crossed/locked state at atomic-group ends.
 
-    Returns (state per row, trade bid, trade ask, crossed_ns, locked_ns, longest_crossed_ns).
+    Returns (state per row, trade bid, trade ask, times) where ``times`` holds crossed_ns,
+    locked_ns, longest_crossed_ns and the crossed / locked ns inside [open_ns, close_ns).
     ``state`` is set only at group ends where a quote changed the NBBO since the last evaluation;
     trade bid/ask are the NBBO in force when each trade row is reached (quotes applied so far).
     """
@@ -121,9 +130,7 @@ def _nbbo_kernel(kind, side, price, venue_idx, n_venues, ts, skip, group_end):
     dirty = False
     cur = NBBO_OK
     since = 0
-    crossed_ns = 0
-    locked_ns = 0
-    longest_crossed = 0
+    times = np.zeros(5, np.int64)
     t = 0
     for i in range(n):
         k = kind[i]
@@ -158,24 +165,26 @@ def _nbbo_kernel(kind, side, price, venue_idx, n_venues, ts, skip, group_end):
                     s = NBBO_LOCKED
             state[i] = s
             if s != cur:
-                dur = ts[i] - since
-                if cur == NBBO_CROSSED:
-                    crossed_ns += dur
-                    if dur > longest_crossed:
-                        longest_crossed = dur
-                elif cur == NBBO_LOCKED:
-                    locked_ns += dur
+                _close_state(times, cur, since, ts[i], open_ns, close_ns)
                 cur = s
                 since = ts[i]
     if n > 0:
-        dur = ts[n - 1] - since
-        if cur == NBBO_CROSSED:
-            crossed_ns += dur
-            if dur > longest_crossed:
-                longest_crossed = dur
-        elif cur == NBBO_LOCKED:
-            locked_ns += dur
-    return state, tbid, task, crossed_ns, locked_ns, longest_crossed
+        _close_state(times, cur, since, ts[n - 1], open_ns, close_ns)
+    return state, tbid, task, times
+
+
+@njit(cache=True)
+def _close_state(times, cur, since, until, open_ns, close_ns):
+    """Add the stretch [since, until) spent in state ``cur`` to the time counters."""
+    dur = until - since
+    if cur == NBBO_CROSSED:
+        times[0] += dur
+        if dur > times[2]:
+            times[2] = dur
+        times[3] += _overlap(since, until, open_ns, close_ns)
+    elif cur == NBBO_LOCKED:
+        times[1] += dur
+        times[4] += _overlap(since, until, open_ns, close_ns)
 
 
 @njit(cache=True)
@@ -495,13 +504,17 @@ def check_events(events: np.ndarray, *, symbol: str, date: dt.date | str | int |
     if n:
         group_end[:-1] |= ts_recv[1:] != ts_recv[:-1]
         group_end[-1] = True
-    state, tbid, task, crossed_ns, locked_ns, longest_crossed = _nbbo_kernel(
-        kind, side, price, venue_idx, n_venues, ts_recv, bad, group_end)
+    open_ns = _et_ns(day, REGULAR_OPEN_S) if day else 0
+    close_ns = _et_ns(day, REGULAR_CLOSE_S) if day else 0
+    state, tbid, task, times = _nbbo_kernel(kind, side, price, venue_idx, n_venues, ts_recv, bad, group_end,
+                                            open_ns, close_ns)
     counts["nbbo_crossed"] = int(np.count_nonzero(state == NBBO_CROSSED))
     counts["nbbo_locked"] = int(np.count_nonzero(state == NBBO_LOCKED))
-    counts["nbbo_crossed_s"] = crossed_ns / NS
-    counts["nbbo_locked_s"] = locked_ns / NS
-    counts["nbbo_longest_crossed_s"] = longest_crossed / NS
+    counts["nbbo_crossed_s"] = int(times[0]) / NS
+    counts["nbbo_locked_s"] = int(times[1]) / NS
+    counts["nbbo_longest_crossed_s"] = int(times[2]) / NS
+    counts["nbbo_crossed_regular_s"] = int(times[3]) / NS
+    counts["nbbo_locked_regular_s"] = int(times[4]) / NS
 
     # -- sessions -----------------------------------------------------------------------------
     session = _session_codes(ts_event)
@@ -590,7 +603,8 @@ TABLE_COLUMNS: list[tuple[str, object]] = [
     ("bad px/sz", lambda r: sum(r.counts[k] for k in ("negative_price", "negative_size",
                                                         "trade_nonpositive_price", "trade_nonpositive_size",
                                                         "book_nonpositive_price", "book_nonpositive_size"))),
-    ("crossed", lambda r: f"{r.counts['nbbo_crossed']} ({r.counts['nbbo_crossed_s']:.1f}s)"),
+    ("crossed (s, reg s)", lambda r: f"{r.counts['nbbo_crossed']} ({r.counts['nbbo_crossed_s']:.1f}, "
+                                     f"{r.counts['nbbo_crossed_regular_s']:.1f})"),
     ("locked", lambda r: r.counts["nbbo_locked"]),
     ("far out reg/ext/oos", lambda r: "{regular}/{extended_hours}/{out_of_sequence}".format(
         **r.counts["far_outside_nbbo"])),
