@@ -250,7 +250,8 @@ def verify_rows(events: np.ndarray, ev_row: np.ndarray, truth: np.ndarray, *, mo
     n_levels = truth.shape[2]
     if mode == MODE_L3:
         n_add = int(np.count_nonzero((events["kind"] == ev.KIND_ORDER) & (events["action"] == ev.ACTION_ADD)))
-        book = L3Book.allocate(1, capacity=capacity, window=n_levels, max_orders=max_orders or max(n_add, 1024))
+        book = L3Book.allocate(1, capacity=capacity, window=n_levels,
+                               max_orders=max_orders or max(n_add, 1024))
         ot, otn = book.ot, book.otn
     else:
         book = L2Book.allocate(1, capacity=capacity, window=n_levels)
