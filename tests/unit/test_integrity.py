@@ -19,6 +19,7 @@ from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks
 from quantedge.catalog.integrity import (
     REASONS,
     CheckConfig,
+    _session_codes,
     check_events,
     keep_in_order,
     render_table,
@@ -320,6 +321,10 @@ def test_sessions_and_odd_lots():
     assert s["post"] == {"trades": 2, "quotes": 0, "volume": 1010}
     assert res.counts["extended_hours_trades"] == 6
     assert res.counts["odd_lot_trades"] == 4 and res.counts["odd_lot_volume"] == 359
+    # the per-day boundary fast path agrees with the per-row ET conversion (used for other days)
+    ts = build(rows)["ts_event"]
+    assert np.array_equal(_session_codes(ts, DAY), _session_codes(ts, DAY + dt.timedelta(days=1)))
+    assert _session_codes(ts, DAY).tolist() == [0, 1, 1, 2, 2, 3, 3, 0, 2, 2]
 
 
 # -------------------------------------------------------------------------- reports, fuzzing

@@ -403,9 +403,25 @@ def _ts_recv_out_of_order(ts: np.ndarray, tol: int) -> np.ndarray:
     return bad
 
 
-def _session_codes(ts_event: np.ndarray) -> np.ndarray:
+def _session_codes(ts_event: np.ndarray, day: dt.date | None) -> np.ndarray:
+    """Session code per row (index into SESSION_NAMES) from the ET wall clock.
+
+    When every stamp lies on ``day`` (the normal symbol-day), the four boundaries are converted to
+    ns once and compared directly; otherwise each stamp goes through the per-row ET conversion.
+    """
+    n = ts_event.shape[0]
+    if n and day is not None:
+        lo = _et_ns(day, 0)
+        nxt = day + dt.timedelta(days=1)
+        hi = int(dt.datetime(nxt.year, nxt.month, nxt.day, tzinfo=ET).timestamp()) * NS
+        if lo <= int(ts_event.min()) and int(ts_event.max()) < hi:
+            bounds = (PRE_OPEN_S, REGULAR_OPEN_S, REGULAR_CLOSE_S, POST_CLOSE_S)
+            b = np.array([_et_ns(day, s) for s in bounds])
+            code = np.searchsorted(b, ts_event, side="right").astype(np.uint8)
+            code[code == 4] = 0  # after 20:00: overnight
+            return code
     sec = seconds_since_midnight_et(ts_event)
-    code = np.zeros(ts_event.shape[0], np.uint8)  # overnight
+    code = np.zeros(n, np.uint8)  # overnight
     code[(sec >= PRE_OPEN_S) & (sec < REGULAR_OPEN_S)] = 1
     code[(sec >= REGULAR_OPEN_S) & (sec < REGULAR_CLOSE_S)] = 2
     code[(sec >= REGULAR_CLOSE_S) & (sec < POST_CLOSE_S)] = 3
@@ -423,15 +439,17 @@ def check_events(events: np.ndarray, *, symbol: str, date: dt.date | str | int |
         raise TypeError("events must have quantedge.events.EVENT_DTYPE")
     cfg = config or CheckConfig()
     n = events.shape[0]
-    kind = events["kind"]
-    price = events["price"]
-    size = events["size"]
-    side = events["side"]
-    action = events["action"]
-    flags = events["flags"]
-    conds = events["conditions"]
-    ts_recv = events["ts_recv"]
-    ts_event = events["ts_event"]
+    # one contiguous copy per column: masks over 64-byte records would touch every cache line
+    kind = np.ascontiguousarray(events["kind"])
+    price = np.ascontiguousarray(events["price"])
+    size = np.ascontiguousarray(events["size"])
+    side = np.ascontiguousarray(events["side"])
+    action = np.ascontiguousarray(events["action"])
+    flags = np.ascontiguousarray(events["flags"])
+    conds = np.ascontiguousarray(events["conditions"])
+    ts_recv = np.ascontiguousarray(events["ts_recv"])
+    ts_event = np.ascontiguousarray(events["ts_event"])
+    venue = np.ascontiguousarray(events["venue"])
     day = _to_date(date, ts_event)
     reason = np.zeros(n, np.uint8)
 
@@ -471,7 +489,7 @@ def check_events(events: np.ndarray, *, symbol: str, date: dt.date | str | int |
         cand = np.flatnonzero(is_trade & ((conds & COND_CANCEL_CORRECTION) == 0))
         if cand.size > 1:
             key_seq = events["seq"][cand]
-            key_venue = events["venue"][cand]
+            key_venue = venue[cand]
             order = np.lexsort((cand, key_seq, key_venue))
             s_seq = key_seq[order]
             s_ven = key_venue[order]
@@ -493,13 +511,14 @@ def check_events(events: np.ndarray, *, symbol: str, date: dt.date | str | int |
     good = ~bad
 
     # -- NBBO: crossed / locked, and the NBBO in force at each trade (compiled) -----------------
-    venue_idx = np.zeros(n, np.int32)
+    # dense venue index through a 64K lookup table (int16 ids): O(n), no sort
     qrows = is_quote & good
-    n_venues = 1
-    if qrows.any():
-        uniq, inv = np.unique(events["venue"][qrows], return_inverse=True)
-        venue_idx[qrows] = inv
-        n_venues = int(uniq.shape[0])
+    present = np.zeros(1 << 16, bool)
+    vkey = venue.astype(np.int32) + (1 << 15)
+    present[vkey[qrows]] = True
+    dense = np.cumsum(present, dtype=np.int32) - 1
+    venue_idx = dense[vkey]
+    n_venues = max(1, int(np.count_nonzero(present)))
     group_end = (flags & FLAG_LAST) != 0
     if n:
         group_end[:-1] |= ts_recv[1:] != ts_recv[:-1]
@@ -517,7 +536,7 @@ def check_events(events: np.ndarray, *, symbol: str, date: dt.date | str | int |
     counts["nbbo_locked_regular_s"] = int(times[4]) / NS
 
     # -- sessions -----------------------------------------------------------------------------
-    session = _session_codes(ts_event)
+    session = _session_codes(ts_event, day)
     good_trade = is_trade & good
     good_quote = is_quote & good
     sess: dict[str, dict[str, int]] = {}
