@@ -10,7 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from quantedge.catalog.importers.iqfeed_history import read_iqfeed_bars, read_iqfeed_ticks, symbol_from_filename
+from quantedge.catalog.importers.iqfeed_history import (
+    read_iqfeed_bars,
+    read_iqfeed_ticks,
+    symbol_from_filename,
+)
 from quantedge.catalog.symbols import NameTable
 from quantedge.events import (
     COND_EXTENDED_HOURS,
@@ -29,7 +33,8 @@ from quantedge.feeds.iqfeed.history import BAR_FIELDS, TICK_FIELDS, parse_bar_li
 
 TICKS = "iqfeed/NEPT_ticks_2021-03-01_2021-03-03.csv"
 BARS = "iqfeed/NEPT_bars_1s_2021-03-01_2021-03-03.csv"
-SAMPLE = Path(__file__).resolve().parents[2] / "src/quantedge/samples/iqfeed/NEPT_ticks_2021-03-01_excerpt.csv"
+SAMPLE = (Path(__file__).resolve().parents[2] / "src/quantedge/samples/iqfeed"
+          / "NEPT_ticks_2021-03-01_excerpt.csv")
 GOOD = [
     "2021-03-01 04:00:00.028010,1.5200,1000,1000,1.5600,1.5700,1,E,11,1747,0,1,",
     "2021-03-01 04:00:06.702115,1.5200,50,1050,1.4300,1.5200,2,O,11,873D17,0,1,",

@@ -47,6 +47,8 @@ def _et_text(ns: np.ndarray) -> np.ndarray:
 
 
 def _price_text(p: np.ndarray) -> np.ndarray:
+    if p.size == 0:
+        return np.zeros(p.shape, "U1")
     a = np.abs(p)
     txt = np.char.add(np.char.add((a // 10_000).astype(str), "."), np.char.zfill((a % 10_000).astype(str), 4))
     return np.where(p < 0, np.char.add("-", txt), txt)
@@ -92,7 +94,8 @@ def _quotes(ev: np.ndarray, sym_name: str) -> list[str]:
     if n == 0:
         return []
     pair = np.zeros(n, bool)
-    pair[:-1] = ((q["side"][:-1] == SIDE_BID) & (q["side"][1:] == SIDE_ASK) & (q["ts_event"][:-1] == q["ts_event"][1:])
+    pair[:-1] = ((q["side"][:-1] == SIDE_BID) & (q["side"][1:] == SIDE_ASK)
+                 & (q["ts_event"][:-1] == q["ts_event"][1:])
                  & (q["seq"][:-1] == q["seq"][1:]) & (q["flags"][:-1] & FLAG_LAST == 0))
     second = np.zeros(n, bool)
     second[1:] = pair[:-1]
@@ -133,7 +136,8 @@ def _l2(ev: np.ndarray, sym_name: str, venues: NameTable) -> list[str]:
                           stacklevel=3)
             names.append(str(v))
     level = np.where(d["level"] >= 0, d["level"].astype(str), "")
-    return _join([mt, np.full(d.shape[0], sym_name), level, np.array(names, dtype=object)[inv].astype(str), op,
+    mmid = np.array(names, dtype=object)[inv].astype(str)
+    return _join([mt, np.full(d.shape[0], sym_name), level, mmid, op,
                   np.where(d["side"] == SIDE_BID, 1, 0), _price_text(d["price"]), d["size"], d["seq"],
                   _et_text(d["ts_event"])])
 

@@ -92,7 +92,8 @@ def _header(first: bytes) -> list[str] | None:
     return names if names and names[0] and all(n.replace("_", "").isalpha() for n in names) else None
 
 
-def read_project_csv(path: str | Path, symbols: NameTable, venues: NameTable) -> tuple[np.ndarray, ImportReport]:
+def read_project_csv(path: str | Path, symbols: NameTable, venues: NameTable
+                     ) -> tuple[np.ndarray, ImportReport]:
     """One L2 / Trades / Quotes CSV file -> events (file order) + report.
 
     The kind comes from the file name (``SYM_Kind_YYYYMMDD.csv``) or, failing that, the header.
@@ -123,7 +124,8 @@ def read_project_csv(path: str | Path, symbols: NameTable, venues: NameTable) ->
     report.fmt = f"project_csv_{(kind or 'unknown').lower()}"
     if kind is None:
         _quarantine_all(body, line_offset, report, "unknown_kind",
-                        "neither the file name (SYM_L2|Trades|Quotes_YYYYMMDD.csv) nor the header names a kind")
+                        "neither the file name (SYM_L2|Trades|Quotes_YYYYMMDD.csv) nor the header "
+                        "names a kind")
         return np.zeros(0, EVENT_DTYPE), report
     expected = SCHEMAS[kind]
     if header is None:

@@ -375,7 +375,8 @@ def quarantine_failed(sc: Scan, report: ImportReport, field_names: list[str], tr
         report.quarantine(Problem(report.source, int(sc.line_no(i)), fld, reason, detail, clip(sc.raw(i))))
 
 
-def quarantine_rows(sc: Scan, report: ImportReport, rows: np.ndarray, fld: str, reason: str, detail: str) -> None:
+def quarantine_rows(sc: Scan, report: ImportReport, rows: np.ndarray, fld: str, reason: str,
+                    detail: str) -> None:
     for i in rows:
         report.quarantine(Problem(report.source, int(sc.line_no(i)), fld, reason, detail, clip(sc.raw(i))))
 
@@ -573,16 +574,17 @@ def tick_conditions(rows: TickRows) -> np.ndarray:
     return bits | market_center_conditions(rows.market_center)
 
 
-def trades_with_quotes(symbol_id: int | np.ndarray, ts: np.ndarray, seq: np.ndarray, price: np.ndarray, size: np.ndarray,
+def trades_with_quotes(symbol_id: int | np.ndarray, ts: np.ndarray, seq: np.ndarray, price: np.ndarray,
+                       size: np.ndarray,
                        venue: np.ndarray, conditions: np.ndarray, side: np.ndarray, bid: np.ndarray,
                        ask: np.ndarray, has_nbbo: np.ndarray | None = None) -> np.ndarray:
     """Trade rows carrying the NBBO -> events: [bid quote, ask quote] when the NBBO changed, then the trade.
 
     The quote pair is emitted for a symbol's first row and whenever bid or ask differs from that
-    symbol's previous row; quote sizes are 0 ("size unknown": the row carries only prices).  Quotes sort before the
-    trade under the catalog's (ts_recv, seq, kind) merge order, so a consumer sees the NBBO that was
-    in force at the trade.  The trade is the group's FLAG_LAST event.  Rows where ``has_nbbo`` is
-    False carry no NBBO: they emit no quotes and are skipped by the change test.
+    symbol's previous row; quote sizes are 0 ("size unknown": the row carries only prices).  Quotes
+    sort before the trade under the catalog's (ts_recv, seq, kind) merge order, so a consumer sees
+    the NBBO that was in force at the trade.  The trade is the group's FLAG_LAST event.  Rows where
+    ``has_nbbo`` is False carry no NBBO: they emit no quotes and are skipped by the change test.
     """
     n = ts.shape[0]
     sym = np.broadcast_to(np.asarray(symbol_id, np.int32), (n,))
