@@ -230,11 +230,40 @@ def read_databento_mbp10(path: str, symbols: NameTable) -> tuple[np.ndarray, Imp
             f"{p.file}: {no_event} fill/no-action row(s) change no MBP book and add no print: truth rows only"
         )
 
-    # merge order, then tell each truth row (file order) how far into the events its book reaches
-    order = np.lexsort((out["kind"], out["seq"], out["ts_recv"]))
+    # levels the row's book changed without a record naming them (e.g. an order replace published
+    # as one Add): state-carrying depth events keep a by-price book equal to the source
+    rows = np.flatnonzero(ok)
+    is_change = book_change & ok
+    i_row, i_side, i_px, i_sz = _implied_changes(
+        rows, is_change, side, price, lv["bid_px"], lv["bid_sz"], lv["ask_px"], lv["ask_sz"]
+    )
+    if i_row.size:
+        imp = ev.empty(i_row.shape[0])
+        imp["ts_event"] = ts_event[i_row]
+        imp["ts_recv"] = ts_recv[i_row]
+        imp["seq"] = seq[i_row]
+        imp["symbol"] = sym[i_row]
+        imp["venue"] = VENUE_NASDAQ
+        imp["kind"] = ev.KIND_DEPTH
+        imp["side"] = i_side
+        imp["price"] = i_px
+        imp["size"] = i_sz
+        imp["action"] = np.where(i_sz > 0, ev.ACTION_MODIFY, ev.ACTION_DELETE)
+        p.report.notes.append(
+            f"{p.file}: {i_row.shape[0]} implied depth event(s) for levels a row's book changed "
+            "without a record naming them"
+        )
+        out = np.concatenate([imp, out])
+        idx = np.concatenate([i_row, idx])
+        sub = np.concatenate([np.zeros(i_row.shape[0], np.int8), np.ones(len(out) - i_row.shape[0], np.int8)])
+    else:
+        sub = np.ones(out.shape[0], np.int8)
+
+    # merge order (a row's implied events before its own record), then tell each truth row
+    # (file order) how far into the events its book reaches
+    order = np.lexsort((sub, out["kind"], out["seq"], out["ts_recv"]))
     out = out[order]
     row_of_event = idx[order]
-    rows = np.flatnonzero(ok)
     truth = np.zeros(rows.shape[0], TRUTH_DTYPE)
     truth["line"] = p.lines[rows]
     truth["seq"] = seq[rows]
@@ -246,6 +275,101 @@ def read_databento_mbp10(path: str, symbols: NameTable) -> tuple[np.ndarray, Imp
     truth["event_end"] = end
     truth["exact"] = exact
     return out, p.report, truth
+
+
+@njit(cache=True)
+def _implied_side(
+    r: int,
+    prev: int,
+    own: float,
+    px: np.ndarray,
+    sz: np.ndarray,
+    sgn: int,
+    o_row: list,
+    o_side: list,
+    o_px: list,
+    o_sz: list,
+) -> None:
+    """Append changes between rows ``prev`` and ``r`` of one side, other than the price ``own``."""
+    lv = px.shape[1]
+    n_prev = 0
+    n_cur = 0
+    for j in range(lv):
+        if px[prev, j] != 0:
+            n_prev += 1
+        if px[r, j] != 0:
+            n_cur += 1
+    # worst visible price: beyond it a level may merely be out of view
+    worst_prev = px[prev, n_prev - 1] if n_prev == lv else 0
+    worst_cur = px[r, n_cur - 1] if n_cur == lv else 0
+    for j in range(n_cur):  # levels now visible whose size differs
+        p = px[r, j]
+        if p == own:
+            continue
+        before = -1
+        for k in range(n_prev):
+            if px[prev, k] == p:
+                before = sz[prev, k]
+                break
+        if before < 0:
+            # absent before: new only if it lies inside the previous visible window
+            if worst_prev != 0 and (p - worst_prev) * sgn < 0:
+                continue
+            before = 0
+        if before != sz[r, j]:
+            o_row.append(r)
+            o_side.append(sgn)
+            o_px.append(p)
+            o_sz.append(sz[r, j])
+    for k in range(n_prev):  # levels gone from inside the current visible window
+        p = px[prev, k]
+        if p == own:
+            continue
+        found = False
+        for j in range(n_cur):
+            if px[r, j] == p:
+                found = True
+                break
+        if found:
+            continue
+        if worst_cur != 0 and (p - worst_cur) * sgn < 0:
+            continue  # pushed out of view, not removed
+        o_row.append(r)
+        o_side.append(sgn)
+        o_px.append(p)
+        o_sz.append(0)
+
+
+@njit(cache=True)
+def _implied_changes(
+    rows: np.ndarray,
+    is_change: np.ndarray,
+    side: np.ndarray,
+    price: np.ndarray,
+    bpx: np.ndarray,
+    bsz: np.ndarray,
+    apx: np.ndarray,
+    asz: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(row, side, price, new total) of every level change between consecutive imported rows that
+    the later row's own record does not name."""
+    o_row = [np.int64(0) for _ in range(0)]
+    o_side = [np.int64(0) for _ in range(0)]
+    o_px = [np.int64(0) for _ in range(0)]
+    o_sz = [np.int64(0) for _ in range(0)]
+    for k in range(1, rows.shape[0]):
+        r = rows[k]
+        prev = rows[k - 1]
+        own_b = price[r] if is_change[r] and side[r] > 0 else -1
+        own_a = price[r] if is_change[r] and side[r] < 0 else -1
+        _implied_side(r, prev, own_b, bpx, bsz, 1, o_row, o_side, o_px, o_sz)
+        _implied_side(r, prev, own_a, apx, asz, -1, o_row, o_side, o_px, o_sz)
+    return (
+        np.array(o_row, np.int64),
+        np.array(o_side, np.int8),
+        np.array(o_px, np.int64),
+        np.array(o_sz, np.int64),
+    )
 
 
 @njit(cache=True)
