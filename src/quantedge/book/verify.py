@@ -120,14 +120,14 @@ def _resync_side(lv, sd, s: int, si: int, tr, mode: int) -> int:
 
 
 @njit(cache=True)
-def _verify(lv, sd, bk, ot, otn, events, ev_row, truth, resync: bool, mode: int, stats, row_class) -> None:
+def _verify(lv, sd, bk, ot, otn, events, apply, cmp_row, truth, resync: bool, mode: int, stats,
+            row_class) -> None:
     s = 0
     bits = _bits(ot.shape[0])
     n_levels = truth.shape[2]
     stats[S_FIRST_MISMATCH] = -1
     for i in range(events.shape[0]):
-        r = ev_row[i]
-        if r < 0:
+        if not apply[i]:
             continue
         e = events[i]
         if e.symbol != 0:
@@ -139,7 +139,8 @@ def _verify(lv, sd, bk, ot, otn, events, ev_row, truth, resync: bool, mode: int,
         else:
             l2_event(lv, sd, bk, s, e.kind, e.action, e.side, e.level, e.price, e.size, e.ts_event)
         stats[S_EVENTS] += 1
-        if not (e.flags & 0x80) or r >= truth.shape[0]:
+        r = cmp_row[i]
+        if r < 0 or r >= truth.shape[0]:
             continue
         stats[S_ROWS] += 1
         unknown = 0
@@ -199,7 +200,7 @@ class VerifyResult:
     reveal: int
     mismatch: int
     mismatch_slots: int
-    first_mismatch_line: int  # 1-based line of the truth file, 0 when none
+    first_mismatch_row: int  # 1-based truth row (LOBSTER: file line), 0 when none
     resync_sides: int
     resync_levels: int
     events: int
@@ -244,24 +245,26 @@ def _seed(book, truth_row: np.ndarray, aux_is_size: bool) -> None:
         book.seed_side(0, si, tr[:k, 0], tr[:k, 1], complete=k < tr.shape[0], aux_is_size=aux_is_size)
 
 
-def verify_rows(events: np.ndarray, ev_row: np.ndarray, truth: np.ndarray, *, mode: int, resync: bool,
-                source: str, capacity: int = 256, max_orders: int | None = None) -> VerifyResult:
-    """Seed from truth row 0, replay events whose ev_row >= 1, compare after each FLAG_LAST event."""
+def verify_rows(events: np.ndarray, apply: np.ndarray, cmp_row: np.ndarray, truth: np.ndarray, *,
+                mode: int, resync: bool, source: str, capacity: int = 256,
+                max_orders: int | None = None) -> VerifyResult:
+    """Seed from truth row 0, replay the events where ``apply``; after event i compare the book with
+    truth row ``cmp_row[i]`` (-1: no comparison).  truth is (rows, 2, L, 2), price 0 = empty."""
     n_levels = truth.shape[2]
     if mode == MODE_L3:
         n_add = int(np.count_nonzero((events["kind"] == ev.KIND_ORDER) & (events["action"] == ev.ACTION_ADD)))
         book = L3Book.allocate(1, capacity=capacity, window=n_levels,
-                               max_orders=max_orders or max(n_add, 1024))
+                               max_orders=max_orders or min(max(n_add, 1024), 1 << 15))
         ot, otn = book.ot, book.otn
     else:
         book = L2Book.allocate(1, capacity=capacity, window=n_levels)
         ot, otn = np.zeros((16, 5), np.int64), np.zeros(2, np.int64)
     _seed(book, truth[0], aux_is_size=mode == MODE_L3)
-    rows = np.where(ev_row >= 1, ev_row, -1).astype(np.int64)
     stats = np.zeros(S_NCOL, dtype=np.int64)
     row_class = np.zeros(truth.shape[0], dtype=np.int8)
     t0 = time.perf_counter()
-    _verify(book.lv, book.sd, book.bk, ot, otn, events, rows, truth, resync, mode, stats, row_class)
+    _verify(book.lv, book.sd, book.bk, ot, otn, events, apply.astype(np.bool_), cmp_row.astype(np.int64),
+            truth, resync, mode, stats, row_class)
     secs = time.perf_counter() - t0
     an = book.anomalies(0)
     bad_sym = int(book.bk[1, A_BAD_SYMBOL])
@@ -273,7 +276,7 @@ def verify_rows(events: np.ndarray, ev_row: np.ndarray, truth: np.ndarray, *, mo
         source=source, levels=n_levels, resync=resync, rows=int(stats[S_ROWS]), exact=int(stats[S_EXACT]),
         reveal=int(stats[S_REVEAL]), mismatch=int(stats[S_MISMATCH]),
         mismatch_slots=int(stats[S_MISMATCH_SLOTS]),
-        first_mismatch_line=int(stats[S_FIRST_MISMATCH]) + 1 if stats[S_FIRST_MISMATCH] >= 0 else 0,
+        first_mismatch_row=int(stats[S_FIRST_MISMATCH]) + 1 if stats[S_FIRST_MISMATCH] >= 0 else 0,
         resync_sides=int(stats[S_RESYNC_SIDES]), resync_levels=int(stats[S_RESYNC_LEVELS]),
         events=int(stats[S_EVENTS]), anomalies=an, halts=int(book.bk[0, C_HALTS]),
         hidden_trades=int(book.bk[0, C_HIDDEN]), cross_trades=int(book.bk[0, C_CROSS_TRADES]),
@@ -296,11 +299,62 @@ def verify_lobster(path: str | Path, *, resync: bool = False) -> list[VerifyResu
         truth = lobster_truth(book)
         events = events.copy()
         events["symbol"] = 0
-        ev_row = events["seq"].astype(np.int64) - 1  # message row i (1-based) -> truth row i-1
-        res = verify_rows(events, ev_row, truth, mode=MODE_L3, resync=resync,
+        row = events["seq"].astype(np.int64) - 1  # message row i (1-based) -> truth row i-1
+        apply = row >= 1  # message 1 is inside the seed row
+        cmp_row = np.where(apply & ((events["flags"] & ev.FLAG_LAST) != 0), row, -1)
+        res = verify_rows(events, apply, cmp_row, truth, mode=MODE_L3, resync=resync,
                           source=f"{f.symbol} {f.date} level {f.levels} ({Path(str(f.message)).name})")
         if report.rows_quarantined:
             res.notes.append(f"{report.rows_quarantined} message rows quarantined: {dict(report.reasons)}")
+        results.append(res)
+    return results
+
+
+def databento_truth(truth: np.ndarray) -> np.ndarray:
+    """The Databento importer's per-row TRUTH_DTYPE records -> (rows, 2, L, 2), price 0 = empty."""
+    n, lv = truth.shape[0], truth["bid_px"].shape[1]
+    out = np.zeros((n, 2, lv, 2), dtype=np.int64)
+    out[:, 0, :, 0] = truth["bid_px"]
+    out[:, 0, :, 1] = truth["bid_sz"]
+    out[:, 1, :, 0] = truth["ask_px"]
+    out[:, 1, :, 1] = truth["ask_sz"]
+    return out
+
+
+def verify_databento(path: str | Path, *, resync: bool = False) -> list[VerifyResult]:
+    """Verify the by-price L2 book on a Databento MBP-10 CSV: seed from row 1, compare after every row.
+
+    A row is compared once the events hold every book change up to it (the importer's ``exact``);
+    its book is compared after the last event of that row.
+    """
+    from quantedge.catalog.importers.databento import read_databento_mbp10
+    from quantedge.catalog.symbols import NameTable
+
+    names = NameTable()
+    events, report, rows = read_databento_mbp10(str(path), names)
+    results = []
+    for sym in np.unique(events["symbol"]):
+        sel = events["symbol"] == sym
+        e = events[sel].copy()
+        e["symbol"] = 0
+        # truth rows belong to the symbol whose events they end; a single-symbol file is the usual case
+        truth = databento_truth(rows)
+        pos = np.flatnonzero(sel)  # event positions of this symbol in the full stream
+        apply = np.zeros(e.shape[0], dtype=np.bool_)
+        cmp_row = np.full(e.shape[0], -1, dtype=np.int64)
+        seed_end = int(np.searchsorted(pos, rows["event_end"][0]))
+        apply[seed_end:] = True
+        for j in range(1, rows.shape[0]):
+            if not rows["exact"][j]:
+                continue
+            k = int(np.searchsorted(pos, rows["event_end"][j])) - 1
+            if k >= seed_end:
+                cmp_row[k] = j
+        res = verify_rows(e, apply, cmp_row, truth, mode=MODE_L2, resync=resync,
+                          source=f"{names.name(int(sym))} {Path(path).name}")
+        res.notes.extend(report.notes)
+        if report.rows_quarantined:
+            res.notes.append(f"{report.rows_quarantined} rows quarantined: {dict(report.reasons)}")
         results.append(res)
     return results
 
@@ -311,7 +365,7 @@ def replay_rate(events: np.ndarray, truth_row0: np.ndarray, repeats: int = 5) ->
     n_add = int(np.count_nonzero(events["action"] == ev.ACTION_ADD))
     best = float("inf")
     for rep in range(repeats + 1):
-        book = L3Book.allocate(1, capacity=256, window=n_levels, max_orders=max(n_add, 1024))
+        book = L3Book.allocate(1, capacity=64, window=n_levels, max_orders=min(max(n_add, 1024), 1 << 15))
         _seed(book, truth_row0, aux_is_size=True)
         t0 = time.perf_counter()
         l3_step(book.lv, book.sd, book.bk, book.ot, book.otn, events)
@@ -321,4 +375,13 @@ def replay_rate(events: np.ndarray, truth_row0: np.ndarray, repeats: int = 5) ->
     return events.shape[0] / best
 
 
-__all__ = ["ANOMALY_NAMES", "VerifyResult", "lobster_truth", "replay_rate", "verify_lobster", "verify_rows"]
+__all__ = [
+    "ANOMALY_NAMES",
+    "VerifyResult",
+    "databento_truth",
+    "lobster_truth",
+    "replay_rate",
+    "verify_databento",
+    "verify_lobster",
+    "verify_rows",
+]
