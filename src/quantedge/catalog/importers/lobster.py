@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from quantedge import events as ev
+from quantedge.catalog.merge import sort_events
 from quantedge.catalog.quarantine import MAX_KEPT, ImportReport, Problem, clip
 from quantedge.catalog.symbols import NameTable
 from quantedge.timeutil import NS, et_midnight_ns
@@ -402,30 +403,8 @@ class RowChecks:
                 report.reasons[self.checks[int(k)][1]] += int(c)
 
 
-def merge_order(events: np.ndarray) -> np.ndarray:
-    """Sort a batch into the catalog merge order (ts_recv, seq, kind), stable otherwise."""
-    if is_merge_ordered(events):
-        return events
-    order = np.lexsort((events["kind"], events["seq"], events["ts_recv"]))
-    return events[order]
-
-
-@njit(cache=True)
-def _ordered(ts: np.ndarray, seq: np.ndarray, kind: np.ndarray) -> bool:
-    for i in range(1, ts.shape[0]):
-        if ts[i] < ts[i - 1]:
-            return False
-        if ts[i] == ts[i - 1]:
-            if seq[i] < seq[i - 1]:
-                return False
-            if seq[i] == seq[i - 1] and kind[i] < kind[i - 1]:
-                return False
-    return True
-
-
-def is_merge_ordered(events: np.ndarray) -> bool:
-    """True when the batch is already in (ts_recv, seq, kind) order (the usual case for one file)."""
-    return bool(_ordered(events["ts_recv"], events["seq"], events["kind"]))
+#: The catalog merge order, shared with the other importers (defined once in catalog.merge).
+merge_order = sort_events
 
 
 # ---------------------------------------------------------------------------------------------
