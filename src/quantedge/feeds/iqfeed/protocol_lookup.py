@@ -453,11 +453,13 @@ class DerivativeBar:
 
 
 def parse_derivative_bar(fields: list[str], line: str) -> DerivativeBar:
-    if fields[0] in BAR_TYPES:
+    if fields[0] in BAR_TYPES and len(fields) > 2 and _looks_like_timestamp(fields[2]):
         rid, f = None, fields
     else:
         rid, f = fields[0], fields[1:]
     f = drop_trailing_empty(f[:], line)
+    if not f or f[0] not in BAR_TYPES:
+        raise BadField("type", "bad_value", "expected BH, BU or BC")
     need(f[1:], 9, BAR_FIELDS)
     if not f[1]:
         raise BadField("Symbol", "missing_field", "bar without a symbol")
