@@ -1,0 +1,619 @@
+"""Per-event feature kernels (Numba): window advance, trade update, book (group-end) update, derivation.
+
+Every function works on one symbol ``s`` of the arrays described in :mod:`quantedge.features.state`
+and is called once per event by the fused pipeline kernels, so the result never depends on how the
+stream was cut into batches.  All window sums are integers (exact); floats appear only in the
+derived feature vector and in the slow baseline EWMA, which are updated at event- or
+bucket-boundary-determined points only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from quantedge.book.state import LV_KNOWN, LV_PX, LV_SZ, SD_NLEV
+from quantedge.features.state import (
+    BASE_ALPHA,
+    BASE_WINDOW,
+    BUCKET_NS,
+    CFG_NLEV,
+    F_ASK,
+    F_ASK_SZ,
+    F_BID,
+    F_BID_SZ,
+    F_CUM_HIDDEN,
+    F_CUM_REFILL,
+    F_DEPTH_ASK,
+    F_DEPTH_BID,
+    F_DEPTH_IMB,
+    F_DEPTH_KNOWN,
+    F_LAST_LR,
+    F_LAST_PX,
+    F_LAST_QUOTE,
+    F_LAST_SZ,
+    F_LAST_TICK,
+    F_LAST_TS,
+    F_LR_AGREE,
+    F_MICRO,
+    F_MID,
+    F_POC_PX,
+    F_SESSION_VOL,
+    F_SPREAD,
+    F_SPREAD_BPS,
+    F_SPREAD_RATIO_5S_1H,
+    F_SPREAD_REL_5S,
+    F_SPREAD_REL_10S,
+    F_TOUCH_IMB,
+    F_VAP_AT_MID,
+    F_VDM_BASE,
+    F_VDM_LOG,
+    F_VDM_VAR,
+    F_VDM_Z,
+    F_VWAP,
+    NB,
+    NQ,
+    NSC,
+    NVAP,
+    NW,
+    NWF,
+    Q_BUY,
+    Q_DEPL,
+    Q_DMICRO,
+    Q_DMID2,
+    Q_DMID2SQ,
+    Q_HIDDEN,
+    Q_MLOFI,
+    Q_NMID,
+    Q_NTRD,
+    Q_OFFEX,
+    Q_OFI,
+    Q_REFILL,
+    Q_SELL,
+    Q_SPRT,
+    Q_TVALID,
+    Q_VOL,
+    S_CUM_HIDDEN,
+    S_CUM_REFILL,
+    S_DAY,
+    S_DIRTY,
+    S_EP,
+    S_EP_DEPL,
+    S_EP_E,
+    S_EP_HID,
+    S_EP_KNOWN,
+    S_EP_N,
+    S_EP_SUP,
+    S_EP_SZ,
+    S_GA,
+    S_GAK,
+    S_GAS,
+    S_GB,
+    S_GBK,
+    S_GBS,
+    S_LDIR,
+    S_LTP,
+    S_MICRO6,
+    S_MID2,
+    S_N_AGREE,
+    S_N_QUOTE_RULE,
+    S_N_SKIPPED,
+    S_N_TICK_RULE,
+    S_N_TRADES,
+    S_N_UNCLASSIFIED,
+    S_N_WITH_SIDE,
+    S_PA,
+    S_PAS,
+    S_PB,
+    S_PBS,
+    S_POC,
+    S_PV,
+    S_PVALID,
+    S_SPREAD,
+    S_T0,
+    S_TLAST,
+    S_TWO_SIDED,
+    S_V,
+    S_VAP_BASE,
+    S_VAP_OUT,
+    S_VAP_W,
+    VAP_BPS,
+    W_1H,
+    W_5S,
+    W_10S,
+    WF_BUY,
+    WF_DEPL,
+    WF_DMID,
+    WF_HIDDEN,
+    WF_LIT_SHARE,
+    WF_MICRO_VEL,
+    WF_MID_STD,
+    WF_MID_VEL,
+    WF_MLOFI,
+    WF_OFFEX,
+    WF_OFI,
+    WF_REFILLS,
+    WF_RVOL,
+    WF_SELL,
+    WF_SPREAD_AVG,
+    WF_TRADES,
+    WF_VOL,
+    WF_VOL_DMID,
+)
+
+NAN = np.nan
+PX = 1e-4  # $ per price unit
+EMPTY_ASK = 1 << 60  # price of an empty ask level in the OFI formulas (empty bid = 0)
+SPREAD_CAP = 1_000_000  # $100: spreads are clipped here inside the time integral (overflow guard)
+DAY_NS = 86_400 * 1_000_000_000
+SESSION_SHIFT_NS = 6 * 3_600 * 1_000_000_000  # session day = (ts - 6 h) // 1 day, in UTC
+
+COND_OFF_EXCHANGE = 1 << 3
+COND_OUT_OF_SEQUENCE = 1 << 5
+COND_CANCEL_CORRECTION = 1 << 6
+COND_CROSS = 1 << 8
+COND_AVERAGE_PRICE = 1 << 9
+NOT_CLASSIFIED = COND_CROSS | COND_AVERAGE_PRICE | COND_OUT_OF_SEQUENCE
+
+
+@njit(cache=True, inline="always")
+def add_q(rq, rs, rb, s: int, q: int, x: int) -> None:
+    """Add x to quantity q of the current bucket of every window."""
+    for w in range(NW):
+        rq[s, w, rb[s, w, 1], q] += x
+        rs[s, w, q] += x
+
+
+@njit(cache=True)
+def init_symbol(fs, rb, s: int, t: int) -> None:
+    fs[s, S_TLAST] = t
+    fs[s, S_T0] = t
+    for w in range(NW):
+        b = t // BUCKET_NS[w]
+        rb[s, w, 0] = b
+        rb[s, w, 1] = b % NB
+
+
+@njit(cache=True)
+def _baseline(F, rs, s: int) -> None:
+    """Slow EWMA of log(1 + volume / |net mid change in cents|) over the 30 s window."""
+    vol = rs[s, BASE_WINDOW, Q_VOL]
+    if vol <= 0:
+        return
+    dm = abs(rs[s, BASE_WINDOW, Q_DMID2]) / 200.0
+    x = math.log1p(vol / max(dm, 1.0))
+    base = F[s, F_VDM_BASE]
+    if base != base:
+        F[s, F_VDM_BASE] = x
+        F[s, F_VDM_VAR] = 0.0
+    else:
+        d = x - base
+        F[s, F_VDM_BASE] = base + BASE_ALPHA * d
+        F[s, F_VDM_VAR] = (1.0 - BASE_ALPHA) * (F[s, F_VDM_VAR] + BASE_ALPHA * d * d)
+
+
+@njit(cache=True)
+def advance(F, fs, rq, rs, rb, s: int, t: int) -> None:
+    """Move symbol s's windows to time t: integrate the spread in force since the last event and
+    rotate every ring whose bucket changed (evicted buckets leave the running sums).
+
+    Bucket boundaries are visited in order (a gap longer than a ring only clears it), so calling
+    this at any intermediate time first gives the identical state: that is what makes sampling and
+    batch boundaries invisible.
+    """
+    tl = fs[s, S_TLAST]
+    if t <= tl:
+        return
+    sv = fs[s, S_SPREAD]
+    vv = fs[s, S_TWO_SIDED]
+    for w in range(NW):
+        width = BUCKET_NS[w]
+        b = t // width
+        cb = rb[s, w, 0]
+        if b == cb:
+            if vv:
+                slot = rb[s, w, 1]
+                d = t - tl
+                rq[s, w, slot, Q_SPRT] += sv * d
+                rs[s, w, Q_SPRT] += sv * d
+                rq[s, w, slot, Q_TVALID] += d
+                rs[s, w, Q_TVALID] += d
+            continue
+        if vv:
+            slot = rb[s, w, 1]
+            d = (cb + 1) * width - tl
+            rq[s, w, slot, Q_SPRT] += sv * d
+            rs[s, w, Q_SPRT] += sv * d
+            rq[s, w, slot, Q_TVALID] += d
+            rs[s, w, Q_TVALID] += d
+        k = cb + 1
+        while k <= b:
+            if k - cb > NB and k < b - NB + 1:
+                k = b - NB + 1  # every slot was cleared once: the skipped buckets hold nothing new
+            if w == BASE_WINDOW:
+                _baseline(F, rs, s)
+            slot = k % NB
+            for q in range(NQ):
+                x = rq[s, w, slot, q]
+                if x != 0:
+                    rs[s, w, q] -= x
+                    rq[s, w, slot, q] = 0
+            if vv:
+                d = width if k < b else t - k * width
+                rq[s, w, slot, Q_SPRT] += sv * d
+                rs[s, w, Q_SPRT] += sv * d
+                rq[s, w, slot, Q_TVALID] += d
+                rs[s, w, Q_TVALID] += d
+            k += 1
+        rb[s, w, 0] = b
+        rb[s, w, 1] = b % NB
+        fs[s, S_DIRTY] |= 1 << w
+    fs[s, S_TLAST] = t
+
+
+@njit(cache=True)
+def snapshot_group_start(fs, lv, sd, s: int) -> None:
+    """Remember the touch in force: prints later in the group are classified against it."""
+    if sd[s, 0, SD_NLEV] > 0:
+        fs[s, S_GB] = lv[s, 0, 0, LV_PX]
+        fs[s, S_GBS] = lv[s, 0, 0, LV_SZ]
+        fs[s, S_GBK] = 1 if lv[s, 0, 0, LV_SZ] > 0 else 0
+    else:
+        fs[s, S_GB] = 0
+        fs[s, S_GBS] = 0
+        fs[s, S_GBK] = 0
+    if sd[s, 1, SD_NLEV] > 0:
+        fs[s, S_GA] = lv[s, 1, 0, LV_PX]
+        fs[s, S_GAS] = lv[s, 1, 0, LV_SZ]
+        fs[s, S_GAK] = 1 if lv[s, 1, 0, LV_SZ] > 0 else 0
+    else:
+        fs[s, S_GA] = 0
+        fs[s, S_GAS] = 0
+        fs[s, S_GAK] = 0
+
+
+@njit(cache=True)
+def _episode(fs, rq, rs, rb, s: int, si: int, price: int, size: int) -> None:
+    """Touch episode of side si at group end: same price -> count increases (refills after a print);
+    new price -> start a new episode with its displayed size as the supply."""
+    o = si * S_EP_N
+    if price != fs[s, S_EP + o]:
+        fs[s, S_EP + o] = price
+        fs[s, S_EP_SUP + o] = size
+        fs[s, S_EP_E + o] = 0
+        fs[s, S_EP_HID + o] = 0
+        fs[s, S_EP_DEPL + o] = 0
+        fs[s, S_EP_SZ + o] = size
+        fs[s, S_EP_KNOWN + o] = 1 if size > 0 else 0
+        return
+    if size <= 0:
+        fs[s, S_EP_KNOWN + o] = 0
+        fs[s, S_EP_SZ + o] = 0
+        return
+    last = fs[s, S_EP_SZ + o]
+    if fs[s, S_EP_KNOWN + o] == 0:
+        # sizes were unknown so far: start counting supply from this known size
+        fs[s, S_EP_KNOWN + o] = 1
+        fs[s, S_EP_SUP + o] = size + fs[s, S_EP_E + o]
+        fs[s, S_EP_HID + o] = 0
+    elif size > last:
+        fs[s, S_EP_SUP + o] += size - last
+        if fs[s, S_EP_DEPL + o] == 1:
+            fs[s, S_EP_DEPL + o] = 0
+            fs[s, S_CUM_REFILL] += 1
+            add_q(rq, rs, rb, s, Q_REFILL, 1)
+    fs[s, S_EP_SZ + o] = size
+
+
+@njit(cache=True)
+def book_update(F, fs, rq, rs, rb, pl, lv, sd, cfg, s: int) -> None:
+    """Book features at the end of an atomic group that changed the book: touch, spread, mid,
+    micro-price, depth over N levels, OFI at the touch and over N levels, touch episodes."""
+    nlev = min(cfg[CFG_NLEV], lv.shape[2])
+    nb = sd[s, 0, SD_NLEV]
+    na = sd[s, 1, SD_NLEV]
+    bp = lv[s, 0, 0, LV_PX] if nb > 0 else 0
+    bs = lv[s, 0, 0, LV_SZ] if nb > 0 else 0
+    ap = lv[s, 1, 0, LV_PX] if na > 0 else EMPTY_ASK
+    az = lv[s, 1, 0, LV_SZ] if na > 0 else 0
+    # --- order-flow imbalance (Cont, Kukanov, Stoikov 2014), touch and multi-level ---
+    if fs[s, S_PVALID] == 1:
+        pb = fs[s, S_PB]
+        pbs = fs[s, S_PBS]
+        pa = fs[s, S_PA]
+        pas = fs[s, S_PAS]
+        e = 0
+        if bp >= pb:
+            e += bs
+        if bp <= pb:
+            e -= pbs
+        if ap <= pa:
+            e -= az
+        if ap >= pa:
+            e += pas
+        if e != 0:
+            add_q(rq, rs, rb, s, Q_OFI, e)
+        ml = 0
+        for m in range(nlev):
+            p = lv[s, 0, m, LV_PX] if m < nb else 0
+            q = lv[s, 0, m, LV_SZ] if m < nb else 0
+            p0 = pl[s, 0, m, 0]
+            if p >= p0:
+                ml += q
+            if p <= p0:
+                ml -= pl[s, 0, m, 1]
+            p = lv[s, 1, m, LV_PX] if m < na else EMPTY_ASK
+            q = lv[s, 1, m, LV_SZ] if m < na else 0
+            p0 = pl[s, 1, m, 0]
+            if p <= p0:
+                ml -= q
+            if p >= p0:
+                ml += pl[s, 1, m, 1]
+        if ml != 0:
+            add_q(rq, rs, rb, s, Q_MLOFI, ml)
+    fs[s, S_PB] = bp
+    fs[s, S_PBS] = bs
+    fs[s, S_PA] = ap
+    fs[s, S_PAS] = az
+    fs[s, S_PVALID] = 1
+    db = 0
+    da = 0
+    known = 1
+    for m in range(nlev):
+        if m < nb:
+            pl[s, 0, m, 0] = lv[s, 0, m, LV_PX]
+            pl[s, 0, m, 1] = lv[s, 0, m, LV_SZ]
+            db += lv[s, 0, m, LV_SZ]
+            if lv[s, 0, m, LV_KNOWN] == 0:
+                known = 0
+        else:
+            pl[s, 0, m, 0] = 0
+            pl[s, 0, m, 1] = 0
+        if m < na:
+            pl[s, 1, m, 0] = lv[s, 1, m, LV_PX]
+            pl[s, 1, m, 1] = lv[s, 1, m, LV_SZ]
+            da += lv[s, 1, m, LV_SZ]
+            if lv[s, 1, m, LV_KNOWN] == 0:
+                known = 0
+        else:
+            pl[s, 1, m, 0] = EMPTY_ASK
+            pl[s, 1, m, 1] = 0
+    F[s, F_DEPTH_BID] = db
+    F[s, F_DEPTH_ASK] = da
+    F[s, F_DEPTH_IMB] = (db - da) / (db + da) if db + da > 0 else NAN
+    F[s, F_DEPTH_KNOWN] = known
+    # --- touch ---
+    F[s, F_BID] = bp * PX if nb > 0 else NAN
+    F[s, F_ASK] = ap * PX if na > 0 else NAN
+    F[s, F_BID_SZ] = bs if bs > 0 else NAN
+    F[s, F_ASK_SZ] = az if az > 0 else NAN
+    F[s, F_TOUCH_IMB] = (bs - az) / (bs + az) if bs > 0 and az > 0 else NAN
+    if nb > 0:
+        _episode(fs, rq, rs, rb, s, 0, bp, bs)
+    if na > 0:
+        _episode(fs, rq, rs, rb, s, 1, ap, az)
+    if nb > 0 and na > 0:
+        mid2 = bp + ap
+        spread = ap - bp
+        prev = fs[s, S_MID2]
+        if prev != 0:
+            d = mid2 - prev
+            if d != 0:
+                add_q(rq, rs, rb, s, Q_DMID2, d)
+                add_q(rq, rs, rb, s, Q_DMID2SQ, d * d)
+                add_q(rq, rs, rb, s, Q_NMID, 1)
+        fs[s, S_MID2] = mid2
+        if bs > 0 and az > 0:
+            num = (bp * az + ap * bs) * 200
+            den = 2 * (bs + az)
+            micro6 = (num + den // 2) // den
+        else:
+            micro6 = mid2 * 50
+        prev6 = fs[s, S_MICRO6]
+        if prev6 != 0 and micro6 != prev6:
+            add_q(rq, rs, rb, s, Q_DMICRO, micro6 - prev6)
+        fs[s, S_MICRO6] = micro6
+        fs[s, S_SPREAD] = min(spread, SPREAD_CAP)
+        fs[s, S_TWO_SIDED] = 1
+        F[s, F_SPREAD] = spread
+        F[s, F_MID] = mid2 * 0.5 * PX
+        F[s, F_SPREAD_BPS] = spread * 2e4 / mid2
+        F[s, F_MICRO] = micro6 * 1e-6
+    else:
+        fs[s, S_TWO_SIDED] = 0
+        F[s, F_SPREAD] = NAN
+        F[s, F_MID] = NAN
+        F[s, F_SPREAD_BPS] = NAN
+        F[s, F_MICRO] = NAN
+
+
+@njit(cache=True)
+def _is_off_exchange(cond: int, venue: int) -> bool:
+    return (cond & COND_OFF_EXCHANGE) != 0 or venue == 15 or venue == 19 or venue == 24
+
+
+@njit(cache=True)
+def trade_update(F, fs, rq, rs, rb, vap, s: int, t: int, price: int, size: int, cond: int, venue: int,
+                 side: int) -> None:
+    """A print: volumes (total, lit / off-exchange), Lee-Ready classification against the touch in
+    force at the start of the group, session VWAP and volume at price, touch depletion and the
+    hidden-size estimate of the touch episode it printed at."""
+    if (cond & COND_CANCEL_CORRECTION) != 0 or size <= 0 or price <= 0:
+        fs[s, S_N_SKIPPED] += 1
+        return
+    fs[s, S_N_TRADES] += 1
+    add_q(rq, rs, rb, s, Q_VOL, size)
+    add_q(rq, rs, rb, s, Q_NTRD, 1)
+    if _is_off_exchange(cond, venue):
+        add_q(rq, rs, rb, s, Q_OFFEX, size)
+    F[s, F_LAST_PX] = price * PX
+    F[s, F_LAST_SZ] = size
+    # --- session VWAP and volume at price ---
+    day = (t - SESSION_SHIFT_NS) // DAY_NS
+    if day != fs[s, S_DAY]:
+        fs[s, S_DAY] = day
+        fs[s, S_PV] = 0
+        fs[s, S_V] = 0
+        fs[s, S_VAP_BASE] = 0
+        fs[s, S_POC] = -1
+        fs[s, S_VAP_OUT] = 0
+        for j in range(NVAP):
+            vap[s, j] = 0
+    if (cond & COND_AVERAGE_PRICE) == 0:
+        fs[s, S_PV] += price * size
+        fs[s, S_V] += size
+        if fs[s, S_VAP_BASE] == 0:
+            fs[s, S_VAP_BASE] = price
+            tick = 100 if price >= 10_000 else 1
+            fs[s, S_VAP_W] = max(tick, (price * VAP_BPS) // 10_000)
+        j = NVAP // 2 + (price - fs[s, S_VAP_BASE]) // fs[s, S_VAP_W]
+        if j < 0:
+            j = 0
+            fs[s, S_VAP_OUT] += size
+        elif j >= NVAP:
+            j = NVAP - 1
+            fs[s, S_VAP_OUT] += size
+        vap[s, j] += size
+        poc = fs[s, S_POC]
+        if poc < 0 or vap[s, j] > vap[s, poc]:
+            fs[s, S_POC] = j
+            poc = j
+        F[s, F_VWAP] = fs[s, S_PV] / fs[s, S_V] * PX
+        F[s, F_SESSION_VOL] = fs[s, S_V]
+        F[s, F_POC_PX] = (fs[s, S_VAP_BASE] + (poc - NVAP // 2 + 0.5) * fs[s, S_VAP_W]) * PX
+    if (cond & NOT_CLASSIFIED) != 0:
+        return
+    # --- Lee-Ready: quote rule against the touch in force, tick rule at the mid / without quote ---
+    gb = fs[s, S_GB]
+    ga = fs[s, S_GA]
+    qs = 0
+    if gb > 0 and ga > 0 and ga > gb:
+        m2 = gb + ga
+        if 2 * price > m2:
+            qs = 1
+        elif 2 * price < m2:
+            qs = -1
+    ltp = fs[s, S_LTP]
+    ts_ = 0
+    if ltp > 0:
+        if price > ltp:
+            ts_ = 1
+        elif price < ltp:
+            ts_ = -1
+        else:
+            ts_ = fs[s, S_LDIR]
+    fs[s, S_LDIR] = ts_
+    fs[s, S_LTP] = price
+    lr = qs if qs != 0 else ts_
+    if qs != 0:
+        fs[s, S_N_QUOTE_RULE] += 1
+    elif ts_ != 0:
+        fs[s, S_N_TICK_RULE] += 1
+    else:
+        fs[s, S_N_UNCLASSIFIED] += 1
+    if lr > 0:
+        add_q(rq, rs, rb, s, Q_BUY, size)
+    elif lr < 0:
+        add_q(rq, rs, rb, s, Q_SELL, size)
+    if side != 0 and lr != 0:
+        fs[s, S_N_WITH_SIDE] += 1
+        if side == lr:
+            fs[s, S_N_AGREE] += 1
+        F[s, F_LR_AGREE] = fs[s, S_N_AGREE] / fs[s, S_N_WITH_SIDE]
+    F[s, F_LAST_LR] = lr
+    F[s, F_LAST_QUOTE] = qs
+    F[s, F_LAST_TICK] = ts_
+    # --- touch depletion and hidden size ---
+    si = -1
+    if gb > 0 and price == gb and not (price == ga and lr > 0):
+        si = 0
+    elif ga > 0 and price == ga:
+        si = 1
+    if si >= 0:
+        add_q(rq, rs, rb, s, Q_DEPL, size)
+        o = si * S_EP_N
+        if fs[s, S_EP + o] == price:
+            fs[s, S_EP_E + o] += size
+            fs[s, S_EP_DEPL + o] = 1
+            if fs[s, S_EP_KNOWN + o] == 1:
+                hid = fs[s, S_EP_E + o] - fs[s, S_EP_SUP + o]
+                d = hid - fs[s, S_EP_HID + o]
+                if d > 0:
+                    fs[s, S_EP_HID + o] = hid
+                    fs[s, S_CUM_HIDDEN] += d
+                    add_q(rq, rs, rb, s, Q_HIDDEN, d)
+
+
+@njit(cache=True)
+def derive(dst, r: int, fs, rs, rb, vap, s: int) -> None:
+    """Window features and the time-dependent scalars of symbol s into row r of dst (F or a
+    snapshot buffer), from the exact window sums."""
+    t = fs[s, S_TLAST]
+    mid2 = fs[s, S_MID2]
+    for w in range(NW):
+        c = NSC + w * NWF
+        width = BUCKET_NS[w]
+        start = (rb[s, w, 0] - NB + 1) * width
+        t0 = fs[s, S_T0]
+        if t0 > start:
+            start = t0
+        span = (t - start) * 1e-9
+        vol = rs[s, w, Q_VOL]
+        off = rs[s, w, Q_OFFEX]
+        dst[r, c + WF_VOL] = vol
+        dst[r, c + WF_BUY] = rs[s, w, Q_BUY]
+        dst[r, c + WF_SELL] = rs[s, w, Q_SELL]
+        dst[r, c + WF_OFFEX] = off
+        dst[r, c + WF_LIT_SHARE] = (vol - off) / vol if vol > 0 else NAN
+        dst[r, c + WF_TRADES] = rs[s, w, Q_NTRD]
+        dst[r, c + WF_OFI] = rs[s, w, Q_OFI]
+        dst[r, c + WF_MLOFI] = rs[s, w, Q_MLOFI]
+        dm2 = rs[s, w, Q_DMID2]
+        dst[r, c + WF_DMID] = dm2 * 0.5 * PX
+        if mid2 > 0 and span > 0:
+            dst[r, c + WF_MID_VEL] = dm2 / mid2 / span * 100.0
+            dst[r, c + WF_MICRO_VEL] = rs[s, w, Q_DMICRO] / (mid2 * 50.0) / span * 100.0
+        else:
+            dst[r, c + WF_MID_VEL] = NAN
+            dst[r, c + WF_MICRO_VEL] = NAN
+        n = rs[s, w, Q_NMID]
+        sq = rs[s, w, Q_DMID2SQ]
+        if n > 0:
+            mean = dm2 / n
+            var = sq / n - mean * mean
+            dst[r, c + WF_MID_STD] = math.sqrt(var if var > 0 else 0.0) * 0.5 * PX
+        else:
+            dst[r, c + WF_MID_STD] = 0.0
+        dst[r, c + WF_RVOL] = math.sqrt(sq) / mid2 * 1e4 if mid2 > 0 else NAN
+        tv = rs[s, w, Q_TVALID]
+        dst[r, c + WF_SPREAD_AVG] = rs[s, w, Q_SPRT] / tv if tv > 0 else NAN
+        dst[r, c + WF_REFILLS] = rs[s, w, Q_REFILL]
+        dst[r, c + WF_DEPL] = rs[s, w, Q_DEPL]
+        dst[r, c + WF_HIDDEN] = rs[s, w, Q_HIDDEN]
+        dst[r, c + WF_VOL_DMID] = vol / max(abs(dm2) / 200.0, 1.0)
+    sp = NAN
+    if fs[s, S_TWO_SIDED] == 1:
+        sp = float(fs[s, S_SPREAD])
+    a5 = dst[r, NSC + W_5S * NWF + WF_SPREAD_AVG]
+    a10 = dst[r, NSC + W_10S * NWF + WF_SPREAD_AVG]
+    a1h = dst[r, NSC + W_1H * NWF + WF_SPREAD_AVG]
+    dst[r, F_SPREAD_REL_5S] = sp - a5
+    dst[r, F_SPREAD_REL_10S] = sp - a10
+    dst[r, F_SPREAD_RATIO_5S_1H] = a5 / a1h if a1h > 0 else NAN
+    cb = NSC + BASE_WINDOW * NWF
+    x = math.log1p(dst[r, cb + WF_VOL_DMID])
+    dst[r, F_VDM_LOG] = x
+    var = dst[r, F_VDM_VAR]
+    dst[r, F_VDM_Z] = (x - dst[r, F_VDM_BASE]) / math.sqrt(var) if var > 0 else NAN
+    v = fs[s, S_V]
+    if v > 0 and mid2 > 0 and fs[s, S_VAP_W] > 0:
+        j = NVAP // 2 + (mid2 // 2 - fs[s, S_VAP_BASE]) // fs[s, S_VAP_W]
+        dst[r, F_VAP_AT_MID] = vap[s, j] / v if 0 <= j < NVAP else 0.0
+    else:
+        dst[r, F_VAP_AT_MID] = NAN
+    dst[r, F_CUM_REFILL] = fs[s, S_CUM_REFILL]
+    dst[r, F_CUM_HIDDEN] = fs[s, S_CUM_HIDDEN]
+    dst[r, F_LAST_TS] = t * 1e-9
+    fs[s, S_DIRTY] = 0

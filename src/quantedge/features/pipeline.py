@@ -1,0 +1,307 @@
+"""Fused book + features step: for each event, apply it to its book, then update that symbol's features.
+
+Three kernels share the per-event feature code (:mod:`quantedge.features.kernels`):
+
+* :func:`l3_features_step` — market-by-order books (``quantedge.book.l3.l3_event``);
+* :func:`l2_features_step` — market-by-price books (``quantedge.book.l2.l2_event``);
+* :func:`nbbo_features_step` — features only, for streams without depth: the NBBO is taken from
+  KIND_QUOTE events into a one-level book per symbol (quotes with size 0 — e.g. FLAG_FROM_TRADE
+  quotes — have unknown size).
+
+Order of work for one event of symbol s at time t (event time ``ts_event``, clamped to be monotone
+per symbol):
+
+1. sampling: if t crossed the symbol's next cadence boundary, advance the windows to the boundary
+   and write a snapshot row;
+2. advance the windows to t (spread x time integral, bucket rotation);
+3. at the first event of an atomic group, remember the touch in force (the NBBO a print in this
+   group is classified against: for LOBSTER the book before the execution, for IQFeed trade rows
+   the quote pair that precedes the print in the group);
+4. apply the event to the book (the book module's own per-event function);
+5. a print updates the trade features; a quote sets the group's touch in force;
+6. at the group end (FLAG_LAST, or every event with ``every_event``) of a group that changed the
+   book: touch, spread, mid, micro-price, depth, OFI, touch episodes;
+7. derive the window features into the symbol's row of ``F``.
+
+Batch boundaries play no part: every piece of state a later event needs is in the arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from quantedge.book.l2 import L2Book, l2_event
+from quantedge.book.l3 import L3Book, _bits, l3_event
+from quantedge.book.state import (
+    A_BAD_FIELD,
+    A_BAD_SYMBOL,
+    B_LAST_TS,
+    C_CLEARS,
+    C_EVENTS,
+    LV_KNOWN,
+    LV_PX,
+    LV_SZ,
+    SD_NLEV,
+    LevelBook,
+    anomaly,
+    check_cross,
+    clear_side,
+    side_index,
+    status_event,
+)
+from quantedge.features.kernels import (
+    advance,
+    book_update,
+    derive,
+    init_symbol,
+    snapshot_group_start,
+    trade_update,
+)
+from quantedge.features.sampling import Sampler, Snapshots, null_sampler
+from quantedge.features.state import (
+    CFG_CADENCE,
+    CFG_EVERY_EVENT,
+    NF,
+    S_GRP_BOOK,
+    S_GRP_OPEN,
+    S_INIT,
+    S_N_BACKSTEP,
+    S_N_EVENTS,
+    S_NEXT_SAMPLE,
+    S_TLAST,
+    FeatureState,
+)
+
+KIND_CLEAR = 1
+KIND_STATUS = 2
+KIND_ORDER = 3
+KIND_DEPTH = 4
+KIND_QUOTE = 5
+KIND_TRADE = 6
+FLAG_LAST = 0x80
+
+
+@njit(cache=True)
+def pre_event(F, fs, rq, rs, rb, vap, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s: int, ts: int) -> int:
+    """Steps 1-3 for one event; returns the (monotone) event time, or -1 when the snapshot buffer
+    is full (nothing was changed: the caller stops and resumes at this event)."""
+    if fs[s, S_INIT] == 0:
+        init_symbol(fs, rb, s, ts)
+        fs[s, S_INIT] = 1
+        cad = cfg[CFG_CADENCE]
+        if cad > 0:
+            fs[s, S_NEXT_SAMPLE] = (ts // cad + 1) * cad
+    t = ts
+    if t < fs[s, S_TLAST]:
+        fs[s, S_N_BACKSTEP] += 1
+        t = fs[s, S_TLAST]
+    cad = cfg[CFG_CADENCE]
+    if cad > 0 and t >= fs[s, S_NEXT_SAMPLE]:
+        r = s_n[0]
+        if r >= s_ts.shape[0]:
+            return -1
+        bnd = (t // cad) * cad
+        advance(F, fs, rq, rs, rb, s, bnd)
+        for c in range(NF):
+            s_F[r, c] = F[s, c]
+        derive(s_F, r, fs, rs, rb, vap, s)
+        s_ts[r] = bnd
+        s_sym[r] = s
+        s_n[0] = r + 1
+        fs[s, S_NEXT_SAMPLE] = bnd + cad
+    advance(F, fs, rq, rs, rb, s, t)
+    if fs[s, S_GRP_OPEN] == 0:
+        snapshot_group_start(fs, lv, sd, s)
+        fs[s, S_GRP_OPEN] = 1
+        fs[s, S_GRP_BOOK] = 0
+    return t
+
+
+@njit(cache=True)
+def post_event(F, fs, rq, rs, rb, pl, vap, cfg, lv, sd, s: int, t: int, kind: int, flags: int, price: int,
+               size: int, cond: int, venue: int, side: int) -> None:
+    """Steps 5-7 for one event (after the book applied it)."""
+    if kind == KIND_TRADE:
+        trade_update(F, fs, rq, rs, rb, vap, s, t, price, size, cond, venue, side)
+    elif kind == KIND_QUOTE:
+        snapshot_group_start(fs, lv, sd, s)
+        fs[s, S_GRP_BOOK] = 1
+    elif kind == KIND_ORDER or kind == KIND_DEPTH or kind == KIND_CLEAR:
+        fs[s, S_GRP_BOOK] = 1
+    if (flags & FLAG_LAST) != 0 or cfg[CFG_EVERY_EVENT] == 1:
+        if fs[s, S_GRP_BOOK] == 1:
+            book_update(F, fs, rq, rs, rb, pl, lv, sd, cfg, s)
+        fs[s, S_GRP_OPEN] = 0
+        fs[s, S_GRP_BOOK] = 0
+    fs[s, S_N_EVENTS] += 1
+    derive(F, s, fs, rs, rb, vap, s)
+
+
+@njit(cache=True)
+def l3_features_step(lv, sd, bk, ot, otn, F, fs, rq, rs, rb, pl, vap, cfg, s_ts, s_sym, s_F, s_n, batch,
+                     start: int) -> int:
+    """Market-by-order books + features over batch[start:]; returns the index where it stopped
+    (len(batch) when done, earlier when the snapshot buffer filled up)."""
+    ns = lv.shape[0]
+    bits = _bits(ot.shape[0])
+    for i in range(start, batch.shape[0]):
+        e = batch[i]
+        k = e.kind
+        if k != KIND_ORDER and k != KIND_TRADE and k != KIND_STATUS and k != KIND_CLEAR:
+            continue
+        s = e.symbol
+        if s < 0 or s >= ns:
+            anomaly(bk, ns, A_BAD_SYMBOL)
+            continue
+        t = pre_event(F, fs, rq, rs, rb, vap, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s, e.ts_event)
+        if t < 0:
+            return i
+        l3_event(lv, sd, bk, ot, otn, bits, s, k, e.action, e.side, e.price, e.size, e.order_id,
+                 e.conditions, e.ts_event)
+        post_event(F, fs, rq, rs, rb, pl, vap, cfg, lv, sd, s, t, k, e.flags, e.price, e.size,
+                   e.conditions, e.venue, e.side)
+    return batch.shape[0]
+
+
+@njit(cache=True)
+def l2_features_step(lv, sd, bk, F, fs, rq, rs, rb, pl, vap, cfg, s_ts, s_sym, s_F, s_n, batch,
+                     start: int) -> int:
+    """Market-by-price books + features over batch[start:] (depth, clear, status and trades)."""
+    ns = lv.shape[0]
+    for i in range(start, batch.shape[0]):
+        e = batch[i]
+        k = e.kind
+        if k != KIND_DEPTH and k != KIND_TRADE and k != KIND_STATUS and k != KIND_CLEAR:
+            continue
+        s = e.symbol
+        if s < 0 or s >= ns:
+            anomaly(bk, ns, A_BAD_SYMBOL)
+            continue
+        t = pre_event(F, fs, rq, rs, rb, vap, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s, e.ts_event)
+        if t < 0:
+            return i
+        if k != KIND_TRADE:
+            l2_event(lv, sd, bk, s, k, e.action, e.side, e.level, e.price, e.size, e.ts_event)
+        post_event(F, fs, rq, rs, rb, pl, vap, cfg, lv, sd, s, t, k, e.flags, e.price, e.size,
+                   e.conditions, e.venue, e.side)
+    return batch.shape[0]
+
+
+@njit(cache=True)
+def nbbo_event(lv, sd, bk, s: int, kind: int, action: int, side: int, price: int, size: int, ts: int) -> None:
+    """The one-level NBBO book of the features-only path: a quote sets its side (price 0 empties it;
+    size 0 = size unknown, level marked not known)."""
+    if kind == KIND_QUOTE:
+        si = side_index(side)
+        if si < 0 or size < 0 or price < 0:
+            anomaly(bk, s, A_BAD_FIELD)
+            return
+        if price == 0:
+            lv[s, si, 0, LV_PX] = 0
+            lv[s, si, 0, LV_SZ] = 0
+            lv[s, si, 0, LV_KNOWN] = 0
+            sd[s, si, SD_NLEV] = 0
+        else:
+            lv[s, si, 0, LV_PX] = price
+            lv[s, si, 0, LV_SZ] = size
+            lv[s, si, 0, LV_KNOWN] = 1 if size > 0 else 0
+            sd[s, si, SD_NLEV] = 1
+        check_cross(lv, sd, bk, s)
+    elif kind == KIND_CLEAR:
+        for si in range(2):
+            if side == 0 or side_index(side) == si:
+                clear_side(lv, sd, s, si)
+        bk[s, C_CLEARS] += 1
+        check_cross(lv, sd, bk, s)
+    elif kind == KIND_STATUS:
+        status_event(bk, s, action)
+    else:
+        return
+    bk[s, C_EVENTS] += 1
+    bk[s, B_LAST_TS] = ts
+
+
+@njit(cache=True)
+def nbbo_features_step(lv, sd, bk, F, fs, rq, rs, rb, pl, vap, cfg, s_ts, s_sym, s_F, s_n, batch,
+                       start: int) -> int:
+    """Features-only path: NBBO quotes, trades, clears and status over batch[start:]."""
+    ns = lv.shape[0]
+    for i in range(start, batch.shape[0]):
+        e = batch[i]
+        k = e.kind
+        if k != KIND_QUOTE and k != KIND_TRADE and k != KIND_STATUS and k != KIND_CLEAR:
+            continue
+        s = e.symbol
+        if s < 0 or s >= ns:
+            anomaly(bk, ns, A_BAD_SYMBOL)
+            continue
+        t = pre_event(F, fs, rq, rs, rb, vap, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s, e.ts_event)
+        if t < 0:
+            return i
+        nbbo_event(lv, sd, bk, s, k, e.action, e.side, e.price, e.size, e.ts_event)
+        post_event(F, fs, rq, rs, rb, pl, vap, cfg, lv, sd, s, t, k, e.flags, e.price, e.size,
+                   e.conditions, e.venue, e.side)
+    return batch.shape[0]
+
+
+class FeaturePipeline:
+    """Books + features for a set of symbols, fed batch by batch (``step``).
+
+    ``mode``: ``"l3"`` (market-by-order: pass an :class:`L3Book`), ``"l2"`` (market-by-price: an
+    :class:`L2Book`) or ``"nbbo"`` (features only from quotes and trades; the one-level NBBO book
+    is allocated here).  Snapshots are written when the state's cadence is > 0.
+    """
+
+    def __init__(self, mode: str, features: FeatureState, book: LevelBook | None = None,
+                 sampler: Sampler | None = None) -> None:
+        if mode not in ("l3", "l2", "nbbo"):
+            raise ValueError(f"mode must be 'l3', 'l2' or 'nbbo', got {mode!r}")
+        if mode == "nbbo":
+            if book is None:
+                book = LevelBook.allocate(features.n_symbols, capacity=1, tick=0)
+        elif mode == "l3" and not isinstance(book, L3Book):
+            raise ValueError("mode 'l3' needs an L3Book")
+        elif mode == "l2" and not isinstance(book, (L2Book, LevelBook)):
+            raise ValueError("mode 'l2' needs an L2Book")
+        if book.n_symbols != features.n_symbols:
+            raise ValueError(f"book has {book.n_symbols} symbols, features {features.n_symbols}")
+        self.mode = mode
+        self.book = book
+        self.features = features
+        if sampler is None:
+            sampler = Sampler() if features.cfg[CFG_CADENCE] > 0 else null_sampler()
+        self.sampler = sampler
+
+    def step(self, batch: np.ndarray) -> None:
+        """Apply one batch of EVENT_DTYPE events (any size, any cut of the stream)."""
+        b = self.book
+        f = self.features
+        sm = self.sampler
+        start = 0
+        n = batch.shape[0]
+        while True:
+            if self.mode == "l3":
+                start = l3_features_step(b.lv, b.sd, b.bk, b.ot, b.otn, f.F, f.fs, f.rq, f.rs, f.rb, f.pl,
+                                         f.vap, f.cfg, sm.ts, sm.symbol, sm.F, sm.n, batch, start)
+            elif self.mode == "l2":
+                start = l2_features_step(b.lv, b.sd, b.bk, f.F, f.fs, f.rq, f.rs, f.rb, f.pl, f.vap, f.cfg,
+                                         sm.ts, sm.symbol, sm.F, sm.n, batch, start)
+            else:
+                start = nbbo_features_step(b.lv, b.sd, b.bk, f.F, f.fs, f.rq, f.rs, f.rb, f.pl, f.vap,
+                                           f.cfg, sm.ts, sm.symbol, sm.F, sm.n, batch, start)
+            if start >= n:
+                return
+            sm.drain()
+
+    def snapshots(self) -> Snapshots:
+        """Every snapshot row written so far, in emission order."""
+        return self.sampler.collect()
+
+    def counters(self, s: int) -> dict[str, int]:
+        """Per-symbol feature counters (prints classified by rule, skipped, clamped times...)."""
+        from quantedge.features import state as st
+
+        names = ("N_EVENTS", "N_TRADES", "N_QUOTE_RULE", "N_TICK_RULE", "N_UNCLASSIFIED", "N_WITH_SIDE",
+                 "N_AGREE", "N_BACKSTEP", "N_SKIPPED", "CUM_REFILL", "CUM_HIDDEN", "VAP_OUT")
+        return {n.lower(): int(self.features.fs[s, getattr(st, "S_" + n)]) for n in names}
