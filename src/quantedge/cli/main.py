@@ -253,9 +253,10 @@ def bench(
 
 def _register_stage_commands() -> None:
     """Sub-commands that live next to their stage (one module each under quantedge/cli)."""
-    from quantedge.cli import check_cmd
+    from quantedge.cli import book_cmd, check_cmd
 
     check_cmd.register(app)
+    book_cmd.register(app)
 
 
 _register_stage_commands()
