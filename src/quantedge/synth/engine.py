@@ -22,6 +22,7 @@ Agents (all driven by one seeded RNG, so a symbol-day is a pure function of its 
 * episode agents - see :mod:`quantedge.synth.episodes` for what each planted behaviour does.
 """
 
+# ruff: noqa: NPY002 - Numba kernels support only the legacy np.random API (seeded per call)
 from __future__ import annotations
 
 import numpy as np
@@ -455,8 +456,8 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
                     oi = sink_oid[k]
                     if (oi < 0 or o_rem[oi] < ssz // 2) and sink_lvl[k] < ba and sink_lvl[k] > 0 \
                             and nagent < MAX_AGENT:
-                        n, oi2, bb, ba, norders = _add(out, n, tsn, seq, 1, sink_lvl[k], ssz, OWN_SINK, lo, bq,
-                                                       head, tail, o_lvl, o_rem, o_side, o_prev, o_next,
+                        n, oi2, bb, ba, norders = _add(out, n, tsn, seq, 1, sink_lvl[k], ssz, OWN_SINK, lo,
+                                                       bq, head, tail, o_lvl, o_rem, o_side, o_prev, o_next,
                                                        o_own, bb, ba, norders)
                         sink_oid[k] = oi2
                         agent[nagent] = oi2

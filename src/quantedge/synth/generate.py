@@ -137,8 +137,8 @@ def simulate_symbol(seed: int, index: int, regime: str, dates: list[dt.date], sy
         o = open_ns(date)
         events, final = simulate_symbol_day(par, plan, kseed, symbol_id, o)
         labels = [
-            {"symbol": name, "date": date.isoformat(), "start_ns": o + int(s * 1e9), "end_ns": o + int(e * 1e9),
-             "kind": KINDS[int(k)], "intensity": float(x), "regime": regime}
+            {"symbol": name, "date": date.isoformat(), "start_ns": o + int(s * 1e9),
+             "end_ns": o + int(e * 1e9), "kind": KINDS[int(k)], "intensity": float(x), "regime": regime}
             for k, s, e, x in zip(*plan, strict=True)
         ]
         price = max(E.ladder_price(E.ladder_floor(final[1])), 1) / 10_000

@@ -233,6 +233,7 @@ def compare_table(rows: list[DayStats]) -> str:
     lines.append("| source | prints per day | off-exchange share of volume |")
     lines.append("|---|---:|---:|")
     for r in rows:
-        share = "n/a (no TRF prints in source)" if r.off_exchange_share is None else f"{r.off_exchange_share:.0%}"
+        share = ("n/a (no TRF prints in source)" if r.off_exchange_share is None
+                 else f"{r.off_exchange_share:.0%}")
         lines.append(f"| {r.name} | {r.trades_per_day:,.0f} | {share} |")
     return "\n".join(lines) + "\n"
