@@ -475,6 +475,14 @@ def test_parse_errors_name_the_field(line, field, reason):
     assert field in got.message() and got.line.startswith(line[:20])
 
 
+def test_bad_date_in_a_selected_field_is_named():
+    fs = Fieldset(("Most Recent Trade", "Most Recent Trade Date", "Bid"))
+    ok = parsed("Q,AAPL,1.5000,02/28/2024,1.4900,", "level1", fieldset=fs)
+    assert ok["Most Recent Trade Date"] == 20240228
+    got = parse_line("Q,AAPL,1.5000,02/30/2024,1.4900,", "level1", fieldset=fs)
+    assert isinstance(got, ParseError) and (got.field, got.reason) == ("Most Recent Trade Date", "bad_date")
+
+
 def test_lookup_parse_errors():
     bad = parse_line("LH,2018-04-17 17:51:22.123456,96.0700,x,0,0,0,1,O,19,143A,2,17,", "lookup")
     assert isinstance(bad, ParseError) and bad.field == "Last Size"

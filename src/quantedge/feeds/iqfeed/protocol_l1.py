@@ -104,9 +104,11 @@ def _bad() -> int:
 
 
 def _fast_date(s: str) -> int:
-    got = parse_date_us(s, "")
-    assert got is not None
-    return got
+    try:
+        got = parse_date_us(s, "")
+    except BadField:
+        raise ValueError(s) from None  # the slow path re-parses and names the field
+    return got  # type: ignore[return-value]
 
 
 def _compile(names: tuple[str, ...]):  # noqa: ANN202 - returns a generated function
