@@ -1112,3 +1112,96 @@ def test_events_not_representable_in_61_are_reported():
     lines, problems = LineWriter(syms, protocol="6.1").lines(evs)
     assert [p.reason for p in problems] == ["not_representable", "not_representable"]
     assert lines == ["2,ES,MD01,2982.25,,5,,10:00:00.000000,2021-03-01,,,T,F,T,\r\n"]
+
+
+_TRADE_BITS = [COND_REGULAR, COND_OFF_EXCHANGE, COND_EXTENDED_HOURS]
+_RICH = ("Most Recent Trade Date", "TickID", "Most Recent Trade Aggressor", "Bid Time", "Ask Time")
+RICH_FIELDSET = Fieldset((*DEFAULT_FIELDS, *_RICH))
+
+
+@st.composite
+def event_streams(draw):
+    """Trades, NBBO pairs, price levels and market-maker rows for two symbols, time-ordered."""
+    n = draw(st.integers(1, 12))
+    base = et_ns("2021-03-01 09:30:00")
+    ts = sorted(draw(st.lists(st.integers(0, 6 * 3600 * 10**6), min_size=n, max_size=n)))
+    parts = []
+    for i, us in enumerate(ts):
+        t = base + us * 1000
+        sym = draw(st.sampled_from([0, 1]))
+        what = draw(st.sampled_from(["trade", "quote", "level", "mm"]))
+        price = draw(st.integers(1, 10**7))
+        size = draw(st.integers(1, 10**6))
+        side = draw(st.sampled_from([SIDE_BID, SIDE_ASK]))
+        if what == "trade":
+            bits = 0
+            for b in draw(st.lists(st.sampled_from(_TRADE_BITS), max_size=3)):
+                bits |= b
+            parts.append(
+                _event(
+                    t,
+                    sym,
+                    KIND_TRADE,
+                    price=price,
+                    size=size,
+                    seq=i + 1,
+                    side=side,
+                    venue=draw(st.sampled_from([0, 5, 11, 19, 24])),
+                    conditions=bits,
+                )
+            )
+        elif what == "quote":
+            bid = draw(st.integers(0, 10**7))
+            parts.append(_event(t, sym, KIND_QUOTE, side=SIDE_BID, price=bid, size=size if bid else 0))
+            parts.append(_event(t, sym, KIND_QUOTE, side=SIDE_ASK, price=price, size=size, flags=FLAG_LAST))
+        else:
+            delete = draw(st.booleans())
+            venue = MMID_BASE + draw(st.integers(0, 2)) if what == "mm" else 0
+            parts.append(
+                _event(
+                    t,
+                    sym,
+                    KIND_DEPTH,
+                    side=side,
+                    price=price,
+                    size=0 if delete else size,
+                    venue=venue,
+                    action=ACTION_DELETE if delete else ACTION_MODIFY,
+                    flags=FLAG_LAST,
+                )
+            )
+    return np.concatenate(parts)
+
+
+@settings(max_examples=150, deadline=None)
+@given(event_streams())
+def test_events_to_lines_to_events_round_trip(evs):
+    syms = NameTable(["AAA", "BBB"])
+    mmids = NameTable(["NSDQ", "ARCX", "EDGX"], base=MMID_BASE)
+    lines, problems = LineWriter(syms, mmids, "6.2", RICH_FIELDSET).lines(evs)
+    assert problems == []
+    msgs, recv = [], []
+    wanted = evs[(evs["kind"] != KIND_QUOTE) | ((evs["flags"] & FLAG_LAST) != 0)]  # one Q per quote pair
+    assert len(lines) == len(wanted)
+    for line, e in zip(lines, wanted, strict=True):
+        port = "level1" if line[0] in "QR" else "level2"
+        msgs.append(parsed(line, port, fieldset=RICH_FIELDSET))
+        recv.append(int(e["ts_recv"]))
+    ctx = EventContext(
+        NameTable(["AAA", "BBB"]), NameTable(["NSDQ", "ARCX", "EDGX"], base=MMID_BASE), date=20210301
+    )
+    back, problems = to_events(msgs, ctx, ts_recv=recv)
+    assert problems == []
+    cols = ["ts_event", "ts_recv", "kind", "symbol", "side", "price", "size", "venue", "action", "level"]
+    orig = evs.copy()
+    orig["flags"] = 0
+    mm_delete = (orig["venue"] >= MMID_BASE) & (orig["action"] == ACTION_DELETE)
+    orig["price"][mm_delete] = 0  # a market maker's delete row (5) carries no price on the wire
+    back_cmp = back.copy()
+    back_cmp["flags"] = 0
+    for c in cols:
+        assert list(back_cmp[c]) == list(orig[c]), c
+    trades = evs["kind"] == KIND_TRADE
+    assert list(back["seq"][trades]) == list(evs["seq"][trades])
+    implied = np.where(np.isin(evs["venue"][trades], [15, 19, 24]), COND_OFF_EXCHANGE, 0)
+    assert list(back["conditions"][trades]) == list(evs["conditions"][trades] | implied)

@@ -495,8 +495,9 @@ def _l1(b: _Builder, m: L1Update, recv: int | None) -> None:
                       flags=FLAG_LAST)
     if m.msg_type == "P" or is_bid_update(contents) or is_ask_update(contents):
         snap = FLAG_SNAPSHOT if m.msg_type == "P" else 0
-        ts_b = b.et(date, m.get("Bid Time"), sym, "Bid Time")
-        ts_a = b.et(date, m.get("Ask Time"), sym, "Ask Time")
+        # Quote times are dated by the session, not by the last trade (which may be yesterday's).
+        ts_b = b.et(None, m.get("Bid Time"), sym, "Bid Time")
+        ts_a = b.et(None, m.get("Ask Time"), sym, "Ask Time")
         if b.add(ts_b, recv, sym, KIND_QUOTE, price=m.get("Bid"), size=m.get("Bid Size"), side=SIDE_BID,
                  flags=snap):
             b.add(ts_a, recv, sym, KIND_QUOTE, price=m.get("Ask"), size=m.get("Ask Size"), side=SIDE_ASK,
