@@ -1,0 +1,560 @@
+"""The event-driven engine: replay batches through the simulated venue, call strategies sparsely.
+
+Sequencing contract (docs/backtester.md states it; tests/unit/test_backtest_sequencing.py tests
+each rule).  For every timestamp T:
+
+1. the venue applies every market event with ``ts_recv == T`` and matches our working orders
+   against it (compiled, no Python per event);
+2. strategies receive what became visible at T: events of subscribed symbols, signals and fill
+   reports, each at its ``ts_recv + feed_latency``;
+3. orders (and cancels) sent by strategies reach the venue at ``send time + order latency`` and are
+   executed / rested there;
+4. timers and bar closes due at T fire.
+
+No look-ahead: nothing is delivered before its receive time, direct reads (book, last price,
+bars) only return what the venue had at ``now`` (and refuse when a feed latency makes the venue's
+state newer than what the strategy could know), and every delivery is checked by the guard.
+Outputs do not depend on how the stream is cut into batches: items due at the last timestamp of
+a batch wait for the next batch (more events of that timestamp may follow), or for ``finish``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from quantedge import events as ev
+from quantedge.backtest import venue_nb as vnb
+from quantedge.backtest.bars import BAR_DTYPE, build_bars, merge_bar, parse_interval
+from quantedge.backtest.fees import FeeCalculator, FeeSchedule
+from quantedge.backtest.latency import ConstantLatency, EmpiricalLatency
+from quantedge.backtest.orders import (
+    ORDER_TYPES,
+    ST_CANCELLED,
+    ST_REJECTED,
+    STATUS_NAMES,
+    TIFS,
+    Fill,
+    OrderRequest,
+)
+from quantedge.backtest.portfolio import Portfolio
+from quantedge.backtest.risk import RiskLimits, RiskManager
+from quantedge.backtest.venue import STATUS_FINAL, ExecutionConfig, SimVenue
+from quantedge.signals.types import SIGNAL_DTYPE
+from quantedge.strategies.base import Context, LookAheadError, Strategy
+
+INF = np.iinfo(np.int64).max
+
+P_DELIVER = 2  # rule 2
+P_ARRIVE = 3  # rule 3
+P_TIMER = 4  # rule 4
+
+_KIND_BITS = {
+    "trade": 1 << ev.KIND_TRADE,
+    "quote": 1 << ev.KIND_QUOTE,
+    "book": (1 << ev.KIND_ORDER) | (1 << ev.KIND_DEPTH) | (1 << ev.KIND_CLEAR) | (1 << ev.KIND_QUOTE),
+}
+
+
+@dataclass
+class EngineConfig:
+    cash: float = 100_000.0
+    feed_latency_ns: int = 0  # added to ts_recv before a strategy sees an event / signal / fill report
+    order_latency: ConstantLatency | EmpiricalLatency = field(default_factory=ConstantLatency)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    fees: FeeSchedule = field(default_factory=FeeSchedule)
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    equity_every_ns: int = 60_000_000_000  # equity curve sampling (plus every fill)
+    state_path: str | None = None  # portfolio persisted here after each fill (atomic)
+
+
+@dataclass
+class GuardReport:
+    """Look-ahead guard: every delivery checked; violations raise, refusals are counted."""
+
+    deliveries: int = 0
+    max_lag_ns: int = 0  # largest (now - data receive time) seen
+    violations: int = 0
+    refused_reads: int = 0
+    batches: int = 0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class Engine(Context):
+    """Runs one strategy over one stream.  Also the strategy's Context."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        n_symbols: int,
+        cfg: EngineConfig | None = None,
+        symbol_names: list[str] | None = None,
+    ) -> None:
+        self.cfg = cfg or EngineConfig()
+        self.strategy = strategy
+        self.venue = SimVenue(n_symbols, self.cfg.execution)
+        self.pf = Portfolio(cash=self.cfg.cash, start_cash=self.cfg.cash, day_start_equity=self.cfg.cash)
+        self.fees = FeeCalculator(self.cfg.fees)
+        self.risk = RiskManager(self.cfg.risk)
+        self.names = symbol_names or [str(i) for i in range(n_symbols)]
+        self.n_symbols = n_symbols
+        self.now = 0
+        self.guard = GuardReport()
+        self._heap: list[tuple] = []
+        self._seq = 0
+        self._bar_ivs: dict[int, np.ndarray | None] = {}  # interval -> symbols (None = all)
+        self._open_bars: dict[tuple[int, int, int], np.void] = {}
+        self._bar_hist: dict[tuple[int, int], list] = {}
+        self._timers: dict[str, int] = {}
+        self._book_snap: dict[int, dict] = {}
+        self._last_seen_px: dict[int, float] = {}
+        self._last_ts = -1
+        self._next_eq = 0
+        self.fills: list[Fill] = []
+        self.trade_log: list[dict] = []
+        self.equity_curve: list[tuple[int, float, float, float]] = []  # ts, equity, cash, gross exposure
+        self.logs: list[tuple[int, str]] = []
+        self.order_events: list[dict] = []
+        self.callbacks = 0
+        self.callback_s = 0.0
+        self.events_seen = 0
+        self._started = False
+        self._pending_qty: dict[int, int] = {}
+
+    # ---------------------------------------------------------------------------------------------
+    # driving
+    # ---------------------------------------------------------------------------------------------
+    def run(
+        self,
+        batches: Iterable[np.ndarray],
+        signals: np.ndarray | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> Engine:
+        """Whole run: every batch, then finish.  ``signals`` (SIGNAL_DTYPE) are merged by ts_recv."""
+        if signals is not None:
+            self.add_signals(signals)
+        for b in batches:
+            self.step(b)
+            if progress:
+                progress(len(b))
+        self.finish()
+        return self
+
+    def add_signals(self, signals: np.ndarray) -> None:
+        if signals.dtype != SIGNAL_DTYPE:
+            raise TypeError("signals must be a SIGNAL_DTYPE array")
+        for i in range(signals.shape[0]):
+            s = signals[i]
+            self._push(
+                int(s["ts_recv"]) + self.cfg.feed_latency_ns, P_DELIVER, "signal", s.copy(), int(s["ts_recv"])
+            )
+
+    def _start(self, t0: int) -> None:
+        self._started = True
+        self.now = t0
+        self._next_eq = t0
+        self._call(self.strategy.on_start)
+
+    def step(self, batch: np.ndarray) -> None:
+        """Advance through one batch (merge-ordered); items due at its last timestamp wait."""
+        if batch.dtype != ev.EVENT_DTYPE:
+            raise TypeError("batch must be an EVENT_DTYPE array")
+        n = batch.shape[0]
+        if n == 0:
+            return
+        ts = batch["ts_recv"]
+        if ts[0] < self._last_ts or (n > 1 and (np.diff(ts) < 0).any()):
+            bad = int(np.argmax(np.diff(ts) < 0)) + 1 if n > 1 and (np.diff(ts) < 0).any() else 0
+            raise ValueError(
+                f"batch not in ts_recv order at row {bad} (ts_recv {int(ts[bad])} < previous): "
+                "replay needs merge-ordered batches"
+            )
+        self.guard.batches += 1
+        if not self._started:
+            self._start(int(ts[0]))
+        self._collect_bars(batch)
+        horizon = int(ts[-1])
+        self._last_ts = horizon
+        i = 0
+        while True:
+            t_next = self._heap[0][0] if self._heap else INF
+            if i < n and ts[i] <= t_next:
+                i, why = self.venue.advance(batch, i, t_next)
+                if why == vnb.STOP_SUB:
+                    self._on_sub_event(batch[i - 1])
+                self._collect_fills()
+                continue
+            if t_next == INF or t_next >= horizon:
+                break
+            self._pop_one()
+        self.events_seen += n
+
+    def finish(self, end_ns: int | None = None) -> None:
+        """Deliver everything still due (up to end_ns), expire DAY orders, call on_stop."""
+        if not self._started:
+            return
+        end = end_ns if end_ns is not None else self._last_ts
+        while self._heap:
+            if self._heap[0][3] == "timer" and self._heap[0][0] > end:
+                heapq.heappop(self._heap)
+                continue
+            self._pop_one()
+        for oid in self.venue.expire_day_orders():
+            self.order_events.append(
+                {"ts": self.now, "order_id": oid, "status": "expired", "reason": "end of day"}
+            )
+        for s, px in self._final_marks().items():
+            self.pf.mark(s, px)
+        self._sample_equity(force=True)
+        self._call(self.strategy.on_stop)
+
+    # ---------------------------------------------------------------------------------------------
+    # the item queue
+    # ---------------------------------------------------------------------------------------------
+    def _push(self, t: int, prio: int, kind: str, payload: Any, data_ts: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (t, prio, self._seq, kind, payload, data_ts))
+
+    def _pop_one(self) -> None:
+        t, prio, _, kind, payload, data_ts = heapq.heappop(self._heap)
+        if t < self.now:
+            self.guard.violations += 1
+            raise LookAheadError(f"clock would go back from {self.now} to {t} ({kind})")
+        self.now = t
+        if prio == P_DELIVER or kind == "bar":
+            self.guard.deliveries += 1
+            lag = t - data_ts
+            if lag < 0:
+                self.guard.violations += 1
+                raise LookAheadError(f"{kind} with receive time {data_ts} delivered at {t}")
+            self.guard.max_lag_ns = max(self.guard.max_lag_ns, lag)
+        if self._next_eq and t >= self._next_eq:
+            self._sample_equity()
+        if kind == "event":
+            e, snap = payload
+            s = int(e["symbol"])
+            if snap is not None:
+                self._book_snap[s] = snap
+            k = int(e["kind"])
+            if k == ev.KIND_TRADE:
+                self._last_seen_px[s] = e["price"] / ev.PRICE_SCALE
+                self.pf.mark(s, self._last_seen_px[s])
+                self._call(self.strategy.on_trade, e)
+            elif k == ev.KIND_QUOTE:
+                self._call(self.strategy.on_quote, e)
+                if self._sub_book(s):
+                    self._call(self.strategy.on_book, e)
+            else:
+                self._call(self.strategy.on_book, e)
+        elif kind == "signal":
+            self._call(self.strategy.on_signal, payload)
+        elif kind == "fill":
+            self._deliver_fill(payload)
+        elif kind == "arrive":
+            self.venue.arrive(payload, t)
+            self._pending_qty_done(payload)
+            self._after_arrival(payload)
+        elif kind == "cancel":
+            if self.venue.cancel(payload):
+                self._order_event(payload, "cancelled", "cancel request")
+        elif kind == "bar":
+            self._deliver_bar(payload)
+        elif kind == "timer":
+            name, every = payload
+            if every and t + every <= self._last_ts:
+                self._push(t + every, P_TIMER, "timer", payload, t + every)
+            self._call(self.strategy.on_timer, name)
+
+    def _sub_book(self, s: int) -> bool:
+        return bool(self.venue.sub_mask[s] & (1 << ev.KIND_DEPTH))
+
+    def _on_sub_event(self, e: np.void) -> None:
+        s = int(e["symbol"])
+        snap = self.venue.top(s) if self._sub_book(s) or int(e["kind"]) != ev.KIND_TRADE else None
+        self._push(
+            int(e["ts_recv"]) + self.cfg.feed_latency_ns,
+            P_DELIVER,
+            "event",
+            (e.copy(), snap),
+            int(e["ts_recv"]),
+        )
+
+    # ---------------------------------------------------------------------------------------------
+    # fills, orders
+    # ---------------------------------------------------------------------------------------------
+    def _collect_fills(self) -> None:
+        for f in self.venue.drain_fills():
+            self._push(f.ts + self.cfg.feed_latency_ns, P_DELIVER, "fill", f, f.ts)
+
+    def _after_arrival(self, oid: int) -> None:
+        self._collect_fills()
+        st = self.venue.status(oid)
+        if st in (ST_CANCELLED, ST_REJECTED):
+            reason = self.venue.reject_reasons.get(oid, "")
+            self._order_event(oid, STATUS_NAMES[st], reason)
+
+    def _order_event(self, oid: int, status: str, reason: str) -> None:
+        self.order_events.append({"ts": self.now, "order_id": oid, "status": status, "reason": reason})
+        self._call(self.strategy.on_order, oid, status, reason)
+
+    def _deliver_fill(self, f: Fill) -> None:
+        fee, _parts = self.fees.fill_fee(f.order_id, f.side, f.qty, f.price_usd)
+        f = Fill(**{**f.__dict__, "fee": fee})
+        self.pf.apply_fill(f)
+        self.fills.append(f)
+        eq = self.pf.equity
+        self.trade_log.append(
+            {
+                "timestamp": f.ts,
+                "symbol": self.names[f.symbol],
+                "action": "BUY" if f.side > 0 else "SELL",
+                "qty": f.qty,
+                "price": f.price_usd,
+                "notional": f.qty * f.price_usd,
+                "cash": self.pf.cash,
+                "equity": eq,
+                "fee": fee,
+                "reason": f.reason,
+                "liquidity": f.liquidity,
+                "order_id": f.order_id,
+                "tag": f.tag,
+                "slippage": f.slippage_usd,
+            }
+        )
+        self._sample_equity(force=True)
+        if self.cfg.state_path:
+            self.pf.save(self.cfg.state_path, {"ts": self.now, "fills": len(self.fills)})
+        self._call(self.strategy.on_fill, f)
+        self._check_kill()
+
+    def _check_kill(self) -> None:
+        if self.risk.breached(self.pf):
+            self.risk.kill_events.append(
+                {"ts": self.now, "equity": self.pf.equity, "day_start_equity": self.pf.day_start_equity}
+            )
+            for oid in self.venue.open_orders():
+                self.venue.cancel(oid)
+            for s, p in list(self.pf.positions.items()):
+                if p.qty:
+                    self._send(OrderRequest(s, -1 if p.qty > 0 else 1, abs(p.qty), tag="kill_switch"))
+            self.pf.halted = True
+            self.log(f"kill switch: equity {self.pf.equity:.2f} vs day start {self.pf.day_start_equity:.2f}")
+
+    def _send(self, req: OrderRequest) -> int:
+        lat = self.cfg.order_latency.sample()
+        oid = self.venue.new_order(req, self.now, self.now + lat)
+        self._pending_qty[oid] = req.side * req.qty
+        self._push(self.now + lat, P_ARRIVE, "arrive", oid, self.now)
+        return oid
+
+    def _pending_qty_done(self, oid: int) -> None:
+        self._pending_qty.pop(oid, None)
+
+    # ---------------------------------------------------------------------------------------------
+    # bars and equity
+    # ---------------------------------------------------------------------------------------------
+    def _collect_bars(self, batch: np.ndarray) -> None:
+        for iv, syms in self._bar_ivs.items():
+            bars = build_bars(batch, iv, syms)
+            for b in bars:
+                key = (iv, int(b["symbol"]), int(b["t_open"]))
+                have = self._open_bars.get(key)
+                if have is None:
+                    self._open_bars[key] = b.copy()
+                    self._push(int(b["t_close"]), P_TIMER, "bar", key, int(b["t_close"]))
+                else:
+                    merge_bar(have, b)
+
+    def _deliver_bar(self, key: tuple[int, int, int]) -> None:
+        b = self._open_bars.pop(key)
+        iv, s, _ = key
+        self._bar_hist.setdefault((iv, s), []).append(b)
+        self.venue.bar_close[s] = b["close"]
+        self.pf.mark(s, b["close"] / ev.PRICE_SCALE)
+        self._last_seen_px[s] = b["close"] / ev.PRICE_SCALE
+        self._call(self.strategy.on_bar, b)
+        self._check_kill()
+
+    def _sample_equity(self, force: bool = False) -> None:
+        if not force and self.now < self._next_eq:
+            return
+        self.equity_curve.append((self.now, self.pf.equity, self.pf.cash, self.pf.gross_exposure()))
+        step = self.cfg.equity_every_ns
+        self._next_eq = (self.now // step + 1) * step if step else 0
+
+    def _final_marks(self) -> dict[int, float]:
+        return {
+            s: float(self.venue.last_px[s]) / ev.PRICE_SCALE
+            for s in self.pf.positions
+            if self.venue.last_px[s] > 0
+        }
+
+    def _call(self, fn: Callable, *args: Any) -> None:
+        t0 = time.perf_counter()
+        fn(self, *args)
+        self.callback_s += time.perf_counter() - t0
+        self.callbacks += 1
+
+    # ---------------------------------------------------------------------------------------------
+    # Context implementation
+    # ---------------------------------------------------------------------------------------------
+    def submit(
+        self,
+        symbol: int,
+        side: int,
+        qty: int,
+        *,
+        type: str = "market",
+        limit: float | None = None,
+        stop: float | None = None,
+        tif: str = "day",
+        tag: str = "",
+    ) -> int:
+        if type not in ORDER_TYPES or tif not in TIFS or side not in (1, -1):
+            raise ValueError(
+                f"order: type {type!r} (one of {sorted(ORDER_TYPES)}), tif {tif!r} "
+                f"(one of {sorted(TIFS)}), side {side} (+1/-1)"
+            )
+        if type in ("limit", "stop_limit") and not limit:
+            raise ValueError(f"{type} order needs a limit price")
+        if type in ("stop", "stop_limit") and not stop:
+            raise ValueError(f"{type} order needs a stop price")
+        ref = limit or stop or self._ref_price(symbol)
+        pending = sum(q for o, q in self._pending_qty.items() if self.venue.od[o - 1, 1] == symbol)
+        why = self.risk.check(self.pf, symbol, side, int(qty), ref, self.now, pending)
+        req = OrderRequest(
+            symbol,
+            side,
+            int(qty),
+            ORDER_TYPES[type],
+            ev.price_to_fixed(limit) if limit else 0,
+            ev.price_to_fixed(stop) if stop else 0,
+            TIFS[tif],
+            tag,
+        )
+        if why:
+            oid = self.venue.new_order(req, self.now, self.now)
+            self.venue.reject(oid, why)
+            self._order_event(oid, "rejected", why)
+            return 0
+        return self._send(req)
+
+    def _ref_price(self, s: int) -> float:
+        if s in self._last_seen_px:
+            return self._last_seen_px[s]
+        return self.pf.marks.get(s, 0.0)
+
+    def cancel(self, order_id: int) -> None:
+        self._push(self.now + self.cfg.order_latency.sample(), P_ARRIVE, "cancel", order_id, self.now)
+
+    def modify(self, order_id: int, qty: int | None = None, limit: float | None = None) -> int:
+        o = self.venue.order(order_id)
+        if o["status"] in STATUS_FINAL:
+            return 0
+        self.cancel(order_id)
+        left = qty if qty is not None else o["qty"] - o["filled"]
+        lim = limit if limit is not None else o["limit"] / ev.PRICE_SCALE
+        tname = {v: k for k, v in ORDER_TYPES.items()}[o["type"]]
+        return self.submit(
+            o["symbol"],
+            o["side"],
+            left,
+            type=tname,
+            limit=lim or None,
+            stop=(o["stop"] / ev.PRICE_SCALE) or None,
+            tag=o["tag"],
+        )
+
+    def flatten(self, symbol: int | None = None, tag: str = "flatten") -> None:
+        for oid in self.venue.open_orders(symbol):
+            self.cancel(oid)
+        for s, p in list(self.pf.positions.items()):
+            if p.qty and (symbol is None or s == symbol):
+                self._send(OrderRequest(s, -1 if p.qty > 0 else 1, abs(p.qty), tag=tag))
+
+    def position(self, symbol: int) -> int:
+        return self.pf.position(symbol)
+
+    @property
+    def cash(self) -> float:
+        return self.pf.cash
+
+    @property
+    def equity(self) -> float:
+        return self.pf.equity
+
+    def open_orders(self, symbol: int | None = None) -> list[int]:
+        return self.venue.open_orders(symbol)
+
+    def _refuse(self, what: str) -> None:
+        self.guard.refused_reads += 1
+        raise LookAheadError(
+            f"{what}: the venue's state is newer than what the strategy has received "
+            f"(feed latency {self.cfg.feed_latency_ns} ns); subscribe to the symbol instead"
+        )
+
+    def book(self, symbol: int, levels: int = 5) -> dict:
+        if symbol in self._book_snap:
+            snap = self._book_snap[symbol]
+            return {k: v[:levels] for k, v in snap.items()}
+        if self.cfg.feed_latency_ns:
+            self._refuse("book")
+        return self.venue.top(symbol, levels)
+
+    def last_price(self, symbol: int) -> float:
+        if symbol in self._last_seen_px:
+            return self._last_seen_px[symbol]
+        if self.cfg.feed_latency_ns:
+            self._refuse("last_price")
+        px = int(self.venue.last_px[symbol])
+        return px / ev.PRICE_SCALE if px else math.nan
+
+    def bars(self, symbol: int, interval: str | int) -> np.ndarray:
+        """Closed bars only (the open one is not knowable yet)."""
+        hist = self._bar_hist.get((parse_interval(interval), symbol), [])
+        return np.array(hist, dtype=BAR_DTYPE) if hist else np.zeros(0, BAR_DTYPE)
+
+    def features(self, symbol: int) -> dict[str, float]:
+        self.guard.refused_reads += 1
+        raise LookAheadError("features are not attached to this run (no feature stage configured)")
+
+    def subscribe_bars(self, interval: str | int, symbols: list[int] | None = None) -> None:
+        iv = parse_interval(interval)
+        self._bar_ivs[iv] = None if symbols is None else np.asarray(symbols, dtype=np.int32)
+
+    def subscribe(self, symbol: int, kinds: tuple[str, ...] = ("trade",)) -> None:
+        for k in kinds:
+            if k not in _KIND_BITS:
+                raise ValueError(f"subscribe: kind {k!r} unknown; choose from {sorted(_KIND_BITS)}")
+            self.venue.sub_mask[symbol] |= _KIND_BITS[k]
+
+    def schedule(self, name: str, every: str | int | None = None, at: int | None = None) -> None:
+        ev_ns = parse_interval(every) if every is not None else 0
+        t = at if at is not None else (self.now // ev_ns + 1) * ev_ns if ev_ns else self.now
+        if t < self.now:
+            raise ValueError(f"timer {name!r} at {t} is in the past (now {self.now})")
+        self._push(t, P_TIMER, "timer", (name, ev_ns), t)
+
+    def symbol_id(self, name: str) -> int:
+        return self.names.index(name)
+
+    def symbol_name(self, symbol: int) -> str:
+        return self.names[symbol]
+
+    def log(self, msg: str) -> None:
+        self.logs.append((self.now, msg))
+
+    # ---------------------------------------------------------------------------------------------
+    def equity_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.equity_curve:
+            return np.zeros(0, np.int64), np.zeros(0)
+        a = np.array(self.equity_curve)
+        return a[:, 0].astype(np.int64), a[:, 1]

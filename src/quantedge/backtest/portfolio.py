@@ -1,0 +1,121 @@
+"""Cash, positions, realized/unrealized P&L and the equity curve; atomic save and resume.
+
+Average-cost accounting: a fill that adds to a position moves its average price; a fill that
+reduces it realizes ``(price - avg) x qty x sign``.  Fees are cash out and tracked separately, so
+``equity = cash + sum(position x mark)`` and ``realized - fees`` is the closed P&L.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from quantedge.backtest.orders import Fill
+
+
+@dataclass
+class Position:
+    qty: int = 0
+    avg_px: float = 0.0  # dollars
+    realized: float = 0.0
+
+
+@dataclass
+class Portfolio:
+    cash: float = 100_000.0
+    positions: dict[int, Position] = field(default_factory=dict)
+    marks: dict[int, float] = field(default_factory=dict)  # last price per symbol, dollars
+    fees: float = 0.0
+    slippage: float = 0.0
+    traded_notional: float = 0.0
+    start_cash: float = 100_000.0
+    day_start_equity: float = 100_000.0
+    halted: bool = False
+
+    def position(self, s: int) -> int:
+        p = self.positions.get(s)
+        return p.qty if p else 0
+
+    def apply_fill(self, f: Fill) -> float:
+        """Book a fill; returns the realized P&L of this fill (before fees)."""
+        px = f.price_usd
+        p = self.positions.setdefault(f.symbol, Position())
+        dq = f.side * f.qty
+        realized = 0.0
+        if p.qty == 0 or (p.qty > 0) == (dq > 0):
+            new = p.qty + dq
+            p.avg_px = (p.avg_px * abs(p.qty) + px * abs(dq)) / abs(new)
+            p.qty = new
+        else:
+            close = min(abs(dq), abs(p.qty))
+            sign = 1 if p.qty > 0 else -1
+            realized = (px - p.avg_px) * close * sign
+            p.realized += realized
+            p.qty += dq
+            if p.qty == 0:
+                p.avg_px = 0.0
+            elif (p.qty > 0) != (sign > 0):  # flipped through zero: the rest opens at this price
+                p.avg_px = px
+        self.cash -= dq * px + f.fee
+        self.fees += f.fee
+        self.slippage += f.slippage_usd
+        self.traded_notional += f.qty * px
+        self.marks[f.symbol] = px
+        return realized
+
+    def mark(self, s: int, px_usd: float) -> None:
+        self.marks[s] = px_usd
+
+    def market_value(self, s: int | None = None) -> float:
+        if s is not None:
+            return self.position(s) * self.marks.get(s, 0.0)
+        return sum(p.qty * self.marks.get(k, p.avg_px) for k, p in self.positions.items())
+
+    def gross_exposure(self) -> float:
+        return sum(abs(p.qty) * self.marks.get(k, p.avg_px) for k, p in self.positions.items())
+
+    @property
+    def equity(self) -> float:
+        return self.cash + self.market_value()
+
+    def unrealized(self) -> float:
+        return sum((self.marks.get(k, p.avg_px) - p.avg_px) * p.qty for k, p in self.positions.items())
+
+    def realized(self) -> float:
+        return sum(p.realized for p in self.positions.values())
+
+    # --- persistence ----------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["positions"] = {str(k): asdict(v) for k, v in self.positions.items()}
+        d["marks"] = {str(k): v for k, v in self.marks.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Portfolio:
+        d = dict(d)
+        pos = {int(k): Position(**v) for k, v in d.pop("positions", {}).items()}
+        marks = {int(k): float(v) for k, v in d.pop("marks", {}).items()}
+        return cls(positions=pos, marks=marks, **d)
+
+    def save(self, path: str | Path, extra: dict | None = None) -> None:
+        """Write atomically (temp file, fsync, rename): a crash leaves the old or the new state."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with open(tmp, "w") as fh:
+            json.dump({"portfolio": self.to_dict(), "extra": extra or {}}, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> tuple[Portfolio, dict]:
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+            return cls.from_dict(d["portfolio"]), d.get("extra", {})
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{path}: cannot resume portfolio state: {e}") from e

@@ -1,0 +1,186 @@
+"""The Strategy base class and the context it trades through: one class for backtest and live.
+
+A strategy only ever talks to its :class:`Context`.  The engine (backtest) or the live runner
+provides it, with the clock, the data and the execution venue injected, so the same class runs
+unchanged on a replay and on the live feed.  Callbacks fire only on sparse events the strategy
+asked for (signals, fills, timers, bars, chosen symbols' trades/quotes/book changes).
+
+Parameters are a typed dataclass (``Params``) filled from YAML or CLI overrides; unknown or
+ill-typed keys are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from quantedge.backtest.orders import Fill
+
+
+class LookAheadError(RuntimeError):
+    """A strategy asked for data it could not have had at ``ctx.now``."""
+
+
+@dataclass
+class Params:
+    """Base of every strategy's parameters."""
+
+
+def build_params(cls: type, values: dict | None) -> Any:
+    """Fill the dataclass ``cls`` from a dict, converting to each field's declared type."""
+    values = dict(values or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ValueError(
+            f"{cls.__qualname__}: unknown parameter(s) {sorted(unknown)}; known: {sorted(fields)}"
+        )
+    out = {}
+    for k, v in values.items():
+        typ = fields[k].type if isinstance(fields[k].type, type) else eval(str(fields[k].type), {})  # noqa: S307
+        try:
+            out[k] = typ(v) if typ in (int, float, str) else (v if typ is not bool else _to_bool(v))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{cls.__qualname__}.{k}: cannot use {v!r} as {typ.__name__}") from e
+    return cls(**out)
+
+
+def _to_bool(v: Any) -> bool:
+    if isinstance(v, str):
+        if v.lower() in ("1", "true", "yes", "on"):
+            return True
+        if v.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(v)
+    return bool(v)
+
+
+class Context:
+    """What a strategy may do and see.  Implemented by the backtest engine and the live runner."""
+
+    now: int  # ns UTC: the strategy's clock (never before the receive time of anything it saw)
+
+    # orders -------------------------------------------------------------------------------------
+    def submit(
+        self,
+        symbol: int,
+        side: int,
+        qty: int,
+        *,
+        type: str = "market",
+        limit: float | None = None,
+        stop: float | None = None,
+        tif: str = "day",
+        tag: str = "",
+    ) -> int:
+        """Send an order (prices in dollars); returns its id, or 0 when risk rejected it."""
+        raise NotImplementedError
+
+    def buy(self, symbol: int, qty: int, **kw: Any) -> int:
+        return self.submit(symbol, 1, qty, **kw)
+
+    def sell(self, symbol: int, qty: int, **kw: Any) -> int:
+        return self.submit(symbol, -1, qty, **kw)
+
+    def cancel(self, order_id: int) -> None:
+        raise NotImplementedError
+
+    def modify(self, order_id: int, qty: int | None = None, limit: float | None = None) -> int:
+        """Cancel/replace: a new order (new queue position) for the remaining or given quantity."""
+        raise NotImplementedError
+
+    def flatten(self, symbol: int | None = None, tag: str = "flatten") -> None:
+        raise NotImplementedError
+
+    # state --------------------------------------------------------------------------------------
+    def position(self, symbol: int) -> int:
+        raise NotImplementedError
+
+    @property
+    def cash(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def equity(self) -> float:
+        raise NotImplementedError
+
+    def open_orders(self, symbol: int | None = None) -> list[int]:
+        raise NotImplementedError
+
+    def book(self, symbol: int, levels: int = 5) -> dict:
+        raise NotImplementedError
+
+    def last_price(self, symbol: int) -> float:
+        raise NotImplementedError
+
+    def bars(self, symbol: int, interval: str | int) -> np.ndarray:
+        raise NotImplementedError
+
+    def features(self, symbol: int) -> dict[str, float]:
+        raise NotImplementedError
+
+    # subscriptions and timers -------------------------------------------------------------------
+    def subscribe_bars(self, interval: str | int, symbols: list[int] | None = None) -> None:
+        raise NotImplementedError
+
+    def subscribe(self, symbol: int, kinds: tuple[str, ...] = ("trade",)) -> None:
+        raise NotImplementedError
+
+    def schedule(self, name: str, every: str | int | None = None, at: int | None = None) -> None:
+        raise NotImplementedError
+
+    # names and logging --------------------------------------------------------------------------
+    def symbol_id(self, name: str) -> int:
+        raise NotImplementedError
+
+    def symbol_name(self, symbol: int) -> str:
+        raise NotImplementedError
+
+    def log(self, msg: str) -> None:
+        raise NotImplementedError
+
+
+class Strategy:
+    """Subclass and override the callbacks you need; ``Params`` is your typed configuration."""
+
+    name: ClassVar[str] = "base"
+    Params: ClassVar[type] = Params
+
+    def __init__(self, params: dict | Any | None = None) -> None:
+        if params is None or isinstance(params, dict):
+            self.p = build_params(self.Params, params)
+        else:
+            self.p = params
+
+    def on_start(self, ctx: Context) -> None:
+        """Subscribe to bars / symbols and schedule timers here."""
+
+    def on_signal(self, ctx: Context, sig: np.void) -> None:
+        """A SIGNAL_DTYPE record (any detector; the strategy does not care how it was made)."""
+
+    def on_bar(self, ctx: Context, bar: np.void) -> None:
+        """A closed BAR_DTYPE bar of a subscribed interval."""
+
+    def on_trade(self, ctx: Context, event: np.void) -> None:
+        """A print of a subscribed symbol (EVENT_DTYPE)."""
+
+    def on_quote(self, ctx: Context, event: np.void) -> None:
+        """A quote of a subscribed symbol (EVENT_DTYPE)."""
+
+    def on_book(self, ctx: Context, event: np.void) -> None:
+        """A depth/order event of a subscribed symbol; read the book with ctx.book()."""
+
+    def on_fill(self, ctx: Context, fill: Fill) -> None:
+        """One of our orders executed (possibly partly)."""
+
+    def on_order(self, ctx: Context, order_id: int, status: str, reason: str) -> None:
+        """An order was rejected, cancelled or expired."""
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        """A timer set with ctx.schedule fired."""
+
+    def on_stop(self, ctx: Context) -> None:
+        """End of the run (or of the live session)."""
