@@ -12,7 +12,8 @@ bars with the interval's *start*: the NEPT tick at 04:00:00.028 is in the 04:00:
   and never less than the number of distinct prices the bar needs;
 * before each print an NBBO pair is emitted when it changed: an up-tick print is a buy at the ask
   (ask = price), a down-tick a sell at the bid (bid = price), a zero tick keeps the last side;
-  the other side is ``spread_ticks`` quote steps away;
+  the other side is ``spread_ticks`` quote steps away; a print off the quote grid (sub-penny price
+  improvement, common on the TRF) gets the grid prices just below and above it as its NBBO;
 * a share ``off_exchange`` of prints is reported to the TRF (venue 19, COND_OFF_EXCHANGE).
 
 Bars whose volume is smaller than the number of distinct prices they need cannot be reproduced
@@ -139,7 +140,12 @@ def _fill(ts, o, h, lo, c, vol, ntr, interval_ns, spread_ticks, off_share, seed,
                 side = -1
             prev = p
             st = spread_ticks * _tick(p)
-            if side == 1:
+            tk = _tick(p)
+            if p % tk != 0:
+                # a sub-penny print (off-exchange price improvement): the NBBO is the grid around it
+                bid = p // tk * tk
+                ask = bid + tk
+            elif side == 1:
                 ask = p
                 bid = p - st
                 if bid <= 0:
