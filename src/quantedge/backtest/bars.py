@@ -41,7 +41,7 @@ def bar_trades(events: np.ndarray) -> np.ndarray:
 
 
 def build_bars(events: np.ndarray, interval_ns: int, symbols: np.ndarray | None = None) -> np.ndarray:
-    """Bars of every symbol (or those in ``symbols``) from a merge-ordered batch, sorted by close then symbol."""
+    """Bars of every symbol (or of ``symbols``) from a merge-ordered batch, by close then symbol."""
     if interval_ns <= 0:
         raise ValueError(f"bar interval must be positive, got {interval_ns} ns")
     m = bar_trades(events)

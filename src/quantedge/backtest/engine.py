@@ -391,11 +391,14 @@ class Engine(Context):
         self._next_eq = (self.now // step + 1) * step if step else 0
 
     def _final_marks(self) -> dict[int, float]:
-        return {
-            s: float(self.venue.last_px[s]) / ev.PRICE_SCALE
-            for s in self.pf.positions
-            if self.venue.last_px[s] > 0
-        }
+        """End-of-run marks: the last price the strategy saw (bar close / print), else the last lit print."""
+        out = {}
+        for s in self.pf.positions:
+            if s in self._last_seen_px:
+                out[s] = self._last_seen_px[s]
+            elif self.venue.last_px[s] > 0:
+                out[s] = float(self.venue.last_px[s]) / ev.PRICE_SCALE
+        return out
 
     def _call(self, fn: Callable, *args: Any) -> None:
         t0 = time.perf_counter()
