@@ -176,7 +176,7 @@ def init_symbol(fs, rb, s: int, t: int) -> None:
         rb[s, w, 1] = b % NB
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _baseline(F, rs, s: int) -> None:
     """Slow EWMA of log(1 + volume / |net mid change in cents|) over the 30 s window."""
     vol = rs[s, BASE_WINDOW, Q_VOL]
@@ -194,7 +194,7 @@ def _baseline(F, rs, s: int) -> None:
         F[s, F_VDM_VAR] = (1.0 - BASE_ALPHA) * (F[s, F_VDM_VAR] + BASE_ALPHA * d * d)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def advance(F, fs, rq, rs, rb, s: int, t: int) -> None:
     """Move symbol s's windows to time t: integrate the spread in force since the last event and
     rotate every ring whose bucket changed (evicted buckets leave the running sums).
@@ -253,7 +253,7 @@ def advance(F, fs, rq, rs, rb, s: int, t: int) -> None:
     fs[s, S_TLAST] = t
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def snapshot_group_start(fs, lv, sd, s: int) -> None:
     """Remember the touch in force: prints later in the group are classified against it."""
     if sd[s, 0, SD_NLEV] > 0:
@@ -274,7 +274,7 @@ def snapshot_group_start(fs, lv, sd, s: int) -> None:
         fs[s, S_GAK] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _episode(fs, rq, rs, rb, s: int, si: int, price: int, size: int) -> None:
     """Touch episode of side si at group end: same price -> count increases (refills after a print);
     new price -> start a new episode with its displayed size as the supply."""
@@ -307,7 +307,7 @@ def _episode(fs, rq, rs, rb, s: int, si: int, price: int, size: int) -> None:
     fs[s, S_EP_SZ + o] = size
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def book_update(F, fs, rq, rs, rb, pl, lv, sd, cfg, s: int) -> None:
     """Book features at the end of an atomic group that changed the book: touch, spread, mid,
     micro-price, depth over N levels, OFI at the touch and over N levels, touch episodes."""
@@ -434,7 +434,7 @@ def _is_off_exchange(cond: int, venue: int) -> bool:
     return (cond & COND_OFF_EXCHANGE) != 0 or venue == 15 or venue == 19 or venue == 24
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def trade_update(F, fs, rq, rs, rb, vap, s: int, t: int, price: int, size: int, cond: int, venue: int,
                  side: int) -> None:
     """A print: volumes (total, lit / off-exchange), Lee-Ready classification against the touch in
@@ -546,7 +546,7 @@ def trade_update(F, fs, rq, rs, rb, vap, s: int, t: int, price: int, size: int, 
                     add_q(rq, rs, rb, s, Q_HIDDEN, d)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def derive(dst, r: int, fs, rs, rb, vap, s: int) -> None:
     """Window features and the time-dependent scalars of symbol s into row r of dst (F or a
     snapshot buffer), from the exact window sums."""

@@ -82,7 +82,7 @@ KIND_TRADE = 6
 FLAG_LAST = 0x80
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def pre_event(F, fs, rq, rs, rb, vap, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s: int, ts: int) -> int:
     """Steps 1-3 for one event; returns the (monotone) event time, or -1 when the snapshot buffer
     is full (nothing was changed: the caller stops and resumes at this event)."""
@@ -118,7 +118,7 @@ def pre_event(F, fs, rq, rs, rb, vap, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s: int
     return t
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def post_event(F, fs, rq, rs, rb, pl, vap, cfg, lv, sd, s: int, t: int, kind: int, flags: int, price: int,
                size: int, cond: int, venue: int, side: int) -> None:
     """Steps 5-7 for one event (after the book applied it)."""
