@@ -278,7 +278,7 @@ class Engine(Context):
 
     def _on_sub_event(self, e: np.void) -> None:
         s = int(e["symbol"])
-        snap = self.venue.top(s) if self._sub_book(s) or int(e["kind"]) != ev.KIND_TRADE else None
+        snap = self.venue.top(s) if self.cfg.feed_latency_ns else None
         self._push(
             int(e["ts_recv"]) + self.cfg.feed_latency_ns,
             P_DELIVER,
@@ -505,12 +505,15 @@ class Engine(Context):
         )
 
     def book(self, symbol: int, levels: int = 5) -> dict:
+        """Top levels as the strategy knows them: the venue's book now (no feed latency), else the
+        snapshot delivered with the symbol's last event."""
+        if not self.cfg.feed_latency_ns:
+            return self.venue.top(symbol, levels)
         if symbol in self._book_snap:
             snap = self._book_snap[symbol]
             return {k: v[:levels] for k, v in snap.items()}
-        if self.cfg.feed_latency_ns:
-            self._refuse("book")
-        return self.venue.top(symbol, levels)
+        self._refuse("book")
+        return {}
 
     def last_price(self, symbol: int) -> float:
         if symbol in self._last_seen_px:

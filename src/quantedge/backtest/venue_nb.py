@@ -190,7 +190,19 @@ def arrive(lv, sd, od, j: int, ts: int, eta_bps: float, touch0: int, fl, nfl) ->
         return 0
     left = od[j, OD_QTY] - od[j, OD_FILLED]
     got = walk(
-        lv, sd, s, od[j, OD_SIDE], left, od[j, OD_LIMIT], od[j, OD_ID], ts, R_LIMIT_TAKE, eta_bps, fl, nfl
+        lv,
+        sd,
+        s,
+        od[j, OD_SIDE],
+        left,
+        od[j, OD_LIMIT],
+        od[j, OD_ID],
+        ts,
+        R_LIMIT_TAKE,
+        eta_bps,
+        touch0,
+        fl,
+        nfl,
     )
     od[j, OD_FILLED] += got
     if od[j, OD_FILLED] >= od[j, OD_QTY]:

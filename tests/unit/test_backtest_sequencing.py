@@ -1,0 +1,226 @@
+"""One test per rule of the sequencing contract (docs/backtester.md), plus batch-split invariance.
+
+Small hand-made streams isolate each rule; the invariance and look-ahead checks also run on the
+real LOBSTER AMZN day.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quantedge import events as ev
+from quantedge.backtest.engine import Engine, EngineConfig
+from quantedge.backtest.latency import ConstantLatency
+from quantedge.backtest.venue import ExecutionConfig
+from quantedge.signals.types import empty_signals
+from quantedge.strategies.base import LookAheadError, Strategy
+
+S = 1_000_000_000
+
+
+def quote(t, side, px, sz):
+    e = ev.empty(1)
+    e["ts_event"] = e["ts_recv"] = t
+    e["kind"], e["side"], e["price"], e["size"] = ev.KIND_QUOTE, side, px, sz
+    return e
+
+
+def trade(t, px, sz, side=0):
+    e = ev.empty(1)
+    e["ts_event"] = e["ts_recv"] = t
+    e["kind"], e["price"], e["size"], e["side"], e["conditions"] = (
+        ev.KIND_TRADE,
+        px,
+        sz,
+        side,
+        ev.COND_REGULAR,
+    )
+    return e
+
+
+def stream(*parts):
+    out = np.concatenate(parts)
+    out["seq"] = np.arange(out.size)
+    return out
+
+
+class Recorder(Strategy):
+    """Logs every callback with ctx.now and what it could see; optionally trades."""
+
+    def __init__(
+        self, on_trade_buy: int = 0, sub: bool = True, timer: str | None = None, bars: str | None = None
+    ):
+        super().__init__()
+        self.log: list[tuple] = []
+        self.buy_once = on_trade_buy
+        self.sub = sub
+        self.timer = timer
+        self.bar_iv = bars
+
+    def on_start(self, ctx):
+        if self.sub:
+            ctx.subscribe(0, ("trade", "quote"))
+        if self.timer:
+            ctx.schedule("t", every=self.timer)
+        if self.bar_iv:
+            ctx.subscribe_bars(self.bar_iv)
+
+    def on_trade(self, ctx, e):
+        self.log.append(("trade", ctx.now, int(e["ts_recv"]), int(e["price"]), ctx.book(0)["ask_px"][:1]))
+        if self.buy_once:
+            ctx.buy(0, self.buy_once)
+            self.buy_once = 0
+
+    def on_quote(self, ctx, e):
+        self.log.append(("quote", ctx.now, int(e["ts_recv"])))
+
+    def on_fill(self, ctx, f):
+        self.log.append(("fill", ctx.now, f.ts, f.price, f.qty))
+
+    def on_timer(self, ctx, name):
+        self.log.append(("timer", ctx.now))
+
+    def on_bar(self, ctx, b):
+        self.log.append(("bar", ctx.now, int(b["t_close"]), int(b["close"])))
+
+    def on_signal(self, ctx, s):
+        self.log.append(("signal", ctx.now, int(s["ts_recv"])))
+
+
+def book_stream():
+    return stream(
+        quote(1 * S, 1, 10_000, 500),
+        quote(1 * S, -1, 10_100, 300),
+        trade(2 * S, 10_100, 100, 1),
+        quote(2 * S, -1, 10_200, 400),
+        trade(3 * S, 10_200, 50, 1),
+        quote(4 * S, -1, 10_300, 200),
+        trade(5 * S, 10_300, 10, 1),
+    )
+
+
+def run(strat, events, cfg=None, batches=None, signals=None):
+    eng = Engine(strat, 1, cfg or EngineConfig(execution=ExecutionConfig(book="pseudo")), ["X"])
+    parts = [events] if batches is None else np.split(events, batches)
+    return eng.run(parts, signals=signals)
+
+
+def test_rule1_exchange_applies_every_event_of_a_timestamp_before_strategies_see_it():
+    r = Recorder()
+    run(r, book_stream())
+    t2 = [x for x in r.log if x[0] == "trade" and x[1] == 2 * S][0]
+    # the ask quote at t=2s comes after the print in the stream but is applied before on_trade runs
+    assert t2[4] == [10_200]
+
+
+def test_rule2_strategies_receive_events_after_feed_latency():
+    r = Recorder()
+    run(r, book_stream(), EngineConfig(feed_latency_ns=250_000, execution=ExecutionConfig(book="pseudo")))
+    for kind, now, ts_recv, *_ in [x for x in r.log if x[0] in ("trade", "quote")]:
+        assert now == ts_recv + 250_000
+
+
+def test_rule3_orders_reach_the_venue_after_order_latency():
+    r = Recorder(on_trade_buy=100)
+    lat = S + S // 2  # sent at 2s, arrives at 3.5s: after the 3s ask change to 10,200 (and the 3s print)
+    run(
+        r,
+        book_stream(),
+        EngineConfig(order_latency=ConstantLatency(lat), execution=ExecutionConfig(book="pseudo")),
+    )
+    fills = [x for x in r.log if x[0] == "fill"]
+    assert fills and fills[0][2] == 2 * S + lat and fills[0][3] == 10_200
+
+
+def test_rule3_zero_latency_order_fills_against_the_book_of_that_timestamp():
+    r = Recorder(on_trade_buy=100)
+    run(r, book_stream())
+    fill = [x for x in r.log if x[0] == "fill"][0]
+    assert fill[2] == 2 * S and fill[3] == 10_200  # ask after every t=2s event
+
+
+def test_rule4_timers_and_bar_closes_fire_at_boundaries_after_events():
+    r = Recorder(timer="1s", bars="2s", sub=True)
+    run(r, book_stream())
+    timers = [x[1] for x in r.log if x[0] == "timer"]
+    assert timers == [2 * S, 3 * S, 4 * S, 5 * S]
+    bars = [x for x in r.log if x[0] == "bar"]
+    assert [(b[1], b[2]) for b in bars] == [(4 * S, 4 * S), (6 * S, 6 * S)]
+    assert bars[0][3] == 10_200  # bar [2s, 4s) closes at the 3s print
+    # at t=2s the print is delivered (rule 2) before the timer (rule 4)
+    at2 = [x[0] for x in r.log if x[1] == 2 * S]
+    assert at2.index("trade") < at2.index("timer")
+
+
+def test_no_lookahead_deliveries_never_precede_receive_time_and_reads_are_refused():
+    class Peek(Strategy):
+        def on_start(self, ctx):
+            ctx.schedule("p", every="1s")
+            self.refused = 0
+
+        def on_timer(self, ctx, name):
+            try:
+                ctx.book(0)
+            except LookAheadError:
+                self.refused += 1
+
+    sig = empty_signals(2)
+    sig["ts_recv"] = [2 * S + 5, 3 * S]
+    r = Recorder()
+    eng = run(
+        r,
+        book_stream(),
+        EngineConfig(feed_latency_ns=7, execution=ExecutionConfig(book="pseudo")),
+        signals=sig,
+    )
+    assert all(x[1] >= x[2] for x in r.log if x[0] in ("trade", "quote", "signal", "fill"))
+    assert [x[1] for x in r.log if x[0] == "signal"] == [2 * S + 12, 3 * S + 7]
+    assert eng.guard.violations == 0 and eng.guard.deliveries > 0
+    p = Peek()
+    eng = run(p, book_stream(), EngineConfig(feed_latency_ns=7, execution=ExecutionConfig(book="pseudo")))
+    assert p.refused == 4 and eng.guard.refused_reads == 4
+    with pytest.raises(ValueError, match="ts_recv order"):
+        run(Recorder(), book_stream()[::-1].copy())
+
+
+def test_closed_bars_only():
+    class B(Strategy):
+        def on_start(self, ctx):
+            ctx.subscribe_bars("2s")
+            self.seen = []
+
+        def on_bar(self, ctx, b):
+            hist = ctx.bars(0, "2s")
+            self.seen.append((ctx.now, int(hist["t_close"].max())))
+
+    b = B()
+    run(b, book_stream())
+    assert all(t_close <= now for now, t_close in b.seen)
+
+
+@pytest.mark.realdata
+def test_outputs_do_not_depend_on_batch_cuts(shared_data):
+    from quantedge.catalog.importers.lobster import read_lobster
+    from quantedge.catalog.symbols import NameTable
+    from quantedge.strategies.rsi_reversion import RsiReversion
+
+    e, _ = read_lobster(shared_data / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5.zip", NameTable())
+    e = e[:60_000]
+    cfg = dict(execution=ExecutionConfig(book="l3"), order_latency=ConstantLatency(300_000))
+    params = {
+        "interval": "1min",
+        "period": 5,
+        "oversold": 40,
+        "exit_level": 55,
+        "qty": 100,
+        "stop_atr_mult": 1.0,
+    }
+    a = Engine(RsiReversion(params), 1, EngineConfig(**cfg), ["AMZN"]).run([e])
+    cuts = np.sort(np.random.default_rng(7).choice(np.arange(1, e.size), 25, replace=False))
+    b = Engine(RsiReversion(params), 1, EngineConfig(**cfg), ["AMZN"]).run(np.split(e, cuts))
+    assert len(a.fills) > 4
+    assert [(f.ts, f.price, f.qty, f.reason) for f in a.fills] == [
+        (f.ts, f.price, f.qty, f.reason) for f in b.fills
+    ]
+    assert a.pf.equity == b.pf.equity and a.guard.violations == 0
