@@ -516,12 +516,10 @@ def _noise_level(side, bb, ba, lo, V, par, join_p):
                 ref = ba - 1
             return ref
         st = _step(lo + bb, par[P_QSUB])
-        if ba < WINDOW and ba - bb > st and np.random.random() < par[P_PIN]:
-            k = 1 + int(np.random.random() * ((ba - bb - 1) // st))
-            lvl = bb + k * st
-            if lvl >= ba:
-                lvl = ba - 1
-            return lvl
+        if ba < WINDOW and ba - bb >= 2 * st and np.random.random() < par[P_PIN]:
+            # improve by whole steps, always leaving at least one step to the offer
+            k = 1 + int(np.random.random() * ((ba - bb) // st - 1))
+            return bb + k * st
         if np.random.random() < join_p:
             return bb
         return bb - st * (1 + int(np.random.exponential(par[P_GEO])))
@@ -531,12 +529,9 @@ def _noise_level(side, bb, ba, lo, V, par, join_p):
             ref = bb + 1
         return ref
     st = _step(lo + ba, par[P_QSUB])
-    if bb >= 0 and ba - bb > st and np.random.random() < par[P_PIN]:
-        k = 1 + int(np.random.random() * ((ba - bb - 1) // st))
-        lvl = ba - k * st
-        if lvl <= bb:
-            lvl = bb + 1
-        return lvl
+    if bb >= 0 and ba - bb >= 2 * st and np.random.random() < par[P_PIN]:
+        k = 1 + int(np.random.random() * ((ba - bb) // st - 1))
+        return ba - k * st
     if np.random.random() < join_p:
         return ba
     return ba + st * (1 + int(np.random.exponential(par[P_GEO])))

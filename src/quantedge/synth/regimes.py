@@ -25,7 +25,7 @@ CENTRES: dict[str, dict[int, float]] = {
     "penny": {
         E.P_VOL: 0.05, E.P_RLIM: 1.6, E.P_RMKT: 0.07, E.P_HAZ: 0.02, E.P_PJOIN: 0.45, E.P_GEO: 1.5,
         E.P_PIN: 0.35, E.P_LIM_MU: 1.6, E.P_LIM_SIG: 0.9, E.P_PODD_LIM: 0.08, E.P_PODD: 0.33,
-        E.P_LOT_MU: 0.7, E.P_LOT_SIG: 1.15, E.P_NMM: 3, E.P_MMHS: 28.0, E.P_MMSIZE: 3000.0,
+        E.P_LOT_MU: 0.7, E.P_LOT_SIG: 1.15, E.P_NMM: 3, E.P_MMHS: 40.0, E.P_MMSIZE: 3000.0,
         E.P_MMSKEW: 3.0, E.P_MMRATE: 0.4, E.P_RDARK: 0.13, E.P_BETA: 0.8, E.P_QSUB: 10,
         E.P_MAXWALK: 3, E.P_USHAPE: 1.5, E.P_DARKSZ: 1.3, E.P_HJUMP: 3.0, E.P_HTAU: 1.5,
     },
