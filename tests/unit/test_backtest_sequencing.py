@@ -117,7 +117,7 @@ def test_rule1_exchange_applies_every_event_of_a_timestamp_before_strategies_see
 def test_rule2_strategies_receive_events_after_feed_latency():
     r = Recorder()
     run(r, book_stream(), EngineConfig(feed_latency_ns=250_000, execution=ExecutionConfig(book="pseudo")))
-    for kind, now, ts_recv, *_ in [x for x in r.log if x[0] in ("trade", "quote")]:
+    for _kind, now, ts_recv, *_ in [x for x in r.log if x[0] in ("trade", "quote")]:
         assert now == ts_recv + 250_000
 
 

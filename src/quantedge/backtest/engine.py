@@ -248,6 +248,7 @@ class Engine(Context):
                 self._last_seen_px[s] = e["price"] / ev.PRICE_SCALE
                 self.pf.mark(s, self._last_seen_px[s])
                 self._call(self.strategy.on_trade, e)
+                self._check_kill()
             elif k == ev.KIND_QUOTE:
                 self._call(self.strategy.on_quote, e)
                 if self._sub_book(s):

@@ -65,7 +65,7 @@ class RiskManager:
                 if len(self._sent) >= lim.max_orders_per_sec:
                     reason = f"max_orders_per_sec {lim.max_orders_per_sec}"
         if reason:
-            key = reason.split(" (")[0]
+            key = reason.split(" ")[0]
             self.rejections[key] = self.rejections.get(key, 0) + 1
             return reason
         if lim.max_orders_per_sec:
