@@ -253,10 +253,11 @@ def bench(
 
 def _register_stage_commands() -> None:
     """Sub-commands that live next to their stage (one module each under quantedge/cli)."""
-    from quantedge.cli import book_cmd, check_cmd
+    from quantedge.cli import book_cmd, check_cmd, synth_cmd
 
     check_cmd.register(app)
     book_cmd.register(app)
+    synth_cmd.register(app)
 
 
 _register_stage_commands()
