@@ -46,7 +46,7 @@ from quantedge.backtest.orders import (
 from quantedge.backtest.portfolio import Portfolio
 from quantedge.backtest.risk import RiskLimits, RiskManager
 from quantedge.backtest.venue import STATUS_FINAL, ExecutionConfig, SimVenue
-from quantedge.signals.types import SIGNAL_DTYPE
+from quantedge.signals.types import SIGNAL_DTYPE, SIGNAL_NAMES
 from quantedge.strategies.base import Context, LookAheadError, Strategy
 
 INF = np.iinfo(np.int64).max
@@ -122,6 +122,7 @@ class Engine(Context):
         self.trade_log: list[dict] = []
         self.equity_curve: list[tuple[int, float, float, float]] = []  # ts, equity, cash, gross exposure
         self.logs: list[tuple[int, str]] = []
+        self.signals_seen: list[tuple[int, int, str, float]] = []  # delivery ts, symbol, name, score
         self.order_events: list[dict] = []
         self.callbacks = 0
         self.callback_s = 0.0
@@ -256,6 +257,10 @@ class Engine(Context):
             else:
                 self._call(self.strategy.on_book, e)
         elif kind == "signal":
+            sid = int(payload["signal"])
+            self.signals_seen.append(
+                (t, int(payload["symbol"]), SIGNAL_NAMES.get(sid, str(sid)), float(payload["score"]))
+            )
             self._call(self.strategy.on_signal, payload)
         elif kind == "fill":
             self._deliver_fill(payload)

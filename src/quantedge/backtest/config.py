@@ -1,0 +1,144 @@
+"""Typed backtest configuration from YAML (see config/backtest_sma.yaml and docs/backtester.md).
+
+Every section maps to a dataclass; unknown keys are errors naming the section and key, so a typo
+never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from quantedge.backtest.bars import parse_interval
+from quantedge.backtest.engine import EngineConfig
+from quantedge.backtest.fees import FeeSchedule
+from quantedge.backtest.latency import latency_from_config
+from quantedge.backtest.risk import RiskLimits
+from quantedge.backtest.venue import ExecutionConfig
+
+TOP_KEYS = {
+    "data",
+    "strategy",
+    "cash",
+    "feed_latency_us",
+    "order_latency",
+    "execution",
+    "fees",
+    "risk",
+    "metrics",
+    "output",
+    "state_path",
+}
+DATA_KEYS = {"source", "path", "date", "symbols", "catalog", "batch_rows"}
+
+
+@dataclass
+class BacktestConfig:
+    data: dict
+    strategy: str
+    params: dict
+    engine: EngineConfig
+    output: Path
+    return_step_ns: int = 60_000_000_000
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> BacktestConfig:
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ValueError(f"{path}: cannot read backtest config: {e}") from e
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a mapping at the top level")
+        for k, v in (overrides or {}).items():
+            _set_dotted(raw, k, v)
+        return cls.from_dict(raw, base_dir=path.parent, where=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict, base_dir: Path | None = None, where: str = "config") -> BacktestConfig:
+        unknown = set(raw) - TOP_KEYS
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(TOP_KEYS)}")
+        data = dict(raw.get("data") or {})
+        bad = set(data) - DATA_KEYS
+        if bad:
+            raise ValueError(f"{where}: data: unknown key(s) {sorted(bad)}")
+        if data.get("source") not in ("iqfeed_ticks", "lobster", "catalog"):
+            raise ValueError(f"{where}: data.source must be iqfeed_ticks, lobster or catalog")
+        st = raw.get("strategy") or {}
+        if "name" not in st:
+            raise ValueError(f"{where}: strategy.name is required")
+        try:
+            eng = EngineConfig(
+                cash=float(raw.get("cash", 100_000.0)),
+                feed_latency_ns=int(float(raw.get("feed_latency_us", 0)) * 1000),
+                order_latency=latency_from_config(raw.get("order_latency")),
+                execution=ExecutionConfig.from_dict(raw.get("execution")),
+                fees=FeeSchedule.from_dict(raw.get("fees")),
+                risk=RiskLimits.from_dict(raw.get("risk")),
+                state_path=raw.get("state_path"),
+            )
+            step = parse_interval((raw.get("metrics") or {}).get("return_step", "1min"))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: {e}") from e
+        return cls(
+            data=data,
+            strategy=str(st["name"]),
+            params=dict(st.get("params") or {}),
+            engine=eng,
+            output=Path(raw.get("output", "backtest_out")),
+            return_step_ns=step,
+            base_dir=base_dir or Path.cwd(),
+        )
+
+    def resolve(self, p: str) -> Path:
+        q = Path(p)
+        return q if q.is_absolute() or q.exists() else (self.base_dir / q)
+
+
+def _set_dotted(d: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+    d[parts[-1]] = yaml.safe_load(value) if isinstance(value, str) else value
+
+
+def load_events(cfg: BacktestConfig) -> tuple[list[str], Iterator[np.ndarray], int]:
+    """(symbol names, batches, total events or 0 when unknown) for the configured data."""
+    from quantedge.catalog.symbols import NameTable
+    from quantedge.timeutil import et_midnight_ns
+
+    d = cfg.data
+    src = d["source"]
+    batch_rows = int(d.get("batch_rows", 1 << 18))
+    if src == "catalog":
+        from quantedge.catalog.store import Catalog
+
+        cat = Catalog(cfg.resolve(d.get("catalog", "catalog")))
+        date = d.get("date")
+        stream = cat.stream(symbols=d.get("symbols"), start=date, end=date, batch_rows=batch_rows)
+        return cat.symbols.names(), stream, 0
+    names = NameTable()
+    path = cfg.resolve(str(d["path"]))
+    if src == "iqfeed_ticks":
+        from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks
+
+        ev_, rep = read_iqfeed_ticks(path, names)
+    else:
+        from quantedge.catalog.importers.lobster import read_lobster
+
+        ev_, rep = read_lobster(path, names)
+    if rep.rows_read == 0:
+        raise ValueError(f"{path}: no rows read ({'; '.join(rep.notes) or 'empty or unreadable'})")
+    if d.get("date"):
+        t0 = et_midnight_ns(dt.date.fromisoformat(str(d["date"])))
+        ev_ = ev_[(ev_["ts_recv"] >= t0) & (ev_["ts_recv"] < t0 + 86_400 * 10**9)]
+    batches = (ev_[i : i + batch_rows] for i in range(0, ev_.size, batch_rows))
+    return names.names(), batches, int(ev_.size)
