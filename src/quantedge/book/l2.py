@@ -54,7 +54,7 @@ ACTION_MODIFY = 2
 ACTION_DELETE = 4
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _check_order(lv, sd, bk, s: int, si: int, i: int) -> None:
     p = lv[s, si, i, LV_PX]
     if i > 0 and not better(si, lv[s, si, i - 1, LV_PX], p):
@@ -63,7 +63,7 @@ def _check_order(lv, sd, bk, s: int, si: int, i: int) -> None:
         anomaly(bk, s, A_UNSORTED)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def l2_event(lv, sd, bk, s: int, kind: int, action: int, side: int, level: int, price: int, size: int,
              ts: int) -> int:
     if kind == KIND_DEPTH:
@@ -132,7 +132,7 @@ def l2_event(lv, sd, bk, s: int, kind: int, action: int, side: int, level: int, 
     return 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def l2_step(lv, sd, bk, batch) -> int:
     """Apply a batch to every L2 book; returns the number of events handled."""
     ns = lv.shape[0]

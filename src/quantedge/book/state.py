@@ -18,6 +18,9 @@ so the state can be copied, compared and checkpointed as ordinary arrays:
 
 Bad input is counted in ``bk[s, A_*]`` and flagged in ``bk[s, B_FLAGS]`` (a sticky bit per anomaly
 kind), never raised and never dropped without a count.
+
+The kernels here only index arrays their caller keeps alive and never allocate, so they are compiled
+with ``_nrt=False``: no reference-count updates (atomic instructions) on every call with an array.
 """
 
 from __future__ import annotations
@@ -108,7 +111,7 @@ F_TRUNCATED = 8  # some side dropped levels at capacity
 FLAG_ANOM_BASE = 1 << 8  # sticky: bit (8 + code) set once anomaly `code` has occurred
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def side_index(side: int) -> int:
     """Event side (+1 bid / -1 ask) to array side index; -1 for anything else."""
     if side == 1:
@@ -118,7 +121,7 @@ def side_index(side: int) -> int:
     return -1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def better(si: int, a: int, b: int) -> bool:
     """True when price a is strictly better than b on side si."""
     if si == 0:
@@ -126,7 +129,7 @@ def better(si: int, a: int, b: int) -> bool:
     return a < b
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def within(si: int, price: int, hz: int) -> bool:
     """True when price lies inside the known horizon hz of side si."""
     if si == 0:
@@ -134,13 +137,13 @@ def within(si: int, price: int, hz: int) -> bool:
     return price <= hz
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def anomaly(bk, s: int, code: int) -> None:
     bk[s, code] += 1
     bk[s, B_FLAGS] |= FLAG_ANOM_BASE << code
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def find_level(lv, sd, s: int, si: int, price: int) -> int:
     """Index of price on side si if present, else -(insertion index) - 1."""
     n = sd[s, si, SD_NLEV]
@@ -153,7 +156,7 @@ def find_level(lv, sd, s: int, si: int, price: int) -> int:
     return -n - 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def insert_level(lv, sd, bk, s: int, si: int, i: int, price: int, size: int, aux: int, known: int,
                  count_overflow: bool) -> bool:
     """Insert a level at index i, shifting deeper ones; drops the deepest one at capacity.
@@ -186,7 +189,7 @@ def insert_level(lv, sd, bk, s: int, si: int, i: int, price: int, size: int, aux
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def remove_level(lv, sd, s: int, si: int, i: int) -> None:
     n = sd[s, si, SD_NLEV]
     for j in range(i, n - 1):
@@ -199,7 +202,7 @@ def remove_level(lv, sd, s: int, si: int, i: int) -> None:
     sd[s, si, SD_NLEV] = n - 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def apply_window(lv, sd, bk, s: int, si: int) -> None:
     """After an insert: the feed window (e.g. 5 levels of a 5-level LOBSTER file) bounds what is seen.
 
@@ -219,14 +222,18 @@ def apply_window(lv, sd, bk, s: int, si: int) -> None:
         lv[s, si, w, LV_KNOWN] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def check_tick(bk, s: int, price: int) -> None:
     t = bk[s, B_TICK]
-    if t > 0 and price >= 10_000 and price % t != 0:
+    if t <= 0 or price < 10_000:
+        return
+    # the common one-cent tick as a constant divisor compiles to a multiply instead of a division
+    off = price % 100 != 0 if t == 100 else price % t != 0
+    if off:
         anomaly(bk, s, A_OFF_TICK)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def check_cross(lv, sd, bk, s: int) -> None:
     """Update the crossed / locked state flags; count each entry into either state."""
     f = bk[s, B_FLAGS]
@@ -251,7 +258,7 @@ def check_cross(lv, sd, bk, s: int) -> None:
         bk[s, B_FLAGS] &= ~F_LOCKED
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def clear_side(lv, sd, s: int, si: int) -> None:
     """Empty a side; after a clear the side is completely known (a fresh snapshot follows)."""
     n = sd[s, si, SD_NLEV]
@@ -263,7 +270,7 @@ def clear_side(lv, sd, s: int, si: int) -> None:
     sd[s, si, SD_HZ] = HZ_ALL_BID if si == 0 else HZ_ALL_ASK
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def status_event(bk, s: int, action: int) -> None:
     if action == 1:  # STATUS_HALT
         bk[s, B_FLAGS] |= F_HALTED
@@ -272,7 +279,7 @@ def status_event(bk, s: int, action: int) -> None:
         bk[s, B_FLAGS] &= ~F_HALTED
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def top_n_into(lv, sd, n_levels: int, out_px, out_sz, out_known) -> None:
     """Fill (n, 2, N) arrays with the top N levels; empty slots have price 0 and size 0.
 
