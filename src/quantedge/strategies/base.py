@@ -12,6 +12,7 @@ ill-typed keys are errors that name the key.
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -58,12 +59,13 @@ def _to_bool(v: Any) -> bool:
     return bool(v)
 
 
-class Context:
+class Context(ABC):
     """What a strategy may do and see.  Implemented by the backtest engine and the live runner."""
 
     now: int  # ns UTC: the strategy's clock (never before the receive time of anything it saw)
 
     # orders -------------------------------------------------------------------------------------
+    @abstractmethod
     def submit(
         self,
         symbol: int,
@@ -77,7 +79,7 @@ class Context:
         tag: str = "",
     ) -> int:
         """Send an order (prices in dollars); returns its id, or 0 when risk rejected it."""
-        raise NotImplementedError
+        ...
 
     def buy(self, symbol: int, qty: int, **kw: Any) -> int:
         return self.submit(symbol, 1, qty, **kw)
@@ -85,62 +87,63 @@ class Context:
     def sell(self, symbol: int, qty: int, **kw: Any) -> int:
         return self.submit(symbol, -1, qty, **kw)
 
-    def cancel(self, order_id: int) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def cancel(self, order_id: int) -> None: ...
 
+    @abstractmethod
     def modify(self, order_id: int, qty: int | None = None, limit: float | None = None) -> int:
         """Cancel/replace: a new order (new queue position) for the remaining or given quantity."""
-        raise NotImplementedError
+        ...
 
-    def flatten(self, symbol: int | None = None, tag: str = "flatten") -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def flatten(self, symbol: int | None = None, tag: str = "flatten") -> None: ...
 
     # state --------------------------------------------------------------------------------------
-    def position(self, symbol: int) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def position(self, symbol: int) -> int: ...
 
     @property
-    def cash(self) -> float:
-        raise NotImplementedError
+    @abstractmethod
+    def cash(self) -> float: ...
 
     @property
-    def equity(self) -> float:
-        raise NotImplementedError
+    @abstractmethod
+    def equity(self) -> float: ...
 
-    def open_orders(self, symbol: int | None = None) -> list[int]:
-        raise NotImplementedError
+    @abstractmethod
+    def open_orders(self, symbol: int | None = None) -> list[int]: ...
 
-    def book(self, symbol: int, levels: int = 5) -> dict:
-        raise NotImplementedError
+    @abstractmethod
+    def book(self, symbol: int, levels: int = 5) -> dict: ...
 
-    def last_price(self, symbol: int) -> float:
-        raise NotImplementedError
+    @abstractmethod
+    def last_price(self, symbol: int) -> float: ...
 
-    def bars(self, symbol: int, interval: str | int) -> np.ndarray:
-        raise NotImplementedError
+    @abstractmethod
+    def bars(self, symbol: int, interval: str | int) -> np.ndarray: ...
 
-    def features(self, symbol: int) -> dict[str, float]:
-        raise NotImplementedError
+    @abstractmethod
+    def features(self, symbol: int) -> dict[str, float]: ...
 
     # subscriptions and timers -------------------------------------------------------------------
-    def subscribe_bars(self, interval: str | int, symbols: list[int] | None = None) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def subscribe_bars(self, interval: str | int, symbols: list[int] | None = None) -> None: ...
 
-    def subscribe(self, symbol: int, kinds: tuple[str, ...] = ("trade",)) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def subscribe(self, symbol: int, kinds: tuple[str, ...] = ("trade",)) -> None: ...
 
-    def schedule(self, name: str, every: str | int | None = None, at: int | None = None) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def schedule(self, name: str, every: str | int | None = None, at: int | None = None) -> None: ...
 
     # names and logging --------------------------------------------------------------------------
-    def symbol_id(self, name: str) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def symbol_id(self, name: str) -> int: ...
 
-    def symbol_name(self, symbol: int) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def symbol_name(self, symbol: int) -> str: ...
 
-    def log(self, msg: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def log(self, msg: str) -> None: ...
 
 
 class Strategy:
