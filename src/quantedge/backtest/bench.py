@@ -1,0 +1,74 @@
+"""Backtest throughput on a replicated real day: events/s per core, peak memory, callback cost.
+
+The LOBSTER AMZN level-5 day is replayed as ``n_symbols`` symbols (each event repeated with symbol
+ids 0..n-1, so the merged stream stays in ts_recv order) through the L3 venue with an SMA
+crossover on 1-minute bars per symbol.  Batches are generated on the fly, so memory reflects the
+engine, not a materialized stream.  Run: ``python -m quantedge.backtest.bench --symbols 50``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+from quantedge.backtest.engine import Engine, EngineConfig
+from quantedge.backtest.venue import ExecutionConfig
+from quantedge.strategies.sma_cross import SmaCross
+
+
+def replicated_batches(base: np.ndarray, n_symbols: int, rows: int = 1 << 18):
+    per = max(1, rows // n_symbols)
+    for i in range(0, base.size, per):
+        chunk = base[i : i + per]
+        out = np.repeat(chunk, n_symbols)
+        out["symbol"] = np.tile(np.arange(n_symbols, dtype=np.int32), chunk.size)
+        yield out
+
+
+def run(zip_path: str | Path, n_symbols: int) -> dict:
+    from quantedge.catalog.importers.lobster import read_lobster
+    from quantedge.catalog.symbols import NameTable
+
+    base, _ = read_lobster(zip_path, NameTable())
+    cfg = EngineConfig(execution=ExecutionConfig(book="l3", max_book_orders=min(1 << 22, 4096 * n_symbols)))
+    eng = Engine(SmaCross({"fast": 5, "slow": 20, "interval": "1min"}), n_symbols, cfg)
+    # warm the compiled kernels on a small slice so compile time is not counted
+    Engine(SmaCross(), 1, EngineConfig(execution=ExecutionConfig(book="l3", max_book_orders=4096))).run(
+        [base[:2000]]
+    )
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    eng.run(replicated_batches(base, n_symbols))
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    n = eng.events_seen
+    return {
+        "symbols": n_symbols,
+        "events": n,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "events_per_s_per_core": round(n / cpu),
+        "callbacks": eng.callbacks,
+        "callback_us_mean": round(eng.callback_s / max(eng.callbacks, 1) * 1e6, 2),
+        "callback_share_of_time": round(eng.callback_s / wall, 4),
+        "fills": len(eng.fills),
+        "matcher_events": int(eng.venue.counters[1]),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--symbols", type=int, default=50)
+    ap.add_argument("--zip", default="../shared/data/lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip")
+    a = ap.parse_args()
+    print(json.dumps(run(a.zip, a.symbols), indent=1))
+
+
+if __name__ == "__main__":
+    main()
