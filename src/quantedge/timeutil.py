@@ -143,8 +143,9 @@ def parse_et_datetimes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Parse ``YYYY-MM-DD HH:MM:SS[.f{1,9}]`` ET strings to ns UTC.
 
     Returns ``(ns, ok)``; rows that do not match the layout, name an impossible date, or lie
-    outside the years 1970-2100 have ``ok`` False and ns 0.  Accepts a ``T`` instead of the space.  One compiled pass over the
-    bytes, then a per-row lookup in a table of DST transitions built once per year range.
+    outside the years 1970-2100 have ``ok`` False and ns 0.  Accepts a ``T`` instead of the
+    space.  One compiled pass over the bytes, then a per-row lookup in a table of DST
+    transitions built once per year range.
     """
     s = np.ascontiguousarray(np.asarray(values, dtype="S29"))
     n = s.shape[0]
@@ -207,3 +208,17 @@ def seconds_since_midnight_et(ns: np.ndarray) -> np.ndarray:
         offs[i] = int(d.utcoffset().total_seconds()) * NS  # type: ignore[union-attr]
     local = ns + offs[inv]
     return (local % (86400 * NS)) / NS
+
+
+def et_wall(ns: np.ndarray) -> np.ndarray:
+    """ns UTC -> naive ``datetime64[ns]`` of US/Eastern wall-clock time (for chart axes)."""
+    ns = np.asarray(ns, dtype=np.int64)
+    if ns.size == 0:
+        return ns.astype("datetime64[ns]")
+    hours = ns // (3600 * NS)
+    uh, inv = np.unique(hours, return_inverse=True)
+    offs = np.empty(uh.shape[0], np.int64)
+    for i, h in enumerate(uh):
+        d = dt.datetime.fromtimestamp(int(h) * 3600, tz=ET)
+        offs[i] = int(d.utcoffset().total_seconds()) * NS  # type: ignore[union-attr]
+    return (ns + offs[inv.reshape(ns.shape)]).astype("datetime64[ns]")

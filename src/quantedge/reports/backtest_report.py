@@ -15,6 +15,7 @@ import numpy as np
 
 from quantedge.backtest.metrics import round_trips
 from quantedge.backtest.outputs import iso_ns
+from quantedge.timeutil import et_wall
 
 
 def _fmt(v) -> str:
@@ -59,7 +60,7 @@ def write_html(path: Path, engine, metrics: dict) -> Path:
     from plotly.subplots import make_subplots
 
     curve = np.array(engine.equity_curve) if engine.equity_curve else np.zeros((0, 4))
-    t = curve[:, 0].astype("datetime64[ns]")
+    t = et_wall(curve[:, 0])
     syms = sorted({f.symbol for f in engine.fills})[:4]
     fig = make_subplots(
         rows=2 + len(syms),
@@ -84,7 +85,7 @@ def write_html(path: Path, engine, metrics: dict) -> Path:
         pt, px = _price_series(engine, s)
         fig.add_trace(
             go.Scatter(
-                x=pt.astype("datetime64[ns]"),
+                x=et_wall(pt),
                 y=px,
                 name=f"{engine.names[s]} close",
                 line={"color": "gray", "width": 1},
@@ -96,7 +97,7 @@ def write_html(path: Path, engine, metrics: dict) -> Path:
             f = [x for x in engine.fills if x.symbol == s and x.side == side]
             fig.add_trace(
                 go.Scatter(
-                    x=np.array([x.ts for x in f]).astype("datetime64[ns]"),
+                    x=et_wall(np.array([x.ts for x in f])),
                     y=[x.price_usd for x in f],
                     mode="markers",
                     name="buy" if side > 0 else "sell",
@@ -110,7 +111,7 @@ def write_html(path: Path, engine, metrics: dict) -> Path:
         if sig:
             fig.add_trace(
                 go.Scatter(
-                    x=np.array([a for a, _ in sig]).astype("datetime64[ns]"),
+                    x=et_wall(np.array([a for a, _ in sig])),
                     y=[float(np.nanmax(px)) if px.size else 0] * len(sig),
                     mode="markers",
                     name="signal",
@@ -120,7 +121,8 @@ def write_html(path: Path, engine, metrics: dict) -> Path:
                 row=k,
                 col=1,
             )
-    fig.update_layout(height=300 * (2 + len(syms)), title="Backtest report", showlegend=True)
+    fig.update_layout(height=300 * (2 + len(syms)), title="Backtest report (times US/Eastern)",
+                      showlegend=True)
     keys = (
         "total_return",
         "annualized_return",
@@ -160,13 +162,13 @@ def write_pngs(out: Path, engine) -> list[Path]:
     import matplotlib.pyplot as plt
 
     curve = np.array(engine.equity_curve) if engine.equity_curve else np.zeros((0, 4))
-    t = curve[:, 0].astype("datetime64[ns]")
+    t = et_wall(curve[:, 0])
     paths = []
     fig, ax = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
     ax[0].plot(t, curve[:, 1], lw=1)
     ax[0].set_title("Equity")
     ax[1].fill_between(t, _drawdown(curve[:, 1]) * 100, 0, color="firebrick", alpha=0.5)
-    ax[1].set_title("Drawdown %")
+    ax[1].set_title("Drawdown % (times ET)")
     fig.tight_layout()
     p = out / "equity.png"
     fig.savefig(p, dpi=90)
@@ -175,13 +177,13 @@ def write_pngs(out: Path, engine) -> list[Path]:
     for s in sorted({f.symbol for f in engine.fills})[:4]:
         pt, px = _price_series(engine, s)
         fig, ax = plt.subplots(figsize=(10, 4))
-        ax.plot(pt.astype("datetime64[ns]"), px, color="gray", lw=1)
+        ax.plot(et_wall(pt), px, color="gray", lw=1)
         for side, c, m in ((1, "green", "^"), (-1, "red", "v")):
             f = [x for x in engine.fills if x.symbol == s and x.side == side]
             ax.scatter(
-                np.array([x.ts for x in f]).astype("datetime64[ns]"), [x.price_usd for x in f], c=c, marker=m
+                et_wall(np.array([x.ts for x in f])), [x.price_usd for x in f], c=c, marker=m
             )
-        ax.set_title(f"{engine.names[s]}: price and trades")
+        ax.set_title(f"{engine.names[s]}: price and trades (ET)")
         fig.tight_layout()
         p = out / f"trades_{engine.names[s]}.png"
         fig.savefig(p, dpi=90)
