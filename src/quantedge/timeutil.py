@@ -172,17 +172,34 @@ def ns_to_et_date(ns: int) -> dt.date:
     return dt.datetime.fromtimestamp(ns / NS, tz=ET).date()
 
 
-def et_dates(ns: np.ndarray) -> np.ndarray:
-    """Vectorized ET calendar date (as int YYYYMMDD) for ns UTC timestamps."""
-    if ns.size == 0:
-        return np.zeros(0, np.int64)
-    # ET is UTC-4 or UTC-5: compute with both, pick by the zone's rule per distinct UTC hour.
+def _utc_offsets(ns: np.ndarray) -> np.ndarray:
+    """ET UTC offset (ns, negative) of each ns UTC timestamp, evaluated once per distinct UTC hour."""
     hours = ns // (3600 * NS)
     uh, inv = np.unique(hours, return_inverse=True)
-    out = np.empty(uh.shape[0], np.int64)
+    offs = np.empty(uh.shape[0], np.int64)
     for i, h in enumerate(uh):
         d = dt.datetime.fromtimestamp(int(h) * 3600, tz=ET)
-        out[i] = d.year * 10000 + d.month * 100 + d.day
+        offs[i] = int(d.utcoffset().total_seconds()) * NS  # type: ignore[union-attr]
+    return offs[inv.reshape(ns.shape)]
+
+
+def et_local_ns(ns: np.ndarray) -> np.ndarray:
+    """ns UTC -> ET wall-clock ns (as if the wall clock were UTC): dates and times of day in ET."""
+    ns = np.asarray(ns, dtype=np.int64)
+    return ns + _utc_offsets(ns) if ns.size else ns.copy()
+
+
+def et_dates(ns: np.ndarray) -> np.ndarray:
+    """Vectorized ET calendar date (as int YYYYMMDD) for ns UTC timestamps."""
+    if np.asarray(ns).size == 0:
+        return np.zeros(0, np.int64)
+    days = et_local_ns(ns) // (86400 * NS)
+    ud, inv = np.unique(days, return_inverse=True)
+    out = np.empty(ud.shape[0], np.int64)
+    epoch = dt.date(1970, 1, 1)
+    for i, d in enumerate(ud):
+        x = epoch + dt.timedelta(days=int(d))
+        out[i] = x.year * 10000 + x.month * 100 + x.day
     return out[inv]
 
 
@@ -198,27 +215,11 @@ def format_et(ns: int, digits: int = 6) -> str:
 
 def seconds_since_midnight_et(ns: np.ndarray) -> np.ndarray:
     """Float seconds after ET midnight of each timestamp's own ET date (session classification)."""
-    if ns.size == 0:
+    if np.asarray(ns).size == 0:
         return np.zeros(0, np.float64)
-    hours = ns // (3600 * NS)
-    uh, inv = np.unique(hours, return_inverse=True)
-    offs = np.empty(uh.shape[0], np.int64)
-    for i, h in enumerate(uh):
-        d = dt.datetime.fromtimestamp(int(h) * 3600, tz=ET)
-        offs[i] = int(d.utcoffset().total_seconds()) * NS  # type: ignore[union-attr]
-    local = ns + offs[inv]
-    return (local % (86400 * NS)) / NS
+    return (et_local_ns(ns) % (86400 * NS)) / NS
 
 
 def et_wall(ns: np.ndarray) -> np.ndarray:
     """ns UTC -> naive ``datetime64[ns]`` of US/Eastern wall-clock time (for chart axes)."""
-    ns = np.asarray(ns, dtype=np.int64)
-    if ns.size == 0:
-        return ns.astype("datetime64[ns]")
-    hours = ns // (3600 * NS)
-    uh, inv = np.unique(hours, return_inverse=True)
-    offs = np.empty(uh.shape[0], np.int64)
-    for i, h in enumerate(uh):
-        d = dt.datetime.fromtimestamp(int(h) * 3600, tz=ET)
-        offs[i] = int(d.utcoffset().total_seconds()) * NS  # type: ignore[union-attr]
-    return (ns + offs[inv.reshape(ns.shape)]).astype("datetime64[ns]")
+    return et_local_ns(ns).astype("datetime64[ns]")
