@@ -1,0 +1,151 @@
+"""Signal configuration: every threshold and window in one table, loaded from YAML and validated.
+
+The table :data:`PARAMS` is the single source of truth: it gives each parameter's section, key,
+default, unit, allowed range and meaning.  ``config/strategy_params.yaml`` mirrors it (a test keeps
+the two in step).  The compiled kernels read a flat float64 vector (:func:`SignalConfig.vector`)
+whose positions are the ``C_*`` constants below, so CPU and GPU kernels see the same numbers.
+
+A bad file never reaches the kernels: unknown sections/keys, non-numeric values and values outside
+their range raise :class:`SignalConfigError` naming the file and the dotted key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from quantedge.signals.logic import INDEX, PARAMS, SECTIONS
+
+#: Pairs (lo, hi) that must be ordered lo < hi.
+ORDERED = (
+    ("absorption.sell_share_lo", "absorption.sell_share_hi"),
+    ("absorption.rel_volume_lo", "absorption.rel_volume_hi"),
+    ("absorption.refills_lo", "absorption.refills_hi"),
+    ("creep.buy_share_lo", "creep.buy_share_hi"),
+    ("creep.lit_share_lo", "creep.lit_share_hi"),
+    ("dark_pool.lit_share_full", "dark_pool.max_lit_share"),
+    ("dark_pool.rel_volume_lo", "dark_pool.rel_volume_hi"),
+    ("dark_pool.buy_share_lo", "dark_pool.buy_share_hi"),
+    ("sinkhole.sell_share_lo", "sinkhole.sell_share_hi"),
+    ("sinkhole.rel_volume_lo", "sinkhole.rel_volume_hi"),
+    ("sinkhole.depth_imbalance_lo", "sinkhole.depth_imbalance_hi"),
+    ("contraction.imbalance_lo", "contraction.imbalance_hi"),
+    ("exit.drop_lo_bps", "exit.drop_hi_bps"),
+    ("exit.sell_share_lo", "exit.sell_share_hi"),
+    ("exit.spread_ratio_lo", "exit.spread_ratio_hi"),
+    ("exit.bid_flight_lo", "exit.bid_flight_hi"),
+    ("trigger.off_score", "trigger.on_score"),
+)
+
+DEFAULT_PATH = Path(__file__).resolve().parents[3] / "config" / "strategy_params.yaml"
+
+
+class SignalConfigError(ValueError):
+    """A bad signal configuration: the message names the file and the dotted key."""
+
+
+@dataclass
+class SignalConfig:
+    """Validated parameter values by dotted name (``section.key``); defaults fill what is absent."""
+
+    values: dict[str, float] = field(default_factory=lambda: {p.name: p.default for p in PARAMS})
+    source: str = "defaults"
+
+    def __getitem__(self, name: str) -> float:
+        return self.values[name]
+
+    def vector(self) -> np.ndarray:
+        """The flat float64 vector the kernels read (positions: :data:`INDEX`)."""
+        return np.array([self.values[p.name] for p in PARAMS], dtype=np.float64)
+
+    def with_values(self, **updates: float) -> SignalConfig:
+        """A copy with some values replaced (keys as ``section__key``), validated."""
+        vals = dict(self.values)
+        for k, v in updates.items():
+            vals[k.replace("__", ".", 1)] = v
+        return from_mapping(_nest(vals), self.source)
+
+    def to_mapping(self) -> dict[str, dict[str, float]]:
+        return _nest(self.values)
+
+
+def _nest(flat: dict[str, float]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for name, v in flat.items():
+        sec, key = name.split(".", 1)
+        out.setdefault(sec, {})[key] = v
+    return out
+
+
+def from_mapping(data: Any, source: str = "<mapping>") -> SignalConfig:
+    """Validate a nested mapping ``{section: {key: number}}``; a top-level ``signals:`` wrapper is allowed."""
+    if data is None:
+        data = {}
+    if isinstance(data, dict) and set(data) == {"signals"}:
+        data = data["signals"] or {}
+    if not isinstance(data, dict):
+        raise SignalConfigError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+    values = {p.name: p.default for p in PARAMS}
+    for sec, body in data.items():
+        if sec not in SECTIONS:
+            raise SignalConfigError(f"{source}: unknown section {sec!r} (known: {', '.join(SECTIONS)})")
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            raise SignalConfigError(f"{source}: section {sec!r} must be a mapping, got {type(body).__name__}")
+        for key, raw in body.items():
+            name = f"{sec}.{key}"
+            if name not in INDEX:
+                known = ", ".join(p.key for p in PARAMS if p.section == sec)
+                raise SignalConfigError(f"{source}: unknown key {name!r} (known in {sec}: {known})")
+            p = PARAMS[INDEX[name]]
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                raise SignalConfigError(f"{source}: {name} must be a number ({p.unit}), got {raw!r}")
+            v = float(raw)
+            if not np.isfinite(v) or not p.lo <= v <= p.hi:
+                raise SignalConfigError(f"{source}: {name} = {raw!r} is outside [{p.lo:g}, {p.hi:g}] ({p.unit})")
+            values[name] = v
+    for lo, hi in ORDERED:
+        if not values[lo] < values[hi]:
+            raise SignalConfigError(f"{source}: {lo} ({values[lo]:g}) must be below {hi} ({values[hi]:g})")
+    return SignalConfig(values, source)
+
+
+def load_config(path: str | Path | None = None) -> SignalConfig:
+    """Load and validate a YAML parameter file (``None``: the project's config/strategy_params.yaml
+    when present, else the built-in defaults)."""
+    if path is None:
+        if not DEFAULT_PATH.exists():
+            return SignalConfig()
+        path = DEFAULT_PATH
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SignalConfigError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise SignalConfigError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    return from_mapping(data, str(path))
+
+
+def render_yaml() -> str:
+    """The default parameter file, documented (what config/strategy_params.yaml holds)."""
+    lines = ["# Signal thresholds and windows (quantedge.signals). Units in the comments.",
+             "# Every key is optional: an absent key takes the default shown here.",
+             "# Validation: unknown keys, non-numbers and out-of-range values are errors naming the key.",
+             "signals:"]
+    for sec in SECTIONS:
+        lines.append(f"  {sec}:")
+        for p in PARAMS:
+            if p.section == sec:
+                doc = f"  # {p.unit}; {p.doc}" if p.doc else f"  # {p.unit}"
+                lines.append(f"    {p.key}: {p.default:g}{doc} [{p.lo:g}, {p.hi:g}]")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,116 @@
+"""The signal stage driver: ``SignalEngine.step(rows)`` on the GPU when one is present, else the CPU.
+
+Input is the feature stream — snapshot rows ``(ts, symbol, F)`` from
+:class:`quantedge.features.sampling.Snapshots` at the feature pipeline's event-time cadence.
+Output per batch is dense (a score, trigger flag and explain values per row and signal, identical
+on both paths) and, on request, ``SIGNAL_DTYPE`` records for the rows worth emitting.  The state
+lives in arrays per symbol, so the result never depends on how the row stream was cut into batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from quantedge.features.sampling import Sampler, Snapshots
+from quantedge.signals.config import SignalConfig, load_config
+from quantedge.signals.cpu import new_state, step_cpu
+from quantedge.signals.logic import INDEX, N_SIG
+from quantedge.signals.types import N_EXPLAIN, SIGNAL_DTYPE
+
+log = logging.getLogger("quantedge.signals")
+
+
+@dataclass
+class SignalOutput:
+    """Dense outputs of one batch: row ``i`` is (``ts[i]``, ``symbol[i]``); columns k = SIG_* - 1."""
+
+    ts: np.ndarray
+    symbol: np.ndarray
+    score: np.ndarray  # (rows, 7) float64 in [0, 1]; -1 for rows of unknown symbols
+    trig: np.ndarray  # (rows, 7) uint8, 1 on a rising edge
+    explain: np.ndarray  # (rows, 7, N_EXPLAIN) float64
+    row0: int = 0  # running row number of row 0 (record ``seq``)
+    skipped: int = 0
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+    def records(self, emit_min: float) -> np.ndarray:
+        """``SIGNAL_DTYPE`` records for every trigger and every score >= ``emit_min`` (row order, then
+        signal).  ``ts_event`` = ``ts_recv`` = the snapshot time; ``seq`` = the running row number."""
+        keep = (self.trig == 1) | (self.score >= emit_min)
+        r, k = np.nonzero(keep)
+        out = np.zeros(r.shape[0], dtype=SIGNAL_DTYPE)
+        out["ts_event"] = self.ts[r]
+        out["ts_recv"] = self.ts[r]
+        out["seq"] = self.row0 + r
+        out["symbol"] = self.symbol[r]
+        out["signal"] = k + 1
+        out["triggered"] = self.trig[r, k]
+        out["score"] = self.score[r, k]
+        out["explain"] = self.explain[r, k, :N_EXPLAIN]
+        return out
+
+
+def take_rows(sampler: Sampler) -> Snapshots:
+    """The snapshot rows sampled since the last call (the sampler forgets them)."""
+    rows = sampler.collect()
+    sampler._chunks.clear()
+    return rows
+
+
+class SignalEngine:
+    """Signals for ``n_symbols`` symbols.  ``device``: ``"auto"`` (GPU when numba.cuda finds one,
+    else CPU), ``"cpu"`` or ``"gpu"`` (an error when none is present).  Logs the path it runs on."""
+
+    def __init__(self, n_symbols: int, config: SignalConfig | None = None, device: str = "auto") -> None:
+        if device not in ("auto", "cpu", "gpu"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'gpu', got {device!r}")
+        self.config = config if config is not None else load_config()
+        self.cfg = self.config.vector()
+        self.n_symbols = int(n_symbols)
+        self.rows_seen = 0
+        self._gpu = None
+        if device != "cpu":
+            from quantedge.signals import gpu
+
+            if gpu.available():
+                self._gpu = gpu.GpuSignals(self.n_symbols, self.cfg)
+            elif device == "gpu":
+                raise RuntimeError("device='gpu' but numba.cuda finds no CUDA device")
+        self.device = "gpu" if self._gpu is not None else "cpu"
+        if self.device == "gpu":
+            log.info("signals: GPU path (numba.cuda, one thread per symbol) for %d symbols", self.n_symbols)
+        else:
+            why = "requested" if device == "cpu" else "no CUDA device found"
+            log.info("signals: CPU path (Numba) for %d symbols (%s)", self.n_symbols, why)
+        self.st = new_state(self.n_symbols) if self._gpu is None else None
+
+    def step(self, rows: Snapshots) -> SignalOutput:
+        """Score one batch of snapshot rows (any cut of the row stream, time order per symbol)."""
+        ts = np.ascontiguousarray(rows.ts, dtype=np.int64)
+        sym = np.ascontiguousarray(rows.symbol, dtype=np.int64)
+        F = np.ascontiguousarray(rows.F, dtype=np.float64)
+        if self._gpu is not None:
+            score, trig, expl, bad = self._gpu.step(ts, sym, F)
+        else:
+            score, trig, expl, bad = step_cpu(self.st, self.cfg, ts, sym, F)
+        out = SignalOutput(ts, sym.astype(np.int32), score, trig, expl, self.rows_seen, bad)
+        self.rows_seen += len(out)
+        return out
+
+    def state(self) -> np.ndarray:
+        """Per-symbol signal state (host copy)."""
+        return self._gpu.state() if self._gpu is not None else self.st.copy()
+
+    @property
+    def emit_min(self) -> float:
+        return float(self.cfg[INDEX["trigger.emit_min"]])
+
+
+def empty_output() -> SignalOutput:
+    return SignalOutput(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros((0, N_SIG)),
+                        np.zeros((0, N_SIG), np.uint8), np.zeros((0, N_SIG, N_EXPLAIN)))
