@@ -28,7 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
 # --- level fields ------------------------------------------------------------------------------
 LV_PX = 0
@@ -156,6 +159,61 @@ def find_level(lv, sd, s: int, si: int, price: int) -> int:
     return -n - 1
 
 
+@intrinsic
+def _memmove_items(typingctx, arr, dst, src, count):
+    """memmove of ``count`` items inside a C-contiguous array, offsets in items from its start."""
+    if not (isinstance(arr, types.Array) and arr.layout == "C" and all(
+            isinstance(t, types.Integer) for t in (dst, src, count))):
+        return None
+    sig = types.void(arr, dst, src, count)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        d, r, c = (context.cast(builder, v, t, types.intp)
+                   for v, t in zip(args[1:], signature.args[1:], strict=True))
+        itemsize = context.get_abi_sizeof(context.get_data_type(aryty.dtype))
+        base = builder.bitcast(ary.data, ir.IntType(8).as_pointer())
+        size = context.get_constant(types.intp, itemsize)
+        dptr = builder.gep(base, [builder.mul(d, size)])
+        sptr = builder.gep(base, [builder.mul(r, size)])
+        cgutils.raw_memmove(builder, dptr, sptr, c, itemsize)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def move_levels(lv, s, si, dst, src, count):
+    """Move ``count`` levels of side (s, si) from index src to index dst (ranges may overlap).
+
+    Python reference; compiled code uses the overload below."""
+    lv[s, si, dst:dst + count] = lv[s, si, src:src + count].copy()
+
+
+@overload(move_levels, inline="always")
+def _move_levels_nb(lv, s, si, dst, src, count):
+    # insert/remove at the touch shift every deeper level; on the usual C-contiguous lv this is one
+    # vectorized memmove instead of an element loop with run-time strides
+    if isinstance(lv, types.Array) and lv.layout == "C":
+        def impl(lv, s, si, dst, src, count):
+            if count > 0:
+                w = lv.shape[3]
+                base = (s * lv.shape[1] + si) * lv.shape[2]
+                _memmove_items(lv, (base + dst) * w, (base + src) * w, count * w)
+        return impl
+
+    def impl_any(lv, s, si, dst, src, count):
+        if dst < src:
+            for k in range(count):
+                for c in range(lv.shape[3]):
+                    lv[s, si, dst + k, c] = lv[s, si, src + k, c]
+        else:
+            for k in range(count - 1, -1, -1):
+                for c in range(lv.shape[3]):
+                    lv[s, si, dst + k, c] = lv[s, si, src + k, c]
+    return impl_any
+
+
 @njit(cache=True, _nrt=False)
 def insert_level(lv, sd, bk, s: int, si: int, i: int, price: int, size: int, aux: int, known: int,
                  count_overflow: bool) -> bool:
@@ -178,9 +236,7 @@ def insert_level(lv, sd, bk, s: int, si: int, i: int, price: int, size: int, aux
             sd[s, si, SD_TRUNC] = 1
             bk[s, B_FLAGS] |= F_TRUNCATED
         n -= 1
-    for j in range(n, i, -1):
-        for c in range(LV_NCOL):
-            lv[s, si, j, c] = lv[s, si, j - 1, c]
+    move_levels(lv, s, si, i + 1, i, n - i)
     lv[s, si, i, LV_PX] = price
     lv[s, si, i, LV_SZ] = size
     lv[s, si, i, LV_AUX] = aux
@@ -192,9 +248,7 @@ def insert_level(lv, sd, bk, s: int, si: int, i: int, price: int, size: int, aux
 @njit(cache=True, _nrt=False)
 def remove_level(lv, sd, s: int, si: int, i: int) -> None:
     n = sd[s, si, SD_NLEV]
-    for j in range(i, n - 1):
-        for c in range(LV_NCOL):
-            lv[s, si, j, c] = lv[s, si, j + 1, c]
+    move_levels(lv, s, si, i, i + 1, n - 1 - i)
     lv[s, si, n - 1, LV_PX] = 0
     lv[s, si, n - 1, LV_SZ] = 0
     lv[s, si, n - 1, LV_AUX] = 0
