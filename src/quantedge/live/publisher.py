@@ -1,0 +1,225 @@
+"""Publisher: normalized event batches (catalog replay or a live IQFeed bridge) into the raw topics.
+
+The stream is cut into *slices* of ``slice_ms`` of receipt time.  Within a slice each symbol's events
+are split by topic role (book / trades / quotes, see :mod:`quantedge.live.codec`) into at most three
+QEB1 messages keyed by the symbol; each carries the slice number and how many parts the symbol has
+in the slice, so the scanner can rebuild the symbol's merge order exactly.  Slice numbers are a
+monotone nanosecond stamp, so they keep increasing across publisher restarts.
+
+Delivery: the idempotent producer (no duplicates from its own retries), ``acks=all``, batching with
+``linger.ms``.  During a broker outage messages stay in the client queue (``produce`` blocks only
+when it is full) and are retried; :class:`OutageWatch` reports the outage (no acknowledgement for
+``stall_s`` while messages are in flight, or client errors) and its end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from quantedge.live import codec
+from quantedge.live.kafka_io import KafkaConfig, KeyedProducer
+from quantedge.live.metrics import Metrics, RateLog
+
+LOG = logging.getLogger("quantedge.publisher")
+
+
+@dataclass
+class OutageWatch:
+    """Turns producer silence and client errors into outage start/end lines and counters."""
+
+    stall_s: float = 2.0
+    outages: int = 0
+    outage_seconds: float = 0.0
+    log: list[str] = field(default_factory=list)
+    _down_since: float | None = None
+    _last_progress: float = field(default_factory=time.monotonic)
+    _last_delivered: int = 0
+
+    @property
+    def down(self) -> bool:
+        return self._down_since is not None
+
+    def error(self, msg: str) -> None:
+        if self._down_since is None and ("DOWN" in msg or "TRANSPORT" in msg or "TIMED_OUT" in msg):
+            self._start(f"broker unavailable: {msg}")
+
+    def _start(self, line: str) -> None:
+        self._down_since = time.monotonic()
+        self.outages += 1
+        self.log.append(line)
+        LOG.warning("%s", line)
+
+    def tick(self, delivered: int, in_flight: int) -> None:
+        now = time.monotonic()
+        if delivered > self._last_delivered:
+            self._last_delivered = delivered
+            self._last_progress = now
+            if self._down_since is not None:
+                dur = now - self._down_since
+                self.outage_seconds += dur
+                line = f"broker back after {dur:.1f}s; {in_flight} message(s) still queued, delivery resumed"
+                self.log.append(line)
+                LOG.warning("%s", line)
+                self._down_since = None
+        elif in_flight > 0 and self._down_since is None and now - self._last_progress > self.stall_s:
+            self._start(f"broker unavailable: no acknowledgement for {now - self._last_progress:.1f}s "
+                        f"with {in_flight} message(s) in flight")
+        elif in_flight == 0:
+            self._last_progress = now
+
+
+@dataclass
+class PublishReport:
+    events: int = 0
+    messages: int = 0
+    slices: int = 0
+    seconds: float = 0.0
+    outages: int = 0
+    outage_seconds: float = 0.0
+    outage_log: list[str] = field(default_factory=list)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+class Publisher:
+    """Encodes slices of events into QEB1 messages on the raw topics."""
+
+    def __init__(self, kcfg: KafkaConfig, names_of: Callable[[int], str], *, slice_ms: float = 50.0,
+                 speed: float = 0.0, metrics: Metrics | None = None, stall_s: float = 2.0) -> None:
+        if speed < 0:
+            raise ValueError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
+        self.kcfg = kcfg
+        self.names_of = names_of
+        self.slice_ns = int(slice_ms * 1e6)
+        self.speed = speed
+        self.metrics = metrics or Metrics()
+        self.watch = OutageWatch(stall_s=stall_s)
+        self.producer = KeyedProducer(kcfg, on_error=self._on_error)
+        self.topic_of_role = {codec.ROLE_BOOK: kcfg.l2_topic, codec.ROLE_TRADES: kcfg.trades_topic,
+                              codec.ROLE_QUOTES: kcfg.quotes_topic}
+        self._last_slice = 0
+        self._names: dict[int, str] = {}
+        self._t0_wall: float | None = None
+        self._t0_data = 0
+        self.report = PublishReport()
+        self.rate = RateLog(LOG, "publish events", 5.0)
+
+    def _on_error(self, msg: str) -> None:
+        self.metrics.inc("producer_errors_total")
+        self.watch.error(msg)
+
+    def _name(self, sid: int) -> str:
+        n = self._names.get(sid)
+        if n is None:
+            n = self._names[sid] = self.names_of(sid)
+        return n
+
+    def _next_slice(self) -> int:
+        s = max(self._last_slice + 1, time.time_ns())
+        self._last_slice = s
+        return s
+
+    def _pace(self, ts_recv: int) -> None:
+        if self.speed <= 0:
+            return
+        if self._t0_wall is None:
+            self._t0_wall, self._t0_data = time.monotonic(), ts_recv
+            return
+        target = self._t0_wall + (ts_recv - self._t0_data) / 1e9 / self.speed
+        while True:
+            left = target - time.monotonic()
+            if left <= 0:
+                return
+            self.producer.poll(min(left, 0.05))
+            self.watch.tick(self.producer.stats.delivered, len(self.producer))
+
+    def publish_slice(self, ev: np.ndarray) -> int:
+        """One slice (events in merge order): at most three messages per symbol; returns messages."""
+        n = ev.shape[0]
+        if n == 0:
+            return 0
+        roles = codec.role_of_kinds(ev["kind"])
+        bad = roles == 255
+        if bad.any():
+            raise ValueError(f"{int(bad.sum())} event(s) of a kind with no raw topic (kinds "
+                             f"{sorted(set(ev['kind'][bad].tolist()))})")
+        sym = ev["symbol"]
+        order = np.lexsort((roles, sym))  # stable: merge order kept inside each (symbol, role)
+        s_sorted, r_sorted = sym[order], roles[order]
+        cut = np.flatnonzero((s_sorted[1:] != s_sorted[:-1]) | (r_sorted[1:] != r_sorted[:-1])) + 1
+        starts = np.r_[0, cut]
+        ends = np.r_[cut, n]
+        gsym = s_sorted[starts]
+        # parts per symbol = number of role groups of that symbol
+        sym_change = np.r_[True, gsym[1:] != gsym[:-1]]
+        grp_id = np.cumsum(sym_change) - 1
+        parts = np.bincount(grp_id)[grp_id]
+        slice_no = self._next_slice()
+        evs = ev[order]
+        pub = time.time_ns()
+        prod = self.producer
+        for g in range(starts.shape[0]):
+            a, b = int(starts[g]), int(ends[g])
+            role = int(r_sorted[a])
+            value = codec.encode(evs[a:b], role, int(parts[g]), slice_no, pub)
+            prod.produce(self.topic_of_role[role], value, key=self._name(int(gsym[g])))
+        self.report.events += n
+        self.report.messages += starts.shape[0]
+        self.report.slices += 1
+        self.metrics.inc("published_events_total", n)
+        self.metrics.inc("published_messages_total", starts.shape[0])
+        self.watch.tick(prod.stats.delivered, len(prod))
+        return int(starts.shape[0])
+
+    def publish(self, batches: Iterable[np.ndarray], max_events: int | None = None) -> PublishReport:
+        """Cut the time-ordered batches into slices and publish them; flushes at the end."""
+        t0 = time.monotonic()
+        for sl in self.slices(batches):
+            self._pace(int(sl["ts_recv"][0]))
+            self.publish_slice(sl)
+            self.rate.maybe(self.report.events, queued=len(self.producer), outages=self.watch.outages)
+            if max_events is not None and self.report.events >= max_events:
+                break
+        self.flush()
+        self.report.seconds = time.monotonic() - t0
+        return self.report
+
+    def slices(self, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Re-cut batches at multiples of ``slice_ns`` of ts_recv (a slice never spans two batches'
+        boundary windows twice: leftovers are carried to the next batch)."""
+        carry: np.ndarray | None = None
+        for b in batches:
+            if b.shape[0] == 0:
+                continue
+            if carry is not None and carry.shape[0]:
+                b = np.concatenate([carry, b])
+            win = b["ts_recv"] // self.slice_ns
+            cuts = np.flatnonzero(win[1:] != win[:-1]) + 1
+            starts = np.r_[0, cuts]
+            for i in range(starts.shape[0] - 1):
+                yield b[starts[i]:starts[i + 1]]
+            carry = b[starts[-1]:]
+        if carry is not None and carry.shape[0]:
+            yield carry
+
+    def flush(self, timeout: float = 300.0) -> None:
+        """Wait for every message to be acknowledged, reporting an outage while it lasts."""
+        deadline = time.monotonic() + timeout
+        prod = self.producer
+        while len(prod) and time.monotonic() < deadline:
+            prod.poll(0.1)
+            self.watch.tick(prod.stats.delivered, len(prod))
+        prod.flush(max(1.0, deadline - time.monotonic()))
+        self.watch.tick(prod.stats.delivered, 0)
+        self.report.outages = self.watch.outages
+        self.report.outage_seconds = self.watch.outage_seconds
+        self.report.outage_log = list(self.watch.log)
+        self.metrics.set("publisher_outages_total", self.watch.outages)
+        self.metrics.set("publisher_outage_seconds", self.watch.outage_seconds)

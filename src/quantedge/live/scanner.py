@@ -1,0 +1,665 @@
+"""The streaming scanner: raw topics in, signals to ``trading.signals`` and latest state to Redis.
+
+Compute is the backtest's: :class:`~quantedge.features.pipeline.FeaturePipeline` (books + features
+with sampling) and the signal kernels of :mod:`quantedge.signals.cpu`, fed batch by batch.  Both are
+batch-cut invariant, so the scanner's outputs equal a catalog replay's however the stream arrives.
+
+Per-partition state: raw topics are keyed by symbol with equal partition counts, so partition ``p``
+of the three raw topics carries the same symbols and range assignment gives all three to one
+worker.  Each partition number has its own :class:`ShardEngine` (symbol slots, kernel arrays); a
+rebalance moves whole engines through :mod:`quantedge.live.snapshots`.
+
+Cross-topic order: a symbol's events of one publisher slice arrive as up to three messages (book,
+trades, quotes).  The scanner waits until all ``parts`` of a symbol's slice are in, then merges them
+by (ts_recv, seq, kind) — the catalog's merge order — so the result does not depend on how the
+topics interleave on the wire.  Slices of a symbol are processed in slice order; a message of a slice
+already in the state (a replay) is skipped.
+
+Delivery: signals are produced with the idempotent producer; every ``commit_interval_s`` the
+scanner flushes Kafka (waits for acks) and Redis (written, or buffered while Redis is down), writes
+due snapshots, then commits the safe offsets.  A crash replays from the last snapshot; re-emitted
+signals carry the same ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal as os_signal
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+from quantedge.book.state import LevelBook
+from quantedge.events import EVENT_DTYPE
+from quantedge.features.pipeline import FeaturePipeline
+from quantedge.features.sampling import Sampler, Snapshots
+from quantedge.features.state import COL, FEATURE_NAMES, FeatureState
+from quantedge.live import codec, signal_schema
+from quantedge.live.kafka_io import (
+    GroupConsumer,
+    KafkaConfig,
+    KafkaIOError,
+    KeyedProducer,
+    send_to_dead_letter,
+)
+from quantedge.live.metrics import Metrics, RateLog
+from quantedge.live.snapshots import SnapshotStore
+from quantedge.signals import cpu as sigcpu
+from quantedge.signals.config import SignalConfig, load_config
+from quantedge.signals.logic import EXPLAIN_NAMES, N_SIG
+from quantedge.signals.types import SIGNAL_DTYPE, SIGNAL_NAMES
+
+LOG = logging.getLogger("quantedge.scanner")
+
+#: features copied into the Redis state hash of a symbol
+STATE_FEATURES = ("mid", "spread_bps", "touch_imbalance", "depth_imbalance", "volume_30s",
+                  "mid_change_30s", "spread_ratio_5s_1h")
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """How the scanner computes and emits.
+
+    ``mode``: features path of :class:`FeaturePipeline` — ``nbbo`` (quotes + trades, IQFeed L1) or
+    ``l2`` (market-by-price depth + trades).  ``emit``: ``triggers`` (rising edges only) or ``scores``
+    (every row the signal engine emits: triggers and rows with score >= ``trigger.emit_min``).
+    """
+
+    mode: str = "nbbo"
+    n_levels: int = 10
+    book_capacity: int = 64
+    tick: int = 100
+    cadence_ns: int = 1_000_000_000
+    emit: str = "triggers"
+    signal_config: SignalConfig | None = None
+    group_id: str = "quantedge-scanner"
+    snapshot_dir: Path | None = None
+    snapshot_interval_s: float = 5.0
+    commit_interval_s: float = 0.5
+    state_interval_s: float = 0.5
+    poll_max: int = 20_000
+    poll_timeout_s: float = 0.05
+    feature_parquet: Path | None = None
+
+    def sig_config(self) -> SignalConfig:
+        return self.signal_config if self.signal_config is not None else load_config()
+
+
+class _TakeSampler(Sampler):
+    """A sampler whose rows are handed out once (the live loop must not accumulate them)."""
+
+    def take(self) -> Snapshots:
+        snaps = self.collect()
+        self._chunks = []
+        return snaps
+
+
+@dataclass
+class StepOutput:
+    """Signal records of one step (``symbol`` = slot) and the sampled feature rows."""
+
+    signals: np.ndarray
+    rows: Snapshots
+
+
+class ShardEngine:
+    """Books, features and signal state of the symbols of one partition (slots grow on demand)."""
+
+    ARRAYS = ("F", "fs", "rq", "pl", "vap", "fz")
+
+    def __init__(self, cfg: ScanConfig, capacity: int = 64) -> None:
+        if cfg.mode not in ("nbbo", "l2"):
+            raise ValueError(f"scanner mode must be 'nbbo' or 'l2', got {cfg.mode!r}")
+        if cfg.emit not in ("triggers", "scores"):
+            raise ValueError(f"emit must be 'triggers' or 'scores', got {cfg.emit!r}")
+        self.cfg = cfg
+        sc = cfg.sig_config()
+        self.sig_vec = sc.vector()
+        self.emit_min = float(sc["trigger.emit_min"])
+        self.names: list[str] = []
+        self.index: dict[str, int] = {}
+        self._alloc(capacity)
+
+    # -- allocation ---------------------------------------------------------------------------------
+    def _new_book(self, n: int) -> LevelBook:
+        if self.cfg.mode == "nbbo":
+            return LevelBook.allocate(n, capacity=1, tick=0)
+        return LevelBook.allocate(n, capacity=self.cfg.book_capacity, tick=self.cfg.tick)
+
+    def _alloc(self, n: int) -> None:
+        self.capacity = n
+        fstate = FeatureState.allocate(n, n_levels=self.cfg.n_levels, cadence_ns=self.cfg.cadence_ns)
+        self.sampler = _TakeSampler(capacity=8192)
+        self.pipeline = FeaturePipeline(self.cfg.mode, fstate, self._new_book(n), self.sampler)
+        self.sig_state = sigcpu.new_state(n)
+        self.last_slice = np.full(n, -1, np.int64)
+        self.rows_seen = np.zeros(n, np.int64)
+
+    def _grow(self, n: int) -> None:
+        old_f, old_b = self.pipeline.features, self.pipeline.book
+        old_st, old_ls, old_rs = self.sig_state, self.last_slice, self.rows_seen
+        k = self.capacity
+        self._alloc(n)
+        f, b = self.pipeline.features, self.pipeline.book
+        for name in self.ARRAYS:
+            getattr(f, name)[:k] = getattr(old_f, name)[:k]
+        b.lv[:k] = old_b.lv[:k]
+        b.sd[:k] = old_b.sd[:k]
+        b.bk[:k] = old_b.bk[:k]
+        b.bk[-1] = old_b.bk[-1]
+        self.sig_state[:k] = old_st[:k]
+        self.last_slice[:k] = old_ls[:k]
+        self.rows_seen[:k] = old_rs[:k]
+
+    def slot(self, name: str) -> int:
+        s = self.index.get(name)
+        if s is None:
+            s = len(self.names)
+            if s >= self.capacity:
+                self._grow(self.capacity * 2)
+            self.names.append(name)
+            self.index[name] = s
+        return s
+
+    # -- compute ------------------------------------------------------------------------------------
+    def step(self, events: np.ndarray) -> StepOutput:
+        """Apply events (``symbol`` = slot; per slot in merge order) and score the sampled rows."""
+        self.pipeline.step(events)
+        rows = self.sampler.take()
+        n = len(rows)
+        if n == 0:
+            return StepOutput(np.zeros(0, SIGNAL_DTYPE), rows)
+        score, trig, expl, _bad = sigcpu.step_cpu(self.sig_state, self.sig_vec, rows.ts, rows.symbol, rows.F)
+        # per-symbol row number (deterministic: the row's rank in its symbol's row stream)
+        sym = rows.symbol.astype(np.int64)
+        order = np.argsort(sym, kind="stable")
+        ss = sym[order]
+        first = np.r_[0, np.flatnonzero(ss[1:] != ss[:-1]) + 1] if n else np.zeros(0, np.int64)
+        rank_sorted = np.arange(n) - np.repeat(first, np.diff(np.r_[first, n]))
+        rank = np.empty(n, np.int64)
+        rank[order] = rank_sorted
+        seqno = self.rows_seen[sym] + rank
+        np.add.at(self.rows_seen, sym, 1)
+        if self.cfg.emit == "triggers":
+            mask = trig == 1
+        else:
+            mask = (trig == 1) | (score >= self.emit_min)
+        ri, ki = np.nonzero(mask)
+        out = np.zeros(ri.shape[0], SIGNAL_DTYPE)
+        if ri.size:
+            out["ts_event"] = rows.ts[ri]
+            out["ts_recv"] = rows.ts[ri]
+            out["seq"] = seqno[ri]
+            out["symbol"] = rows.symbol[ri]
+            out["signal"] = ki + 1
+            out["triggered"] = trig[ri, ki]
+            out["score"] = score[ri, ki]
+            out["explain"] = expl[ri, ki, :]
+        return StepOutput(out, rows)
+
+    def features_of(self, slot: int) -> dict[str, float]:
+        F = self.pipeline.features.F
+        return {n: float(F[slot, COL[n]]) for n in STATE_FEATURES}
+
+    # -- snapshots ----------------------------------------------------------------------------------
+    def arrays(self) -> dict[str, np.ndarray]:
+        n = len(self.names)
+        f, b = self.pipeline.features, self.pipeline.book
+        out = {f"f_{k}": getattr(f, k)[:n] for k in self.ARRAYS}
+        out["f_cfg"] = f.cfg
+        out["b_lv"], out["b_sd"] = b.lv[:n], b.sd[:n]
+        out["b_bk"] = np.concatenate([b.bk[:n], b.bk[-1:]])
+        out["sig_state"], out["last_slice"], out["rows_seen"] = self.sig_state[:n], self.last_slice[:n], \
+            self.rows_seen[:n]
+        return out
+
+    @classmethod
+    def restore(cls, cfg: ScanConfig, names: list[str], arrays: dict[str, np.ndarray]) -> ShardEngine:
+        n = len(names)
+        eng = cls(cfg, capacity=max(64, 1 << max(0, (n - 1).bit_length())))
+        f, b = eng.pipeline.features, eng.pipeline.book
+        if not np.array_equal(arrays["f_cfg"], f.cfg):
+            raise ValueError("snapshot was taken with other feature settings (levels/cadence)")
+        for k in cls.ARRAYS:
+            getattr(f, k)[:n] = arrays[f"f_{k}"]
+        b.lv[:n], b.sd[:n] = arrays["b_lv"], arrays["b_sd"]
+        b.bk[:n], b.bk[-1] = arrays["b_bk"][:n], arrays["b_bk"][-1]
+        eng.sig_state[:n] = arrays["sig_state"]
+        eng.last_slice[:n] = arrays["last_slice"]
+        eng.rows_seen[:n] = arrays["rows_seen"]
+        for nm in names:
+            eng.slot(nm)
+        return eng
+
+
+def merge_order(events: np.ndarray, slice_no: np.ndarray) -> np.ndarray:
+    """Permutation: by symbol slot, then slice, then (ts_recv, seq, kind) — the catalog's merge order."""
+    return np.lexsort((events["kind"], events["seq"], events["ts_recv"], slice_no, events["symbol"]))
+
+
+def signal_dicts(sigs: np.ndarray, names: list[str], published_ns: np.ndarray | None = None,
+                 emitted_ns: int | None = None) -> list[dict]:
+    """Schema dicts of signal records whose ``symbol`` is a slot into ``names``."""
+    now = time.time_ns() if emitted_ns is None else emitted_ns
+    out = []
+    for i in range(sigs.shape[0]):
+        r = sigs[i]
+        pub = int(published_ns[i]) if published_ns is not None else now
+        out.append(signal_schema.to_dict(r, names[int(r["symbol"])], EXPLAIN_NAMES[int(r["signal"]) - 1],
+                                         pub, now))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ outputs
+class Outputs:
+    """Where signals and state go: the signals topic and/or Redis (each optional)."""
+
+    def __init__(self, kafka_cfg: KafkaConfig | None, producer: KeyedProducer | None,
+                 redis_sink: object | None, metrics: Metrics) -> None:
+        self.kcfg = kafka_cfg
+        self.producer = producer
+        self.redis = redis_sink
+        self.metrics = metrics
+        self.collected: list[dict] = []  # only when neither sink is set (catalog dry runs)
+
+    def signals(self, dicts: list[dict]) -> None:
+        self.metrics.inc("signals_emitted_total", len(dicts))
+        for d in dicts:
+            if self.producer is not None and self.kcfg is not None:
+                self.producer.produce(self.kcfg.signals_topic, signal_schema.encode(d), key=d["symbol"])
+            if self.redis is not None:
+                flat = {k: (v if isinstance(v, str | int | float) and not isinstance(v, bool) else
+                            signal_schema.encode(v).decode() if isinstance(v, dict) else int(v))
+                        for k, v in d.items()}
+                self.redis.add_signal(d["signal_id"], flat)
+                self.redis.update_state(d["symbol"], {
+                    "last_signal": d["signal"], "last_signal_id": d["signal_id"],
+                    "last_signal_ts": d["ts_event"], "last_signal_score": d["score"]})
+            if self.producer is None and self.redis is None:
+                self.collected.append(d)
+
+    def state(self, symbol: str, fields: dict[str, float]) -> None:
+        if self.redis is not None:
+            self.redis.update_state(symbol, {k: ("nan" if v != v else repr(v)) for k, v in fields.items()})
+
+    def flush(self) -> None:
+        """Kafka: wait for acks (raises on failure).  Redis: written, or kept buffered during an outage."""
+        if self.producer is not None:
+            self.producer.flush(60.0)
+        if self.redis is not None:
+            ok = self.redis.flush()
+            st = self.redis.stats
+            self.metrics.set("redis_connected", 1.0 if ok else 0.0)
+            self.metrics.set("redis_outages_total", st.outages)
+            self.metrics.set("redis_signals_buffered", self.redis.pending[1])
+            for line in st.outage_log[int(self.metrics.get("redis_outage_lines")):]:
+                LOG.warning("%s", line)
+            self.metrics.set("redis_outage_lines", len(st.outage_log))
+
+
+# ------------------------------------------------------------------------------------------ catalog
+def scan_events(batches: Iterable[np.ndarray], names_of: Callable[[int], str], cfg: ScanConfig,
+                outputs: Outputs, feature_writer: FeatureParquet | None = None) -> ShardEngine:
+    """Run the scanner over in-process event batches (catalog or IQFeed) with one engine."""
+    eng = ShardEngine(cfg)
+    slot_of: dict[int, int] = {}
+    for b in batches:
+        if b.shape[0] == 0:
+            continue
+        ids = b["symbol"]
+        uniq, inv = np.unique(ids, return_inverse=True)
+        slots = np.array([slot_of.setdefault(int(u), eng.slot(names_of(int(u)))) for u in uniq], np.int32)
+        ev = b.copy()
+        ev["symbol"] = slots[inv]
+        res = eng.step(ev)
+        outputs.metrics.inc("events_total", b.shape[0])
+        if res.signals.shape[0]:
+            outputs.signals(signal_dicts(res.signals, eng.names))
+        if feature_writer is not None:
+            feature_writer.add(res.rows, eng.names)
+    for s, name in enumerate(eng.names):
+        outputs.state(name, eng.features_of(s))
+    outputs.flush()
+    if feature_writer is not None:
+        feature_writer.close()
+    return eng
+
+
+class FeatureParquet:
+    """Optional feature snapshots (the sampled rows) appended to a Parquet file."""
+
+    def __init__(self, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self._pa = pa
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fields = [pa.field("ts", pa.int64()), pa.field("symbol", pa.string())]
+        fields += [pa.field(n, pa.float64()) for n in FEATURE_NAMES]
+        self.schema = pa.schema(fields)
+        self._w = pq.ParquetWriter(str(path), self.schema)
+        self.rows = 0
+
+    def add(self, rows: Snapshots, names: list[str]) -> None:
+        if len(rows) == 0:
+            return
+        pa = self._pa
+        cols = [pa.array(rows.ts), pa.array([names[int(s)] for s in rows.symbol])]
+        cols += [pa.array(rows.F[:, j]) for j in range(len(FEATURE_NAMES))]
+        self._w.write_table(pa.Table.from_arrays(cols, schema=self.schema))
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        self._w.close()
+
+
+# -------------------------------------------------------------------------------------------- kafka
+@dataclass
+class _Pending:
+    """Messages of one symbol's slice received so far."""
+
+    parts: int
+    events: list[np.ndarray] = field(default_factory=list)
+    where: list[tuple[str, int]] = field(default_factory=list)  # (topic, offset)
+    published_ns: int = 0
+
+
+class Shard:
+    """One partition number: its engine, the per-symbol slices waiting for parts, safe offsets."""
+
+    def __init__(self, partition: int, engine: ShardEngine, topics: tuple[str, ...]) -> None:
+        self.partition = partition
+        self.engine = engine
+        self.waiting: dict[int, dict[int, _Pending]] = {}  # slot -> slice -> parts
+        self.pending_offsets: dict[str, dict[int, int]] = {t: {} for t in topics}  # topic -> offset -> slot
+        self.next_offset: dict[str, int] = {}
+        self.dirty: set[int] = set()
+        self.published: dict[int, int] = {}
+
+    def safe_offsets(self) -> dict[str, int]:
+        """Per topic: the first offset whose slice is not processed yet (where a replay must start)."""
+        out = {}
+        for t, nxt in self.next_offset.items():
+            pend = self.pending_offsets.get(t) or {}
+            out[t] = min(pend) if pend else nxt
+        return out
+
+
+class ScannerService:
+    """Consumer-group member running the scanner over the raw topics (see the module docstring)."""
+
+    def __init__(self, kcfg: KafkaConfig, cfg: ScanConfig, *, sinks: Iterable[str] = ("kafka", "redis"),
+                 redis_sink: object | None = None, metrics: Metrics | None = None) -> None:
+        self.kcfg = kcfg
+        self.cfg = cfg
+        self.metrics = metrics or Metrics()
+        self._describe()
+        sinks = set(sinks)
+        unknown = sinks - {"kafka", "redis"}
+        if unknown:
+            raise ValueError(f"unknown sink(s) {sorted(unknown)}: use kafka, redis")
+        self.producer = KeyedProducer(kcfg, on_error=self._producer_error)
+        if "redis" in sinks and redis_sink is None:
+            from quantedge.live.redis_state import RedisStateSink
+
+            redis_sink = RedisStateSink()
+        self.outputs = Outputs(kcfg, self.producer if "kafka" in sinks else None,
+                               redis_sink if "redis" in sinks else None, self.metrics)
+        self.snapshots = SnapshotStore(cfg.snapshot_dir, cfg.group_id) if cfg.snapshot_dir else None
+        self.shards: dict[int, Shard] = {}
+        self.topics = kcfg.raw_topics
+        self.role_of_topic = {kcfg.l2_topic: codec.ROLE_BOOK, kcfg.trades_topic: codec.ROLE_TRADES,
+                              kcfg.quotes_topic: codec.ROLE_QUOTES}
+        self.consumer = GroupConsumer(kcfg, cfg.group_id, list(self.topics), on_assign=self._on_assign,
+                                      on_revoke=self._on_revoke)
+        self._stop = False
+        self._last_commit = time.monotonic()
+        self._last_snapshot = time.monotonic()
+        self._last_state = time.monotonic()
+        self.rate = RateLog(LOG, "scan events", 5.0)
+        self.feature_writer = FeatureParquet(cfg.feature_parquet) if cfg.feature_parquet else None
+
+    def _describe(self) -> None:
+        m = self.metrics
+        m.describe("events_total", "counter", "market events processed by the scanner")
+        m.describe("messages_total", "counter", "raw Kafka messages consumed")
+        m.describe("signals_emitted_total", "counter", "signals handed to the sinks (before dedupe)")
+        m.describe("dead_letters_total", "counter", "messages sent to the dead-letter topic")
+        m.describe("consumer_lag", "gauge", "messages behind the log end per assigned partition")
+        m.describe("events_per_second", "gauge", "scanner throughput over the last log interval")
+        m.describe("latency_ms", "summary", "publish time to outputs handed to the producer (ms)")
+        m.describe("redis_connected", "gauge", "1 when the last Redis flush succeeded")
+        m.describe("redis_outages_total", "counter", "Redis outages seen")
+        m.describe("snapshots_total", "counter", "state snapshots written")
+        m.describe("rebalances_total", "counter", "partition assignments received")
+
+    def _producer_error(self, msg: str) -> None:
+        self.metrics.inc("producer_errors_total")
+        LOG.warning("kafka producer: %s", msg)
+
+    # -- rebalance ----------------------------------------------------------------------------------
+    def _on_assign(self, tps: list[tuple[str, int]]) -> None:
+        self.metrics.inc("rebalances_total")
+        seeks: list[TopicPartition] = []
+        for p in sorted({p for _t, p in tps}):
+            snap = self.snapshots.load(p) if self.snapshots else None
+            if snap is not None:
+                eng = ShardEngine.restore(self.cfg, snap.names, snap.arrays)
+                LOG.info("partition %d: restored %d symbols from snapshot, replay from %s", p,
+                         len(snap.names), snap.offsets)
+            else:
+                eng = ShardEngine(self.cfg)
+            self.shards[p] = Shard(p, eng, self.topics)
+            for t in self.topics:
+                if (t, p) in tps:
+                    off = snap.offsets.get(t, OFFSET_BEGINNING) if snap is not None else OFFSET_BEGINNING
+                    seeks.append(TopicPartition(t, p, off))
+        # Start every assigned partition where its state needs it (snapshot offset or the beginning):
+        # assigning with explicit offsets inside the callback replaces the automatic assignment.
+        self.consumer._c.assign(seeks)  # noqa: SLF001 - the wrapper has no seek-on-assign hook
+
+    def _on_revoke(self, tps: list[tuple[str, int]]) -> None:
+        parts = sorted({p for _t, p in tps})
+        try:
+            self.checkpoint(force_snapshot=True, only=parts)
+        except KafkaIOError as exc:
+            LOG.warning("checkpoint on revoke failed (the partition's next owner replays more): %s", exc)
+        for p in parts:
+            self.shards.pop(p, None)
+
+    # -- message handling ----------------------------------------------------------------------------
+    def _dead_letter(self, m: object, reason: str) -> None:
+        self.metrics.inc("dead_letters_total")
+        LOG.warning("dead letter %s[%d]@%d: %s", m.topic(), m.partition(), m.offset(), reason)
+        send_to_dead_letter(self.producer, self.kcfg, m, reason)
+
+    def handle(self, msgs: list) -> int:
+        """Buffer messages, process every symbol slice that is complete; returns events processed."""
+        ready: list[tuple[Shard, int, int, _Pending]] = []
+        for m in msgs:
+            t, p, off = m.topic(), m.partition(), m.offset()
+            sh = self.shards.get(p)
+            if sh is None:
+                continue
+            sh.next_offset[t] = off + 1
+            key = m.key()
+            try:
+                if not key:
+                    raise codec.CodecError("message has no key (the symbol)")
+                sym = key.decode("utf-8")
+                b = codec.decode(m.value())
+                if b.role != self.role_of_topic[t]:
+                    raise codec.CodecError(f"role {codec.ROLE_NAMES[b.role]} on topic {t}")
+            except (codec.CodecError, UnicodeDecodeError) as exc:
+                self._dead_letter(m, str(exc))
+                continue
+            slot = sh.engine.slot(sym)
+            if b.slice <= sh.engine.last_slice[slot]:
+                continue  # replay of a slice already in the state
+            per = sh.waiting.setdefault(slot, {})
+            pend = per.get(b.slice)
+            if pend is None:
+                pend = per[b.slice] = _Pending(b.parts)
+            ev = b.events.copy()
+            ev["symbol"] = slot
+            pend.events.append(ev)
+            pend.where.append((t, off))
+            pend.published_ns = max(pend.published_ns, b.published_ns)
+            sh.pending_offsets[t][off] = slot
+            if len(pend.events) >= pend.parts:
+                # complete: take it and every following complete slice of this symbol, in order
+                for s_no in sorted(per):
+                    q = per[s_no]
+                    if len(q.events) < q.parts:
+                        break
+                    ready.append((sh, slot, s_no, q))
+                    del per[s_no]
+                    sh.engine.last_slice[slot] = s_no
+        self.metrics.inc("messages_total", len(msgs))
+        return self._process(ready)
+
+    def _process(self, ready: list[tuple[Shard, int, int, _Pending]]) -> int:
+        by_shard: dict[int, list[tuple[int, int, _Pending]]] = {}
+        for sh, slot, s_no, q in ready:
+            by_shard.setdefault(sh.partition, []).append((slot, s_no, q))
+        total = 0
+        now_ns = time.time_ns()
+        for p, items in by_shard.items():
+            sh = self.shards[p]
+            evs = [e for _s, _n, q in items for e in q.events]
+            slices = np.concatenate([np.full(e.shape[0], n, np.int64)
+                                     for _s, n, q in items for e in q.events])
+            ev = np.concatenate(evs) if evs else np.zeros(0, EVENT_DTYPE)
+            ev = ev[merge_order(ev, slices)]
+            res = sh.engine.step(ev)
+            total += ev.shape[0]
+            pub = {slot: q.published_ns for slot, _n, q in items}
+            for slot, _n, q in items:
+                for t, off in q.where:
+                    sh.pending_offsets[t].pop(off, None)
+                sh.dirty.add(slot)
+            if res.signals.shape[0]:
+                pubs = np.array([pub[int(s)] for s in res.signals["symbol"]], np.int64)
+                self.outputs.signals(signal_dicts(res.signals, sh.engine.names, pubs))
+            if self.feature_writer is not None:
+                self.feature_writer.add(res.rows, sh.engine.names)
+            lat = (now_ns - np.fromiter(pub.values(), np.int64, len(pub))) / 1e6
+            self.metrics.observe_ms("latency_ms", lat)
+        self.metrics.inc("events_total", total)
+        return total
+
+    # -- checkpoint ----------------------------------------------------------------------------------
+    def checkpoint(self, force_snapshot: bool = False, only: list[int] | None = None) -> None:
+        """Flush outputs, write snapshots when due, then commit the safe offsets."""
+        parts = only if only is not None else list(self.shards)
+        now = time.monotonic()
+        if now - self._last_state >= self.cfg.state_interval_s or force_snapshot:
+            for p in parts:
+                sh = self.shards.get(p)
+                if sh is None:
+                    continue
+                for slot in sh.dirty:
+                    self.outputs.state(sh.engine.names[slot], sh.engine.features_of(slot))
+                sh.dirty.clear()
+            self._last_state = now
+        self.outputs.flush()
+        snap_due = force_snapshot or (now - self._last_snapshot >= self.cfg.snapshot_interval_s)
+        for p in parts:
+            sh = self.shards.get(p)
+            if sh is None:
+                continue
+            safe = sh.safe_offsets()
+            if snap_due and self.snapshots is not None and sh.next_offset:
+                self.snapshots.save(p, sh.engine.arrays(), sh.engine.names, safe)
+                self.metrics.inc("snapshots_total")
+            for t, off in safe.items():
+                if off > 0:
+                    self.consumer.mark([_Pos(t, p, off - 1)])
+        if snap_due:
+            self._last_snapshot = now
+        self.consumer.commit()
+        self._last_commit = now
+
+    def update_lag(self) -> dict[tuple[str, int], int]:
+        lag = self.consumer.lag()
+        self.metrics.replace("consumer_lag", {(("partition", str(p)), ("topic", t)): float(v)
+                                              for (t, p), v in lag.items()})
+        return lag
+
+    # -- main loop ------------------------------------------------------------------------------------
+    def stop(self, *_args: object) -> None:
+        self._stop = True
+
+    def run(self, max_seconds: float | None = None, idle_exit_s: float | None = None,
+            max_events: int | None = None) -> None:
+        """Consume until stopped (SIGTERM/SIGINT), ``max_seconds``, ``max_events`` or idle too long."""
+        for sig in (os_signal.SIGTERM, os_signal.SIGINT):
+            try:
+                os_signal.signal(sig, self.stop)
+            except ValueError:
+                pass  # not the main thread
+        t0 = time.monotonic()
+        last_data = t0
+        last_lag = 0.0
+        try:
+            while not self._stop:
+                msgs = self.consumer.poll_batch(self.cfg.poll_max, self.cfg.poll_timeout_s)
+                now = time.monotonic()
+                if msgs:
+                    self.handle(msgs)
+                    last_data = now
+                if now - self._last_commit >= self.cfg.commit_interval_s:
+                    self.checkpoint()
+                if now - last_lag >= 2.0:
+                    lag = self.update_lag()
+                    total = self.metrics.get("events_total")
+                    if self.rate.maybe(total, lag=sum(lag.values()), partitions=len(self.shards),
+                                       signals=int(self.metrics.get("signals_emitted_total"))):
+                        pass
+                    last_lag = now
+                if max_seconds is not None and now - t0 > max_seconds:
+                    break
+                if max_events is not None and self.metrics.get("events_total") >= max_events:
+                    break
+                if idle_exit_s is not None and now - last_data > idle_exit_s and self.shards:
+                    break
+            self.checkpoint(force_snapshot=True)
+        finally:
+            if self.feature_writer is not None:
+                self.feature_writer.close()
+            self.consumer.close()
+
+
+@dataclass(frozen=True)
+class _Pos:
+    """Stand-in message for :meth:`GroupConsumer.mark`: marks ``offset`` as the last processed one."""
+
+    t: str
+    p: int
+    o: int
+
+    def topic(self) -> str:
+        return self.t
+
+    def partition(self) -> int:
+        return self.p
+
+    def offset(self) -> int:
+        return self.o
+
+
+def signal_names() -> dict[int, str]:
+    return dict(SIGNAL_NAMES)
+
+
+def iter_signals(sig_dicts: Iterable[dict]) -> Iterator[tuple]:
+    """Replay-stable content of each signal (for comparing runs)."""
+    for d in sig_dicts:
+        yield signal_schema.content(d)
+
+
+assert N_SIG == len(EXPLAIN_NAMES)
