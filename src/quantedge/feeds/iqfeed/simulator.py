@@ -635,7 +635,7 @@ class _Conn:
         elif name == "REQUEST FUNDAMENTAL FIELDNAMES":
             self.send(format_message(SystemMessage("FUNDAMENTAL FIELDNAMES", ("Symbol", *FUNDAMENTAL_FIELDS[1:]))))
         elif name == "REQUEST WATCHES":
-            self.send(format_message(SystemMessage("WATCHES", tuple(sorted(self.watch)))))
+            self.send(format_message(SystemMessage("WATCHES", tuple(sorted({_wsym(w) for w in self.watch})))))
         elif name == "UNWATCH ALL":
             self.watch.clear()
             self._rebuild_ids()
@@ -700,7 +700,7 @@ class _Conn:
                     await self.flush()
 
     def _rebuild_ids(self) -> None:
-        ids = [self.sim.feed.symbols.get(s) for s in self.watch]
+        ids = [self.sim.feed.symbols.get(_wsym(s)) for s in self.watch]
         self.watch_ids = np.array(sorted(i for i in ids if i is not None), np.int32)
         t = [self.sim.feed.symbols.get(s) for s, k in self.watch.items() if k == "t"]
         self.trades_only_ids = np.array(sorted(i for i in t if i is not None), np.int32)
@@ -713,7 +713,7 @@ class _Conn:
             self.send(f"M,{sym},{sym} (simulated market maker)\r\n")
             return
         if cmd.command == "r":
-            self.watch.pop(sym, None)
+            self.watch.pop(sym if self.role == "level1" else f"{sym}\x00mm", None)
             self._rebuild_ids()
             return
         if sym not in self.sim.feed.known:
@@ -727,7 +727,7 @@ class _Conn:
             self.send(format_message(SystemMessage("SYMBOL LIMIT REACHED", (sym,))))
             return
         if self.role == "level2":
-            self.watch[sym] = "mm"
+            self.watch[f"{sym}\x00mm"] = "mm"
             self._rebuild_ids()
             self._depth_snapshot(sym, "mm")
             return
@@ -763,7 +763,7 @@ class _Conn:
     def _depth_command(self, cmd: DepthCommand) -> None:
         sym = cmd.symbol.upper()
         if cmd.command in ("ROR", "RPL"):
-            self.watch.pop(sym, None)
+            self.watch.pop(f"{sym}\x00{'wor' if cmd.command == 'ROR' else 'wpl'}", None)
             self._rebuild_ids()
             return
         if sym not in self.sim.feed.known:
@@ -773,7 +773,7 @@ class _Conn:
             self.send(f"E,{cmd.command} needs protocol 6.2,\r\n")
             return
         mode = "wor" if cmd.command == "WOR" else "wpl"
-        self.watch[sym] = mode
+        self.watch[f"{sym}\x00{mode}"] = mode
         self._rebuild_ids()
         self._depth_snapshot(sym, mode)
 
@@ -806,7 +806,7 @@ class _Conn:
                 if resync:
                     for sym, mode in list(self.watch.items()):
                         if self.role == "level2":
-                            self._depth_snapshot(sym, mode)
+                            self._depth_snapshot(_wsym(sym), mode)
             pos = clock.position() if clock.speed > 0 or clock.paused else None
             date = feed.date_of(pos if pos is not None else clock.max_position)
             if date is None or not self.watch_ids.shape[0] and not self.timestamps:
@@ -879,7 +879,7 @@ class _Conn:
             if self.timestamps:
                 mask |= sym == -1
         else:
-            ids = [self.sim.feed.symbols.get(s) for s, m in self.watch.items() if m == stream]
+            ids = [self.sim.feed.symbols.get(_wsym(s)) for s, m in self.watch.items() if m == stream]
             mask = np.isin(sym, np.array([i for i in ids if i is not None], np.int32))
         return (np.flatnonzero(mask) + lo).astype(np.int64)
 
@@ -908,6 +908,11 @@ class _Conn:
             self.send("".join(lines[i:i + step]))
             await self.flush()
         self.send(format_message(EndMsg(rid)))
+
+
+def _wsym(key: str) -> str:
+    """Symbol of a watch key (Level 2 keys are ``SYM\\x00mode``: one symbol may have WOR and WPL)."""
+    return key.split("\x00", 1)[0]
 
 
 def _q_is_trade(line: bytes) -> bool:
