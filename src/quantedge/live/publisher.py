@@ -223,3 +223,74 @@ class Publisher:
         self.report.outage_log = list(self.watch.log)
         self.metrics.set("publisher_outages_total", self.watch.outages)
         self.metrics.set("publisher_outage_seconds", self.watch.outage_seconds)
+
+
+def iqfeed_batches(host: str, ports: dict[str, int], symbols: list[str], *, depth: str | None = None,
+                   idle_exit_s: float | None = None, max_events: int | None = None
+                   ) -> tuple[Iterator[np.ndarray], Callable[[int], str]]:
+    """A live IQFeed (or simulator) connection as a blocking iterator of event batches (one per socket
+    read), plus the id -> name function of the client's symbol table.
+
+    The asyncio client runs on its own thread; a bounded queue between the two keeps back-pressure
+    (a slow publisher stops the socket reads).  Ends after ``idle_exit_s`` without data or after
+    ``max_events``; client problems and gaps are logged.
+    """
+    import asyncio
+    import queue
+    import threading
+
+    from quantedge.catalog.symbols import NameTable
+    from quantedge.feeds.iqfeed.client import ClientConfig, IQFeedClient
+
+    names = NameTable()
+    q: queue.Queue[np.ndarray | BaseException | None] = queue.Queue(64)
+    stop = threading.Event()
+
+    async def pump() -> None:
+        cfg = ClientConfig(host=host, ports={**ClientConfig().ports, **ports})
+        async with IQFeedClient(cfg, symbols=names) as client:
+            await client.connect(("level1",) + (("level2",) if depth else ()))
+            await client.watch(symbols)
+            if depth:
+                await client.watch_depth(symbols, depth)
+            n = 0
+            while not stop.is_set():
+                try:
+                    b = await client.next_batch(timeout=idle_exit_s)
+                except TimeoutError:
+                    break
+                for g in b.gaps:
+                    LOG.warning("iqfeed gap %s %s: %d..%d (%s)", g.port, g.symbol, g.start_ns, g.end_ns,
+                                g.reason)
+                for p in b.problems[:3]:
+                    LOG.warning("iqfeed: %s", p.message())
+                if b.events.shape[0]:
+                    await asyncio.to_thread(q.put, b.events)
+                    n += b.events.shape[0]
+                if max_events is not None and n >= max_events:
+                    break
+
+    def run() -> None:
+        try:
+            asyncio.run(pump())
+        except BaseException as exc:  # handed to the consuming thread, which raises it
+            q.put(exc)
+            return
+        q.put(None)
+
+    t = threading.Thread(target=run, name="iqfeed-bridge", daemon=True)
+    t.start()
+
+    def gen() -> Iterator[np.ndarray]:
+        try:
+            while True:
+                item = q.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+
+    return gen(), names.name

@@ -1,0 +1,196 @@
+"""``quantedge publish`` and ``quantedge scan``: the live "Kafka in, Kafka out" pipeline.
+
+See docs/streaming.md for topics, encodings, the signal schema and delivery semantics.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console()
+DEFAULT_CATALOG = Path(os.environ.get("QUANTEDGE_CATALOG", "catalog"))
+
+
+def _kafka(bootstrap: str | None, topic_prefix: str, create: bool):  # noqa: ANN202
+    from quantedge.live.kafka_io import KafkaConfig, KafkaIOError, ensure_topics
+
+    cfg = KafkaConfig.from_env()
+    if bootstrap:
+        cfg = replace(cfg, bootstrap_servers=bootstrap)
+    if topic_prefix:
+        cfg = replace(cfg, l2_topic=topic_prefix + cfg.l2_topic,
+                      trades_topic=topic_prefix + cfg.trades_topic,
+                      quotes_topic=topic_prefix + cfg.quotes_topic,
+                      signals_topic=topic_prefix + cfg.signals_topic,
+                      dead_letter_topic=topic_prefix + cfg.dead_letter_topic)
+    if create:
+        try:
+            ensure_topics(cfg)
+        except KafkaIOError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from exc
+    return cfg
+
+
+def _ports(spec: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in filter(None, spec.split(",")):
+        role, _, port = part.partition("=")
+        if not port.isdigit():
+            raise typer.BadParameter(f"--iqfeed-ports: {part!r} is not ROLE=PORT (e.g. level1=5009)")
+        out[role.strip()] = int(port)
+    return out
+
+
+def _symbols(spec: str | None) -> list[str] | None:
+    return [s.strip() for s in spec.split(",") if s.strip()] if spec else None
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``publish`` and ``scan`` to the main app."""
+
+    @app.command("publish")
+    def publish(
+        source: Annotated[str, typer.Option(help="catalog (replay days) or iqfeed (live bridge).")]
+        = "catalog",
+        catalog: Annotated[Path, typer.Option("--catalog", "-c", help="Catalog to replay.")]
+        = DEFAULT_CATALOG,
+        symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols (default: all).")] = None,
+        start: Annotated[str | None, typer.Option(help="First day YYYY-MM-DD (catalog).")] = None,
+        end: Annotated[str | None, typer.Option(help="Last day YYYY-MM-DD (catalog).")] = None,
+        speed: Annotated[float, typer.Option(help="Replay speed factor (1 = real time, 0 = max).")] = 0.0,
+        slice_ms: Annotated[float, typer.Option(help="Slice length (ms of receipt time).")] = 50.0,
+        bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers.")] = None,
+        topic_prefix: Annotated[str, typer.Option(help="Prefix for every topic name.")] = "",
+        iqfeed_host: Annotated[str, typer.Option(help="IQConnect / simulator host.")] = "127.0.0.1",
+        iqfeed_ports: Annotated[str, typer.Option(help="ROLE=PORT list, e.g. level1=5009,level2=9200.")] = "",
+        depth: Annotated[str | None, typer.Option(help="Level 2 watch: order, price or mm.")] = None,
+        idle_exit: Annotated[float | None, typer.Option(help="iqfeed: stop after this many s without data.")]
+        = None,
+        max_events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
+        linger_ms: Annotated[int, typer.Option(help="Producer batching delay.")] = 5,
+    ) -> None:
+        """Publish normalized events to the raw topics (QEB1 batches keyed by symbol)."""
+        from quantedge.live.publisher import Publisher, iqfeed_batches
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        kcfg = replace(_kafka(bootstrap, topic_prefix, True), linger_ms=linger_ms)
+        if source == "catalog":
+            from quantedge.catalog.store import Catalog
+
+            if not catalog.exists():
+                console.print(f"[red]error:[/] catalog {catalog} does not exist")
+                raise typer.Exit(2)
+            cat = Catalog(catalog)
+            batches = cat.stream(symbols=_symbols(symbols), start=start, end=end, batch_rows=1 << 16)
+            names_of = cat.symbols.name
+        elif source == "iqfeed":
+            syms = _symbols(symbols)
+            if not syms:
+                console.print("[red]error:[/] --source iqfeed needs --symbols")
+                raise typer.Exit(2)
+            batches, names_of = iqfeed_batches(iqfeed_host, _ports(iqfeed_ports), syms, depth=depth,
+                                               idle_exit_s=idle_exit, max_events=max_events)
+        else:
+            raise typer.BadParameter(f"--source must be catalog or iqfeed, got {source!r}")
+        pub = Publisher(kcfg, names_of, slice_ms=slice_ms, speed=speed)
+        rep = pub.publish(batches, max_events=max_events)
+        console.print(f"published {rep.events:,} events in {rep.messages:,} messages ({rep.slices:,} slices) "
+                      f"in {rep.seconds:.1f}s: {rep.events_per_s:,.0f} events/s")
+        console.print(f"broker outages: {rep.outages} ({rep.outage_seconds:.1f}s)")
+        for line in rep.outage_log:
+            console.print(f"  {line}")
+
+    @app.command("scan")
+    def scan(
+        source: Annotated[str, typer.Option(help="kafka (consumer group), iqfeed or catalog.")] = "kafka",
+        sink: Annotated[str, typer.Option(help="Comma-separated: kafka, redis.")] = "kafka,redis",
+        catalog: Annotated[Path, typer.Option("--catalog", "-c", help="Catalog (source catalog).")]
+        = DEFAULT_CATALOG,
+        symbols: Annotated[str | None, typer.Option(help="Symbols (catalog/iqfeed sources).")] = None,
+        start: Annotated[str | None, typer.Option(help="First day (catalog).")] = None,
+        end: Annotated[str | None, typer.Option(help="Last day (catalog).")] = None,
+        mode: Annotated[str, typer.Option(help="Features path: nbbo (L1) or l2 (depth).")] = "nbbo",
+        emit: Annotated[str, typer.Option(help="triggers (rising edges) or scores (every emitted row).")]
+        = "triggers",
+        signal_config: Annotated[Path | None, typer.Option(help="Signal parameter YAML.")] = None,
+        group: Annotated[str, typer.Option(help="Consumer group id.")] = "quantedge-scanner",
+        snapshot_dir: Annotated[Path | None, typer.Option(help="State snapshots (shared by the group).")]
+        = Path("build/scanner-snapshots"),
+        snapshot_interval: Annotated[float, typer.Option(help="Seconds between snapshots.")] = 5.0,
+        features_parquet: Annotated[Path | None, typer.Option(help="Write sampled feature rows here.")]
+        = None,
+        metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics on this port (0 = any).")]
+        = None,
+        bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers.")] = None,
+        topic_prefix: Annotated[str, typer.Option(help="Prefix for every topic name.")] = "",
+        iqfeed_host: Annotated[str, typer.Option(help="IQConnect / simulator host.")] = "127.0.0.1",
+        iqfeed_ports: Annotated[str, typer.Option(help="ROLE=PORT list.")] = "",
+        max_seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
+        idle_exit: Annotated[float | None, typer.Option(help="Stop after this many s without data.")] = None,
+        max_events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
+    ) -> None:
+        """Books + features + signals over a stream; signals to trading.signals, state to Redis."""
+        from quantedge.live.metrics import Metrics, MetricsServer
+        from quantedge.live.scanner import Outputs, ScanConfig, ScannerService, scan_events
+        from quantedge.signals.config import load_config
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        sinks = [s.strip() for s in sink.split(",") if s.strip()]
+        cfg = ScanConfig(mode=mode, emit=emit, signal_config=load_config(signal_config), group_id=group,
+                         snapshot_dir=snapshot_dir, snapshot_interval_s=snapshot_interval,
+                         feature_parquet=features_parquet)
+        metrics = Metrics()
+        server = MetricsServer(metrics, port=metrics_port) if metrics_port is not None else None
+        if server is not None:
+            console.print(f"metrics: {server.url}")
+            logging.getLogger("quantedge.scanner").info("metrics endpoint %s", server.url)
+        try:
+            if source == "kafka":
+                kcfg = _kafka(bootstrap, topic_prefix, True)
+                svc = ScannerService(kcfg, cfg, sinks=sinks, metrics=metrics)
+                svc.run(max_seconds=max_seconds, idle_exit_s=idle_exit, max_events=max_events)
+            elif source in ("catalog", "iqfeed"):
+                from quantedge.live.kafka_io import KeyedProducer
+                from quantedge.live.scanner import FeatureParquet
+
+                kcfg = _kafka(bootstrap, topic_prefix, "kafka" in sinks)
+                producer = KeyedProducer(kcfg) if "kafka" in sinks else None
+                redis_sink = None
+                if "redis" in sinks:
+                    from quantedge.live.redis_state import RedisStateSink
+
+                    redis_sink = RedisStateSink()
+                outputs = Outputs(kcfg, producer, redis_sink, metrics)
+                if source == "catalog":
+                    from quantedge.catalog.store import Catalog
+
+                    cat = Catalog(catalog)
+                    batches = cat.stream(symbols=_symbols(symbols), start=start, end=end, batch_rows=1 << 16)
+                    names_of = cat.symbols.name
+                else:
+                    from quantedge.live.publisher import iqfeed_batches
+
+                    syms = _symbols(symbols)
+                    if not syms:
+                        console.print("[red]error:[/] --source iqfeed needs --symbols")
+                        raise typer.Exit(2)
+                    batches, names_of = iqfeed_batches(iqfeed_host, _ports(iqfeed_ports), syms,
+                                                       idle_exit_s=idle_exit, max_events=max_events)
+                fw = FeatureParquet(features_parquet) if features_parquet else None
+                scan_events(batches, names_of, cfg, outputs, fw)
+            else:
+                raise typer.BadParameter(f"--source must be kafka, iqfeed or catalog, got {source!r}")
+        finally:
+            if server is not None:
+                server.close()
+        console.print(f"events {int(metrics.get('events_total')):,}, signals "
+                      f"{int(metrics.get('signals_emitted_total')):,}, dead letters "
+                      f"{int(metrics.get('dead_letters_total')):,}")
