@@ -107,7 +107,8 @@ def from_mapping(data: Any, source: str = "<mapping>") -> SignalConfig:
                 raise SignalConfigError(f"{source}: {name} must be a number ({p.unit}), got {raw!r}")
             v = float(raw)
             if not np.isfinite(v) or not p.lo <= v <= p.hi:
-                raise SignalConfigError(f"{source}: {name} = {raw!r} is outside [{p.lo:g}, {p.hi:g}] ({p.unit})")
+                raise SignalConfigError(
+                    f"{source}: {name} = {raw!r} is outside [{p.lo:g}, {p.hi:g}] ({p.unit})")
             values[name] = v
     for lo, hi in ORDERED:
         if not values[lo] < values[hi]:

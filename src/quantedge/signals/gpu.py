@@ -14,6 +14,7 @@ Python), which needs no GPU.
 from __future__ import annotations
 
 import numpy as np
+from numba import cuda  # importing works without a GPU; kernels compile on first launch
 
 from quantedge.signals.logic import init_state, update_row
 
@@ -23,8 +24,6 @@ _KERNELS: dict[str, object] = {}
 def available() -> bool:
     """True when a CUDA device (or the CUDA simulator) can run the kernels."""
     try:
-        from numba import cuda
-
         return bool(cuda.is_available())
     except Exception:  # a broken driver or toolkit means: no GPU path
         return False
@@ -32,8 +31,6 @@ def available() -> bool:
 
 def _kernels() -> tuple[object, object]:
     if not _KERNELS:
-        from numba import cuda
-
         row_dev = cuda.jit(device=True)(update_row.py_func)
         init_dev = cuda.jit(device=True)(init_state.py_func)
 
@@ -73,8 +70,6 @@ class GpuSignals:
     """Signal state resident on the device; ``step`` moves one batch of rows there and back."""
 
     def __init__(self, n_symbols: int, cfg: np.ndarray, threads_per_block: int = 128) -> None:
-        from numba import cuda
-
         self.cuda = cuda
         self.n_symbols = n_symbols
         self.tpb = threads_per_block

@@ -1,4 +1,4 @@
-"""Per-symbol signal logic and its parameter table, written once and compiled for both CPU (``@njit``) and GPU (CUDA device).
+"""Per-symbol signal logic and its parameter table, written once for CPU (``@njit``) and GPU (CUDA).
 
 :func:`update_row` scores one feature snapshot row of one symbol and advances that symbol's signal
 state.  It calls no other user function and uses only scalar arithmetic, ``math`` and array
@@ -63,7 +63,8 @@ PARAMS: tuple[Param, ...] = (
     # --- 1. absorption ------------------------------------------------------------------------------
     _P("absorption", "persist_s", 30.0, "s", 0.0, 600.0,
        "score >= trigger.on_score for this long (event time) before the rising edge"),
-    _P("absorption", "sell_share_lo", 0.7, "1", 0.0, 1.0, "seller-initiated share of 30 s volume: ramp start"),
+    _P("absorption", "sell_share_lo", 0.7, "1", 0.0, 1.0,
+       "seller-initiated share of 30 s volume: ramp start"),
     _P("absorption", "sell_share_hi", 0.8, "1", 0.0, 1.0, "... ramp end (full credit)"),
     _P("absorption", "rel_volume_lo", 1.0, "x", 0.0, 100.0, "relative 30 s volume: ramp start"),
     _P("absorption", "rel_volume_hi", 2.0, "x", 0.0, 100.0, "... ramp end"),
@@ -102,7 +103,8 @@ PARAMS: tuple[Param, ...] = (
     _P("dark_pool", "rel_volume_hi", 3.0, "x", 0.0, 100.0, "... ramp end"),
     _P("dark_pool", "min_mid_change_bps", -2.0, "bps", -1000.0, 1000.0,
        "30 s mid change: zero credit below, full credit 2 bps above"),
-    _P("dark_pool", "buy_share_lo", 0.5, "1", 0.0, 1.0, "buyer-initiated share (quote rule on TRF prints): ramp start"),
+    _P("dark_pool", "buy_share_lo", 0.5, "1", 0.0, 1.0,
+       "buyer-initiated share (quote rule on TRF prints): ramp start"),
     _P("dark_pool", "buy_share_hi", 0.7, "1", 0.0, 1.0, "... ramp end"),
     # --- 4. sinkhole --------------------------------------------------------------------------------
     _P("sinkhole", "persist_s", 20.0, "s", 0.0, 600.0,
@@ -111,7 +113,8 @@ PARAMS: tuple[Param, ...] = (
     _P("sinkhole", "sell_share_hi", 0.75, "1", 0.0, 1.0, "... ramp end"),
     _P("sinkhole", "rel_volume_lo", 1.0, "x", 0.0, 100.0, "relative 30 s volume: ramp start"),
     _P("sinkhole", "rel_volume_hi", 2.0, "x", 0.0, 100.0, "... ramp end"),
-    _P("sinkhole", "depth_imbalance_lo", 0.25, "1", -1.0, 1.0, "N-level depth imbalance (bid heavy): ramp start"),
+    _P("sinkhole", "depth_imbalance_lo", 0.25, "1", -1.0, 1.0,
+       "N-level depth imbalance (bid heavy): ramp start"),
     _P("sinkhole", "depth_imbalance_hi", 0.4, "1", -1.0, 1.0, "... ramp end"),
     _P("sinkhole", "max_drop_bps", 5.0, "bps", 0.0, 1000.0,
        "depth does not give way: 30 s mid change >= -max_drop (full credit), zero at 2 x"),
@@ -134,9 +137,11 @@ PARAMS: tuple[Param, ...] = (
     _P("exit", "drop_hi_bps", 40.0, "bps", 0.0, 10000.0, "... ramp end"),
     _P("exit", "sell_share_lo", 0.6, "1", 0.0, 1.0, "seller-initiated share of 30 s volume: ramp start"),
     _P("exit", "sell_share_hi", 0.8, "1", 0.0, 1.0, "... ramp end"),
-    _P("exit", "spread_ratio_lo", 1.5, "x", 0.0, 1000.0, "spread blow-out (5 s vs 1 h / baseline): ramp start"),
+    _P("exit", "spread_ratio_lo", 1.5, "x", 0.0, 1000.0,
+       "spread blow-out (5 s vs 1 h / baseline): ramp start"),
     _P("exit", "spread_ratio_hi", 2.5, "x", 0.0, 1000.0, "... ramp end"),
-    _P("exit", "bid_flight_lo", 0.3, "1", 0.0, 1.0, "minus the depth imbalance (bids evaporating): ramp start"),
+    _P("exit", "bid_flight_lo", 0.3, "1", 0.0, 1.0,
+       "minus the depth imbalance (bids evaporating): ramp start"),
     _P("exit", "bid_flight_hi", 0.6, "1", 0.0, 1.0, "... ramp end"),
     _P("exit", "offex_share_hi", 0.8, "1", 0.0, 1.0,
        "off-exchange share of 30 s volume giving full 'heavy off-exchange selling' credit"),
@@ -439,7 +444,9 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, expl) -> None:
         lo = cfg[C_C_RISE]
         g1 = min(1.0, max(0.0, (dmid_bps - lo) / lo)) if lo > 0.0 else (1.0 if dmid_bps > 0.0 else 0.0)
         cap = cfg[C_C_VCAP]
-        g2 = 1.0 if midvel <= cap else (0.0 if cap <= 0.0 else min(1.0, max(0.0, (1.5 * cap - midvel) / (0.5 * cap))))
+        g2 = 1.0
+        if midvel > cap:
+            g2 = 0.0 if cap <= 0.0 else min(1.0, max(0.0, (1.5 * cap - midvel) / (0.5 * cap)))
         g3 = min(1.0, max(0.0, (buy_sh - cfg[C_C_BS_LO]) / (cfg[C_C_BS_HI] - cfg[C_C_BS_LO])))
         g4 = min(1.0, max(0.0, (lit_sh - cfg[C_C_LS_LO]) / (cfg[C_C_LS_HI] - cfg[C_C_LS_LO])))
         g5 = min(1.0, max(0.0, cfg[C_C_VDMZ] + 1.0 - vdmz))

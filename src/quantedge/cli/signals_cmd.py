@@ -1,0 +1,106 @@
+"""``quantedge signals`` (detectors over a catalog day -> Parquet) and ``quantedge evaluate-signals``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console()
+DEFAULT_CATALOG = Path(os.environ.get("QUANTEDGE_CATALOG", "catalog"))
+SHARED = Path(os.environ.get("QUANTEDGE_SHARED_DATA",
+                             Path(__file__).resolve().parents[4] / "shared" / "data"))
+
+
+def _config(path: Path | None):
+    from quantedge.signals.config import SignalConfigError, load_config
+
+    try:
+        return load_config(path)
+    except SignalConfigError as e:
+        console.print(f"[red]bad signal configuration[/]: {e}")
+        raise typer.Exit(2) from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``signals`` and ``evaluate-signals`` to the main app."""
+
+    @app.command("signals")
+    def signals(
+        date: Annotated[str, typer.Argument(help="Catalog date YYYY-MM-DD.")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Parquet file for the signal records.")],
+        catalog: Annotated[Path, typer.Option("--catalog", "-c", help="Catalog.")] = DEFAULT_CATALOG,
+        symbol: Annotated[list[str] | None, typer.Option("--symbol", "-s", help="Only these.")] = None,
+        mode: Annotated[str, typer.Option(help="Books from: l3 (orders), l2 (depth), nbbo (quotes).")] = "l2",
+        config: Annotated[Path | None, typer.Option(help="Signal parameter YAML.")] = None,
+        device: Annotated[str, typer.Option(help="auto | cpu | gpu")] = "auto",
+        all_rows: Annotated[bool, typer.Option(help="Emit every row's scores.")] = False,
+    ) -> None:
+        """Run books -> features -> signals over one catalog day and write SIGNAL_DTYPE records to Parquet."""
+        from quantedge.signals.run import run_catalog_day, write_signals
+
+        cfg = _config(config)
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        if not catalog.exists():
+            console.print(f"[red]no catalog at {catalog}[/]")
+            raise typer.Exit(1)
+        t0 = time.perf_counter()
+        try:
+            recs, names, n_events = run_catalog_day(catalog, date, symbol, mode, cfg, device,
+                                                    emit_min=0.0 if all_rows else None)
+        except ValueError as e:
+            console.print(f"[red]{e}[/]")
+            raise typer.Exit(2) from None
+        write_signals(recs, names, out)
+        n_trig = int(recs["triggered"].sum()) if recs.shape[0] else 0
+        console.print(f"{n_events:,} events, {len(names)} symbols -> {recs.shape[0]:,} signal records "
+                      f"({n_trig} triggers) in {time.perf_counter() - t0:.1f} s -> {out}")
+
+    @app.command("evaluate-signals")
+    def evaluate_signals(
+        symbols: Annotated[int, typer.Option(help="Simulated symbols.")] = 50,
+        days: Annotated[int, typer.Option(help="Days per symbol (symbol-days = symbols x days).")] = 4,
+        seed: Annotated[int, typer.Option(help="Evaluation seed (thresholds were calibrated on 101).")] = 7,
+        penny_share: Annotated[float, typer.Option(help="Share of penny stocks.")] = 0.8,
+        config: Annotated[Path | None, typer.Option(help="Signal parameter YAML.")] = None,
+        data: Annotated[Path, typer.Option(help="Real data folder for false alarms.")] = SHARED,
+        no_real: Annotated[bool, typer.Option("--no-real", help="Skip the real days.")] = False,
+        out: Annotated[Path, typer.Option(help="Folder for the .md and .png.")] = Path("out/signals"),
+        workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    ) -> None:
+        """Precision, recall and lead time per signal on simulated days; false alarms on real days."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from quantedge.signals import evaluate as E
+
+        cfg = _config(config)
+        if symbols < 1 or days < 1:
+            console.print("[red]--symbols and --days must be >= 1[/]")
+            raise typer.Exit(2)
+        t0 = time.perf_counter()
+        with Progress(TextColumn("[bold]simulate+score"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as prog:
+            task = prog.add_task("sim", total=symbols)
+            sim = E.evaluate_simulated(symbols, days, seed, penny_share, cfg, workers,
+                                       on_symbol=lambda n: prog.update(task, advance=n))
+        real = []
+        if not no_real:
+            if not data.is_dir():
+                console.print(f"[yellow]real data folder {data} not found: false alarms skipped[/]")
+            else:
+                for name, rows in E.real_days(data):
+                    hours, trig = E.false_alarms(rows, cfg)
+                    real.append((name, hours, trig))
+        cmd = (f"quantedge evaluate-signals --symbols {symbols} --days {days} --seed {seed} "
+               f"--penny-share {penny_share}" + (" --no-real" if no_real else ""))
+        md = E.markdown(sim, real, cmd)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "signals_quality.md").write_text(md)
+        png = E.chart(sim, out / "signals_quality.png")
+        console.print(md)
+        console.print(f"{time.perf_counter() - t0:.0f} s; wrote {out / 'signals_quality.md'} and {png}")

@@ -1,0 +1,70 @@
+"""Signal configuration: the shipped YAML equals the parameter table; bad files name the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from quantedge.signals.config import (
+    DEFAULT_PATH,
+    PARAMS,
+    SignalConfigError,
+    from_mapping,
+    load_config,
+    render_yaml,
+)
+
+
+def test_shipped_yaml_is_the_table():
+    assert DEFAULT_PATH.read_text() == render_yaml()
+    cfg = load_config(DEFAULT_PATH)
+    assert cfg.values == {p.name: p.default for p in PARAMS}
+    assert cfg.vector().shape == (len(PARAMS),)
+
+
+def test_partial_file_takes_defaults(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("signals:\n  creep:\n    max_velocity_pct_s: 0.08\n")
+    cfg = load_config(f)
+    assert cfg["creep.max_velocity_pct_s"] == 0.08
+    assert cfg["absorption.persist_s"] == next(p.default for p in PARAMS if p.name == "absorption.persist_s")
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("signals:\n  creep:\n    max_velocity: 1\n", "creep.max_velocity"),
+        ("signals:\n  creeep:\n    max_velocity_pct_s: 1\n", "unknown section 'creeep'"),
+        ("signals:\n  sinkhole:\n    near_low_ratio: 1.5\n", "sinkhole.near_low_ratio = 1.5 is outside [0, 1]"),
+        ("signals:\n  exit:\n    drop_lo_bps: fast\n", "exit.drop_lo_bps must be a number"),
+        ("signals:\n  exit:\n    drop_lo_bps: true\n", "exit.drop_lo_bps must be a number"),
+        ("signals:\n  creep:\n    buy_share_lo: 0.99\n", "creep.buy_share_lo (0.99) must be below creep.buy_share_hi"),
+        ("signals:\n  creep: [1, 2]\n", "section 'creep' must be a mapping"),
+        ("signals:\n  creep:\n    persist_s: .nan\n", "creep.persist_s"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, text, needle):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(SignalConfigError) as ei:
+        load_config(f)
+    assert needle in str(ei.value)
+    assert str(f) in str(ei.value)
+
+
+def test_bad_yaml_names_the_line(tmp_path):
+    f = tmp_path / "broken.yaml"
+    f.write_text("signals:\n  creep:\n    persist_s: [1\n")
+    with pytest.raises(SignalConfigError, match=r"broken.yaml line \d+: not valid YAML"):
+        load_config(f)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(SignalConfigError, match="nope.yaml: cannot read"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_with_values_validates():
+    cfg = from_mapping({})
+    assert cfg.with_values(trigger__on_score=0.7)["trigger.on_score"] == 0.7
+    with pytest.raises(SignalConfigError, match="trigger.on_score"):
+        cfg.with_values(trigger__on_score=2.0)
