@@ -1,0 +1,107 @@
+"""Throughput and latency of the full path (books + features + signals), CPU or GPU signals.
+
+``full_path_rate``: the LOBSTER AMZN level-5 day (its first ``events_per_symbol`` events) replicated
+over ``n_symbols`` ids (``quantedge.features.replay``), fed in time-ordered batches; the fused L3
+book + features step samples 1 s snapshots and the signal engine scores the new rows after every
+batch.  ``live_latency``: the same stream cut into small batches (a socket read / Kafka poll), the
+wall time from handing a batch in to having its signal outputs, per batch.  Results are plain
+dicts so the CLI, BENCHMARKS.md and a GPU run can share them.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from quantedge.signals.config import load_config
+from quantedge.signals.engine import SignalEngine, take_rows
+
+
+def _machine(device: str) -> str:
+    gpu = ""
+    if device == "gpu":
+        from numba import cuda
+
+        name = cuda.get_current_device().name
+        gpu = f", GPU {name.decode() if isinstance(name, bytes) else name}"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores{gpu}"
+
+
+def full_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_symbol: int = 3000,
+                   chunk: int = 500, device: str = "cpu") -> dict:
+    """Events/s of books + features + signals over ``n_symbols`` replicated symbols (one process)."""
+    from quantedge.features.replay import load_lobster_day, lobster_pipeline, replicate
+
+    day = load_lobster_day(lobster_zip)
+    ev_day = day.events[:events_per_symbol]
+    warm = lobster_pipeline(day, 2, max_orders=1 << 14)
+    warm.step(replicate(ev_day[:1000], 2))
+    weng = SignalEngine(2, load_config(), device=device)
+    weng.step(take_rows(warm.sampler))
+    n_add = int(np.count_nonzero(ev_day["action"] == 1))
+    p = lobster_pipeline(day, n_symbols, max_orders=n_symbols * min(n_add, 8192))
+    eng = SignalEngine(n_symbols, load_config(), device=device)
+    batches = [replicate(ev_day[a:a + chunk], n_symbols) for a in range(0, ev_day.shape[0], chunk)]
+    t_feat = t_sig = 0.0
+    n = rows = trig = 0
+    for b in batches:
+        t0 = time.perf_counter()
+        p.step(b)
+        t1 = time.perf_counter()
+        out = eng.step(take_rows(p.sampler))
+        t2 = time.perf_counter()
+        t_feat += t1 - t0
+        t_sig += t2 - t1
+        n += b.shape[0]
+        rows += len(out)
+        trig += int(out.trig.sum())
+    total = t_feat + t_sig
+    return {"bench": "full_path", "device": eng.device, "symbols": n_symbols, "events": n,
+            "snapshot_rows": rows, "triggers": trig, "seconds": round(total, 3),
+            "events_per_s": round(n / total), "features_seconds": round(t_feat, 3),
+            "signals_seconds": round(t_sig, 4), "signal_rows_per_s": round(rows / t_sig) if t_sig else 0,
+            "machine": _machine(eng.device)}
+
+
+def live_latency(lobster_zip: str | Path, n_symbols: int = 20, batch_events: int = 50,
+                 n_batches: int = 2000, device: str = "cpu") -> dict:
+    """Per-batch wall time (events in -> signal outputs) for small live batches; p50 / p99 / max in µs."""
+    from quantedge.features.replay import load_lobster_day, lobster_pipeline, replicate
+
+    day = load_lobster_day(lobster_zip)
+    need = batch_events * n_batches // n_symbols + 1
+    stream = replicate(day.events[:need], n_symbols)[: batch_events * n_batches]
+    p = lobster_pipeline(day, n_symbols, max_orders=1 << 18)
+    eng = SignalEngine(n_symbols, load_config(), device=device)
+    p.step(stream[:batch_events])
+    eng.step(take_rows(p.sampler))
+    lat = []
+    for a in range(batch_events, stream.shape[0], batch_events):
+        b = stream[a:a + batch_events]
+        t0 = time.perf_counter()
+        p.step(b)
+        eng.step(take_rows(p.sampler))
+        lat.append(time.perf_counter() - t0)
+    us = np.array(lat) * 1e6
+    return {"bench": "live_latency", "device": eng.device, "symbols": n_symbols,
+            "batch_events": batch_events, "batches": len(lat),
+            "p50_us": round(float(np.percentile(us, 50)), 1),
+            "p99_us": round(float(np.percentile(us, 99)), 1),
+            "max_us": round(float(us.max()), 1), "machine": _machine(eng.device)}
+
+
+def run_all(data: str | Path, device: str = "auto", n_symbols: int = 2000) -> list[dict]:
+    """Both benchmarks on the CPU, and on the GPU as well when one is present."""
+    from quantedge.signals import gpu
+
+    z = Path(data) / "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
+    devices = ["cpu"] + (["gpu"] if device != "cpu" and gpu.available() else [])
+    out = []
+    for d in devices:
+        out.append(full_path_rate(z, n_symbols=n_symbols, device=d))
+        out.append(live_latency(z, device=d))
+    return out
