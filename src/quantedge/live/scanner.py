@@ -23,6 +23,7 @@ signals carry the same ids.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import signal as os_signal
 import time
@@ -54,6 +55,7 @@ from quantedge.signals.logic import EXPLAIN_NAMES, N_SIG
 from quantedge.signals.types import SIGNAL_DTYPE, SIGNAL_NAMES
 
 LOG = logging.getLogger("quantedge.scanner")
+_RAW64 = np.dtype((np.void, EVENT_DTYPE.itemsize))
 
 #: features copied into the Redis state hash of a symbol
 STATE_FEATURES = ("mid", "spread_bps", "touch_imbalance", "depth_imbalance", "volume_30s",
@@ -375,6 +377,7 @@ class Shard:
         self.partition = partition
         self.engine = engine
         self.waiting: dict[int, dict[int, _Pending]] = {}  # slot -> slice -> parts
+        self.order: dict[int, list[int]] = {}  # slot -> heap of its waiting slice numbers
         self.pending_offsets: dict[str, dict[int, int]] = {t: {} for t in topics}  # topic -> offset -> slot
         self.next_offset: dict[str, int] = {}
         self.dirty: set[int] = set()
@@ -504,18 +507,19 @@ class ScannerService:
             pend = per.get(b.slice)
             if pend is None:
                 pend = per[b.slice] = _Pending(b.parts)
-            ev = b.events.copy()
-            ev["symbol"] = slot
-            pend.events.append(ev)
+                heapq.heappush(sh.order.setdefault(slot, []), b.slice)
+            pend.events.append(b.events)  # read-only view; slots are set after the merge
             pend.where.append((t, off))
             pend.published_ns = max(pend.published_ns, b.published_ns)
             sh.pending_offsets[t][off] = slot
             if len(pend.events) >= pend.parts:
-                # complete: take it and every following complete slice of this symbol, in order
-                for s_no in sorted(per):
-                    q = per[s_no]
+                # complete: take the symbol's oldest slices while they are complete, in slice order
+                heap = sh.order[slot]
+                while heap:
+                    q = per[heap[0]]
                     if len(q.events) < q.parts:
                         break
+                    s_no = heapq.heappop(heap)
                     ready.append((sh, slot, s_no, q))
                     del per[s_no]
                     sh.engine.last_slice[slot] = s_no
@@ -531,9 +535,14 @@ class ScannerService:
         for p, items in by_shard.items():
             sh = self.shards[p]
             evs = [e for _s, _n, q in items for e in q.events]
+            slots = np.concatenate([np.full(e.shape[0], s, np.int32)
+                                    for s, _n, q in items for e in q.events])
             slices = np.concatenate([np.full(e.shape[0], n, np.int64)
                                      for _s, n, q in items for e in q.events])
-            ev = np.concatenate(evs) if evs else np.zeros(0, EVENT_DTYPE)
+            # concatenating as opaque 64-byte records skips numpy's per-array structured-dtype promotion
+            ev = np.concatenate([e.view(_RAW64) for e in evs]).view(EVENT_DTYPE) if evs else \
+                np.zeros(0, EVENT_DTYPE)
+            ev["symbol"] = slots
             ev = ev[merge_order(ev, slices)]
             res = sh.engine.step(ev)
             total += ev.shape[0]
@@ -585,7 +594,16 @@ class ScannerService:
         self._last_commit = now
 
     def update_lag(self) -> dict[tuple[str, int], int]:
-        lag = self.consumer.lag()
+        """Lag per assigned partition from the watermarks cached by the last fetches (a broker round trip
+        per partition would stall the loop: ListOffsets takes ~0.5 s on tansu)."""
+        c = self.consumer._c  # noqa: SLF001 - cached watermarks are not exposed by the wrapper
+        lag: dict[tuple[str, int], int] = {}
+        for t, p in self.consumer.assignment:
+            tp = TopicPartition(t, p)
+            _lo, hi = c.get_watermark_offsets(tp, cached=True)
+            pos = c.position([tp])[0].offset
+            pos = max(pos, 0)
+            lag[(t, p)] = max(0, max(hi, pos) - pos) if hi >= 0 else 0
         self.metrics.replace("consumer_lag", {(("partition", str(p)), ("topic", t)): float(v)
                                               for (t, p), v in lag.items()})
         return lag
