@@ -38,6 +38,7 @@ from quantedge.events import (
     COND_UNKNOWN_CODE,
     EVENT_DTYPE,
     FLAG_LAST,
+    FLAG_SNAPSHOT,
     KIND_QUOTE,
     KIND_TRADE,
     SIDE_ASK,
@@ -725,8 +726,9 @@ class _Stream:
             elif isinstance(m, SystemMessage) and m.name == "SYMBOL LIMIT REACHED" and m.args:
                 self.watches.pop(m.args[0], None)
                 problems.append(ParseError("symbol", "symbol_limit", f"watch refused: {m.args[0]}", ""))
+        live = events[(events["flags"] & FLAG_SNAPSHOT) == 0] if events.shape[0] else events
         if self.pending_gap is not None:
-            end = int(events["ts_event"].min()) if events.shape[0] else None
+            end = int(live["ts_event"].min()) if live.shape[0] else None
             clk = self.decoder.ctx.clock
             if clk is not None and clk != self._clock_at_drop:
                 end = clk if end is None else min(end, clk)
@@ -735,13 +737,13 @@ class _Stream:
                     gaps.append(Gap(self.port, self.client.symbols.name(sid), start, end, "reconnect"))
                 self.pending_gap = None
                 self.client.gaps.extend(gaps)
-        if events.shape[0]:
-            sym = events["symbol"]
+        if live.shape[0]:
+            sym = live["symbol"]
             order = np.argsort(sym, kind="stable")
             s_sorted = sym[order]
             last = np.ones(order.shape[0], bool)
             last[:-1] = s_sorted[1:] != s_sorted[:-1]
-            for s, t in zip(s_sorted[last], events["ts_event"][order][last], strict=True):
+            for s, t in zip(s_sorted[last], live["ts_event"][order][last], strict=True):
                 self.last_ts[int(s)] = max(self.last_ts.get(int(s), 0), int(t))
         if events.shape[0] or problems or gaps:
             for p in problems:
