@@ -50,7 +50,7 @@ def _run_nept(events, cuts, capacity):
 
 
 def _assert_same(p, q):
-    for name, a, b in zip(("F", "fs", "rq", "rs", "rb", "pl", "vap", "cfg"), p.features.arrays(),
+    for name, a, b in zip(("F", "fs", "rq", "pl", "vap", "fz", "cfg"), p.features.arrays(),
                           q.features.arrays(), strict=True):
         assert np.array_equal(a, b, equal_nan=True), f"feature array {name} differs"
     assert np.array_equal(p.book.lv, q.book.lv)

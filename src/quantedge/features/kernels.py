@@ -1,10 +1,12 @@
 """Per-event feature kernels (Numba): window advance, trade update, book (group-end) update, derivation.
 
-Every function works on one symbol ``s`` of the arrays described in :mod:`quantedge.features.state`
-and is called once per event by the fused pipeline kernels, so the result never depends on how the
-stream was cut into batches.  All window sums are integers (exact); floats appear only in the
-derived feature vector and in the slow baseline EWMA, which are updated at event- or
-bucket-boundary-determined points only.
+Every function works on one symbol ``s`` of the arrays described in :mod:`quantedge.features.state`.
+The per-event pieces (``advance``, ``group_start``, ``trade_update``, ``book_update``) are inlined
+into the fused pipeline loops, so a per-event call pays no argument reference counting; the result
+never depends on how the stream was cut into batches.  All window sums are integers (exact);
+floats appear only in the derived feature vector (:func:`derive`, a pure function of the state run
+at snapshots and at the end of a step, never per event) and in the slow baseline EWMA, which is
+updated at bucket boundaries only.
 """
 
 from __future__ import annotations
@@ -77,8 +79,10 @@ from quantedge.features.state import (
     Q_VOL,
     S_CUM_HIDDEN,
     S_CUM_REFILL,
+    S_DA,
     S_DAY,
-    S_DIRTY,
+    S_DB,
+    S_DKNOWN,
     S_EP,
     S_EP_DEPL,
     S_EP_E,
@@ -88,13 +92,17 @@ from quantedge.features.state import (
     S_EP_SUP,
     S_EP_SZ,
     S_GA,
-    S_GAK,
     S_GAS,
     S_GB,
-    S_GBK,
     S_GBS,
+    S_INIT,
+    S_LAST_PX,
+    S_LAST_SZ,
     S_LDIR,
+    S_LLR,
+    S_LQS,
     S_LTP,
+    S_MARK,
     S_MICRO6,
     S_MID2,
     S_N_AGREE,
@@ -104,14 +112,19 @@ from quantedge.features.state import (
     S_N_TRADES,
     S_N_UNCLASSIFIED,
     S_N_WITH_SIDE,
+    S_NEXT_B,
     S_PA,
     S_PAS,
     S_PB,
     S_PBS,
+    S_PEND,
     S_POC,
     S_PV,
     S_PVALID,
+    S_RB,
+    S_SIDES,
     S_SPREAD,
+    S_STALE,
     S_T0,
     S_TLAST,
     S_TWO_SIDED,
@@ -141,6 +154,8 @@ from quantedge.features.state import (
     WF_TRADES,
     WF_VOL,
     WF_VOL_DMID,
+    Z_VDM_BASE,
+    Z_VDM_VAR,
 )
 
 NAN = np.nan
@@ -149,6 +164,7 @@ EMPTY_ASK = 1 << 60  # price of an empty ask level in the OFI formulas (empty bi
 SPREAD_CAP = 1_000_000  # $100: spreads are clipped here inside the time integral (overflow guard)
 DAY_NS = 86_400 * 1_000_000_000
 SESSION_SHIFT_NS = 6 * 3_600 * 1_000_000_000  # session day = (ts - 6 h) // 1 day, in UTC
+W0_NS = int(BUCKET_NS[0])  # finest bucket: every other window's boundaries are multiples of it
 
 COND_OFF_EXCHANGE = 1 << 3
 COND_OUT_OF_SEQUENCE = 1 << 5
@@ -157,100 +173,132 @@ COND_CROSS = 1 << 8
 COND_AVERAGE_PRICE = 1 << 9
 NOT_CLASSIFIED = COND_CROSS | COND_AVERAGE_PRICE | COND_OUT_OF_SEQUENCE
 
+assert all(int(b) % W0_NS == 0 for b in BUCKET_NS)
+
 
 @njit(cache=True, inline="always")
-def add_q(rq, rs, rb, s: int, q: int, x: int) -> None:
-    """Add x to quantity q of the current bucket of every window."""
-    for w in range(NW):
-        rq[s, w, rb[s, w, 1], q] += x
-        rs[s, w, q] += x
+def add_q(fs, s: int, q: int, x: int) -> None:
+    """Add x to quantity q of the current finest bucket (pending for every window's ring)."""
+    fs[s, S_PEND + q] += x
 
 
-@njit(cache=True)
-def init_symbol(fs, rb, s: int, t: int) -> None:
+@njit(cache=True, inline="always")
+def init_symbol(fs, s: int, t: int) -> None:
     fs[s, S_TLAST] = t
     fs[s, S_T0] = t
     for w in range(NW):
         b = t // BUCKET_NS[w]
-        rb[s, w, 0] = b
-        rb[s, w, 1] = b % NB
+        fs[s, S_RB + 2 * w] = b
+        fs[s, S_RB + 2 * w + 1] = b % NB
+    fs[s, S_NEXT_B] = (t // W0_NS + 1) * W0_NS
 
 
 @njit(cache=True, inline="always")
-def _baseline(F, rs, s: int) -> None:
+def _baseline(fs, rq, fz, s: int) -> None:
     """Slow EWMA of log(1 + volume / |net mid change in cents|) over the 30 s window."""
-    vol = rs[s, BASE_WINDOW, Q_VOL]
+    vol = rq[s, BASE_WINDOW, NB, Q_VOL]
     if vol <= 0:
         return
-    dm = abs(rs[s, BASE_WINDOW, Q_DMID2]) / 200.0
+    dm = abs(rq[s, BASE_WINDOW, NB, Q_DMID2]) / 200.0
     x = math.log1p(vol / max(dm, 1.0))
-    base = F[s, F_VDM_BASE]
+    base = fz[s, Z_VDM_BASE]
     if base != base:
-        F[s, F_VDM_BASE] = x
-        F[s, F_VDM_VAR] = 0.0
+        fz[s, Z_VDM_BASE] = x
+        fz[s, Z_VDM_VAR] = 0.0
     else:
         d = x - base
-        F[s, F_VDM_BASE] = base + BASE_ALPHA * d
-        F[s, F_VDM_VAR] = (1.0 - BASE_ALPHA) * (F[s, F_VDM_VAR] + BASE_ALPHA * d * d)
+        fz[s, Z_VDM_BASE] = base + BASE_ALPHA * d
+        fz[s, Z_VDM_VAR] = (1.0 - BASE_ALPHA) * (fz[s, Z_VDM_VAR] + BASE_ALPHA * d * d)
 
 
 @njit(cache=True, inline="always")
-def advance(F, fs, rq, rs, rb, s: int, t: int) -> None:
-    """Move symbol s's windows to time t: integrate the spread in force since the last event and
-    rotate every ring whose bucket changed (evicted buckets leave the running sums).
+def _ring_add(rq, s: int, w: int, slot: int, q: int, x: int) -> None:
+    rq[s, w, slot, q] += x
+    rq[s, w, NB, q] += x
+
+
+@njit(cache=True)
+def _rotate(fs, rq, fz, s: int, t: int) -> None:
+    """t reached the end of the current finest bucket: add the pending sums to every ring, then move
+    every ring whose bucket changed to the bucket of t (evicted buckets leave the running sums),
+    integrating the spread in force up to the start of t's finest bucket; the rest goes to pending.
 
     Bucket boundaries are visited in order (a gap longer than a ring only clears it), so calling
     this at any intermediate time first gives the identical state: that is what makes sampling and
-    batch boundaries invisible.
-    """
+    batch boundaries invisible.  Integer sums make the split into pending and ring parts exact."""
     tl = fs[s, S_TLAST]
-    if t <= tl:
-        return
+    nb = fs[s, S_NEXT_B]
     sv = fs[s, S_SPREAD]
     vv = fs[s, S_TWO_SIDED]
+    if vv:
+        fs[s, S_PEND + Q_SPRT] += sv * (nb - tl)
+        fs[s, S_PEND + Q_TVALID] += nb - tl
+    for q in range(NQ):
+        x = fs[s, S_PEND + q]
+        if x != 0:
+            for w in range(NW):
+                _ring_add(rq, s, w, fs[s, S_RB + 2 * w + 1], q, x)
+            fs[s, S_PEND + q] = 0
+    t0 = (t // W0_NS) * W0_NS
     for w in range(NW):
         width = BUCKET_NS[w]
-        b = t // width
-        cb = rb[s, w, 0]
+        b = t0 // width
+        cb = fs[s, S_RB + 2 * w]
         if b == cb:
-            if vv:
-                slot = rb[s, w, 1]
-                d = t - tl
-                rq[s, w, slot, Q_SPRT] += sv * d
-                rs[s, w, Q_SPRT] += sv * d
-                rq[s, w, slot, Q_TVALID] += d
-                rs[s, w, Q_TVALID] += d
+            if vv and t0 > nb:
+                d = t0 - nb
+                slot = fs[s, S_RB + 2 * w + 1]
+                _ring_add(rq, s, w, slot, Q_SPRT, sv * d)
+                _ring_add(rq, s, w, slot, Q_TVALID, d)
             continue
         if vv:
-            slot = rb[s, w, 1]
-            d = (cb + 1) * width - tl
-            rq[s, w, slot, Q_SPRT] += sv * d
-            rs[s, w, Q_SPRT] += sv * d
-            rq[s, w, slot, Q_TVALID] += d
-            rs[s, w, Q_TVALID] += d
+            d = (cb + 1) * width - nb
+            if d > 0:
+                slot = fs[s, S_RB + 2 * w + 1]
+                _ring_add(rq, s, w, slot, Q_SPRT, sv * d)
+                _ring_add(rq, s, w, slot, Q_TVALID, d)
         k = cb + 1
         while k <= b:
             if k - cb > NB and k < b - NB + 1:
                 k = b - NB + 1  # every slot was cleared once: the skipped buckets hold nothing new
             if w == BASE_WINDOW:
-                _baseline(F, rs, s)
+                _baseline(fs, rq, fz, s)
             slot = k % NB
             for q in range(NQ):
                 x = rq[s, w, slot, q]
                 if x != 0:
-                    rs[s, w, q] -= x
+                    rq[s, w, NB, q] -= x
                     rq[s, w, slot, q] = 0
             if vv:
-                d = width if k < b else t - k * width
-                rq[s, w, slot, Q_SPRT] += sv * d
-                rs[s, w, Q_SPRT] += sv * d
-                rq[s, w, slot, Q_TVALID] += d
-                rs[s, w, Q_TVALID] += d
+                d = width if k < b else t0 - k * width
+                if d > 0:
+                    _ring_add(rq, s, w, slot, Q_SPRT, sv * d)
+                    _ring_add(rq, s, w, slot, Q_TVALID, d)
             k += 1
-        rb[s, w, 0] = b
-        rb[s, w, 1] = b % NB
-        fs[s, S_DIRTY] |= 1 << w
+        fs[s, S_RB + 2 * w] = b
+        fs[s, S_RB + 2 * w + 1] = b % NB
+    if vv and t > t0:
+        fs[s, S_PEND + Q_SPRT] += sv * (t - t0)
+        fs[s, S_PEND + Q_TVALID] += t - t0
+    fs[s, S_NEXT_B] = t0 + W0_NS
     fs[s, S_TLAST] = t
+
+
+@njit(cache=True, inline="always")
+def advance(fs, rq, fz, s: int, t: int) -> None:
+    """Move symbol s's windows to time t: inside the current 100 ms bucket only the spread integral
+    grows (pending); crossing its end rotates the rings (out of line: the rare path)."""
+    tl = fs[s, S_TLAST]
+    if t <= tl:
+        return
+    if t < fs[s, S_NEXT_B]:
+        if fs[s, S_TWO_SIDED]:
+            d = t - tl
+            fs[s, S_PEND + Q_SPRT] += fs[s, S_SPREAD] * d
+            fs[s, S_PEND + Q_TVALID] += d
+        fs[s, S_TLAST] = t
+        return
+    _rotate(fs, rq, fz, s, t)
 
 
 @njit(cache=True, inline="always")
@@ -259,23 +307,36 @@ def snapshot_group_start(fs, lv, sd, s: int) -> None:
     if sd[s, 0, SD_NLEV] > 0:
         fs[s, S_GB] = lv[s, 0, 0, LV_PX]
         fs[s, S_GBS] = lv[s, 0, 0, LV_SZ]
-        fs[s, S_GBK] = 1 if lv[s, 0, 0, LV_SZ] > 0 else 0
     else:
         fs[s, S_GB] = 0
         fs[s, S_GBS] = 0
-        fs[s, S_GBK] = 0
     if sd[s, 1, SD_NLEV] > 0:
         fs[s, S_GA] = lv[s, 1, 0, LV_PX]
         fs[s, S_GAS] = lv[s, 1, 0, LV_SZ]
-        fs[s, S_GAK] = 1 if lv[s, 1, 0, LV_SZ] > 0 else 0
     else:
         fs[s, S_GA] = 0
         fs[s, S_GAS] = 0
-        fs[s, S_GAK] = 0
 
 
 @njit(cache=True, inline="always")
-def _episode(fs, rq, rs, rb, s: int, si: int, price: int, size: int) -> None:
+def group_start(fs, lv, sd, s: int) -> None:
+    """The touch in force at a group start is the touch stored at the last group end that changed
+    the book (every book change ends in one); the book itself is read only before the first."""
+    if fs[s, S_PVALID] == 1:
+        fs[s, S_GB] = fs[s, S_PB]
+        fs[s, S_GBS] = fs[s, S_PBS]
+        if fs[s, S_SIDES] & 2:
+            fs[s, S_GA] = fs[s, S_PA]
+            fs[s, S_GAS] = fs[s, S_PAS]
+        else:
+            fs[s, S_GA] = 0
+            fs[s, S_GAS] = 0
+    else:
+        snapshot_group_start(fs, lv, sd, s)
+
+
+@njit(cache=True, inline="always")
+def _episode(fs, s: int, si: int, price: int, size: int) -> None:
     """Touch episode of side si at group end: same price -> count increases (refills after a print);
     new price -> start a new episode with its displayed size as the supply."""
     o = si * S_EP_N
@@ -303,23 +364,52 @@ def _episode(fs, rq, rs, rb, s: int, si: int, price: int, size: int) -> None:
         if fs[s, S_EP_DEPL + o] == 1:
             fs[s, S_EP_DEPL + o] = 0
             fs[s, S_CUM_REFILL] += 1
-            add_q(rq, rs, rb, s, Q_REFILL, 1)
+            add_q(fs, s, Q_REFILL, 1)
     fs[s, S_EP_SZ + o] = size
 
 
 @njit(cache=True, inline="always")
-def book_update(F, fs, rq, rs, rb, pl, lv, sd, cfg, s: int) -> None:
-    """Book features at the end of an atomic group that changed the book: touch, spread, mid,
-    micro-price, depth over N levels, OFI at the touch and over N levels, touch episodes."""
+def _first_usable(lv, s: int, si: int, n: int, other: int) -> int:
+    """Index of the first level of side si that is known or does not cross price `other`."""
+    i = 0
+    while i < n:
+        p = lv[s, si, i, LV_PX]
+        crosses = p >= other if si == 0 else p <= other
+        if lv[s, si, i, LV_KNOWN] != 0 or not crosses:
+            break
+        i += 1
+    return i
+
+
+@njit(cache=True, inline="always")
+def book_update(fs, pl, lv, sd, cfg, s: int, skip_stale: bool) -> None:
+    """Book state at the end of an atomic group that changed the book: touch, spread, mid,
+    micro-price, depth over N levels, OFI at the touch and over N levels, touch episodes.
+
+    With skip_stale, a crossed or locked touch whose crossing levels are not known (a stale level
+    kept from outside a feed's window) is resolved by skipping those levels on that side."""
     nlev = min(cfg[CFG_NLEV], lv.shape[2])
     nb = sd[s, 0, SD_NLEV]
     na = sd[s, 1, SD_NLEV]
-    bp = lv[s, 0, 0, LV_PX] if nb > 0 else 0
-    bs = lv[s, 0, 0, LV_SZ] if nb > 0 else 0
-    ap = lv[s, 1, 0, LV_PX] if na > 0 else EMPTY_ASK
-    az = lv[s, 1, 0, LV_SZ] if na > 0 else 0
-    # --- order-flow imbalance (Cont, Kukanov, Stoikov 2014), touch and multi-level ---
-    if fs[s, S_PVALID] == 1:
+    ob = 0
+    oa = 0
+    if skip_stale and nb > 0 and na > 0 and lv[s, 0, 0, LV_PX] >= lv[s, 1, 0, LV_PX]:
+        # a crossing level that is not known loses against a known top on the other side
+        if lv[s, 1, 0, LV_KNOWN] != 0:
+            ob = _first_usable(lv, s, 0, nb, lv[s, 1, 0, LV_PX])
+        if lv[s, 0, 0, LV_KNOWN] != 0:
+            oa = _first_usable(lv, s, 1, na, lv[s, 0, 0, LV_PX])
+        if ob > 0 or oa > 0:
+            fs[s, S_STALE] += 1
+        nb -= ob
+        na -= oa
+    bp = lv[s, 0, ob, LV_PX] if nb > 0 else 0
+    bs = lv[s, 0, ob, LV_SZ] if nb > 0 else 0
+    ap = lv[s, 1, oa, LV_PX] if na > 0 else EMPTY_ASK
+    az = lv[s, 1, oa, LV_SZ] if na > 0 else 0
+    # --- order-flow imbalance (Cont, Kukanov, Stoikov 2014), touch and multi-level; depth ---
+    valid = fs[s, S_PVALID] == 1
+    if valid:
         pb = fs[s, S_PB]
         pbs = fs[s, S_PBS]
         pa = fs[s, S_PA]
@@ -334,66 +424,59 @@ def book_update(F, fs, rq, rs, rb, pl, lv, sd, cfg, s: int) -> None:
         if ap >= pa:
             e += pas
         if e != 0:
-            add_q(rq, rs, rb, s, Q_OFI, e)
-        ml = 0
-        for m in range(nlev):
-            p = lv[s, 0, m, LV_PX] if m < nb else 0
-            q = lv[s, 0, m, LV_SZ] if m < nb else 0
-            p0 = pl[s, 0, m, 0]
-            if p >= p0:
-                ml += q
-            if p <= p0:
-                ml -= pl[s, 0, m, 1]
-            p = lv[s, 1, m, LV_PX] if m < na else EMPTY_ASK
-            q = lv[s, 1, m, LV_SZ] if m < na else 0
-            p0 = pl[s, 1, m, 0]
-            if p <= p0:
-                ml -= q
-            if p >= p0:
-                ml += pl[s, 1, m, 1]
-        if ml != 0:
-            add_q(rq, rs, rb, s, Q_MLOFI, ml)
-    fs[s, S_PB] = bp
-    fs[s, S_PBS] = bs
-    fs[s, S_PA] = ap
-    fs[s, S_PAS] = az
-    fs[s, S_PVALID] = 1
+            add_q(fs, s, Q_OFI, e)
+    ml = 0
     db = 0
     da = 0
     known = 1
     for m in range(nlev):
         if m < nb:
-            pl[s, 0, m, 0] = lv[s, 0, m, LV_PX]
-            pl[s, 0, m, 1] = lv[s, 0, m, LV_SZ]
-            db += lv[s, 0, m, LV_SZ]
-            if lv[s, 0, m, LV_KNOWN] == 0:
+            p = lv[s, 0, ob + m, LV_PX]
+            q = lv[s, 0, ob + m, LV_SZ]
+            db += q
+            if lv[s, 0, ob + m, LV_KNOWN] == 0:
                 known = 0
         else:
-            pl[s, 0, m, 0] = 0
-            pl[s, 0, m, 1] = 0
+            p = 0
+            q = 0
+        p0 = pl[s, 0, m, 0]
+        if p >= p0:
+            ml += q
+        if p <= p0:
+            ml -= pl[s, 0, m, 1]
+        pl[s, 0, m, 0] = p
+        pl[s, 0, m, 1] = q
         if m < na:
-            pl[s, 1, m, 0] = lv[s, 1, m, LV_PX]
-            pl[s, 1, m, 1] = lv[s, 1, m, LV_SZ]
-            da += lv[s, 1, m, LV_SZ]
-            if lv[s, 1, m, LV_KNOWN] == 0:
+            p = lv[s, 1, oa + m, LV_PX]
+            q = lv[s, 1, oa + m, LV_SZ]
+            da += q
+            if lv[s, 1, oa + m, LV_KNOWN] == 0:
                 known = 0
         else:
-            pl[s, 1, m, 0] = EMPTY_ASK
-            pl[s, 1, m, 1] = 0
-    F[s, F_DEPTH_BID] = db
-    F[s, F_DEPTH_ASK] = da
-    F[s, F_DEPTH_IMB] = (db - da) / (db + da) if db + da > 0 else NAN
-    F[s, F_DEPTH_KNOWN] = known
-    # --- touch ---
-    F[s, F_BID] = bp * PX if nb > 0 else NAN
-    F[s, F_ASK] = ap * PX if na > 0 else NAN
-    F[s, F_BID_SZ] = bs if bs > 0 else NAN
-    F[s, F_ASK_SZ] = az if az > 0 else NAN
-    F[s, F_TOUCH_IMB] = (bs - az) / (bs + az) if bs > 0 and az > 0 else NAN
+            p = EMPTY_ASK
+            q = 0
+        p0 = pl[s, 1, m, 0]
+        if p <= p0:
+            ml -= q
+        if p >= p0:
+            ml += pl[s, 1, m, 1]
+        pl[s, 1, m, 0] = p
+        pl[s, 1, m, 1] = q
+    if valid and ml != 0:
+        add_q(fs, s, Q_MLOFI, ml)
+    fs[s, S_PB] = bp
+    fs[s, S_PBS] = bs
+    fs[s, S_PA] = ap
+    fs[s, S_PAS] = az
+    fs[s, S_PVALID] = 1
+    fs[s, S_DB] = db
+    fs[s, S_DA] = da
+    fs[s, S_DKNOWN] = known
+    fs[s, S_SIDES] = (1 if nb > 0 else 0) | (2 if na > 0 else 0)
     if nb > 0:
-        _episode(fs, rq, rs, rb, s, 0, bp, bs)
+        _episode(fs, s, 0, bp, bs)
     if na > 0:
-        _episode(fs, rq, rs, rb, s, 1, ap, az)
+        _episode(fs, s, 1, ap, az)
     if nb > 0 and na > 0:
         mid2 = bp + ap
         spread = ap - bp
@@ -401,9 +484,9 @@ def book_update(F, fs, rq, rs, rb, pl, lv, sd, cfg, s: int) -> None:
         if prev != 0:
             d = mid2 - prev
             if d != 0:
-                add_q(rq, rs, rb, s, Q_DMID2, d)
-                add_q(rq, rs, rb, s, Q_DMID2SQ, d * d)
-                add_q(rq, rs, rb, s, Q_NMID, 1)
+                add_q(fs, s, Q_DMID2, d)
+                add_q(fs, s, Q_DMID2SQ, d * d)
+                add_q(fs, s, Q_NMID, 1)
         fs[s, S_MID2] = mid2
         if bs > 0 and az > 0:
             num = (bp * az + ap * bs) * 200
@@ -413,30 +496,21 @@ def book_update(F, fs, rq, rs, rb, pl, lv, sd, cfg, s: int) -> None:
             micro6 = mid2 * 50
         prev6 = fs[s, S_MICRO6]
         if prev6 != 0 and micro6 != prev6:
-            add_q(rq, rs, rb, s, Q_DMICRO, micro6 - prev6)
+            add_q(fs, s, Q_DMICRO, micro6 - prev6)
         fs[s, S_MICRO6] = micro6
         fs[s, S_SPREAD] = min(spread, SPREAD_CAP)
         fs[s, S_TWO_SIDED] = 1
-        F[s, F_SPREAD] = spread
-        F[s, F_MID] = mid2 * 0.5 * PX
-        F[s, F_SPREAD_BPS] = spread * 2e4 / mid2
-        F[s, F_MICRO] = micro6 * 1e-6
     else:
         fs[s, S_TWO_SIDED] = 0
-        F[s, F_SPREAD] = NAN
-        F[s, F_MID] = NAN
-        F[s, F_SPREAD_BPS] = NAN
-        F[s, F_MICRO] = NAN
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _is_off_exchange(cond: int, venue: int) -> bool:
     return (cond & COND_OFF_EXCHANGE) != 0 or venue == 15 or venue == 19 or venue == 24
 
 
 @njit(cache=True, inline="always")
-def trade_update(F, fs, rq, rs, rb, vap, s: int, t: int, price: int, size: int, cond: int, venue: int,
-                 side: int) -> None:
+def trade_update(fs, vap, s: int, t: int, price: int, size: int, cond: int, venue: int, side: int) -> None:
     """A print: volumes (total, lit / off-exchange), Lee-Ready classification against the touch in
     force at the start of the group, session VWAP and volume at price, touch depletion and the
     hidden-size estimate of the touch episode it printed at."""
@@ -444,12 +518,12 @@ def trade_update(F, fs, rq, rs, rb, vap, s: int, t: int, price: int, size: int, 
         fs[s, S_N_SKIPPED] += 1
         return
     fs[s, S_N_TRADES] += 1
-    add_q(rq, rs, rb, s, Q_VOL, size)
-    add_q(rq, rs, rb, s, Q_NTRD, 1)
+    add_q(fs, s, Q_VOL, size)
+    add_q(fs, s, Q_NTRD, 1)
     if _is_off_exchange(cond, venue):
-        add_q(rq, rs, rb, s, Q_OFFEX, size)
-    F[s, F_LAST_PX] = price * PX
-    F[s, F_LAST_SZ] = size
+        add_q(fs, s, Q_OFFEX, size)
+    fs[s, S_LAST_PX] = price
+    fs[s, S_LAST_SZ] = size
     # --- session VWAP and volume at price ---
     day = (t - SESSION_SHIFT_NS) // DAY_NS
     if day != fs[s, S_DAY]:
@@ -479,10 +553,6 @@ def trade_update(F, fs, rq, rs, rb, vap, s: int, t: int, price: int, size: int, 
         poc = fs[s, S_POC]
         if poc < 0 or vap[s, j] > vap[s, poc]:
             fs[s, S_POC] = j
-            poc = j
-        F[s, F_VWAP] = fs[s, S_PV] / fs[s, S_V] * PX
-        F[s, F_SESSION_VOL] = fs[s, S_V]
-        F[s, F_POC_PX] = (fs[s, S_VAP_BASE] + (poc - NVAP // 2 + 0.5) * fs[s, S_VAP_W]) * PX
     if (cond & NOT_CLASSIFIED) != 0:
         return
     # --- Lee-Ready: quote rule against the touch in force, tick rule at the mid / without quote ---
@@ -507,6 +577,8 @@ def trade_update(F, fs, rq, rs, rb, vap, s: int, t: int, price: int, size: int, 
     fs[s, S_LDIR] = ts_
     fs[s, S_LTP] = price
     lr = qs if qs != 0 else ts_
+    fs[s, S_LLR] = lr
+    fs[s, S_LQS] = qs
     if qs != 0:
         fs[s, S_N_QUOTE_RULE] += 1
     elif ts_ != 0:
@@ -514,17 +586,13 @@ def trade_update(F, fs, rq, rs, rb, vap, s: int, t: int, price: int, size: int, 
     else:
         fs[s, S_N_UNCLASSIFIED] += 1
     if lr > 0:
-        add_q(rq, rs, rb, s, Q_BUY, size)
+        add_q(fs, s, Q_BUY, size)
     elif lr < 0:
-        add_q(rq, rs, rb, s, Q_SELL, size)
+        add_q(fs, s, Q_SELL, size)
     if side != 0 and lr != 0:
         fs[s, S_N_WITH_SIDE] += 1
         if side == lr:
             fs[s, S_N_AGREE] += 1
-        F[s, F_LR_AGREE] = fs[s, S_N_AGREE] / fs[s, S_N_WITH_SIDE]
-    F[s, F_LAST_LR] = lr
-    F[s, F_LAST_QUOTE] = qs
-    F[s, F_LAST_TICK] = ts_
     # --- touch depletion and hidden size ---
     si = -1
     if gb > 0 and price == gb and not (price == ga and lr > 0):
@@ -532,7 +600,7 @@ def trade_update(F, fs, rq, rs, rb, vap, s: int, t: int, price: int, size: int, 
     elif ga > 0 and price == ga:
         si = 1
     if si >= 0:
-        add_q(rq, rs, rb, s, Q_DEPL, size)
+        add_q(fs, s, Q_DEPL, size)
         o = si * S_EP_N
         if fs[s, S_EP + o] == price:
             fs[s, S_EP_E + o] += size
@@ -543,43 +611,44 @@ def trade_update(F, fs, rq, rs, rb, vap, s: int, t: int, price: int, size: int, 
                 if d > 0:
                     fs[s, S_EP_HID + o] = hid
                     fs[s, S_CUM_HIDDEN] += d
-                    add_q(rq, rs, rb, s, Q_HIDDEN, d)
+                    add_q(fs, s, Q_HIDDEN, d)
 
 
-@njit(cache=True, inline="always")
-def derive(dst, r: int, fs, rs, rb, vap, s: int) -> None:
-    """Window features and the time-dependent scalars of symbol s into row r of dst (F or a
-    snapshot buffer), from the exact window sums."""
+@njit(cache=True)
+def derive(dst, r: int, fs, rq, vap, fz, s: int) -> None:
+    """The whole feature vector of symbol s into row r of dst (F or a snapshot buffer): a pure
+    function of the state (window sums = ring sums + the pending finest bucket)."""
     t = fs[s, S_TLAST]
     mid2 = fs[s, S_MID2]
+    t0 = fs[s, S_T0]
     for w in range(NW):
         c = NSC + w * NWF
         width = BUCKET_NS[w]
-        start = (rb[s, w, 0] - NB + 1) * width
-        t0 = fs[s, S_T0]
+        start = (fs[s, S_RB + 2 * w] - NB + 1) * width
         if t0 > start:
             start = t0
         span = (t - start) * 1e-9
-        vol = rs[s, w, Q_VOL]
-        off = rs[s, w, Q_OFFEX]
+        vol = rq[s, w, NB, Q_VOL] + fs[s, S_PEND + Q_VOL]
+        off = rq[s, w, NB, Q_OFFEX] + fs[s, S_PEND + Q_OFFEX]
         dst[r, c + WF_VOL] = vol
-        dst[r, c + WF_BUY] = rs[s, w, Q_BUY]
-        dst[r, c + WF_SELL] = rs[s, w, Q_SELL]
+        dst[r, c + WF_BUY] = rq[s, w, NB, Q_BUY] + fs[s, S_PEND + Q_BUY]
+        dst[r, c + WF_SELL] = rq[s, w, NB, Q_SELL] + fs[s, S_PEND + Q_SELL]
         dst[r, c + WF_OFFEX] = off
         dst[r, c + WF_LIT_SHARE] = (vol - off) / vol if vol > 0 else NAN
-        dst[r, c + WF_TRADES] = rs[s, w, Q_NTRD]
-        dst[r, c + WF_OFI] = rs[s, w, Q_OFI]
-        dst[r, c + WF_MLOFI] = rs[s, w, Q_MLOFI]
-        dm2 = rs[s, w, Q_DMID2]
+        dst[r, c + WF_TRADES] = rq[s, w, NB, Q_NTRD] + fs[s, S_PEND + Q_NTRD]
+        dst[r, c + WF_OFI] = rq[s, w, NB, Q_OFI] + fs[s, S_PEND + Q_OFI]
+        dst[r, c + WF_MLOFI] = rq[s, w, NB, Q_MLOFI] + fs[s, S_PEND + Q_MLOFI]
+        dm2 = rq[s, w, NB, Q_DMID2] + fs[s, S_PEND + Q_DMID2]
         dst[r, c + WF_DMID] = dm2 * 0.5 * PX
+        dmic = rq[s, w, NB, Q_DMICRO] + fs[s, S_PEND + Q_DMICRO]
         if mid2 > 0 and span > 0:
             dst[r, c + WF_MID_VEL] = dm2 / mid2 / span * 100.0
-            dst[r, c + WF_MICRO_VEL] = rs[s, w, Q_DMICRO] / (mid2 * 50.0) / span * 100.0
+            dst[r, c + WF_MICRO_VEL] = dmic / (mid2 * 50.0) / span * 100.0
         else:
             dst[r, c + WF_MID_VEL] = NAN
             dst[r, c + WF_MICRO_VEL] = NAN
-        n = rs[s, w, Q_NMID]
-        sq = rs[s, w, Q_DMID2SQ]
+        n = rq[s, w, NB, Q_NMID] + fs[s, S_PEND + Q_NMID]
+        sq = rq[s, w, NB, Q_DMID2SQ] + fs[s, S_PEND + Q_DMID2SQ]
         if n > 0:
             mean = dm2 / n
             var = sq / n - mean * mean
@@ -587,12 +656,71 @@ def derive(dst, r: int, fs, rs, rb, vap, s: int) -> None:
         else:
             dst[r, c + WF_MID_STD] = 0.0
         dst[r, c + WF_RVOL] = math.sqrt(sq) / mid2 * 1e4 if mid2 > 0 else NAN
-        tv = rs[s, w, Q_TVALID]
-        dst[r, c + WF_SPREAD_AVG] = rs[s, w, Q_SPRT] / tv if tv > 0 else NAN
-        dst[r, c + WF_REFILLS] = rs[s, w, Q_REFILL]
-        dst[r, c + WF_DEPL] = rs[s, w, Q_DEPL]
-        dst[r, c + WF_HIDDEN] = rs[s, w, Q_HIDDEN]
+        tv = rq[s, w, NB, Q_TVALID] + fs[s, S_PEND + Q_TVALID]
+        sprt = rq[s, w, NB, Q_SPRT] + fs[s, S_PEND + Q_SPRT]
+        dst[r, c + WF_SPREAD_AVG] = sprt / tv if tv > 0 else NAN
+        dst[r, c + WF_REFILLS] = rq[s, w, NB, Q_REFILL] + fs[s, S_PEND + Q_REFILL]
+        dst[r, c + WF_DEPL] = rq[s, w, NB, Q_DEPL] + fs[s, S_PEND + Q_DEPL]
+        dst[r, c + WF_HIDDEN] = rq[s, w, NB, Q_HIDDEN] + fs[s, S_PEND + Q_HIDDEN]
         dst[r, c + WF_VOL_DMID] = vol / max(abs(dm2) / 200.0, 1.0)
+    # --- book (as of the last group end that changed the book) ---
+    if fs[s, S_PVALID] == 1:
+        sides = fs[s, S_SIDES]
+        bp = fs[s, S_PB]
+        bs = fs[s, S_PBS]
+        ap = fs[s, S_PA]
+        az = fs[s, S_PAS]
+        db = fs[s, S_DB]
+        da = fs[s, S_DA]
+        dst[r, F_DEPTH_BID] = db
+        dst[r, F_DEPTH_ASK] = da
+        dst[r, F_DEPTH_IMB] = (db - da) / (db + da) if db + da > 0 else NAN
+        dst[r, F_DEPTH_KNOWN] = fs[s, S_DKNOWN]
+        dst[r, F_BID] = bp * PX if sides & 1 else NAN
+        dst[r, F_ASK] = ap * PX if sides & 2 else NAN
+        dst[r, F_BID_SZ] = bs if bs > 0 else NAN
+        dst[r, F_ASK_SZ] = az if az > 0 else NAN
+        dst[r, F_TOUCH_IMB] = (bs - az) / (bs + az) if bs > 0 and az > 0 else NAN
+        if fs[s, S_TWO_SIDED] == 1:
+            spread = ap - bp
+            dst[r, F_SPREAD] = spread
+            dst[r, F_MID] = mid2 * 0.5 * PX
+            dst[r, F_SPREAD_BPS] = spread * 2e4 / mid2
+            dst[r, F_MICRO] = fs[s, S_MICRO6] * 1e-6
+        else:
+            dst[r, F_SPREAD] = NAN
+            dst[r, F_MID] = NAN
+            dst[r, F_SPREAD_BPS] = NAN
+            dst[r, F_MICRO] = NAN
+    else:
+        for c in (F_DEPTH_BID, F_DEPTH_ASK, F_DEPTH_IMB, F_DEPTH_KNOWN, F_BID, F_ASK, F_BID_SZ, F_ASK_SZ,
+                  F_TOUCH_IMB, F_SPREAD, F_MID, F_SPREAD_BPS, F_MICRO):
+            dst[r, c] = NAN
+    # --- prints ---
+    lp = fs[s, S_LAST_PX]
+    dst[r, F_LAST_PX] = lp * PX if lp > 0 else NAN
+    dst[r, F_LAST_SZ] = fs[s, S_LAST_SZ] if lp > 0 else NAN
+    if fs[s, S_LTP] > 0:
+        dst[r, F_LAST_LR] = fs[s, S_LLR]
+        dst[r, F_LAST_QUOTE] = fs[s, S_LQS]
+        dst[r, F_LAST_TICK] = fs[s, S_LDIR]
+    else:
+        dst[r, F_LAST_LR] = NAN
+        dst[r, F_LAST_QUOTE] = NAN
+        dst[r, F_LAST_TICK] = NAN
+    v = fs[s, S_V]
+    if v > 0:
+        dst[r, F_VWAP] = fs[s, S_PV] / v * PX
+        dst[r, F_SESSION_VOL] = v
+        poc = fs[s, S_POC]
+        dst[r, F_POC_PX] = (fs[s, S_VAP_BASE] + (poc - NVAP // 2 + 0.5) * fs[s, S_VAP_W]) * PX
+    else:
+        dst[r, F_VWAP] = NAN
+        dst[r, F_SESSION_VOL] = NAN
+        dst[r, F_POC_PX] = NAN
+    nws = fs[s, S_N_WITH_SIDE]
+    dst[r, F_LR_AGREE] = fs[s, S_N_AGREE] / nws if nws > 0 else NAN
+    # --- time-dependent scalars ---
     sp = NAN
     if fs[s, S_TWO_SIDED] == 1:
         sp = float(fs[s, S_SPREAD])
@@ -605,9 +733,11 @@ def derive(dst, r: int, fs, rs, rb, vap, s: int) -> None:
     cb = NSC + BASE_WINDOW * NWF
     x = math.log1p(dst[r, cb + WF_VOL_DMID])
     dst[r, F_VDM_LOG] = x
-    var = dst[r, F_VDM_VAR]
-    dst[r, F_VDM_Z] = (x - dst[r, F_VDM_BASE]) / math.sqrt(var) if var > 0 else NAN
-    v = fs[s, S_V]
+    base = fz[s, Z_VDM_BASE]
+    var = fz[s, Z_VDM_VAR]
+    dst[r, F_VDM_BASE] = base
+    dst[r, F_VDM_VAR] = var
+    dst[r, F_VDM_Z] = (x - base) / math.sqrt(var) if var > 0 else NAN
     if v > 0 and mid2 > 0 and fs[s, S_VAP_W] > 0:
         j = NVAP // 2 + (mid2 // 2 - fs[s, S_VAP_BASE]) // fs[s, S_VAP_W]
         dst[r, F_VAP_AT_MID] = vap[s, j] / v if 0 <= j < NVAP else 0.0
@@ -616,4 +746,21 @@ def derive(dst, r: int, fs, rs, rb, vap, s: int) -> None:
     dst[r, F_CUM_REFILL] = fs[s, S_CUM_REFILL]
     dst[r, F_CUM_HIDDEN] = fs[s, S_CUM_HIDDEN]
     dst[r, F_LAST_TS] = t * 1e-9
-    fs[s, S_DIRTY] = 0
+
+
+@njit(cache=True)
+def derive_marked(F, fs, rq, vap, fz, marked, n_marked) -> None:
+    """Derive F for the symbols on the list (those a step touched) and empty the list."""
+    for i in range(n_marked[0]):
+        s = marked[i]
+        derive(F, s, fs, rq, vap, fz, s)
+        fs[s, S_MARK] = 0
+    n_marked[0] = 0
+
+
+@njit(cache=True)
+def derive_all(F, fs, rq, vap, fz) -> None:
+    """Derive F for every symbol that has seen an event."""
+    for s in range(fs.shape[0]):
+        if fs[s, S_INIT] == 1:
+            derive(F, s, fs, rq, vap, fz, s)

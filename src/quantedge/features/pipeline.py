@@ -54,6 +54,8 @@ from quantedge.features.kernels import (
     advance,
     book_update,
     derive,
+    derive_marked,
+    group_start,
     init_symbol,
     snapshot_group_start,
     trade_update,
@@ -62,10 +64,11 @@ from quantedge.features.sampling import Sampler, Snapshots, null_sampler
 from quantedge.features.state import (
     CFG_CADENCE,
     CFG_EVERY_EVENT,
-    NF,
+    CFG_SKIP_STALE,
     S_GRP_BOOK,
     S_GRP_OPEN,
     S_INIT,
+    S_MARK,
     S_N_BACKSTEP,
     S_N_EVENTS,
     S_NEXT_SAMPLE,
@@ -83,11 +86,11 @@ FLAG_LAST = 0x80
 
 
 @njit(cache=True, inline="always")
-def pre_event(F, fs, rq, rs, rb, vap, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s: int, ts: int) -> int:
+def pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, marked, n_marked, s: int, ts: int) -> int:
     """Steps 1-3 for one event; returns the (monotone) event time, or -1 when the snapshot buffer
     is full (nothing was changed: the caller stops and resumes at this event)."""
     if fs[s, S_INIT] == 0:
-        init_symbol(fs, rb, s, ts)
+        init_symbol(fs, s, ts)
         fs[s, S_INIT] = 1
         cad = cfg[CFG_CADENCE]
         if cad > 0:
@@ -102,28 +105,30 @@ def pre_event(F, fs, rq, rs, rb, vap, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s: int
         if r >= s_ts.shape[0]:
             return -1
         bnd = (t // cad) * cad
-        advance(F, fs, rq, rs, rb, s, bnd)
-        for c in range(NF):
-            s_F[r, c] = F[s, c]
-        derive(s_F, r, fs, rs, rb, vap, s)
+        advance(fs, rq, fz, s, bnd)
+        derive(s_F, r, fs, rq, vap, fz, s)
         s_ts[r] = bnd
         s_sym[r] = s
         s_n[0] = r + 1
         fs[s, S_NEXT_SAMPLE] = bnd + cad
-    advance(F, fs, rq, rs, rb, s, t)
+    advance(fs, rq, fz, s, t)
+    if fs[s, S_MARK] == 0:
+        fs[s, S_MARK] = 1
+        marked[n_marked[0]] = s
+        n_marked[0] += 1
     if fs[s, S_GRP_OPEN] == 0:
-        snapshot_group_start(fs, lv, sd, s)
+        group_start(fs, lv, sd, s)
         fs[s, S_GRP_OPEN] = 1
         fs[s, S_GRP_BOOK] = 0
     return t
 
 
 @njit(cache=True, inline="always")
-def post_event(F, fs, rq, rs, rb, pl, vap, cfg, lv, sd, s: int, t: int, kind: int, flags: int, price: int,
-               size: int, cond: int, venue: int, side: int) -> None:
-    """Steps 5-7 for one event (after the book applied it)."""
+def post_event(fs, pl, vap, cfg, lv, sd, s: int, t: int, kind: int, flags: int, price: int, size: int,
+               cond: int, venue: int, side: int, skip_stale: bool) -> None:
+    """Steps 5-6 for one event (after the book applied it)."""
     if kind == KIND_TRADE:
-        trade_update(F, fs, rq, rs, rb, vap, s, t, price, size, cond, venue, side)
+        trade_update(fs, vap, s, t, price, size, cond, venue, side)
     elif kind == KIND_QUOTE:
         snapshot_group_start(fs, lv, sd, s)
         fs[s, S_GRP_BOOK] = 1
@@ -131,20 +136,20 @@ def post_event(F, fs, rq, rs, rb, pl, vap, cfg, lv, sd, s: int, t: int, kind: in
         fs[s, S_GRP_BOOK] = 1
     if (flags & FLAG_LAST) != 0 or cfg[CFG_EVERY_EVENT] == 1:
         if fs[s, S_GRP_BOOK] == 1:
-            book_update(F, fs, rq, rs, rb, pl, lv, sd, cfg, s)
+            book_update(fs, pl, lv, sd, cfg, s, skip_stale)
         fs[s, S_GRP_OPEN] = 0
         fs[s, S_GRP_BOOK] = 0
     fs[s, S_N_EVENTS] += 1
-    derive(F, s, fs, rs, rb, vap, s)
 
 
 @njit(cache=True)
-def l3_features_step(lv, sd, bk, ot, otn, F, fs, rq, rs, rb, pl, vap, cfg, s_ts, s_sym, s_F, s_n, batch,
-                     start: int) -> int:
+def l3_features_step(lv, sd, bk, ot, otn, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n, marked, n_marked,
+                     batch, start: int) -> int:
     """Market-by-order books + features over batch[start:]; returns the index where it stopped
     (len(batch) when done, earlier when the snapshot buffer filled up)."""
     ns = lv.shape[0]
     bits = _bits(ot.shape[0])
+    skip_stale = cfg[CFG_SKIP_STALE] == 1
     for i in range(start, batch.shape[0]):
         e = batch[i]
         k = e.kind
@@ -154,21 +159,22 @@ def l3_features_step(lv, sd, bk, ot, otn, F, fs, rq, rs, rb, pl, vap, cfg, s_ts,
         if s < 0 or s >= ns:
             anomaly(bk, ns, A_BAD_SYMBOL)
             continue
-        t = pre_event(F, fs, rq, rs, rb, vap, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s, e.ts_event)
+        t = pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, marked, n_marked, s, e.ts_event)
         if t < 0:
             return i
         l3_event(lv, sd, bk, ot, otn, bits, s, k, e.action, e.side, e.price, e.size, e.order_id,
                  e.conditions, e.ts_event)
-        post_event(F, fs, rq, rs, rb, pl, vap, cfg, lv, sd, s, t, k, e.flags, e.price, e.size,
-                   e.conditions, e.venue, e.side)
+        post_event(fs, pl, vap, cfg, lv, sd, s, t, k, e.flags, e.price, e.size, e.conditions, e.venue, e.side,
+                   skip_stale)
     return batch.shape[0]
 
 
 @njit(cache=True)
-def l2_features_step(lv, sd, bk, F, fs, rq, rs, rb, pl, vap, cfg, s_ts, s_sym, s_F, s_n, batch,
+def l2_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n, marked, n_marked, batch,
                      start: int) -> int:
     """Market-by-price books + features over batch[start:] (depth, clear, status and trades)."""
     ns = lv.shape[0]
+    skip_stale = cfg[CFG_SKIP_STALE] == 1
     for i in range(start, batch.shape[0]):
         e = batch[i]
         k = e.kind
@@ -178,13 +184,13 @@ def l2_features_step(lv, sd, bk, F, fs, rq, rs, rb, pl, vap, cfg, s_ts, s_sym, s
         if s < 0 or s >= ns:
             anomaly(bk, ns, A_BAD_SYMBOL)
             continue
-        t = pre_event(F, fs, rq, rs, rb, vap, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s, e.ts_event)
+        t = pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, marked, n_marked, s, e.ts_event)
         if t < 0:
             return i
         if k != KIND_TRADE:
             l2_event(lv, sd, bk, s, k, e.action, e.side, e.level, e.price, e.size, e.ts_event)
-        post_event(F, fs, rq, rs, rb, pl, vap, cfg, lv, sd, s, t, k, e.flags, e.price, e.size,
-                   e.conditions, e.venue, e.side)
+        post_event(fs, pl, vap, cfg, lv, sd, s, t, k, e.flags, e.price, e.size, e.conditions, e.venue, e.side,
+                   skip_stale)
     return batch.shape[0]
 
 
@@ -223,9 +229,10 @@ def nbbo_event(lv, sd, bk, s: int, kind: int, action: int, side: int, price: int
 
 
 @njit(cache=True)
-def nbbo_features_step(lv, sd, bk, F, fs, rq, rs, rb, pl, vap, cfg, s_ts, s_sym, s_F, s_n, batch,
+def nbbo_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n, marked, n_marked, batch,
                        start: int) -> int:
-    """Features-only path: NBBO quotes, trades, clears and status over batch[start:]."""
+    """Features-only path: NBBO quotes, trades, clears and status over batch[start:].  A quote
+    without a size is not stale, so the stale-level rule never applies here."""
     ns = lv.shape[0]
     for i in range(start, batch.shape[0]):
         e = batch[i]
@@ -236,12 +243,12 @@ def nbbo_features_step(lv, sd, bk, F, fs, rq, rs, rb, pl, vap, cfg, s_ts, s_sym,
         if s < 0 or s >= ns:
             anomaly(bk, ns, A_BAD_SYMBOL)
             continue
-        t = pre_event(F, fs, rq, rs, rb, vap, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s, e.ts_event)
+        t = pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, marked, n_marked, s, e.ts_event)
         if t < 0:
             return i
         nbbo_event(lv, sd, bk, s, k, e.action, e.side, e.price, e.size, e.ts_event)
-        post_event(F, fs, rq, rs, rb, pl, vap, cfg, lv, sd, s, t, k, e.flags, e.price, e.size,
-                   e.conditions, e.venue, e.side)
+        post_event(fs, pl, vap, cfg, lv, sd, s, t, k, e.flags, e.price, e.size, e.conditions, e.venue, e.side,
+                   False)
     return batch.shape[0]
 
 
@@ -272,9 +279,17 @@ class FeaturePipeline:
         if sampler is None:
             sampler = Sampler() if features.cfg[CFG_CADENCE] > 0 else null_sampler()
         self.sampler = sampler
+        #: derive F at the end of every step (False: only snapshots and explicit derive() calls)
+        self.derive_on_step = True
+        self._marked = np.zeros(features.n_symbols, np.int64)
+        self._n_marked = np.zeros(1, np.int64)
 
-    def step(self, batch: np.ndarray) -> None:
-        """Apply one batch of EVENT_DTYPE events (any size, any cut of the stream)."""
+    def step(self, batch: np.ndarray, derive: bool | None = None) -> None:
+        """Apply one batch of EVENT_DTYPE events (any size, any cut of the stream).
+
+        ``derive`` (default: the pipeline's ``derive_on_step``): refresh the F rows of the symbols
+        the batch touched at the end; without it F is refreshed by :meth:`derive` (snapshots are
+        always complete)."""
         b = self.book
         f = self.features
         sm = self.sampler
@@ -282,17 +297,25 @@ class FeaturePipeline:
         n = batch.shape[0]
         while True:
             if self.mode == "l3":
-                start = l3_features_step(b.lv, b.sd, b.bk, b.ot, b.otn, f.F, f.fs, f.rq, f.rs, f.rb, f.pl,
-                                         f.vap, f.cfg, sm.ts, sm.symbol, sm.F, sm.n, batch, start)
+                start = l3_features_step(b.lv, b.sd, b.bk, b.ot, b.otn, f.fs, f.rq, f.pl, f.vap, f.fz, f.cfg,
+                                         sm.ts, sm.symbol, sm.F, sm.n, self._marked, self._n_marked, batch,
+                                         start)
             elif self.mode == "l2":
-                start = l2_features_step(b.lv, b.sd, b.bk, f.F, f.fs, f.rq, f.rs, f.rb, f.pl, f.vap, f.cfg,
-                                         sm.ts, sm.symbol, sm.F, sm.n, batch, start)
+                start = l2_features_step(b.lv, b.sd, b.bk, f.fs, f.rq, f.pl, f.vap, f.fz, f.cfg, sm.ts,
+                                         sm.symbol, sm.F, sm.n, self._marked, self._n_marked, batch, start)
             else:
-                start = nbbo_features_step(b.lv, b.sd, b.bk, f.F, f.fs, f.rq, f.rs, f.rb, f.pl, f.vap,
-                                           f.cfg, sm.ts, sm.symbol, sm.F, sm.n, batch, start)
+                start = nbbo_features_step(b.lv, b.sd, b.bk, f.fs, f.rq, f.pl, f.vap, f.fz, f.cfg, sm.ts,
+                                           sm.symbol, sm.F, sm.n, self._marked, self._n_marked, batch, start)
             if start >= n:
-                return
+                break
             sm.drain()
+        if self.derive_on_step if derive is None else derive:
+            self.derive()
+
+    def derive(self) -> None:
+        """Bring F up to date for every symbol touched since the last derivation (njit)."""
+        f = self.features
+        derive_marked(f.F, f.fs, f.rq, f.vap, f.fz, self._marked, self._n_marked)
 
     def snapshots(self) -> Snapshots:
         """Every snapshot row written so far, in emission order."""

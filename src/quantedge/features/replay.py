@@ -72,13 +72,14 @@ def replicate(events: np.ndarray, n_symbols: int, offset_ns: int = 1_000_003) ->
 
 
 def lobster_pipeline(day: LobsterDay, n_symbols: int = 1, n_levels: int = 10, cadence_ns: int = 1_000_000_000,
-                     capacity: int = 256, max_orders: int | None = None) -> FeaturePipeline:
+                     capacity: int = 256, max_orders: int | None = None, skip_stale: bool = True
+                     ) -> FeaturePipeline:
     """A fresh seeded L3 + features pipeline for ``n_symbols`` copies of the day."""
     n_add = int(np.count_nonzero(day.events["action"] == ev.ACTION_ADD))
     book = L3Book.allocate(n_symbols, capacity=capacity, window=day.levels,
                            max_orders=max_orders or max(1024, n_symbols * min(n_add, 16_384)))
     seed_books(book, day.seed, range(n_symbols))
-    fstate = FeatureState.allocate(n_symbols, n_levels=n_levels, cadence_ns=cadence_ns)
+    fstate = FeatureState.allocate(n_symbols, n_levels=n_levels, cadence_ns=cadence_ns, skip_stale=skip_stale)
     return FeaturePipeline("l3", fstate, book)
 
 

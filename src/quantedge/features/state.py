@@ -1,25 +1,29 @@
 """Feature state held in plain arrays per symbol, with named column indices.
 
-The current feature vector of every symbol is one row of ``F`` (float64 ``(n, NF)``): the signal
-kernels read it after each event.  Everything needed to keep it up to date incrementally lives in
-a few fixed-size integer arrays, so memory is bounded by symbols x (levels + buckets), never by the
-length of the day, and the whole state can be copied, compared and carried from one day to the next:
+The feature vector of every symbol is one row of ``F`` (float64 ``(n, NF)``).  It is *derived*:
+a pure function of the integer state below (plus the slow baseline in ``fz``), computed when a
+snapshot is taken and, by default, for the symbols a ``step`` touched at its end — never after
+every event.  Everything needed to keep the state up to date incrementally lives in a few
+fixed-size arrays, so memory is bounded by symbols x (levels + buckets), never by the length of the
+day, and the whole state can be copied, compared and carried from one day to the next:
 
-* ``fs`` int64 ``(n, FS_NCOL)`` — scalar integer state (last time, the NBBO in force at the start of
-  the current atomic group, the previous touch for OFI, trade-rule state, session VWAP sums, iceberg
-  episodes per side, sampling clock, counters).
-* ``rq`` int64 ``(n, NW, NB, NQ)`` — the rolling windows: for each window ``w`` a ring of ``NB``
-  buckets of width ``WINDOW_NS[w] / NB``; each bucket holds ``NQ`` integer sums (volumes, OFI,
-  mid changes, spread x time, ...).
-* ``rs`` int64 ``(n, NW, NQ)`` — running sum of each window's ring (add on insert, subtract on
-  eviction; integers, so exact).
-* ``rb`` int64 ``(n, NW, 2)`` — current absolute bucket number and ring slot of each window.
+* ``fs`` int64 ``(n, FS_NCOL)`` — scalar integer state (clock, group flags, the sums of the current
+  finest bucket not yet added to the rings, the NBBO in force at the start of the current atomic
+  group, the touch and depth at the last group end, trade-rule state, session VWAP sums, iceberg
+  episodes per side, bucket numbers of the rings, sampling clock, counters).
+* ``rq`` int64 ``(n, NW, NB + 1, NQ)`` — the rolling windows: for each window ``w`` a ring of ``NB``
+  buckets of width ``WINDOW_NS[w] / NB`` (slots ``0..NB-1``) and, in slot ``NB``, the running sum
+  of the ring (add on insert, subtract on eviction; integers, so exact).
 * ``pl`` int64 ``(n, 2, NL_MAX, 2)`` — previous top-N levels (price, size) for multi-level OFI.
 * ``vap`` int64 ``(n, NVAP)`` — session volume-at-price histogram around the session's first price.
+* ``fz`` float64 ``(n, FZ_NCOL)`` — the slow volume / mid-change baseline (EWMA and variance).
 
 Window semantics: a window of length W is the current (partial) bucket plus the NB-1 previous full
 buckets, i.e. it covers between W(NB-1)/NB and W of event time; all sums are exact integers, so any
-batch split gives bit-identical state.  See docs/features.md for every column.
+batch split gives bit-identical state.  Every window's bucket boundaries are boundaries of the 1 s
+window's 100 ms buckets, so between two of those the sums of an event go to one pending vector in
+``fs`` and are added to all five rings when the next 100 ms boundary is crossed.  See
+docs/features.md for every column.
 """
 
 from __future__ import annotations
@@ -60,57 +64,74 @@ Q_DMICRO = 15  # net change of the micro-price ($0.000001)
 NQ = 16
 
 # --- integer scalar state columns (fs) ---------------------------------------------------------
+# Grouped by when they are touched: line 0-2 (every event: clock, group flags, the pending bucket),
+# line 3-5 (group ends: touch, depth), then prints, bucket numbers, counters.
 S_INIT = 0  # 1 once the symbol has seen an event
 S_TLAST = 1  # event time of the last event (ns, monotone: backward steps are clamped)
-S_GRP_OPEN = 2  # 1 while inside an atomic group (the previous event lacked FLAG_LAST)
-S_GRP_BOOK = 3  # 1 when the open group changed the book
-S_GB = 4  # touch in force at the start of the current group: bid px, bid size, ask px, ask size
-S_GBS = 5
-S_GA = 6
-S_GAS = 7
-S_GBK = 8  # 1 when the group-start bid / ask sizes are known
-S_GAK = 9
-S_PB = 10  # touch at the last group end (for OFI): bid px, size, ask px, size (0 px = side empty)
-S_PBS = 11
-S_PA = 12
-S_PAS = 13
-S_PVALID = 14  # 1 once a previous touch exists
-S_MID2 = 15  # 2*mid at the last group end (0 = none)
-S_MICRO6 = 16  # micro-price at the last group end, $0.000001 (0 = none)
-S_SPREAD = 17  # spread in force ($0.0001) for the time integral
-S_TWO_SIDED = 18  # 1 when both sides are present
-S_LTP = 19  # last classified trade price (tick rule)
-S_LDIR = 20  # last tick direction (+1 / -1 / 0)
-S_DAY = 21  # session day number: (ts - 6 h) // 1 day  (06:00 UTC lies outside every US session)
-S_PV = 22  # session sum of price x size ($0.0001 x shares)
-S_V = 23  # session shares in VWAP
-S_VAP_BASE = 24  # price at the centre of the histogram (session's first VWAP-eligible price)
-S_VAP_W = 25  # histogram bucket width ($0.0001)
-S_POC = 26  # histogram index with the most volume (-1 = none)
-S_VAP_OUT = 27  # session shares clamped into the histogram's edge buckets
-S_EP = 28  # iceberg episode per side (bid at +0, ask at +S_EP_N): touch price
-S_EP_SUP = 29  # displayed supply seen at that price (first size + every increase)
-S_EP_E = 30  # shares executed at that price
-S_EP_HID = 31  # hidden shares already credited
-S_EP_DEPL = 32  # 1 after a print at the price, until the size is refilled
-S_EP_SZ = 33  # last seen displayed size
-S_EP_KNOWN = 34  # 1 when displayed sizes are known (not unknown-size quotes)
-S_EP_N = 7
-S_NEXT_SAMPLE = 42  # next sampling boundary (ns)
-S_N_EVENTS = 43
-S_N_TRADES = 44  # counted prints
-S_N_QUOTE_RULE = 45  # prints classified by the quote rule
-S_N_TICK_RULE = 46  # prints classified by the tick rule (at the mid, or no usable quote)
-S_N_UNCLASSIFIED = 47
-S_N_WITH_SIDE = 48  # classified prints whose source carried an aggressor side
-S_N_AGREE = 49  # ... and where Lee-Ready agrees with it
-S_N_BACKSTEP = 50  # events whose time was before the symbol's last event time (clamped)
-S_CUM_REFILL = 51
-S_CUM_HIDDEN = 52
-S_N_SKIPPED = 53  # prints excluded (cancel/correction)
-S_DIRTY = 54  # bit w: window w rotated since the last derivation
-S_T0 = 55  # time of the symbol's first event (ns)
-FS_NCOL = 56
+S_NEXT_B = 2  # end of the current finest (1 s window) bucket: no ring moves before it (ns)
+S_NEXT_SAMPLE = 3  # next sampling boundary (ns)
+S_GRP_OPEN = 4  # 1 while inside an atomic group (the previous event lacked FLAG_LAST)
+S_GRP_BOOK = 5  # 1 when the open group changed the book
+S_N_EVENTS = 6
+S_SPREAD = 7  # spread in force ($0.0001, clipped at SPREAD_CAP) for the time integral
+S_PEND = 8  # NQ sums of the current finest bucket, not yet added to the window rings (8..23)
+S_TWO_SIDED = 24  # 1 when both sides are present (last group end)
+S_GB = 25  # touch in force at the start of the current group: bid px, bid size, ask px, ask size
+S_GBS = 26
+S_GA = 27
+S_GAS = 28
+S_MARK = 29  # 1 while the symbol is on the list of symbols whose F row is due
+S_MID2 = 30  # 2*mid at the last group end (0 = none)
+S_PVALID = 31  # 1 once a group end set the touch below
+S_PB = 32  # touch at the last group end (for OFI): bid px, size, ask px, size (0 px = side empty)
+S_PBS = 33
+S_PA = 34
+S_PAS = 35
+S_MICRO6 = 36  # micro-price at the last group end, $0.000001 (0 = none)
+S_SIDES = 37  # bit 0: bid side present, bit 1: ask side present (last group end)
+S_DB = 38  # shares over the top N bid / ask levels (last group end)
+S_DA = 39
+S_DKNOWN = 40  # 1 when every level in those sums is fully known
+S_STALE = 41  # group ends whose touch skipped stale (not known) levels crossing the other side
+S_EP = 42  # iceberg episode per side (bid at +0, ask at +S_EP_N): touch price
+S_EP_SUP = 43  # displayed supply seen at that price (first size + every increase)
+S_EP_E = 44  # shares executed at that price
+S_EP_HID = 45  # hidden shares already credited
+S_EP_DEPL = 46  # 1 after a print at the price, until the size is refilled
+S_EP_SZ = 47  # last seen displayed size
+S_EP_KNOWN = 48  # 1 when displayed sizes are known (not unknown-size quotes)
+S_EP_N = 7  # (ask episode: 49..55)
+S_LTP = 56  # last classified trade price (tick rule; 0 = none yet)
+S_LDIR = 57  # last tick direction (+1 / -1 / 0) = tick-rule side of the last classified print
+S_LLR = 58  # Lee-Ready side of the last classified print
+S_LQS = 59  # quote-rule side of it
+S_LAST_PX = 60  # last counted print: price (0 = none yet), size
+S_LAST_SZ = 61
+S_DAY = 62  # session day number: (ts - 6 h) // 1 day  (06:00 UTC lies outside every US session)
+S_PV = 63  # session sum of price x size ($0.0001 x shares)
+S_V = 64  # session shares in VWAP
+S_VAP_BASE = 65  # price at the centre of the histogram (session's first VWAP-eligible price)
+S_VAP_W = 66  # histogram bucket width ($0.0001)
+S_POC = 67  # histogram index with the most volume (-1 = none)
+S_VAP_OUT = 68  # session shares clamped into the histogram's edge buckets
+S_T0 = 69  # time of the symbol's first event (ns)
+S_RB = 70  # current absolute bucket number of window w at S_RB + 2w, its ring slot at S_RB + 2w + 1
+S_N_TRADES = 80  # counted prints
+S_N_QUOTE_RULE = 81  # prints classified by the quote rule
+S_N_TICK_RULE = 82  # prints classified by the tick rule (at the mid, or no usable quote)
+S_N_UNCLASSIFIED = 83
+S_N_WITH_SIDE = 84  # classified prints whose source carried an aggressor side
+S_N_AGREE = 85  # ... and where Lee-Ready agrees with it
+S_N_BACKSTEP = 86  # events whose time was before the symbol's last event time (clamped)
+S_CUM_REFILL = 87
+S_CUM_HIDDEN = 88
+S_N_SKIPPED = 89  # prints excluded (cancel/correction)
+FS_NCOL = 96
+
+# --- float scalar state (fz) -----------------------------------------------------------------------
+Z_VDM_BASE = 0  # slow EWMA of vol_dmid_log_30s (NaN until the first update)
+Z_VDM_VAR = 1  # its EW variance
+FZ_NCOL = 2
 
 # --- volume-at-price histogram -----------------------------------------------------------------
 NVAP = 64
@@ -123,6 +144,7 @@ NL_MAX = 10
 CFG_NLEV = 0  # N levels for depth and multi-level OFI (1..NL_MAX)
 CFG_CADENCE = 1  # sampling cadence in ns of event time (0 = no sampling)
 CFG_EVERY_EVENT = 2  # 1: treat every event as a group end (sources without FLAG_LAST)
+CFG_SKIP_STALE = 3  # 1: the touch skips not-known levels that cross the other side (depth books)
 CFG_NCOL = 4
 
 # --- baseline of the volume / mid-change ratio ---------------------------------------------------
@@ -219,36 +241,35 @@ class FeatureState:
     F: np.ndarray
     fs: np.ndarray
     rq: np.ndarray
-    rs: np.ndarray
-    rb: np.ndarray
     pl: np.ndarray
     vap: np.ndarray
+    fz: np.ndarray
     cfg: np.ndarray
 
     @classmethod
     def allocate(cls, n_symbols: int, n_levels: int = 10, cadence_ns: int = NS,
-                 every_event: bool = False) -> FeatureState:
+                 every_event: bool = False, skip_stale: bool = True) -> FeatureState:
         """Fresh state.  n_levels: depth / multi-level OFI levels (1..10); cadence_ns: snapshot
-        period in event time (0 disables sampling); every_event: group end at every event."""
+        period in event time (0 disables sampling); every_event: group end at every event;
+        skip_stale: on depth books, the touch skips not-known levels that cross the other side."""
         if not 1 <= n_levels <= NL_MAX:
             raise ValueError(f"n_levels must be in 1..{NL_MAX}, got {n_levels}")
         if cadence_ns < 0:
             raise ValueError(f"cadence_ns must be >= 0, got {cadence_ns}")
-        F = np.full((n_symbols, NF), np.nan)
         fs = np.zeros((n_symbols, FS_NCOL), dtype=np.int64)
         fs[:, S_POC] = -1
         cfg = np.zeros(CFG_NCOL, dtype=np.int64)
         cfg[CFG_NLEV] = n_levels
         cfg[CFG_CADENCE] = cadence_ns
         cfg[CFG_EVERY_EVENT] = 1 if every_event else 0
+        cfg[CFG_SKIP_STALE] = 1 if skip_stale else 0
         return cls(
-            F=F,
+            F=np.full((n_symbols, NF), np.nan),
             fs=fs,
-            rq=np.zeros((n_symbols, NW, NB, NQ), dtype=np.int64),
-            rs=np.zeros((n_symbols, NW, NQ), dtype=np.int64),
-            rb=np.zeros((n_symbols, NW, 2), dtype=np.int64),
+            rq=np.zeros((n_symbols, NW, NB + 1, NQ), dtype=np.int64),
             pl=np.zeros((n_symbols, 2, NL_MAX, 2), dtype=np.int64),
             vap=np.zeros((n_symbols, NVAP), dtype=np.int64),
+            fz=np.full((n_symbols, FZ_NCOL), np.nan),
             cfg=cfg,
         )
 
@@ -257,15 +278,14 @@ class FeatureState:
         return self.F.shape[0]
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        return (self.F, self.fs, self.rq, self.rs, self.rb, self.pl, self.vap, self.cfg)
+        return (self.F, self.fs, self.rq, self.pl, self.vap, self.fz, self.cfg)
 
     def copy(self) -> FeatureState:
         return FeatureState(*(a.copy() for a in self.arrays()))
 
     def get(self, name: str, s: int | slice = slice(None)) -> np.ndarray | float:
-        """Feature ``name`` (see FEATURE_NAMES) of symbol(s) s."""
+        """Feature ``name`` (see FEATURE_NAMES) of symbol(s) s, as of the last derivation."""
         return self.F[s, COL[name]]
 
     def nbytes(self) -> int:
         return int(sum(a.nbytes for a in self.arrays()))
-
