@@ -50,8 +50,8 @@ def register(app: typer.Typer) -> None:
         except ValueError as e:
             raise typer.BadParameter(str(e)) from e
         if check:
-            from quantedge.feeds.iqfeed.simulator import CatalogFeed
             from quantedge.catalog.store import Catalog
+            from quantedge.feeds.iqfeed.simulator import CatalogFeed
 
             feed = CatalogFeed(Catalog(catalog), cfg.symbols, cfg.dates)
             for d in feed.dates:

@@ -333,7 +333,7 @@ class QBatchParser:
     def build(self, vals: np.ndarray, present: np.ndarray, mc: np.ndarray, cb: np.ndarray, sym_ids: np.ndarray,
               recv: np.ndarray, date: int | None) -> np.ndarray:
         """Events for FAST Q lines (all rows of the arrays), in line order: trade, then bid, then ask."""
-        n = vals.shape[0]
+        vals.shape[0]
         trade = (mc & (MC_C | MC_E | MC_O)) != 0
         quote = (mc & (MC_B | MC_A)) != 0
         per = trade.astype(np.int64) + 2 * quote
