@@ -1,0 +1,1 @@
+"""QuantEdge dashboard: a local web app that replays a day through the pipeline (docs/dashboard.md)."""
