@@ -1,0 +1,176 @@
+"""Dashboard session and API on the bundled real LOBSTER AMZN excerpt (no browser).
+
+Checks that the replay's state does not depend on how playback cuts the stream, that memory stays
+bounded, and that every bad request is a clear 4xx (HTTP) or error message (WebSocket), never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from websockets.sync.client import connect
+
+from quantedge.dashboard.app import build_config, load_signals, serve_in_thread
+from quantedge.dashboard.session import DetectorStage, ReplaySession, SessionError
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory: pytest.TempPathFactory):
+    return build_config(output=tmp_path_factory.mktemp("dash-unit"))
+
+
+@pytest.fixture(scope="module")
+def server(cfg):
+    srv = serve_in_thread(ReplaySession(cfg, signal_stage=DetectorStage()))
+    yield srv
+    srv.stop()
+
+
+def _req(url: str, body: bytes | dict | None = None) -> tuple[int, dict | bytes]:
+    data = None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            raw = r.read()
+            return r.status, json.loads(raw) if r.headers.get_content_type() == "application/json" else raw
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_state_does_not_depend_on_playback_cuts(cfg) -> None:
+    a = ReplaySession(cfg, signal_stage=DetectorStage())
+    a.seek(a.info.t1)
+    b = ReplaySession(cfg, signal_stage=DetectorStage())
+    rng = np.random.default_rng(3)
+    cuts = np.sort(rng.integers(b.info.t0, b.info.t1, 150))
+    for t in cuts:
+        b.advance_to(int(t))
+    b.advance_to(b.info.t1)
+    assert a.finished and b.finished
+    assert np.array_equal(a.pipeline.features.F, b.pipeline.features.F, equal_nan=True)
+    assert a.ladder(0) == b.ladder(0)
+    assert np.array_equal(a.signals, b.signals)
+    assert a.account() == b.account()
+    assert a.summary()["metrics"] == b.summary()["metrics"]
+
+
+def test_seek_back_rebuilds_the_same_state(cfg) -> None:
+    s = ReplaySession(cfg, signal_stage=DetectorStage())
+    s.seek("09:33:00")
+    ladder, acct, f = s.ladder(0), s.account(), s.pipeline.features.F.copy()
+    s.seek("09:35:00")
+    s.seek("09:33:00")
+    assert s.ladder(0) == ladder and s.account() == acct
+    assert np.array_equal(s.pipeline.features.F, f, equal_nan=True)
+    assert s.version == 1
+
+
+def test_memory_is_bounded(cfg) -> None:
+    s = ReplaySession(cfg, history_points=64, tape_len=20, heat_cols=10)
+    s.watch(0)
+    cuts = np.linspace(s.info.t0, s.info.t1, 400).astype(np.int64)
+    for t in cuts:
+        s.advance_to(int(t))
+    t, _ = s.hist.get(0)
+    assert 32 <= t.shape[0] <= 64
+    assert t[0] <= s.info.t0 + (s.info.t1 - s.info.t0) // 8  # still covers the start of the day
+    assert np.all(np.diff(t) >= 0)
+    rows, total = s.tape.get(0)
+    assert rows.shape[0] == 20 and total > 20
+    assert len(s.heat[0]) == 10
+
+
+def test_bad_session_requests_are_clear(cfg) -> None:
+    s = ReplaySession(cfg)
+    with pytest.raises(SessionError, match="unknown symbol 'ZZZZ'"):
+        s.symbol_id("ZZZZ")
+    with pytest.raises(SessionError, match="seek past the end: the day ends at 09:35:40"):
+        s.seek("12:00")
+    with pytest.raises(SessionError, match="cannot read 'noon' as a time"):
+        s.seek("noon")
+    with pytest.raises(SessionError, match="speed must be a number between"):
+        s.set_speed(0)
+    assert s.parse_time("50%") == s.info.t0 + (s.info.t1 - s.info.t0) // 2
+
+
+def test_api_status_codes_and_messages(server) -> None:
+    u = server.url
+    st, meta = _req(u + "/api/session")
+    assert st == 200 and meta["symbols"] == ["AMZN"] and meta["book"] == "l3"
+    st, body = _req(u + "/api/symbol/NOPE")
+    assert st == 404 and "unknown symbol 'NOPE'" in body["error"]
+    st, body = _req(u + "/api/control", b"{oops")
+    assert st == 400 and "JSON" in body["error"]
+    st, body = _req(u + "/api/control", {"action": "seek", "to": "23:00"})
+    assert st == 400 and "seek past the end" in body["error"]
+    st, body = _req(u + "/api/control", {"action": "seek"})
+    assert st == 400 and "seek needs" in body["error"]
+    st, body = _req(u + "/api/control", {"action": "play", "speed": "NaN"})
+    assert st == 400 and "finite" in body["error"]
+    st, body = _req(u + "/api/control", {"action": "step", "events": "many"})
+    assert st == 400 and "integer" in body["error"]
+    st, body = _req(u + "/api/signals?symbol=NOPE")
+    assert st == 404
+    st, body = _req(u + "/api/nothing-here")
+    assert st == 404 and "no such page" in body["error"]
+    st, body = _req(u + "/api/control", {"action": "seek", "to": "09:32:00"})
+    assert st == 200 and body["t_et"].startswith("09:32:00")
+    st, body = _req(u + "/api/scanner?sort=volume")
+    assert st == 200 and body["rows"][0]["symbol"] == "AMZN" and body["rows"][0]["volume"] > 0
+    st, body = _req(u + "/api/report")
+    assert st == 409 and "played to the end" in body["error"]
+
+
+def test_websocket_snapshot_then_deltas_and_errors(server) -> None:
+    u = server.url.replace("http", "ws") + "/ws"
+    _req(server.url + "/api/control", {"action": "seek", "to": "09:31:00"})
+    with connect(u, open_timeout=10) as ws:
+        hello = json.loads(ws.recv(timeout=10))
+        assert hello["type"] == "hello"
+        ws.send("not json")
+        ws.send(json.dumps({"op": "watch", "symbol": "NOPE"}))
+        ws.send(json.dumps({"op": "watch", "symbol": "AMZN"}))
+        _req(server.url + "/api/control", {"action": "play", "speed": 200})
+        seen: dict[str, list] = {}
+        for _ in range(200):
+            m = json.loads(ws.recv(timeout=10))
+            seen.setdefault(m["type"], []).append(m)
+            if len(seen.get("delta", [])) >= 30:
+                break
+        _req(server.url + "/api/control", {"action": "pause"})
+    errors = [m["message"] for m in seen["error"]]
+    assert any("JSON objects" in e for e in errors) and any("unknown symbol 'NOPE'" in e for e in errors)
+    snap = seen["snapshot"][0]
+    assert snap["symbol"] == "AMZN" and snap["ladder"]["bid"] and snap["tape"]
+    assert any(d["tape"] for d in seen["delta"])  # prints arrive as increments, not whole tapes
+    assert all(len(d["tape"]) < len(snap["tape"]) + 300 for d in seen["delta"])
+    assert seen["scanner"][0]["rows"][0]["symbol"] == "AMZN"
+
+
+def test_report_after_the_end(server) -> None:
+    st, _ = _req(server.url + "/api/control", {"action": "seek", "to": "100%"})
+    assert st == 200
+    st, html = _req(server.url + "/api/report")
+    assert st == 200 and b"<html" in html[:2000].lower()
+    st, summ = _req(server.url + "/api/summary")
+    assert summ["final"] and summ["metrics"]["final_equity"] == pytest.approx(summ["account"]["equity"])
+
+
+def test_signal_log_file_errors_name_row_and_field(tmp_path: Path) -> None:
+    p = tmp_path / "sig.csv"
+    p.write_text(
+        "ts_recv,symbol,signal,score\n1340285400000000000,AMZN,creep,0.5\n1340285400000000001,MSFT,creep,0.5\n"
+    )
+    with pytest.raises(ValueError, match=r"row 2: field symbol: 'MSFT'"):
+        load_signals(p, ["AMZN"])
+    p.write_text("ts_recv,symbol,signal,score\n1340285400000000000,AMZN,jump,0.5\n")
+    with pytest.raises(ValueError, match=r"row 1: field signal: unknown signal 'jump'"):
+        load_signals(p, ["AMZN"])
+    p.write_text("ts_recv,symbol,signal,score\n1340285400000000000,AMZN,creep,0.5\n")
+    sig = load_signals(p, ["AMZN"])
+    assert sig.shape == (1,) and sig["signal"][0] == 2 and sig["score"][0] == pytest.approx(0.5)
