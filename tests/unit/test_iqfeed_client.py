@@ -44,18 +44,52 @@ def _slow(lines: bytes, fieldset, date):
     return ev, ctx.symbols
 
 
-fld = st.one_of(st.just(""), st.from_regex(r"[0-9]{1,3}\.[0-9]{1,4}", fullmatch=True),
-                st.from_regex(r"[0-9]{1,6}", fullmatch=True),
-                st.from_regex(r"[01][0-9]:[0-5][0-9]:[0-5][0-9]\.[0-9]{6}", fullmatch=True),
-                st.sampled_from(["C", "Cbav", "ba", "b", "a", "Ebav", "Ov", "v", "CE", "01", "3D17", "87", "8Z",
-                                 "03/01/2021", "02/30/2021", "19", "1", "2", "x,y", "-1.5", "1.23456"]))
+fld = st.one_of(
+    st.just(""),
+    st.from_regex(r"[0-9]{1,3}\.[0-9]{1,4}", fullmatch=True),
+    st.from_regex(r"[0-9]{1,6}", fullmatch=True),
+    st.from_regex(r"[01][0-9]:[0-5][0-9]:[0-5][0-9]\.[0-9]{6}", fullmatch=True),
+    st.sampled_from(
+        [
+            "C",
+            "Cbav",
+            "ba",
+            "b",
+            "a",
+            "Ebav",
+            "Ov",
+            "v",
+            "CE",
+            "01",
+            "3D17",
+            "87",
+            "8Z",
+            "03/01/2021",
+            "02/30/2021",
+            "19",
+            "1",
+            "2",
+            "x,y",
+            "-1.5",
+            "1.23456",
+        ]
+    ),
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(rows=st.lists(st.tuples(st.sampled_from(["NEPT", "AAPL", "@ES#"]),
-                               st.lists(fld, min_size=len(EVENT_FIELDSET) - 1, max_size=len(EVENT_FIELDSET) + 1)),
-                     min_size=1, max_size=20), date=st.sampled_from([None, 20210301]),
-       junk=st.sampled_from([b"", b"Z,garbage\r\n", b"Q,TRUNC,1.0", b"\r\n", b"\xff\xfe,\r\n"]))
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["NEPT", "AAPL", "@ES#"]),
+            st.lists(fld, min_size=len(EVENT_FIELDSET) - 1, max_size=len(EVENT_FIELDSET) + 1),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    date=st.sampled_from([None, 20210301]),
+    junk=st.sampled_from([b"", b"Z,garbage\r\n", b"Q,TRUNC,1.0", b"\r\n", b"\xff\xfe,\r\n"]),
+)
 def test_fast_path_equals_protocol_module(rows, date, junk):
     text = b"".join(b"Q," + ",".join([s, *f]).encode() + b",\r\n" for s, f in rows) + junk
     dec = LineDecoder("level1", NameTable(), fieldset=EVENT_FIELDSET)
@@ -79,16 +113,21 @@ async def _fake_server(handler):
 def test_malformed_truncated_unknown_lines_are_counted_not_fatal():
     async def handler(r, w):
         await r.readline()
-        w.write(b"S,CURRENT PROTOCOL,6.2\r\nT,20210301 10:00:00\r\nQ,NEPT,1.5x00,100\r\nX,what,is,this\r\n"
-                b"Q,NEPT,1.5000,100,10:00:00.000001,19,100,1.4900,300,1.5100,200,,,,,Cv,01,\r\nQ,NEPT,1.50")
+        w.write(
+            b"S,CURRENT PROTOCOL,6.2\r\nT,20210301 10:00:00\r\nQ,NEPT,1.5x00,100\r\nX,what,is,this\r\n"
+            b"Q,NEPT,1.5000,100,10:00:00.000001,19,100,1.4900,300,1.5100,200,,,,,Cv,01,\r\nQ,NEPT,1.50"
+        )
         await w.drain()
         await asyncio.sleep(0.3)
         w.close()
 
     async def go():
         srv, port = await _fake_server(handler)
-        cfg = ClientConfig(ports={"level1": port}, fieldset=__import__(
-            "quantedge.feeds.iqfeed.protocol", fromlist=["x"]).DEFAULT_FIELDSET, reconnect_attempts=1)
+        cfg = ClientConfig(
+            ports={"level1": port},
+            fieldset=__import__("quantedge.feeds.iqfeed.protocol", fromlist=["x"]).DEFAULT_FIELDSET,
+            reconnect_attempts=1,
+        )
         c = IQFeedClient(cfg)
         await c.connect(("level1",))
         b = await c.next_batch(5)
@@ -127,8 +166,17 @@ def test_reconnect_resubscribes_and_reports_gap_and_2000_watches(catalog):
     async def go():
         from quantedge.feeds.iqfeed.simulator import parse_replay_time
 
-        sim = Simulator(SimConfig(catalog.root, ports=dict(PORTS0), dates=["2021-03-01"], speed=300, paused=True,
-                                  start=parse_replay_time("20210301 093000")), catalog)
+        sim = Simulator(
+            SimConfig(
+                catalog.root,
+                ports=dict(PORTS0),
+                dates=["2021-03-01"],
+                speed=300,
+                paused=True,
+                start=parse_replay_time("20210301 093000"),
+            ),
+            catalog,
+        )
         ports = await sim.start()
         c = IQFeedClient(ClientConfig(ports=ports, queue_batches=8))
         syms = ["NEPT"] + [f"S{i:04d}" for i in range(1999)]
@@ -160,14 +208,20 @@ def test_history_rate_limit_retry_and_download(catalog, tmp_path):
     from quantedge.feeds.iqfeed.download import AutoDownloader, download_async
 
     async def go():
-        sim = Simulator(SimConfig(catalog.root, ports=dict(PORTS0), speed=0, history_rate=5.0, history_burst=1),
-                        catalog)
+        sim = Simulator(
+            SimConfig(catalog.root, ports=dict(PORTS0), speed=0, history_rate=5.0, history_burst=1), catalog
+        )
         sim.clock.seek(2 * 10**18)
         ports = await sim.start()
         dest = Catalog(tmp_path / "dl")
         cfg = ClientConfig(ports=ports, history_rate=1000.0, history_burst=10)
-        res = await download_async(dest, ["NEPT", "NOPE"], __import__("datetime").date(2021, 3, 1),
-                                   __import__("datetime").date(2021, 3, 3), cfg)
+        res = await download_async(
+            dest,
+            ["NEPT", "NOPE"],
+            __import__("datetime").date(2021, 3, 1),
+            __import__("datetime").date(2021, 3, 3),
+            cfg,
+        )
         assert sim.counters["rate_limited"] >= 1
         assert set(res.written) == {("NEPT", "2021-03-01"), ("NEPT", "2021-03-02"), ("NEPT", "2021-03-03")}
         assert ("NOPE", "2021-03-01") in res.failed

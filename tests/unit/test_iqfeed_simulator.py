@@ -1,4 +1,4 @@
-"""IQConnect simulator: handshake, L1 watch/P/F/n, lookup answers, L2 WOR/WPL, admin replay control, faults."""
+"""IQConnect simulator: handshake, L1 watch/P/F/n, lookup, L2 WOR/WPL, admin replay control, faults."""
 
 from __future__ import annotations
 
@@ -49,8 +49,9 @@ def _run(coro):
 
 def test_level1_handshake_watch_summary_unknown_and_stream(catalog):
     async def go():
-        sim = Simulator(SimConfig(catalog.root, ports=dict(PORTS0), dates=["2021-03-01"], speed=0, paused=True),
-                        catalog)
+        sim = Simulator(
+            SimConfig(catalog.root, ports=dict(PORTS0), dates=["2021-03-01"], speed=0, paused=True), catalog
+        )
         ports = await sim.start()
         r, w = await _open(ports["level1"])
         greet = await _lines_until(r, lambda s: s.startswith("T,"))
@@ -70,8 +71,9 @@ def test_level1_handshake_watch_summary_unknown_and_stream(catalog):
 
 def test_lookup_history_ticks_bars_daily_errors_and_rate_limit(catalog):
     async def go():
-        sim = Simulator(SimConfig(catalog.root, ports=dict(PORTS0), speed=0, history_rate=1.0, history_burst=3),
-                        catalog)
+        sim = Simulator(
+            SimConfig(catalog.root, ports=dict(PORTS0), speed=0, history_rate=1.0, history_burst=3), catalog
+        )
         sim.clock.seek(parse_replay_time("20210303 235959"))
         ports = await sim.start()
         r, w = await _open(ports["lookup"])
@@ -95,8 +97,9 @@ def test_lookup_history_ticks_bars_daily_errors_and_rate_limit(catalog):
 
 def test_level2_order_and_price_level_subscriptions_from_lobster(catalog):
     async def go():
-        sim = Simulator(SimConfig(catalog.root, ports=dict(PORTS0), dates=["2012-06-21"], speed=0, paused=True),
-                        catalog)
+        sim = Simulator(
+            SimConfig(catalog.root, ports=dict(PORTS0), dates=["2012-06-21"], speed=0, paused=True), catalog
+        )
         sim.clock.seek(parse_replay_time("20120621 100000"))
         sim.clock.pause()
         ports = await sim.start()
@@ -121,7 +124,9 @@ def test_admin_replay_commands_and_client_dropping_mid_request(catalog):
         sim = Simulator(SimConfig(catalog.root, ports=dict(PORTS0), speed=10), catalog)
         ports = await sim.start()
         r, w = await _open(ports["admin"])
-        w.write(b"S,REPLAY PAUSE\r\nS,REPLAY SEEK,20210302 100000\r\nS,REPLAY SPEED,max\r\nS,REPLAY SEEK,bad\r\n")
+        w.write(
+            b"S,REPLAY PAUSE\r\nS,REPLAY SEEK,20210302 100000\r\nS,REPLAY SPEED,max\r\nS,REPLAY SEEK,bad\r\n"
+        )
         got = await _lines_until(r, lambda s: s.startswith("E,"))
         assert got[-2] == "S,REPLAY STATUS,paused,max,20210302 100000" and "YYYYMMDD HHMMSS" in got[-1]
         # a lookup client that vanishes mid-response must not hurt the server

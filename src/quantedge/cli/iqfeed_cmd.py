@@ -30,7 +30,9 @@ def register(app: typer.Typer) -> None:
         dates: str = typer.Option("", help="comma-separated YYYY-MM-DD (default: all)"),
         speed: str = typer.Option("1", help="1, 10, 10x ... or 'max'"),
         start: str = typer.Option("", help="replay start 'YYYYMMDD HHMMSS' ET (default: first event)"),
-        paused: bool = typer.Option(False, help="start paused (resume with S,REPLAY RESUME on the admin port)"),
+        paused: bool = typer.Option(
+            False, help="start paused (resume with S,REPLAY RESUME on the admin port)"
+        ),
         level1_port: int = typer.Option(DEFAULT_PORTS["level1"]),
         lookup_port: int = typer.Option(DEFAULT_PORTS["lookup"]),
         level2_port: int = typer.Option(DEFAULT_PORTS["level2"]),
@@ -42,11 +44,21 @@ def register(app: typer.Typer) -> None:
         """Serve the catalog as IQConnect would (ports 5009/9100/9200/9300 on 127.0.0.1)."""
         try:
             cfg = SimConfig(
-                catalog, symbols=[s for s in symbols.split(",") if s] or None,
-                dates=[d for d in dates.split(",") if d] or None, speed=_speed(speed),
-                start=parse_replay_time(start) if start else None, paused=paused,
-                ports={"level1": level1_port, "lookup": lookup_port, "level2": level2_port, "admin": admin_port},
-                protocols=tuple(p for p in protocols.split(",") if p), history_rate=history_rate or None)
+                catalog,
+                symbols=[s for s in symbols.split(",") if s] or None,
+                dates=[d for d in dates.split(",") if d] or None,
+                speed=_speed(speed),
+                start=parse_replay_time(start) if start else None,
+                paused=paused,
+                ports={
+                    "level1": level1_port,
+                    "lookup": lookup_port,
+                    "level2": level2_port,
+                    "admin": admin_port,
+                },
+                protocols=tuple(p for p in protocols.split(",") if p),
+                history_rate=history_rate or None,
+            )
         except ValueError as e:
             raise typer.BadParameter(str(e)) from e
         if check:

@@ -106,7 +106,8 @@ def _hexval(c):
 def scan_q(buf, types, contents_col, cond_col, code_bits, days):  # noqa: C901 - one pass on purpose
     """Split ``buf`` (whole lines) and parse every ``Q`` line of the fieldset ``types``.
 
-    Returns (line_start, line_end, status, vals, present, contents_bits, cond_bits, symbol_end).  ``present`` is
+    Returns (line_start, line_end, status, vals, present, contents_bits, cond_bits, symbol_end).
+    ``present`` is
     False for empty fields; a line with anything unusual gets SLOW.
     """
     n = buf.shape[0]
@@ -314,7 +315,9 @@ class QBatchParser:
             return z, np.zeros(vals.shape[0], bool)
         return vals[:, c], present[:, c]
 
-    def needs_slow(self, vals: np.ndarray, present: np.ndarray, mc: np.ndarray, date: int | None) -> np.ndarray:
+    def needs_slow(
+        self, vals: np.ndarray, present: np.ndarray, mc: np.ndarray, date: int | None
+    ) -> np.ndarray:
         """Lines the vectorized builder cannot map exactly as ``to_events`` would (problems, no date)."""
         trade = (mc & (MC_C | MC_E | MC_O)) != 0
         _, has_px = self._v(vals, present, self.pfx)
@@ -330,8 +333,16 @@ class QBatchParser:
                 slow |= quote & has
         return slow
 
-    def build(self, vals: np.ndarray, present: np.ndarray, mc: np.ndarray, cb: np.ndarray, sym_ids: np.ndarray,
-              recv: np.ndarray, date: int | None) -> np.ndarray:
+    def build(
+        self,
+        vals: np.ndarray,
+        present: np.ndarray,
+        mc: np.ndarray,
+        cb: np.ndarray,
+        sym_ids: np.ndarray,
+        recv: np.ndarray,
+        date: int | None,
+    ) -> np.ndarray:
         """Events for FAST Q lines (all rows of the arrays), in line order: trade, then bid, then ask."""
         vals.shape[0]
         trade = (mc & (MC_C | MC_E | MC_O)) != 0
@@ -376,8 +387,10 @@ class QBatchParser:
         if qi.shape[0]:
             base = start[qi] + trade[qi]
             dd = np.full(qi.shape[0], date if date is not None else 0, np.int64)
-            for off, side, pname, sname, tname, flag in ((0, SIDE_BID, "Bid", "Bid Size", "Bid Time", 0),
-                                                         (1, SIDE_ASK, "Ask", "Ask Size", "Ask Time", FLAG_LAST)):
+            for off, side, pname, sname, tname, flag in (
+                (0, SIDE_BID, "Bid", "Bid Size", "Bid Time", 0),
+                (1, SIDE_ASK, "Ask", "Ask Size", "Ask Time", FLAG_LAST),
+            ):
                 pos = base + off
                 price, _ = self._v(vals, present, pname)
                 size, _ = self._v(vals, present, sname)
@@ -398,8 +411,9 @@ def _et_ns(dates: np.ndarray, tod_us: np.ndarray) -> np.ndarray:
     hour = tod_us // 3_600_000_000
     key = dates.astype(np.int64) * 100 + hour
     uk, inv = np.unique(key, return_inverse=True)
-    base = np.array([et_to_ns(int(k // 100), int(k % 100) * 3_600_000_000) if k // 100 > 0 else 0 for k in uk],
-                    np.int64)
+    base = np.array(
+        [et_to_ns(int(k // 100), int(k % 100) * 3_600_000_000) if k // 100 > 0 else 0 for k in uk], np.int64
+    )
     return base[inv] + (tod_us - hour * 3_600_000_000) * 1000
 
 
@@ -408,7 +422,8 @@ def _et_ns(dates: np.ndarray, tod_us: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Gap:
-    """Data a client could not receive: ``symbol`` on ``port`` between ``start_ns`` and ``end_ns`` (feed time).
+    """Data a client could not receive: ``symbol`` on ``port`` between ``start_ns`` and ``end_ns``
+    (feed time).
 
     ``start_ns`` is the last event time seen for the symbol before the connection dropped (or the feed
     clock then, if none), ``end_ns`` the feed time of the first line after the reconnect.
@@ -441,8 +456,15 @@ class LineDecoder:
     lines update the state: ``S,CURRENT UPDATE FIELDNAMES`` the fieldset, ``T`` the session date.
     """
 
-    def __init__(self, port: str, symbols: NameTable, mmids: NameTable | None = None,
-                 fieldset: Fieldset = DEFAULT_FIELDSET, protocol: str = "6.2", fast: bool = True) -> None:
+    def __init__(
+        self,
+        port: str,
+        symbols: NameTable,
+        mmids: NameTable | None = None,
+        fieldset: Fieldset = DEFAULT_FIELDSET,
+        protocol: str = "6.2",
+        fast: bool = True,
+    ) -> None:
         self.port = normalize_port(port)
         self.ctx = EventContext(symbols, mmids if mmids is not None else NameTable(base=MMID_BASE))
         self.protocol = protocol
@@ -489,11 +511,13 @@ class LineDecoder:
                     sl = slice(i, j)
                     ids = self._symbol_ids(sub, ls[sl] + 2, se[sl] - ls[sl] - 2)
                     recv = np.full(j - i, recv_ns, np.int64)
-                    parts.append(self.parser.build(vals[sl], present[sl], mc[sl], cb[sl], ids, recv, self.ctx.date))
+                    parts.append(
+                        self.parser.build(vals[sl], present[sl], mc[sl], cb[sl], ids, recv, self.ctx.date)
+                    )
                     self.counters["fast_lines"] += j - i
                     i = j
                     continue
-                line = sub[ls[i]:le[i]].tobytes()
+                line = sub[ls[i] : le[i]].tobytes()
                 i += 1
                 if not line:
                     continue
@@ -509,7 +533,9 @@ class LineDecoder:
         for p in problems:
             self.problem_reasons[p.reason] = self.problem_reasons.get(p.reason, 0) + 1
         self.counters["problems"] += len(problems)
-        events = parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else np.zeros(0, EVENT_DTYPE))
+        events = (
+            parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else np.zeros(0, EVENT_DTYPE))
+        )
         return events, problems
 
     def _symbol_ids(self, buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> np.ndarray:
@@ -572,8 +598,9 @@ class ClientConfig:
     """Connection settings; ports 0 are not allowed here (use the simulator's bound ports)."""
 
     host: str = "127.0.0.1"
-    ports: dict[str, int] = field(default_factory=lambda: {"level1": 5009, "lookup": 9100, "level2": 9200,
-                                                           "admin": 9300})
+    ports: dict[str, int] = field(
+        default_factory=lambda: {"level1": 5009, "lookup": 9100, "level2": 9200, "admin": 9300}
+    )
     protocols: tuple[str, ...] = ("6.2", "6.1")  # offered in this order
     name: str = "quantedge"
     fieldset: Fieldset = field(default_factory=lambda: EVENT_FIELDSET)
@@ -590,8 +617,16 @@ class ClientConfig:
 
 #: Fields the client selects by default: the default fieldset plus what makes Q lines carry every
 #: event field the catalog has (trade date, TickID, aggressor, quote times).
-EVENT_FIELDSET = Fieldset((*DEFAULT_FIELDS, "Most Recent Trade Date", "TickID", "Most Recent Trade Aggressor",
-                           "Bid Time", "Ask Time"))
+EVENT_FIELDSET = Fieldset(
+    (
+        *DEFAULT_FIELDS,
+        "Most Recent Trade Date",
+        "TickID",
+        "Most Recent Trade Aggressor",
+        "Bid Time",
+        "Ask Time",
+    )
+)
 
 
 class TokenBucket:
@@ -629,7 +664,9 @@ class _Stream:
         self.client = client
         self.port = port
         cfg = client.config
-        self.decoder = LineDecoder(port, client.symbols, client.mmids, DEFAULT_FIELDSET, cfg.protocols[0], cfg.fast)
+        self.decoder = LineDecoder(
+            port, client.symbols, client.mmids, DEFAULT_FIELDSET, cfg.protocols[0], cfg.fast
+        )
         self.watches: dict[str, str] = {}  # symbol -> command text to (re)send
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
@@ -700,8 +737,14 @@ class _Stream:
                 if self.closing:
                     return
                 if tail:
-                    self.client.note_problem(ParseError("", "truncated_line", f"{self.port}: connection lost "
-                                                        "inside a line", tail[:200].decode("latin-1")))
+                    self.client.note_problem(
+                        ParseError(
+                            "",
+                            "truncated_line",
+                            f"{self.port}: connection lost inside a line",
+                            tail[:200].decode("latin-1"),
+                        )
+                    )
                     tail = b""
                 await self._reconnect(str(e) or type(e).__name__)
                 continue
@@ -710,8 +753,14 @@ class _Stream:
             cut = data.rfind(b"\n") + 1
             tail = data[cut:]
             if len(tail) > 1 << 20:
-                self.client.note_problem(ParseError("", "line_too_long", f"{self.port}: no line end in 1 MiB",
-                                                    tail[:200].decode("latin-1")))
+                self.client.note_problem(
+                    ParseError(
+                        "",
+                        "line_too_long",
+                        f"{self.port}: no line end in 1 MiB",
+                        tail[:200].decode("latin-1"),
+                    )
+                )
                 tail = b""
             if cut:
                 await self._deliver(data[:cut], recv)
@@ -748,7 +797,9 @@ class _Stream:
         if events.shape[0] or problems or gaps:
             for p in problems:
                 self.client.count_problem(p)
-            await self.client.queue.put(EventBatch(self.port, events, problems, recv, data.count(b"\n"), gaps))
+            await self.client.queue.put(
+                EventBatch(self.port, events, problems, recv, data.count(b"\n"), gaps)
+            )
 
     async def _reconnect(self, why: str) -> None:
         cfg = self.client.config
@@ -775,8 +826,9 @@ class _Stream:
                 if cfg.reconnect_attempts and attempt >= cfg.reconnect_attempts:
                     self.closing = True
                     self.client.note_problem(ParseError("", "gave_up", f"{self.port}: {e}", ""))
-                    await self.client.queue.put(EventBatch(self.port, np.zeros(0, EVENT_DTYPE), [], time.time_ns(),
-                                                           0, []))
+                    await self.client.queue.put(
+                        EventBatch(self.port, np.zeros(0, EVENT_DTYPE), [], time.time_ns(), 0, [])
+                    )
                     return
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, cfg.reconnect_max)
@@ -815,7 +867,12 @@ class _Lookup:
 
     async def ensure(self) -> None:
         async with self.lock:
-            if self.writer is not None and not self.writer.is_closing() and self.task and not self.task.done():
+            if (
+                self.writer is not None
+                and not self.writer.is_closing()
+                and self.task
+                and not self.task.done()
+            ):
                 return
             cfg = self.client.config
             self.reader, self.writer = await asyncio.open_connection(cfg.host, cfg.ports["lookup"])
@@ -896,7 +953,9 @@ class _Lookup:
                 delay = min(delay * 2, 2.0)
                 continue
             raise HistoryError(f"{req.command} {req.symbol}: {err}")
-        raise HistoryError(f"{req.command} {req.symbol}: still rate-limited after {cfg.history_retries} retries")
+        raise HistoryError(
+            f"{req.command} {req.symbol}: still rate-limited after {cfg.history_retries} retries"
+        )
 
     async def close(self) -> None:
         if self.task is not None:
@@ -911,7 +970,7 @@ def _error_text(lines: list[bytes], rid: str) -> str | None:
     prefix = f"{rid},E,".encode()
     for ln in lines[:2]:
         if ln.startswith(prefix):
-            return ln[len(prefix):].rstrip(b"\r\n").rstrip(b",").decode("latin-1")
+            return ln[len(prefix) :].rstrip(b"\r\n").rstrip(b",").decode("latin-1")
     return None
 
 
@@ -921,8 +980,12 @@ class IQFeedClient:
     and ``async for batch in c.batches(): ...``.
     """
 
-    def __init__(self, config: ClientConfig | None = None, symbols: NameTable | None = None,
-                 mmids: NameTable | None = None) -> None:
+    def __init__(
+        self,
+        config: ClientConfig | None = None,
+        symbols: NameTable | None = None,
+        mmids: NameTable | None = None,
+    ) -> None:
         self.config = config or ClientConfig()
         self.symbols = symbols if symbols is not None else NameTable()
         self.mmids = mmids if mmids is not None else NameTable(base=MMID_BASE)
@@ -979,7 +1042,11 @@ class IQFeedClient:
             old = s.watches.pop(sym, None)
             if old is None:
                 continue
-            cmds.append({"W": f"ROR,{sym}\r\n" if old.startswith("WOR") else f"RPL,{sym}\r\n"}.get(old[0], f"r{sym}\r\n"))
+            cmds.append(
+                {"W": f"ROR,{sym}\r\n" if old.startswith("WOR") else f"RPL,{sym}\r\n"}.get(
+                    old[0], f"r{sym}\r\n"
+                )
+            )
         if cmds:
             await s.send("".join(cmds))
 
@@ -1009,8 +1076,9 @@ class IQFeedClient:
 
     async def tick_history(self, symbol: str, begin: str, end: str) -> tuple[np.ndarray, ImportReport]:
         """HTT ``begin``..``end`` (``YYYYMMDD HHMMSS`` ET) -> catalog events (the importer's mapping)."""
-        raw = await self.history(HistoryRequest("HTT", symbol.upper(), begin=begin, end=end, direction=1,
-                                                datapoints_per_send=2000))
+        raw = await self.history(
+            HistoryRequest("HTT", symbol.upper(), begin=begin, end=end, direction=1, datapoints_per_send=2000)
+        )
         rows, report = parse_tick_lines(raw, f"iqfeed:{symbol}:{begin}-{end}")
         if not len(rows):
             return np.zeros(0, EVENT_DTYPE), report

@@ -178,7 +178,7 @@ class Rendered:
 
     def line(self, i: int) -> bytes:
         end = self.start[i + 1] if i + 1 < len(self) else self.buf.shape[0]
-        return self.buf[self.start[i]:end].tobytes()
+        return self.buf[self.start[i] : end].tobytes()
 
 
 @njit(cache=True)
@@ -220,7 +220,9 @@ def _t_lines(first_ns: int, last_ns: int) -> tuple[list[str], list[int]]:
     return out, ts
 
 
-def render(events: np.ndarray, writer: LineWriter, timestamps: bool = True) -> tuple[Rendered, list[ParseError]]:
+def render(
+    events: np.ndarray, writer: LineWriter, timestamps: bool = True
+) -> tuple[Rendered, list[ParseError]]:
     """Lines for ``events`` (one day, merge order) written by ``writer``, with T lines interleaved.
 
     Each event's lines carry its ``ts_event`` as replay time; T lines sort before events of their second.
@@ -243,7 +245,7 @@ def render(events: np.ndarray, writer: LineWriter, timestamps: bool = True) -> t
             ts.append(tt[ti])
             sym.append(-1)
             ti += 1
-        out, probs = writer.lines(events[i:i + 1])
+        out, probs = writer.lines(events[i : i + 1])
         problems.extend(probs)
         s = int(ev_sym[i])
         for ln in out:
@@ -273,8 +275,23 @@ def _level_changes(lv, sd, bk, ot, otn, bits, kind, action, side, price, size, o
             continue
         s = sym[i]
         si = side_index(side[i])
-        l3_event(lv, sd, bk, ot, otn, bits, s, kind[i], action[i], side[i], price[i], size[i], oid[i], cond[i],
-                 ts[i])
+        l3_event(
+            lv,
+            sd,
+            bk,
+            ot,
+            otn,
+            bits,
+            s,
+            kind[i],
+            action[i],
+            side[i],
+            price[i],
+            size[i],
+            oid[i],
+            cond[i],
+            ts[i],
+        )
         if si < 0:
             continue
         tot = 0
@@ -293,9 +310,24 @@ def price_levels_from_orders(orders: np.ndarray, n_symbols: int) -> np.ndarray:
     """
     book = L3Book.allocate(max(n_symbols, 1), capacity=512, tick=0)
     out_sz = np.zeros(orders.shape[0], np.int64)
-    _level_changes(book.lv, book.sd, book.bk, book.ot, book.otn, _bits(book.ot.shape[0]), orders["kind"],
-                   orders["action"], orders["side"], orders["price"], orders["size"], orders["order_id"],
-                   orders["conditions"], orders["ts_event"], orders["symbol"], out_sz)
+    _level_changes(
+        book.lv,
+        book.sd,
+        book.bk,
+        book.ot,
+        book.otn,
+        _bits(book.ot.shape[0]),
+        orders["kind"],
+        orders["action"],
+        orders["side"],
+        orders["price"],
+        orders["size"],
+        orders["order_id"],
+        orders["conditions"],
+        orders["ts_event"],
+        orders["symbol"],
+        out_sz,
+    )
     keep = out_sz >= 0
     out = orders[keep].copy()
     out["kind"] = KIND_DEPTH
@@ -341,15 +373,18 @@ class DayData:
 class CatalogFeed:
     """Loads catalog days and renders per-protocol/fieldset streams on demand (cached)."""
 
-    def __init__(self, catalog: Catalog, symbols: Iterable[str] | None = None,
-                 dates: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog, symbols: Iterable[str] | None = None, dates: Iterable[str] | None = None
+    ) -> None:
         self.catalog = catalog
         self.symbols = catalog.symbols
         self.mmids = catalog.venues
         parts = catalog.partitions(symbols=symbols)
         want = set(dates) if dates is not None else None
         self.dates = sorted({p.date.isoformat() for p in parts if want is None or p.date.isoformat() in want})
-        self.day_symbols = {d: sorted({p.symbol for p in parts if p.date.isoformat() == d}) for d in self.dates}
+        self.day_symbols = {
+            d: sorted({p.symbol for p in parts if p.date.isoformat() == d}) for d in self.dates
+        }
         self.known = {p.symbol for p in catalog.partitions()}
         self._days: dict[str, DayData] = {}
         self._rendered: dict[tuple, tuple[Rendered, list[ParseError]]] = {}
@@ -367,15 +402,21 @@ class CatalogFeed:
             orders = a2[a2["kind"] == KIND_ORDER]
             depth = a2[(a2["kind"] == KIND_DEPTH) & (a2["venue"] < MMID_BASE) & (a2["level"] < 0)]
             levels = price_levels_from_orders(orders, len(self.symbols)) if orders.shape[0] else depth
-            mm = np.concatenate([a2[(a2["kind"] == KIND_DEPTH) & (a2["venue"] >= MMID_BASE)],
-                                 market_maker_from_quotes(a2, self.mmids)])
+            mm = np.concatenate(
+                [
+                    a2[(a2["kind"] == KIND_DEPTH) & (a2["venue"] >= MMID_BASE)],
+                    market_maker_from_quotes(a2, self.mmids),
+                ]
+            )
             mm = mm[np.argsort(mm["ts_recv"], kind="stable")]
             got = self._days[date] = DayData(date, a1, orders, levels, mm)
         return got
 
-    def rendered(self, date: str, stream: str, protocol: str, fieldset: Fieldset = DEFAULT_FIELDSET
-                 ) -> tuple[Rendered, list[ParseError]]:
-        """``stream``: ``l1`` (Q lines), ``wor`` (order rows), ``wpl`` (price levels), ``mm`` (market maker)."""
+    def rendered(
+        self, date: str, stream: str, protocol: str, fieldset: Fieldset = DEFAULT_FIELDSET
+    ) -> tuple[Rendered, list[ParseError]]:
+        """Rendered lines of one day for ``stream``: ``l1`` (Q lines), ``wor`` (order rows),
+        ``wpl`` (price levels), ``mm`` (market maker)."""
         key = (date, stream, protocol, fieldset.names if stream == "l1" else None)
         got = self._rendered.get(key)
         if got is None:
@@ -425,12 +466,21 @@ class Simulator:
         self.catalog = catalog or Catalog(config.catalog)
         self.feed = CatalogFeed(self.catalog, config.symbols, config.dates)
         first = self.feed.day(self.feed.dates[0]).first_ns if self.feed.dates else time.time_ns()
-        self.clock = ReplayClock(config.start if config.start is not None else first, config.speed, config.paused)
+        self.clock = ReplayClock(
+            config.start if config.start is not None else first, config.speed, config.paused
+        )
         self.servers: dict[str, asyncio.base_events.Server] = {}
         self.ports: dict[str, int] = {}
         self.connections: set[_Conn] = set()
-        self.counters: dict[str, int] = {"connections": 0, "lines_sent": 0, "commands": 0, "bad_commands": 0,
-                                         "history_requests": 0, "rate_limited": 0, "disconnects": 0}
+        self.counters: dict[str, int] = {
+            "connections": 0,
+            "lines_sent": 0,
+            "commands": 0,
+            "bad_commands": 0,
+            "history_requests": 0,
+            "rate_limited": 0,
+            "disconnects": 0,
+        }
         self._bucket = (float(config.history_burst), time.monotonic())
         self.drop_hook = None  # tests: callable(conn) -> bool, True drops the connection (fault injection)
 
@@ -439,7 +489,9 @@ class Simulator:
         if self.clock.changed is None:
             self.clock.changed = asyncio.Event()
         for role, port in self.config.ports.items():
-            srv = await asyncio.start_server(lambda r, w, role=role: self._serve(role, r, w), self.config.host, port)
+            srv = await asyncio.start_server(
+                lambda r, w, role=role: self._serve(role, r, w), self.config.host, port
+            )
             self.servers[role] = srv
             self.ports[role] = srv.sockets[0].getsockname()[1]
         return dict(self.ports)
@@ -541,9 +593,27 @@ class _Conn:
             self.send(format_message(SystemMessage("KEY", ("99999",))))
             self.send(format_message(SystemMessage("SERVER CONNECTED")))
             self.send(format_message(SystemMessage("IP", ("127.0.0.1 60004",))))
-            self.send(format_message(SystemMessage("CUST", (
-                "real_time", "127.0.0.1", "60002", "quantedge", "6.2.0.25", "0", "NASDAQ NYSE NYSE_AMERICAN",
-                "", str(self.sim.config.max_l1_symbols), "QT_API", "", ""))))
+            self.send(
+                format_message(
+                    SystemMessage(
+                        "CUST",
+                        (
+                            "real_time",
+                            "127.0.0.1",
+                            "60002",
+                            "quantedge",
+                            "6.2.0.25",
+                            "0",
+                            "NASDAQ NYSE NYSE_AMERICAN",
+                            "",
+                            str(self.sim.config.max_l1_symbols),
+                            "QT_API",
+                            "",
+                            "",
+                        ),
+                    )
+                )
+            )
             self._send_t()
         elif self.role == "level2":
             self.send(format_message(SystemMessage("SERVER CONNECTED")))
@@ -579,8 +649,11 @@ class _Conn:
         cmd = parse_command(line, self.role)
         if isinstance(cmd, ParseError):
             self.sim.counters["bad_commands"] += 1
-            self.send(f"E,!SYNTAX_ERROR!,{cmd.reason},\r\n" if self.role != "lookup"
-                      else error_response(None, "!SYNTAX_ERROR!"))
+            self.send(
+                f"E,!SYNTAX_ERROR!,{cmd.reason},\r\n"
+                if self.role != "lookup"
+                else error_response(None, "!SYNTAX_ERROR!")
+            )
             return
         if isinstance(cmd, SystemMessage):
             self._system(cmd)
@@ -614,7 +687,11 @@ class _Conn:
         elif name == "SET CLIENT NAME":
             self.client_name = m.args[0] if m.args else ""
         elif name in ("CONNECT", "DISCONNECT"):
-            self.send(format_message(SystemMessage("SERVER CONNECTED" if name == "CONNECT" else "SERVER DISCONNECTED")))
+            self.send(
+                format_message(
+                    SystemMessage("SERVER CONNECTED" if name == "CONNECT" else "SERVER DISCONNECTED")
+                )
+            )
         elif name == "TIMESTAMPSON":
             self.timestamps = True
         elif name == "TIMESTAMPSOFF":
@@ -633,7 +710,9 @@ class _Conn:
 
             self.send(format_message(SystemMessage("UPDATE FIELDNAMES", tuple(ALL_FIELDS))))
         elif name == "REQUEST FUNDAMENTAL FIELDNAMES":
-            self.send(format_message(SystemMessage("FUNDAMENTAL FIELDNAMES", ("Symbol", *FUNDAMENTAL_FIELDS[1:]))))
+            self.send(
+                format_message(SystemMessage("FUNDAMENTAL FIELDNAMES", ("Symbol", *FUNDAMENTAL_FIELDS[1:])))
+            )
         elif name == "REQUEST WATCHES":
             self.send(format_message(SystemMessage("WATCHES", tuple(sorted({_wsym(w) for w in self.watch})))))
         elif name == "UNWATCH ALL":
@@ -641,7 +720,14 @@ class _Conn:
             self._rebuild_ids()
         elif name == "REQUEST STATS":
             self.send(self._stats_line())
-        elif name == "CLEAR DEPTH" or name in ("REGON", "REGOFF", "NEWSON", "NEWSOFF", "SET LOG LEVELS", "KEY"):
+        elif name == "CLEAR DEPTH" or name in (
+            "REGON",
+            "REGOFF",
+            "NEWSON",
+            "NEWSOFF",
+            "SET LOG LEVELS",
+            "KEY",
+        ):
             return
         elif name == "REGISTER CLIENT APP":
             self.send("S,REGISTER CLIENT APP COMPLETED\r\n")
@@ -663,15 +749,39 @@ class _Conn:
     def _stats_line(self) -> str:
         c = self.sim
         watched = sum(len(x.watch) for x in c.connections if x.role == "level1")
-        return format_message(SystemMessage("STATS", (
-            "127.0.0.1", "60002", str(c.config.max_l1_symbols), str(watched), str(len(c.connections)), "0", "0",
-            "0", "", "", "Connected", "6.2.0.25", "SIMULATOR", "0", "0", "0", "0", "0", "", "")))
+        return format_message(
+            SystemMessage(
+                "STATS",
+                (
+                    "127.0.0.1",
+                    "60002",
+                    str(c.config.max_l1_symbols),
+                    str(watched),
+                    str(len(c.connections)),
+                    "0",
+                    "0",
+                    "0",
+                    "",
+                    "",
+                    "Connected",
+                    "6.2.0.25",
+                    "SIMULATOR",
+                    "0",
+                    "0",
+                    "0",
+                    "0",
+                    "0",
+                    "",
+                    "",
+                ),
+            )
+        )
 
     def _replay_command(self, line: str) -> str:
         """Admin replay control (simulator extension): PAUSE, RESUME, SPEED,<x|max>, SEEK,<YYYYMMDD HHMMSS>,
         STATUS.  Every command answers ``S,REPLAY STATUS,...``; a bad one ``E,<reason>,``."""
         parts = line.split(",")
-        verb = parts[1][len("REPLAY"):].strip() if len(parts) > 1 else ""
+        verb = parts[1][len("REPLAY") :].strip() if len(parts) > 1 else ""
         arg = parts[2] if len(parts) > 2 else ""
         clock = self.sim.clock
         try:
@@ -723,7 +833,11 @@ class _Conn:
             if sym in self.watch:
                 self._summary(sym)
             return
-        if self.role == "level1" and sym not in self.watch and len(self.watch) >= self.sim.config.max_l1_symbols:
+        if (
+            self.role == "level1"
+            and sym not in self.watch
+            and len(self.watch) >= self.sim.config.max_l1_symbols
+        ):
             self.send(format_message(SystemMessage("SYMBOL LIMIT REACHED", (sym,))))
             return
         if self.role == "level2":
@@ -741,8 +855,13 @@ class _Conn:
         vals = [""] * len(FUNDAMENTAL_FIELDS)
         vals[0] = sym
         names = {n: i for i, n in enumerate(FUNDAMENTAL_FIELDS)}
-        for k, v in (("Company Name", sym), ("Precision", "4"), ("Security Type", "1"), ("Listed Market", "5"),
-                     ("Exchange ID", "5")):
+        for k, v in (
+            ("Company Name", sym),
+            ("Precision", "4"),
+            ("Security Type", "1"),
+            ("Listed Market", "5"),
+            ("Exchange ID", "5"),
+        ):
             if k in names:
                 vals[names[k]] = v
         self.send(format_message(Fundamental(tuple(vals))))
@@ -905,7 +1024,7 @@ class _Conn:
             return
         step = max(1, req.datapoints_per_send or 2000)
         for i in range(0, len(lines), step):
-            self.send("".join(lines[i:i + step]))
+            self.send("".join(lines[i : i + step]))
             await self.flush()
         self.send(format_message(EndMsg(rid)))
 
@@ -972,8 +1091,11 @@ def snapshot_lines(ev: np.ndarray, mode: str, sym: str, protocol: str, mmids: Na
                 if a == ACTION_DELETE or st[2] <= 0:
                     del live[oid]
         for oid, (side, price, size) in live.items():
-            out.append(format_message(L2Order("6", sym, oid, "", "B" if side == SIDE_BID else "A", price, size,
-                                              None, 4, tod, d)))
+            out.append(
+                format_message(
+                    L2Order("6", sym, oid, "", "B" if side == SIDE_BID else "A", price, size, None, 4, tod, d)
+                )
+            )
         return out
     key_cols = ("side", "price") if mode == "wpl" else ("side", "venue")
     order = np.lexsort((np.arange(ev.shape[0]), ev[key_cols[1]], ev[key_cols[0]]))
@@ -984,19 +1106,42 @@ def snapshot_lines(ev: np.ndarray, mode: str, sym: str, protocol: str, mmids: Na
     for e in cur:
         side = "B" if int(e["side"]) == SIDE_BID else "A"
         if mode == "wpl":
-            out.append(format_message(L2PriceLevel("7", sym, side, int(e["price"]), int(e["size"]), None, 4, tod, d)))
+            out.append(
+                format_message(L2PriceLevel("7", sym, side, int(e["price"]), int(e["size"]), None, 4, tod, d))
+            )
         else:
             mmid = mmids.name(int(e["venue"]))
             if protocol == "6.2":
-                out.append(format_message(L2Order("6", sym, None, mmid, side, int(e["price"]), int(e["size"]),
-                                                  None, 4, tod, d)))
+                out.append(
+                    format_message(
+                        L2Order("6", sym, None, mmid, side, int(e["price"]), int(e["size"]), None, 4, tod, d)
+                    )
+                )
             else:
                 from quantedge.feeds.iqfeed.protocol import L2LegacyMM
 
                 bid = (int(e["price"]), int(e["size"])) if side == "B" else (None, None)
                 ask = (int(e["price"]), int(e["size"])) if side == "A" else (None, None)
-                out.append(format_message(L2LegacyMM("Z", sym, mmid, bid[0], ask[0], bid[1], ask[1], tod, d, "",
-                                                     tod, bid[0] is not None, ask[0] is not None, True)))
+                out.append(
+                    format_message(
+                        L2LegacyMM(
+                            "Z",
+                            sym,
+                            mmid,
+                            bid[0],
+                            ask[0],
+                            bid[1],
+                            ask[1],
+                            tod,
+                            d,
+                            "",
+                            tod,
+                            bid[0] is not None,
+                            ask[0] is not None,
+                            True,
+                        )
+                    )
+                )
     return out
 
 
@@ -1015,8 +1160,9 @@ def _filter_tod(ts: np.ndarray, begin: str | None, end: str | None) -> np.ndarra
     return ok
 
 
-def tick_rows(catalog: Catalog, symbol: str, start_date: str | None = None, end_date: str | None = None
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def tick_rows(
+    catalog: Catalog, symbol: str, start_date: str | None = None, end_date: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Catalog trades of ``symbol`` with the NBBO in force and the day's cumulative volume.
 
     Returns (trades, bid, ask, total_volume) aligned by trade.
@@ -1091,16 +1237,29 @@ def history_lines(catalog: Catalog, req: HistoryRequest, protocol: str, now_ns: 
             bits, venue = int(e["conditions"]), int(e["venue"])
             side = int(e["side"])
             d, _ = ns_to_et(int(e["ts_event"]))
-            rows.append(LookupTickRow(rid, int(e["ts_event"]) // 1000 * 1000, int(e["price"]), int(e["size"]),
-                                      int(vol[i]), int(bid[i]), int(ask[i]), int(e["seq"]), _contents_type(bits),
-                                      venue, conditions_to_hex(bits, venue),
-                                      1 if side == SIDE_BID else 2 if side == SIDE_ASK else 0, d % 100))
+            rows.append(
+                LookupTickRow(
+                    rid,
+                    int(e["ts_event"]) // 1000 * 1000,
+                    int(e["price"]),
+                    int(e["size"]),
+                    int(vol[i]),
+                    int(bid[i]),
+                    int(ask[i]),
+                    int(e["seq"]),
+                    _contents_type(bits),
+                    venue,
+                    conditions_to_hex(bits, venue),
+                    1 if side == SIDE_BID else 2 if side == SIDE_ASK else 0,
+                    d % 100,
+                )
+            )
     elif kind == "interval":
         rows = _interval_rows(trades, vol, req)
     else:
         rows = _daily_rows(trades, req)
     if req.max_datapoints:
-        rows = rows[-req.max_datapoints:]
+        rows = rows[-req.max_datapoints :]
     if not req.direction:
         rows = rows[::-1]
     return [format_message(r, protocol) for r in rows]
@@ -1136,8 +1295,19 @@ def _interval_rows(trades: np.ndarray, vol: np.ndarray, req: HistoryRequest) -> 
         else:
             label = int(ts[b - 1]) // NS * NS
         seg = px[a:b]
-        out.append(LookupIntervalRow(req.request_id, label, int(seg.max()), int(seg.min()), int(seg[0]), int(seg[-1]),
-                                     int(vol[b - 1]), int(trades["size"][a:b].sum()), int(b - a)))
+        out.append(
+            LookupIntervalRow(
+                req.request_id,
+                label,
+                int(seg.max()),
+                int(seg.min()),
+                int(seg[0]),
+                int(seg[-1]),
+                int(vol[b - 1]),
+                int(trades["size"][a:b].sum()),
+                int(b - a),
+            )
+        )
     return out
 
 
@@ -1150,8 +1320,18 @@ def _daily_rows(trades: np.ndarray, req: HistoryRequest) -> list:
     px = trades["price"]
     for a, b in zip(np.concatenate(([0], brk)), np.concatenate((brk, [dates.shape[0]])), strict=True):
         seg = px[a:b]
-        out.append(LookupDailyRow(req.request_id, int(dates[a]), int(seg.max()), int(seg.min()), int(seg[0]),
-                                  int(seg[-1]), int(trades["size"][a:b].sum()), 0))
+        out.append(
+            LookupDailyRow(
+                req.request_id,
+                int(dates[a]),
+                int(seg.max()),
+                int(seg.min()),
+                int(seg[0]),
+                int(seg[-1]),
+                int(trades["size"][a:b].sum()),
+                0,
+            )
+        )
     return out
 
 
