@@ -621,7 +621,7 @@ class ScannerService:
             except ValueError:
                 pass  # not the main thread
         t0 = time.monotonic()
-        last_data = t0
+        last_data: float | None = None  # idle time counts from the first data, not from the group join
         last_lag = 0.0
         try:
             while not self._stop:
@@ -643,7 +643,7 @@ class ScannerService:
                     break
                 if max_events is not None and self.metrics.get("events_total") >= max_events:
                     break
-                if idle_exit_s is not None and now - last_data > idle_exit_s and self.shards:
+                if idle_exit_s is not None and last_data is not None and now - last_data > idle_exit_s:
                     break
             self.checkpoint(force_snapshot=True)
         finally:
