@@ -50,3 +50,20 @@ def test_catalog_ls_and_show(tmp_path, shared_data):
     assert res.exit_code == 0 and "trade" in res.output
     res = runner.invoke(app, ["catalog", "show", "NEPT", "2021-03-09", "-c", str(tmp_path)])
     assert res.exit_code == 1 and "no events" in res.output
+
+
+def test_export_then_import_round_trips(tmp_path):
+    assert runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")]).exit_code == 0
+    cat_dir = tmp_path / "demo" / "catalog"
+    res = runner.invoke(app, ["export", "NEPT", "--date", "2021-03-01", "--out", str(tmp_path / "csv"),
+                              "-c", str(cat_dir)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["import", "csv", str(tmp_path / "csv"), "-c", str(tmp_path / "rt")])
+    assert res.exit_code == 0, res.output
+    a = Catalog(cat_dir).read("NEPT", "2021-03-01")
+    b = Catalog(tmp_path / "rt").read("NEPT", "2021-03-01")
+    assert a.shape == b.shape
+    for f in ("ts_event", "price", "size", "kind", "side", "venue", "conditions"):
+        assert (a[f] == b[f]).all(), f
+    res = runner.invoke(app, ["export", "NOPE", "--date", "2021-03-01", "-c", str(cat_dir)])
+    assert res.exit_code == 1 and "no events" in res.output

@@ -635,10 +635,23 @@ TABLE_COLUMNS: list[tuple[str, object]] = [
 
 
 def render_table(results: list[CheckResult], title: str = "Integrity checks"):
-    """A Rich table: one row per symbol-day, one column per check."""
+    """A Rich table of the checks per symbol-day.
+
+    Up to six symbol-days are shown one per column (a check per row, readable in 80 columns);
+    more are shown one per row.
+    """
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)
+    if len(results) <= 6:
+        table.add_column("check", style="bold")
+        for r in results:
+            style = "red" if not r.usable else ("yellow" if r.n_bad else None)
+            table.add_column(f"{r.symbol}\n{r.date.isoformat() if r.date else '-'}", justify="right",
+                             style=style)
+        for name, fn in TABLE_COLUMNS:
+            table.add_row(name, *(str(fn(r)) for r in results))  # type: ignore[operator]
+        return table
     table.add_column("symbol", style="bold")
     table.add_column("date")
     for name, _ in TABLE_COLUMNS:

@@ -151,6 +151,35 @@ def catalog_show(
     console.print(t)
 
 
+@app.command("export")
+def export_cmd(
+    symbol: Annotated[list[str], typer.Argument(help="Symbols to export.")],
+    date: Annotated[str, typer.Option(help="ET date YYYY-MM-DD.")],
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/export"),
+    catalog: CatalogOpt = DEFAULT_CATALOG,
+) -> None:
+    """Export catalog symbol-days to the project's L2 / Trades / Quotes CSV schemas."""
+    import warnings
+
+    from quantedge.catalog.export import export_project_csv
+    from quantedge.catalog.merge import concat_events
+    from quantedge.catalog.store import Catalog
+
+    cat = Catalog(catalog)
+    parts = [cat.read(s, date) for s in symbol]
+    events = concat_events([p for p in parts if p.shape[0]]) if any(p.shape[0] for p in parts) else None
+    if events is None:
+        console.print(f"[red]no events for {', '.join(symbol)} on {date}[/]")
+        raise typer.Exit(1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        paths = export_project_csv(events, cat.symbols, cat.venues, out)
+    for w in caught:
+        console.print(f"[yellow]note:[/] {w.message}")
+    for p in paths:
+        console.print(f"wrote {p}")
+
+
 DEFAULT_DATA = Path(
     os.environ.get("QUANTEDGE_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data")
 )
