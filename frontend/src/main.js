@@ -6,7 +6,7 @@ import "./style.css";
 
 const $ = (id) => document.getElementById(id);
 const MAX_POINTS = 20000; // price history kept in the browser
-const MAX_TAPE = 150;
+const MAX_TAPE = 80;
 const MAX_HEAT = 600;
 const SIG_COLORS = {
   absorption: "#1f77b4", creep: "#9467bd", dark_pool: "#444", sinkhole: "#17becf",
@@ -18,8 +18,8 @@ const st = {
   meta: null, clock: null, view: "scanner", symbol: null,
   scanner: new Map(), sortKey: "composite", sortDir: -1, filter: "",
   hist: { t: [], bid: [], ask: [], last: [] },
-  tape: [], heat: [], ladder: { bid: [], ask: [] }, signals: [], orders: [], fills: [], position: null,
-  dirty: { chart: false, ladder: false, heat: false, tape: false, side: false, scanner: false },
+  tape: [], tapeNew: [], tapeReset: true, heat: [], heatTotal: 0, ladder: { bid: [], ask: [] }, signals: [], orders: [], fills: [], position: null,
+  dirty: { chart: false, ladder: false, heat: false, tape: false, side: false, pos: false, scanner: false },
   stats: { updates: 0, frames: 0, msgs: 0, bytes: 0, window: [], ups: 0, fps: 0, firstPaint: null },
 };
 window.__qe = st; // read by the browser tests and the benchmark
@@ -143,7 +143,7 @@ function renderScanner() {
 // ------------------------------------------------------------------------------------ symbol view
 function resetSymbolState() {
   st.hist = { t: [], bid: [], ask: [], last: [] };
-  st.tape = []; st.heat = []; st.signals = []; st.orders = []; st.fills = [];
+  st.tape = []; st.tapeNew = []; st.tapeReset = true; st.heat = []; st.signals = []; st.orders = []; st.fills = [];
   st.ladder = { bid: [], ask: [] }; st.position = null;
 }
 function pushPoint(t, b, a, l) {
@@ -157,7 +157,9 @@ function applySnapshot(m) {
   const h = m.history;
   for (let i = 0; i < h.t.length; i++) pushPoint(h.t[i], h.bid[i], h.ask[i], h.last[i]);
   st.tape = m.tape.slice(-MAX_TAPE).reverse();
+  st.tapeReset = true;
   st.heat = m.heat.slice(-MAX_HEAT);
+  st.heatTotal = st.heat.length; heatView.drawn = 0;
   st.ladder = m.ladder; st.signals = m.signals; st.orders = m.orders; st.fills = m.fills; st.position = m.position;
   $("symbol-title").textContent = m.symbol;
   clearMessage();
@@ -169,18 +171,19 @@ function applyDelta(m) {
   for (const p of m.points) pushPoint(p[0], p[1], p[2], p[3]);
   if (m.points.length) st.dirty.chart = true;
   if (m.tape.length) {
-    for (const r of m.tape) st.tape.unshift(r);
+    for (const r of m.tape) { st.tape.unshift(r); st.tapeNew.push(r); }
     if (st.tape.length > MAX_TAPE) st.tape.length = MAX_TAPE;
     st.dirty.tape = true;
   }
   st.ladder = m.ladder; st.dirty.ladder = true;
   st.heat.push([m.clock.t, m.ladder.bid.map((x) => [x[0], x[1]]), m.ladder.ask.map((x) => [x[0], x[1]])]);
+  st.heatTotal++;
   if (st.heat.length > MAX_HEAT) st.heat.splice(0, st.heat.length - MAX_HEAT);
   st.dirty.heat = true;
   if (m.signals && m.signals.length) { st.signals.push(...m.signals); st.dirty.side = true; st.dirty.chart = true; }
   if (m.orders) { st.orders = m.orders; st.dirty.side = true; st.dirty.ladder = true; }
   if (m.fills && m.fills.length) { st.fills.push(...m.fills); st.dirty.chart = true; }
-  st.position = m.position; st.dirty.side = true;
+  st.position = m.position; st.dirty.pos = true;
 }
 function markAll() { for (const k of Object.keys(st.dirty)) st.dirty[k] = true; }
 
@@ -249,48 +252,86 @@ function renderLadder() {
   $("ladder").dataset.bestBid = bb ? bb[0] : "";
   $("ladder").dataset.bestAsk = ba ? ba[0] : "";
 }
+// The heat-map scrolls: each update shifts the canvas one column left and paints only the new
+// column; the whole canvas is repainted only when the price range must grow (or on a new symbol).
+const heatView = { lo: 0, hi: 0, drawn: 0, cols: 0 };
+function heatRange() {
+  let lo = Infinity, hi = -Infinity;
+  for (const c of st.heat) for (const side of [c[1], c[2]]) for (const [p] of side) { if (p < lo) lo = p; if (p > hi) hi = p; }
+  const pad = Math.max((hi - lo) * 0.15, 0.05);
+  return [lo - pad, hi + pad];
+}
+function heatColumn(ctx, c, x, cw, w, h) {
+  const span = heatView.hi - heatView.lo, rowH = Math.max(2, h / 28);
+  for (const [k, side] of [[0, c[1]], [1, c[2]]]) {
+    for (const [p, s] of side) {
+      const y = h - ((p - heatView.lo) / span) * h - rowH / 2;
+      const a = Math.min(1, Math.log1p(s) / 8);
+      ctx.fillStyle = k === 0 ? `rgba(40,200,120,${a.toFixed(2)})` : `rgba(230,70,70,${a.toFixed(2)})`;
+      ctx.fillRect(x, y, cw, rowH);
+    }
+  }
+}
 function renderHeat() {
   const cv = $("heat");
   const w = cv.clientWidth || 600, h = cv.clientHeight || 220;
-  if (cv.width !== w) cv.width = w;
-  if (cv.height !== h) cv.height = h;
   const ctx = cv.getContext("2d");
-  ctx.fillStyle = "#0b1020"; ctx.fillRect(0, 0, w, h);
+  const cw = Math.max(1, Math.floor(w / MAX_HEAT));
   const cols = st.heat;
-  if (!cols.length) return;
-  let lo = Infinity, hi = -Infinity, smax = 1;
-  for (const c of cols) for (const side of [c[1], c[2]]) for (const [p, s] of side) { if (p < lo) lo = p; if (p > hi) hi = p; if (s > smax) smax = s; }
-  if (!isFinite(lo)) return;
-  // prices in the heat ring are $0.0001 ints (server) or dollars (browser-side deltas)
-  const cw = Math.max(1, w / MAX_HEAT), span = Math.max(hi - lo, 1e-9);
-  const rowH = Math.max(2, h / 24);
-  const lsmax = Math.log1p(smax);
-  cols.forEach((c, i) => {
-    const x = w - (cols.length - i) * cw;
-    for (const [k, side] of [[0, c[1]], [1, c[2]]]) {
-      for (const [p, s] of side) {
-        const y = h - ((p - lo) / span) * (h - rowH) - rowH;
-        const a = Math.log1p(s) / lsmax;
-        ctx.fillStyle = k === 0 ? `rgba(40,200,120,${a})` : `rgba(230,70,70,${a})`;
-        ctx.fillRect(x, y, Math.ceil(cw), rowH);
-      }
-    }
-  });
+  let full = cv.width !== w || cv.height !== h || heatView.drawn === 0 || heatView.symbol !== st.symbol;
+  const last = cols[cols.length - 1];
+  if (!full && last) {
+    for (const side of [last[1], last[2]]) for (const [p] of side) if (p < heatView.lo || p > heatView.hi) full = true;
+  }
+  if (full) {
+    if (cv.width !== w) cv.width = w;
+    if (cv.height !== h) cv.height = h;
+    ctx.fillStyle = "#0b1020"; ctx.fillRect(0, 0, w, h);
+    if (!cols.length) return;
+    [heatView.lo, heatView.hi] = heatRange();
+    cols.forEach((c, i) => heatColumn(ctx, c, w - (cols.length - i) * cw, cw, w, h));
+    heatView.drawn = cols.length; heatView.symbol = st.symbol; heatView.total = st.heatTotal;
+    return;
+  }
+  const fresh = Math.min(st.heatTotal - heatView.total, cols.length);
+  if (fresh <= 0) return;
+  ctx.drawImage(cv, -fresh * cw, 0);
+  ctx.fillStyle = "#0b1020"; ctx.fillRect(w - fresh * cw, 0, fresh * cw, h);
+  for (let i = cols.length - fresh; i < cols.length; i++) heatColumn(ctx, cols[i], w - (cols.length - i) * cw, cw, w, h);
+  heatView.total = st.heatTotal;
 }
+const etFmt = new Intl.DateTimeFormat("en-US", { timeZone: "America/New_York", hour12: false,
+  hour: "2-digit", minute: "2-digit", second: "2-digit" });
 function hhmmss(ns) {
-  return new Date(ns / 1e6).toLocaleTimeString("en-US", { timeZone: "America/New_York", hour12: false }) + "." + String(Math.floor(ns / 1e6) % 1000).padStart(3, "0");
+  const ms = Math.floor(ns / 1e6);
+  return etFmt.format(new Date(ms)) + "." + String(ms % 1000).padStart(3, "0");
 }
+function tapeRow(r) {
+  const cls = r[3] > 0 ? "buy" : r[3] < 0 ? "sell" : "";
+  return `<tr class="${cls}${r[4] ? " offex" : ""}" title="${r[5].join(", ")}"><td>${hhmmss(r[0])}</td>` +
+    `<td>${r[1].toFixed(4)}</td><td>${r[2]}</td><td>${r[4] ? '<span class="ox">OX</span>' : ""}</td></tr>`;
+}
+// The tape is updated in place: new prints are inserted at the top, the oldest rows dropped.
 function renderTape() {
-  $("tape").innerHTML = st.tape.map((r) => {
-    const cls = r[3] > 0 ? "buy" : r[3] < 0 ? "sell" : "";
-    return `<tr class="${cls}${r[4] ? " offex" : ""}" title="${r[5].join(", ")}"><td>${hhmmss(r[0])}</td><td>${r[1].toFixed(4)}</td><td>${r[2]}</td><td>${r[4] ? '<span class="ox">OX</span>' : ""}</td></tr>`;
-  }).join("");
+  const body = $("tape");
+  if (st.tapeReset) {
+    body.innerHTML = st.tape.map(tapeRow).join("");
+    st.tapeReset = false; st.tapeNew = [];
+    return;
+  }
+  const fresh = st.tapeNew.slice(-MAX_TAPE);
+  st.tapeNew = [];
+  if (!fresh.length) return;
+  body.insertAdjacentHTML("afterbegin", fresh.reverse().map(tapeRow).join(""));
+  while (body.rows.length > MAX_TAPE) body.deleteRow(-1);
 }
 function renderSide() {
   $("signals").innerHTML = st.signals.slice().reverse().map((s) =>
     `<tr class="sig" data-t="${s.t}"><td>${s.t_et}</td><td style="color:${SIG_COLORS[s.name] || "#000"}">${s.name}${s.triggered ? " ▲" : ""}</td><td>${s.score.toFixed(3)}</td><td class="explain">${s.explain.filter((x) => x !== null).map((x) => x.toPrecision(3)).join(", ")}</td></tr>`).join("");
   $("orders").innerHTML = st.orders.slice().reverse().map((o) =>
     `<tr class="st-${o.status}"><td>${o.id}</td><td>${o.side}</td><td>${o.type}</td><td>${o.qty}</td><td>${o.filled}</td><td>${o.limit ? o.limit.toFixed(4) : ""}</td><td>${o.status}</td><td>${o.queue_ahead ?? ""}</td><td>${o.tag}</td></tr>`).join("");
+}
+function renderPosition() {
   const p = st.position;
   if (p) {
     $("position").innerHTML = `position <b id="pos-qty">${p.qty}</b> @ ${p.avg_px.toFixed(4)} · unrealized ${p.unrealized.toFixed(2)} · ` +
@@ -362,15 +403,23 @@ function wire() {
 
 // ------------------------------------------------------------------------------------ render loop
 let lastSec = performance.now();
+const renderMs = {}; // cumulative ms per renderer (read by the benchmark)
+st.stats.renderMs = renderMs;
+function timed(name, fn) {
+  const t0 = performance.now();
+  fn();
+  renderMs[name] = (renderMs[name] || 0) + performance.now() - t0;
+}
 function frame() {
   const d = st.dirty;
-  if (st.view === "scanner" && d.scanner) { renderScanner(); d.scanner = false; }
+  if (st.view === "scanner" && d.scanner) { timed("scanner", renderScanner); d.scanner = false; }
   if (st.view === "symbol" && st.symbol) {
-    if (d.chart) { renderChart(); d.chart = false; }
-    if (d.ladder) { renderLadder(); d.ladder = false; }
-    if (d.heat) { renderHeat(); d.heat = false; }
-    if (d.tape) { renderTape(); d.tape = false; }
-    if (d.side) { renderSide(); d.side = false; }
+    if (d.chart) { timed("chart", renderChart); d.chart = false; }
+    if (d.ladder) { timed("ladder", renderLadder); d.ladder = false; }
+    if (d.heat) { timed("heat", renderHeat); d.heat = false; }
+    if (d.tape) { timed("tape", renderTape); d.tape = false; }
+    if (d.side) { timed("side", renderSide); d.side = false; }
+    if (d.pos) { timed("position", renderPosition); d.pos = false; }
   }
   if (st.stats.firstPaint === null && st.scanner.size) st.stats.firstPaint = performance.now();
   st.stats.frames++;

@@ -54,7 +54,7 @@ def dash(lobster_catalog: Path, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture()
 def browser(chromium: str, dash, request: pytest.FixtureRequest):
-    from .cdp import Browser
+    from quantedge.dashboard.cdp import Browser
 
     b = Browser(chromium)
     yield b

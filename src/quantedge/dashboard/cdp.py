@@ -1,4 +1,4 @@
-"""A small Chrome DevTools Protocol driver for headless Debian Chromium (no browser download needed).
+"""A small Chrome DevTools Protocol driver for headless Debian Chromium (tests and the benchmark).
 
 Launches ``/usr/bin/chromium`` with a fresh profile and ``--remote-debugging-port=0``, reads the
 port from ``DevToolsActivePort`` and talks to one page target over the ``websockets`` sync client:

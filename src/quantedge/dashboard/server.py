@@ -87,10 +87,13 @@ class Hub:
                 await self.task
 
     async def _loop(self) -> None:
+        """Frames on a fixed grid (not sleep-after-work), so clients get FRAME_S pacing exactly."""
         last = time.perf_counter()
+        nxt = last + FRAME_S
         while True:
-            await asyncio.sleep(FRAME_S)
+            await asyncio.sleep(max(0.0, nxt - time.perf_counter()))
             now = time.perf_counter()
+            nxt = max(nxt + FRAME_S, now + FRAME_S / 4)
             dt = now - last
             last = now
             t0 = time.process_time()
