@@ -282,7 +282,7 @@ def bench(
 
 def _register_stage_commands() -> None:
     """Sub-commands that live next to their stage (one module each under quantedge/cli)."""
-    from quantedge.cli import backtest_cmd, book_cmd, check_cmd, iqfeed_cmd, signals_cmd, synth_cmd
+    from quantedge.cli import backtest_cmd, book_cmd, check_cmd, iqfeed_cmd, live_cmd, signals_cmd, synth_cmd
 
     check_cmd.register(app)
     book_cmd.register(app)
@@ -290,6 +290,7 @@ def _register_stage_commands() -> None:
     backtest_cmd.register(app)
     signals_cmd.register(app)
     iqfeed_cmd.register(app)
+    live_cmd.register(app)
 
 
 _register_stage_commands()
