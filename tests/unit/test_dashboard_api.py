@@ -174,3 +174,66 @@ def test_signal_log_file_errors_name_row_and_field(tmp_path: Path) -> None:
     p.write_text("ts_recv,symbol,signal,score\n1340285400000000000,AMZN,creep,0.5\n")
     sig = load_signals(p, ["AMZN"])
     assert sig.shape == (1,) and sig["signal"][0] == 2 and sig["score"][0] == pytest.approx(0.5)
+
+
+def test_attach_to_a_scanners_redis_state() -> None:
+    """Attach mode on the real Redis the streaming services start (skips when it is not running)."""
+    import os
+    import uuid
+
+    import redis
+
+    from quantedge.dashboard.attach import AttachSession
+    from quantedge.live.redis_state import DEFAULT_REDIS_URL, RedisStateConfig, RedisStateSink
+
+    url = os.environ.get("QUANTEDGE_REDIS_URL", DEFAULT_REDIS_URL)
+    try:
+        redis.Redis.from_url(url, socket_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis at {url} (start it with scripts/services.sh start redis)")
+    prefix = f"qe-dash-{uuid.uuid4().hex[:8]}"
+    sink = RedisStateSink(RedisStateConfig(url=url, prefix=prefix))
+    try:
+        sink.update_state(
+            "NEPT",
+            {
+                "mid": 1.505,
+                "spread_bps": 66.4,
+                "volume_30s": 1200.0,
+                "last_signal": "creep",
+                "last_signal_ts": 1614607200000000000,
+                "last_signal_score": 0.8,
+            },
+        )
+        sink.add_signal(
+            "sig-1",
+            {
+                "symbol": "NEPT",
+                "signal": "creep",
+                "score": 0.8,
+                "triggered": 1,
+                "ts_event": 1614607200000000000,
+                "ts_recv": 1614607200000000000,
+            },
+        )
+        sink.flush(force=True)
+        s = AttachSession(url, prefix=prefix)
+        s.tick(0.04, 0)
+        rows = s.scanner_rows()
+        assert [r["symbol"] for r in rows] == ["NEPT"]
+        assert rows[0]["last"] == pytest.approx(1.505) and rows[0]["scores"]["creep"] == pytest.approx(0.8)
+        assert rows[0]["last_signal"]["name"] == "creep" and rows[0]["last_signal"]["t_et"] == "09:00:00.000"
+        assert s.signal_log(s.symbol_id("NEPT"))[0]["name"] == "creep"
+        srv = serve_in_thread(s)
+        try:
+            st, body = _req(srv.url + "/api/control", {"action": "seek", "to": "10:00"})
+            assert st == 400 and "live scanner" in body["error"]
+            st, body = _req(srv.url + "/api/scanner")
+            assert st == 200 and body["rows"][0]["symbol"] == "NEPT"
+        finally:
+            srv.stop()
+    finally:
+        r = redis.Redis.from_url(url)
+        for k in r.scan_iter(match=f"{prefix}:*"):
+            r.delete(k)
+        sink.close()

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from quantedge.dashboard.session import SCORE_COLUMNS, SessionError
+from quantedge.dashboard.session import SCORE_COLUMNS, SessionError, _fmt_et
 
 MAX_SIGNALS = 20_000  # newest signal entries kept in memory
 
@@ -28,6 +28,10 @@ def _f(x: str | None) -> float | None:
     except ValueError:
         return None
     return v if math.isfinite(v) else None
+
+
+def _et(ns: int) -> str:
+    return _fmt_et(ns) if ns > 0 else ""
 
 
 class AttachSession:
@@ -51,6 +55,7 @@ class AttachSession:
         self.names: list[str] = []
         self.state: dict[str, dict[str, str]] = {}
         self.signals: list[dict] = []
+        self.scores: dict[str, dict[str, float]] = {}
         self._stream_id = "0-0"
         self.dirty = np.zeros(0, bool)
         self.watched: dict[int, int] = {}
@@ -96,6 +101,10 @@ class AttachSession:
             for sid, fields in entries:
                 self._stream_id = sid
                 self.signals.append({"id": sid, **fields})
+                sym, name, score = fields.get("symbol"), fields.get("signal"), _f(fields.get("score"))
+                if sym in self.state and name in SCORE_COLUMNS and score is not None:
+                    self.scores.setdefault(sym, {})[name] = score
+                    self.dirty[self.names.index(sym)] = True
         if len(self.signals) > MAX_SIGNALS:
             del self.signals[: len(self.signals) - MAX_SIGNALS]
 
@@ -145,13 +154,17 @@ class AttachSession:
         self.watched.pop(s, None)
 
     def _row(self, n: str) -> dict:
+        """One scanner row from the symbol's state hash (the scanner writes STATE_FEATURES and the
+        last signal there) and the latest score per detector seen on the signal stream."""
         h = self.state.get(n, {})
-        scores = {c: _f(h.get(c, h.get(f"score_{c}"))) for c in SCORE_COLUMNS}
+        sc = self.scores.get(n, {})
+        scores = {c: sc.get(c) for c in SCORE_COLUMNS}
         ls = None
         if h.get("last_signal"):
+            t = int(_f(h.get("last_signal_ts")) or 0)
             ls = {
-                "t": int(_f(h.get("last_signal_ts")) or 0),
-                "t_et": h.get("last_signal_time", ""),
+                "t": t,
+                "t_et": _et(t),
                 "name": h["last_signal"],
                 "score": _f(h.get("last_signal_score")) or 0.0,
             }
@@ -161,10 +174,10 @@ class AttachSession:
             "scores": scores,
             "bid": _f(h.get("bid")),
             "ask": _f(h.get("ask")),
-            "last": _f(h.get("last_price")),
+            "last": _f(h.get("mid", h.get("last_price"))),
             "spread": _f(h.get("spread")),
             "spread_bps": _f(h.get("spread_bps")),
-            "volume": _f(h.get("session_volume")),
+            "volume": _f(h.get("volume_30s", h.get("session_volume"))),
             "vwap": _f(h.get("vwap")),
             "ofi_30s": _f(h.get("ofi_30s")),
             "offex_share": None,
