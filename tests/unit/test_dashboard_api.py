@@ -237,3 +237,20 @@ def test_attach_to_a_scanners_redis_state() -> None:
         for k in r.scan_iter(match=f"{prefix}:*"):
             r.delete(k)
         sink.close()
+
+
+def test_pnl_equals_quantedge_backtest(cfg, tmp_path: Path) -> None:
+    """Without detectors the session is exactly `quantedge backtest` on the same config."""
+    from dataclasses import replace
+
+    from quantedge.backtest.runner import run_backtest
+
+    s = ReplaySession(cfg)
+    for t in np.linspace(s.info.t0, s.info.t1, 37).astype(np.int64):
+        s.advance_to(int(t))
+    s.advance_to(s.info.t1)  # float linspace can round the last point below t1
+    m = run_backtest(replace(cfg, output=tmp_path / "bt"), report=False)
+    summ = s.summary()
+    assert summ["final"]
+    assert summ["account"]["equity"] == pytest.approx(m["final_equity"], abs=1e-9)
+    assert summ["metrics"]["fills"] == m["fills"] and summ["metrics"]["trades"] == m["trades"]
