@@ -39,6 +39,7 @@ from quantedge.book.state import (
     check_tick,
     clear_side,
     find_level,
+    find_level_ordered,
     insert_level,
     remove_level,
     side_index,
@@ -76,7 +77,7 @@ def l2_event(lv, sd, bk, s: int, kind: int, action: int, side: int, level: int, 
                 anomaly(bk, s, A_BAD_FIELD)
                 return 0
             check_tick(bk, s, price)
-            i = find_level(lv, sd, s, si, price)
+            i = find_level_ordered(lv, sd, bk, s, si, price)
             if i >= 0:
                 if size == 0 or action == ACTION_DELETE:
                     remove_level(lv, sd, s, si, i)

@@ -50,6 +50,7 @@ from quantedge.book.state import (
     check_tick,
     clear_side,
     find_level,
+    find_level_ordered,
     insert_level,
     remove_level,
     side_index,
@@ -185,7 +186,7 @@ def _prefetch_row(typingctx, arr, row):
 
 @njit(cache=True, _nrt=False)
 def _level_add(lv, sd, bk, s: int, si: int, price: int, size: int, untracked: int) -> None:
-    i = find_level(lv, sd, s, si, price)
+    i = find_level_ordered(lv, sd, bk, s, si, price)
     if i >= 0:
         lv[s, si, i, LV_SZ] += size
         lv[s, si, i, LV_AUX] += untracked
@@ -199,7 +200,7 @@ def _level_add(lv, sd, bk, s: int, si: int, price: int, size: int, untracked: in
 @njit(cache=True, _nrt=False)
 def _level_sub(lv, sd, bk, s: int, si: int, price: int, size: int, untracked: int) -> None:
     """Remove size shares at price (untracked of them from LV_AUX); clamps and counts at 0."""
-    i = find_level(lv, sd, s, si, price)
+    i = find_level_ordered(lv, sd, bk, s, si, price)
     if i < 0:
         anomaly(bk, s, A_NEGATIVE_SIZE)
         return

@@ -159,6 +159,59 @@ def find_level(lv, sd, s: int, si: int, price: int) -> int:
     return -n - 1
 
 
+#: find_level_ordered: sides with at most BISECT_FROM levels are scanned linearly (as fast as a
+#: bisection there, and touch events end after a step or two); deeper sides scan SCAN_LEVELS levels
+#: from the touch, then bisect
+BISECT_FROM = 64
+SCAN_LEVELS = 16
+
+
+@njit(cache=True, _nrt=False)
+def _find_level_deep(lv, sd, s: int, si: int, price: int) -> int:
+    """find_level on a side in strict price order with more than SCAN_LEVELS levels."""
+    n = sd[s, si, SD_NLEV]
+    for i in range(SCAN_LEVELS):
+        p = lv[s, si, i, LV_PX]
+        if p == price:
+            return i
+        if better(si, price, p):
+            return -i - 1
+    # branch-free lower bound over [SCAN_LEVELS, n): the first level not strictly better than price
+    # (a data-dependent branch per halving would be mispredicted about half the time)
+    base = SCAN_LEVELS
+    length = n - SCAN_LEVELS
+    while length > 1:
+        half = length >> 1
+        if better(si, lv[s, si, base + half, LV_PX], price):
+            base += half
+        length -= half
+    if better(si, lv[s, si, base, LV_PX], price):
+        base += 1
+    if base < n and lv[s, si, base, LV_PX] == price:
+        return base
+    return -base - 1
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def find_level_ordered(lv, sd, bk, s: int, si: int, price: int) -> int:
+    """``find_level`` with O(log n) search on deep sides: the same answer, faster past BISECT_FROM levels.
+
+    Levels are in strict price order unless a position-based update broke it (counted as A_UNSORTED,
+    which leaves a sticky flag); on such a book, and on sides of at most BISECT_FROM levels (where
+    the scan is as fast and touch events end after a step or two), this is the linear scan.
+    """
+    n = sd[s, si, SD_NLEV]
+    if n > BISECT_FROM and not (bk[s, B_FLAGS] & (FLAG_ANOM_BASE << A_UNSORTED)):
+        return _find_level_deep(lv, sd, s, si, price)
+    for i in range(n):
+        p = lv[s, si, i, LV_PX]
+        if p == price:
+            return i
+        if better(si, price, p):
+            return -i - 1
+    return -n - 1
+
+
 @intrinsic
 def _memmove_items(typingctx, arr, dst, src, count):
     """memmove of ``count`` items inside a C-contiguous array, offsets in items from its start."""
