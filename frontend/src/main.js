@@ -344,10 +344,11 @@ let eqChart = null, ddChart = null;
 async function loadSummary() {
   const s = await api("/api/summary");
   const t = s.t.map((x) => x / 1e9);
-  const mk = (el, label, color) => new uPlot({ width: $(el).clientWidth || 600, height: 240, tzDate,
-    series: [{}, { label, stroke: color, width: 1.5 }], axes: [{}, { size: 80 }] }, [[], []], $(el));
-  if (!eqChart) eqChart = mk("equity-chart", "equity", "#2266cc");
-  if (!ddChart) ddChart = mk("dd-chart", "drawdown", "#cc3333");
+  const mk = (el, label, color, fmtv) => new uPlot({ width: $(el).clientWidth || 600, height: 240, tzDate,
+    series: [{}, { label, stroke: color, width: 1.5, value: (u, v) => (v === null ? "--" : fmtv(v)) }],
+    axes: [{}, { size: 80, values: (u, vals) => vals.map(fmtv) }] }, [[], []], $(el));
+  if (!eqChart) eqChart = mk("equity-chart", "equity", "#2266cc", (v) => v.toFixed(0));
+  if (!ddChart) ddChart = mk("dd-chart", "drawdown", "#cc3333", (v) => (100 * v).toFixed(3) + "%");
   eqChart.setData([t, s.equity]);
   ddChart.setData([t, s.drawdown]);
   const rows = Object.entries(s.metrics).filter(([, v]) => typeof v !== "object" || v === null);
