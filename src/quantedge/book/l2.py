@@ -38,7 +38,6 @@ from quantedge.book.state import (
     check_cross,
     check_tick,
     clear_side,
-    find_level,
     find_level_ordered,
     insert_level,
     remove_level,
