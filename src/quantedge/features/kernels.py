@@ -217,7 +217,7 @@ def _ring_add(rq, s: int, w: int, slot: int, q: int, x: int) -> None:
     rq[s, w, NB, q] += x
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _rotate(fs, rq, fz, s: int, t: int) -> None:
     """t reached the end of the current finest bucket: add the pending sums to every ring, then move
     every ring whose bucket changed to the bucket of t (evicted buckets leave the running sums),
@@ -239,20 +239,21 @@ def _rotate(fs, rq, fz, s: int, t: int) -> None:
             for w in range(NW):
                 _ring_add(rq, s, w, fs[s, S_RB + 2 * w + 1], q, x)
             fs[s, S_PEND + q] = 0
-    t0 = (t // W0_NS) * W0_NS
+    t0 = nb if t < nb + W0_NS else (t // W0_NS) * W0_NS
     for w in range(NW):
         width = BUCKET_NS[w]
-        b = t0 // width
         cb = fs[s, S_RB + 2 * w]
-        if b == cb:
+        end = (cb + 1) * width
+        if t0 < end:  # this ring keeps its bucket (no division needed)
             if vv and t0 > nb:
                 d = t0 - nb
                 slot = fs[s, S_RB + 2 * w + 1]
                 _ring_add(rq, s, w, slot, Q_SPRT, sv * d)
                 _ring_add(rq, s, w, slot, Q_TVALID, d)
             continue
+        b = cb + 1 if t0 < end + width else t0 // width
         if vv:
-            d = (cb + 1) * width - nb
+            d = end - nb
             if d > 0:
                 slot = fs[s, S_RB + 2 * w + 1]
                 _ring_add(rq, s, w, slot, Q_SPRT, sv * d)
@@ -265,10 +266,8 @@ def _rotate(fs, rq, fz, s: int, t: int) -> None:
                 _baseline(fs, rq, fz, s)
             slot = k % NB
             for q in range(NQ):
-                x = rq[s, w, slot, q]
-                if x != 0:
-                    rq[s, w, NB, q] -= x
-                    rq[s, w, slot, q] = 0
+                rq[s, w, NB, q] -= rq[s, w, slot, q]
+                rq[s, w, slot, q] = 0
             if vv:
                 d = width if k < b else t0 - k * width
                 if d > 0:
@@ -614,7 +613,7 @@ def trade_update(fs, vap, s: int, t: int, price: int, size: int, cond: int, venu
                     add_q(fs, s, Q_HIDDEN, d)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def derive(dst, r: int, fs, rq, vap, fz, s: int) -> None:
     """The whole feature vector of symbol s into row r of dst (F or a snapshot buffer): a pure
     function of the state (window sums = ring sums + the pending finest bucket)."""
@@ -748,7 +747,7 @@ def derive(dst, r: int, fs, rq, vap, fz, s: int) -> None:
     dst[r, F_LAST_TS] = t * 1e-9
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def derive_marked(F, fs, rq, vap, fz, marked, n_marked) -> None:
     """Derive F for the symbols on the list (those a step touched) and empty the list."""
     for i in range(n_marked[0]):
@@ -758,7 +757,7 @@ def derive_marked(F, fs, rq, vap, fz, marked, n_marked) -> None:
     n_marked[0] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def derive_all(F, fs, rq, vap, fz) -> None:
     """Derive F for every symbol that has seen an event."""
     for s in range(fs.shape[0]):

@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from quantedge.book.l2 import L2Book, l2_event
-from quantedge.book.l3 import L3Book, _bits, l3_event
+from quantedge.book.l3 import L3Book, _bits, _home, l3_event
 from quantedge.book.state import (
     A_BAD_FIELD,
     A_BAD_SYMBOL,
@@ -60,6 +60,7 @@ from quantedge.features.kernels import (
     snapshot_group_start,
     trade_update,
 )
+from quantedge.features.prefetch import prefetch
 from quantedge.features.sampling import Sampler, Snapshots, null_sampler
 from quantedge.features.state import (
     CFG_CADENCE,
@@ -72,7 +73,10 @@ from quantedge.features.state import (
     S_N_BACKSTEP,
     S_N_EVENTS,
     S_NEXT_SAMPLE,
+    S_PB,
+    S_PEND,
     S_TLAST,
+    S_TWO_SIDED,
     FeatureState,
 )
 
@@ -83,6 +87,24 @@ KIND_DEPTH = 4
 KIND_QUOTE = 5
 KIND_TRADE = 6
 FLAG_LAST = 0x80
+
+
+#: events between the prefetch of a symbol's state and its use
+AHEAD = 8
+
+
+@njit(cache=True, inline="always")
+def prefetch_symbol(fs, lv, sd, pl, s: int) -> None:
+    """Start loading the cache lines an event of symbol s will touch (scalar state, touch, levels)."""
+    prefetch(fs, (s, 0))
+    prefetch(fs, (s, S_PEND + 8))
+    prefetch(fs, (s, S_TWO_SIDED))
+    prefetch(fs, (s, S_PB))
+    prefetch(sd, (s, 0, 0))
+    prefetch(lv, (s, 0, 0, 0))
+    prefetch(lv, (s, 1, 0, 0))
+    prefetch(pl, (s, 0, 0, 0))
+    prefetch(pl, (s, 1, 0, 0))
 
 
 @njit(cache=True, inline="always")
@@ -142,7 +164,7 @@ def post_event(fs, pl, vap, cfg, lv, sd, s: int, t: int, kind: int, flags: int, 
     fs[s, S_N_EVENTS] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def l3_features_step(lv, sd, bk, ot, otn, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n, marked, n_marked,
                      batch, start: int) -> int:
     """Market-by-order books + features over batch[start:]; returns the index where it stopped
@@ -150,7 +172,16 @@ def l3_features_step(lv, sd, bk, ot, otn, fs, rq, pl, vap, fz, cfg, s_ts, s_sym,
     ns = lv.shape[0]
     bits = _bits(ot.shape[0])
     skip_stale = cfg[CFG_SKIP_STALE] == 1
-    for i in range(start, batch.shape[0]):
+    n = batch.shape[0]
+    for i in range(start, n):
+        j = i + AHEAD
+        if j < n:
+            f = batch[j]
+            sj = f.symbol
+            if sj >= 0 and sj < ns:
+                prefetch_symbol(fs, lv, sd, pl, sj)
+                if f.kind == KIND_ORDER:
+                    prefetch(ot, (_home(f.order_id, sj, bits), 0))
         e = batch[i]
         k = e.kind
         if k != KIND_ORDER and k != KIND_TRADE and k != KIND_STATUS and k != KIND_CLEAR:
@@ -166,16 +197,22 @@ def l3_features_step(lv, sd, bk, ot, otn, fs, rq, pl, vap, fz, cfg, s_ts, s_sym,
                  e.conditions, e.ts_event)
         post_event(fs, pl, vap, cfg, lv, sd, s, t, k, e.flags, e.price, e.size, e.conditions, e.venue, e.side,
                    skip_stale)
-    return batch.shape[0]
+    return n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def l2_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n, marked, n_marked, batch,
                      start: int) -> int:
     """Market-by-price books + features over batch[start:] (depth, clear, status and trades)."""
     ns = lv.shape[0]
     skip_stale = cfg[CFG_SKIP_STALE] == 1
-    for i in range(start, batch.shape[0]):
+    n = batch.shape[0]
+    for i in range(start, n):
+        j = i + AHEAD
+        if j < n:
+            sj = batch[j].symbol
+            if sj >= 0 and sj < ns:
+                prefetch_symbol(fs, lv, sd, pl, sj)
         e = batch[i]
         k = e.kind
         if k != KIND_DEPTH and k != KIND_TRADE and k != KIND_STATUS and k != KIND_CLEAR:
@@ -191,10 +228,10 @@ def l2_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n
             l2_event(lv, sd, bk, s, k, e.action, e.side, e.level, e.price, e.size, e.ts_event)
         post_event(fs, pl, vap, cfg, lv, sd, s, t, k, e.flags, e.price, e.size, e.conditions, e.venue, e.side,
                    skip_stale)
-    return batch.shape[0]
+    return n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def nbbo_event(lv, sd, bk, s: int, kind: int, action: int, side: int, price: int, size: int, ts: int) -> None:
     """The one-level NBBO book of the features-only path: a quote sets its side (price 0 empties it;
     size 0 = size unknown, level marked not known)."""
@@ -228,13 +265,19 @@ def nbbo_event(lv, sd, bk, s: int, kind: int, action: int, side: int, price: int
     bk[s, B_LAST_TS] = ts
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def nbbo_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n, marked, n_marked, batch,
                        start: int) -> int:
     """Features-only path: NBBO quotes, trades, clears and status over batch[start:].  A quote
     without a size is not stale, so the stale-level rule never applies here."""
     ns = lv.shape[0]
-    for i in range(start, batch.shape[0]):
+    n = batch.shape[0]
+    for i in range(start, n):
+        j = i + AHEAD
+        if j < n:
+            sj = batch[j].symbol
+            if sj >= 0 and sj < ns:
+                prefetch_symbol(fs, lv, sd, pl, sj)
         e = batch[i]
         k = e.kind
         if k != KIND_QUOTE and k != KIND_TRADE and k != KIND_STATUS and k != KIND_CLEAR:
@@ -249,7 +292,7 @@ def nbbo_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s
         nbbo_event(lv, sd, bk, s, k, e.action, e.side, e.price, e.size, e.ts_event)
         post_event(fs, pl, vap, cfg, lv, sd, s, t, k, e.flags, e.price, e.size, e.conditions, e.venue, e.side,
                    False)
-    return batch.shape[0]
+    return n
 
 
 class FeaturePipeline:
