@@ -2,17 +2,19 @@
 
 One client speaks to IQConnect (or the simulator, :mod:`quantedge.feeds.iqfeed.simulator`) on the
 Level 1, Level 2 and lookup ports.  Every socket read is stamped with a local receive time (ns) and
-decoded into one ``EVENT_DTYPE`` batch: the hot ``Q`` lines by a compiled batch parser
-(:class:`QBatchParser`), every other line by the protocol module (``parse_line`` + ``to_events``), so
-formats have one definition.  Batches go into a bounded queue: a slow consumer stops the socket reads,
+decoded into one ``EVENT_DTYPE`` batch: the hot lines (``Q``, Level 2 order / price-level / market-maker
+rows, ``T``) by the compiled decoder (:mod:`quantedge.feeds.iqfeed.fastparse`), every other line by the
+protocol module (``parse_line`` + ``to_events``), so formats have one definition.  Batches go into a
+bounded queue: a slow consumer stops the socket reads,
 which pushes back on the server instead of growing memory.  After a dropped connection the client
 reconnects with backoff, handshakes, re-sends its watches and reports a :class:`Gap` per symbol.
 User guide: ``docs/iqfeed-client.md``.
 
-Compiled Q parsing: the field types come from the protocol module's ``FIELD_TYPES`` for the
-connection's ``Fieldset``, condition bits from ``conditions.CODE_BITS``, and any line the kernel is not
-certain about (another message type, a field it cannot read exactly, extra fields, a time without a
-known date) is handed to ``protocol.parse_line`` unchanged; a hypothesis test checks both paths agree.
+Compiled decoding: field layouts come from the protocol module (``FIELD_TYPES`` for the connection's
+``Fieldset``, the Level 2 field tuples), condition bits from ``conditions.CODE_BITS``, and any line the
+kernel is not certain about (another message type, a field it cannot read exactly, extra fields, a time
+without a known date) is handed to ``protocol.parse_line`` unchanged; hypothesis tests check that both
+paths agree.
 """
 
 from __future__ import annotations
@@ -28,28 +30,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from quantedge.catalog.quarantine import ImportReport
 from quantedge.catalog.symbols import NameTable
 from quantedge.events import (
-    COND_EXTENDED_HOURS,
-    COND_OFF_EXCHANGE,
-    COND_UNKNOWN_CODE,
     EVENT_DTYPE,
-    FLAG_LAST,
     FLAG_SNAPSHOT,
-    KIND_QUOTE,
-    KIND_TRADE,
-    SIDE_ASK,
-    SIDE_BID,
 )
+from quantedge.feeds.iqfeed import fastparse as fp
 from quantedge.feeds.iqfeed.conditions import CODE_BITS
-from quantedge.feeds.iqfeed.history import gather_strings, parse_tick_lines, ticks_to_events
+from quantedge.feeds.iqfeed.history import parse_tick_lines, ticks_to_events
 from quantedge.feeds.iqfeed.protocol import (
     DEFAULT_FIELDS,
     DEFAULT_FIELDSET,
-    FIELD_TYPES,
     NO_DATA,
     ErrorMessage,
     EventContext,
@@ -58,8 +51,6 @@ from quantedge.feeds.iqfeed.protocol import (
     NotFound,
     ParseError,
     SystemMessage,
-    Timestamp,
-    et_to_ns,
     format_message,
     format_set_protocol,
     parse_line,
@@ -67,355 +58,9 @@ from quantedge.feeds.iqfeed.protocol import (
     to_events,
 )
 from quantedge.feeds.iqfeed.protocol_system import normalize_port
-from quantedge.venues import MMID_BASE, OFF_EXCHANGE_VENUES
+from quantedge.venues import MMID_BASE
 
 log = logging.getLogger(__name__)
-
-# kernel field types
-F_STR, F_PRICE, F_INT, F_TIME, F_DATE = 0, 1, 2, 3, 4
-_KIND = {"str": F_STR, "price": F_PRICE, "int": F_INT, "time": F_TIME, "date": F_DATE}
-
-# message-contents bits
-MC_C, MC_E, MC_O, MC_B, MC_A = 1, 2, 4, 8, 16
-
-#: per-line status
-FAST = 0  # parsed here
-SLOW = 1  # give to the protocol module
-
-_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
-_MAXF = 128
-
-
-def kernel_types(fieldset: Fieldset) -> np.ndarray:
-    """Kernel type per field, derived from the protocol module's FIELD_TYPES (one source of truth)."""
-    return np.array([_KIND[FIELD_TYPES[n]] for n in fieldset.names], np.int8)
-
-
-@njit(cache=True)
-def _hexval(c):
-    if 48 <= c <= 57:
-        return c - 48
-    if 65 <= c <= 70:
-        return c - 55
-    if 97 <= c <= 102:
-        return c - 87
-    return -1
-
-
-@njit(cache=True)
-def scan_q(buf, types, contents_col, cond_col, code_bits, days):  # noqa: C901 - one pass on purpose
-    """Split ``buf`` (whole lines) and parse every ``Q`` line of the fieldset ``types``.
-
-    Returns (line_start, line_end, status, vals, present, contents_bits, cond_bits, symbol_end).
-    ``present`` is
-    False for empty fields; a line with anything unusual gets SLOW.
-    """
-    n = buf.shape[0]
-    nl = 0
-    for i in range(n):
-        if buf[i] == 10:
-            nl += 1
-    if n > 0 and buf[n - 1] != 10:
-        nl += 1
-    nc = types.shape[0]
-    ls = np.zeros(nl, np.int64)
-    le = np.zeros(nl, np.int64)
-    status = np.ones(nl, np.int8)
-    vals = np.zeros((nl, nc), np.int64)
-    present = np.zeros((nl, nc), np.bool_)
-    mc = np.zeros(nl, np.int64)
-    cb = np.zeros(nl, np.int64)
-    se = np.zeros(nl, np.int64)
-    fs = np.zeros(_MAXF, np.int64)
-    fe = np.zeros(_MAXF, np.int64)
-    pos = 0
-    for li in range(nl):
-        s = pos
-        e = s
-        while e < n and buf[e] != 10:
-            e += 1
-        pos = e + 1
-        end = e
-        if end > s and buf[end - 1] == 13:
-            end -= 1
-        ls[li] = s
-        le[li] = end
-        if end - s < 2 or buf[s] != 81 or buf[s + 1] != 44:  # "Q,"
-            continue
-        nf = 0
-        a = s + 2
-        for i in range(s + 2, end + 1):
-            if i == end or buf[i] == 44:
-                if nf < _MAXF:
-                    fs[nf] = a
-                    fe[nf] = i
-                nf += 1
-                a = i + 1
-        if nf == nc + 1 and fe[nc] == fs[nc]:
-            nf = nc
-        if nf != nc:
-            continue
-        se[li] = fe[0]
-        ok = True
-        for c in range(nc):
-            a = fs[c]
-            b = fe[c]
-            if a == b:
-                if c == 0:
-                    ok = False
-                    break
-                continue
-            t = types[c]
-            if t == F_PRICE:
-                neg = False
-                i = a
-                if buf[i] == 45:
-                    neg = True
-                    i += 1
-                ip = np.int64(0)
-                nd = 0
-                while i < b and 48 <= buf[i] <= 57:
-                    ip = ip * 10 + (buf[i] - 48)
-                    nd += 1
-                    i += 1
-                frac = np.int64(0)
-                fd = 0
-                if i < b and buf[i] == 46:
-                    i += 1
-                    while i < b and 48 <= buf[i] <= 57:
-                        frac = frac * 10 + (buf[i] - 48)
-                        fd += 1
-                        i += 1
-                if i != b or nd == 0 or nd > 9 or fd > 4:
-                    ok = False
-                    break
-                for _ in range(fd, 4):
-                    frac *= 10
-                v = ip * 10000 + frac
-                vals[li, c] = -v if neg else v
-            elif t == F_INT:
-                if b - a > 17:
-                    ok = False
-                    break
-                v = np.int64(0)
-                for i in range(a, b):
-                    d = buf[i]
-                    if d < 48 or d > 57:
-                        ok = False
-                        break
-                    v = v * 10 + (d - 48)
-                if not ok:
-                    break
-                vals[li, c] = v
-            elif t == F_TIME:
-                if b - a != 15 or buf[a + 2] != 58 or buf[a + 5] != 58 or buf[a + 8] != 46:
-                    ok = False
-                    break
-                v = np.int64(0)
-                for k in (0, 1, 3, 4, 6, 7, 9, 10, 11, 12, 13, 14):
-                    d = buf[a + k]
-                    if d < 48 or d > 57:
-                        ok = False
-                        break
-                    v = v * 10 + (d - 48)
-                if not ok:
-                    break
-                hh = v // 10**10
-                mm = v // 10**8 % 100
-                ss = v // 10**6 % 100
-                if hh > 23 or mm > 59 or ss > 59:
-                    ok = False
-                    break
-                vals[li, c] = ((hh * 60 + mm) * 60 + ss) * 1_000_000 + v % 10**6
-            elif t == F_DATE:
-                if b - a != 10 or buf[a + 2] != 47 or buf[a + 5] != 47:
-                    ok = False
-                    break
-                v = np.int64(0)
-                for k in (0, 1, 3, 4, 6, 7, 8, 9):
-                    d = buf[a + k]
-                    if d < 48 or d > 57:
-                        ok = False
-                        break
-                    v = v * 10 + (d - 48)
-                if not ok:
-                    break
-                m = v // 10**6
-                dd = v // 10**4 % 100
-                y = v % 10**4
-                leap = (y % 4 == 0 and y % 100 != 0) or y % 400 == 0
-                if m < 1 or m > 12 or dd < 1 or dd > days[m] or (m == 2 and dd == 29 and not leap) or y < 1:
-                    ok = False
-                    break
-                vals[li, c] = y * 10000 + m * 100 + dd
-            if c == contents_col:
-                bits = 0
-                ntrade = 0
-                for i in range(a, b):
-                    ch = buf[i]
-                    if ch == 67:
-                        bits |= 1
-                        ntrade += 1
-                    elif ch == 69:
-                        bits |= 2
-                        ntrade += 1
-                    elif ch == 79:
-                        bits |= 4
-                        ntrade += 1
-                    elif ch == 98:
-                        bits |= 8
-                    elif ch == 97:
-                        bits |= 16
-                if ntrade > 1:
-                    ok = False
-                    break
-                mc[li] = bits
-            elif c == cond_col:
-                if (b - a) % 2 == 1:
-                    ok = False
-                    break
-                bits = np.int64(0)
-                for i in range(a, b, 2):
-                    h1 = _hexval(buf[i])
-                    h2 = _hexval(buf[i + 1])
-                    if h1 < 0 or h2 < 0:
-                        ok = False
-                        break
-                    x = code_bits[h1 * 16 + h2]
-                    bits |= COND_UNKNOWN_CODE if x < 0 else x
-                if not ok:
-                    break
-                cb[li] = bits
-            present[li, c] = True
-        if ok:
-            status[li] = FAST
-    return ls, le, status, vals, present, mc, cb, se
-
-
-class QBatchParser:
-    """Vectorized Q-line parser for one fieldset; mirrors ``protocol.to_events`` for Q lines exactly."""
-
-    def __init__(self, fieldset: Fieldset) -> None:
-        self.fieldset = fieldset
-        names = fieldset.names
-        self.types = kernel_types(fieldset)
-        self.col = {n: i for i, n in enumerate(names)}
-        self.contents_col = self.col.get("Message Contents", -1)
-        self.cond_col = self.col.get("Most Recent Trade Conditions", -1)
-        self.pfx = "Most Recent Trade" if "Most Recent Trade" in self.col else "Last"
-        self._off = np.fromiter(OFF_EXCHANGE_VENUES, np.int64)
-
-    def scan(self, buf: np.ndarray) -> tuple:
-        return scan_q(buf, self.types, self.contents_col, self.cond_col, CODE_BITS, _DAYS)
-
-    def _v(self, vals: np.ndarray, present: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
-        c = self.col.get(name)
-        if c is None:
-            z = np.zeros(vals.shape[0], np.int64)
-            return z, np.zeros(vals.shape[0], bool)
-        return vals[:, c], present[:, c]
-
-    def needs_slow(
-        self, vals: np.ndarray, present: np.ndarray, mc: np.ndarray, date: int | None
-    ) -> np.ndarray:
-        """Lines the vectorized builder cannot map exactly as ``to_events`` would (problems, no date)."""
-        trade = (mc & (MC_C | MC_E | MC_O)) != 0
-        _, has_px = self._v(vals, present, self.pfx)
-        _, has_t = self._v(vals, present, f"{self.pfx} Time")
-        date_name = "Most Recent Trade Date" if self.pfx != "Last" else "Last Date"
-        _, has_d = self._v(vals, present, date_name)
-        slow = trade & ~has_px
-        if date is None:
-            slow |= trade & has_t & ~has_d
-            quote = (mc & (MC_B | MC_A)) != 0
-            for n in ("Bid Time", "Ask Time"):
-                _, has = self._v(vals, present, n)
-                slow |= quote & has
-        return slow
-
-    def build(
-        self,
-        vals: np.ndarray,
-        present: np.ndarray,
-        mc: np.ndarray,
-        cb: np.ndarray,
-        sym_ids: np.ndarray,
-        recv: np.ndarray,
-        date: int | None,
-    ) -> np.ndarray:
-        """Events for FAST Q lines (all rows of the arrays), in line order: trade, then bid, then ask."""
-        vals.shape[0]
-        trade = (mc & (MC_C | MC_E | MC_O)) != 0
-        quote = (mc & (MC_B | MC_A)) != 0
-        per = trade.astype(np.int64) + 2 * quote
-        start = np.cumsum(per) - per
-        out = np.zeros(int(per.sum()), EVENT_DTYPE)
-        out["level"] = -1
-        if out.shape[0] == 0:
-            return out
-        pfx = self.pfx
-        # trades
-        ti = np.flatnonzero(trade)
-        if ti.shape[0]:
-            pos = start[ti]
-            price, _ = self._v(vals, present, pfx)
-            size, _ = self._v(vals, present, f"{pfx} Size")
-            tod, has_t = self._v(vals, present, f"{pfx} Time")
-            dname = "Most Recent Trade Date" if pfx != "Last" else "Last Date"
-            dv, has_d = self._v(vals, present, dname)
-            venue, _ = self._v(vals, present, f"{pfx} Market Center")
-            seq, _ = self._v(vals, present, "TickID")
-            aggr, has_ag = self._v(vals, present, "Most Recent Trade Aggressor")
-            d = np.where(has_d, dv, date if date is not None else 0)[ti]
-            ts = np.where(has_t[ti], _et_ns(d, tod[ti]), recv[ti])
-            bits = cb[ti].copy() if self.cond_col >= 0 else np.zeros(ti.shape[0], np.int64)
-            bits[np.isin(venue[ti], self._off)] |= COND_OFF_EXCHANGE
-            bits[(mc[ti] & MC_E) != 0] |= COND_EXTENDED_HOURS
-            ag = np.where(has_ag[ti], aggr[ti], 0)
-            out["ts_event"][pos] = ts
-            out["ts_recv"][pos] = recv[ti]
-            out["seq"][pos] = seq[ti]
-            out["price"][pos] = price[ti]
-            out["size"][pos] = size[ti]
-            out["symbol"][pos] = sym_ids[ti]
-            out["conditions"][pos] = bits.astype(np.uint32)
-            out["venue"][pos] = venue[ti]
-            out["kind"][pos] = KIND_TRADE
-            out["side"][pos] = np.where(ag == 1, SIDE_BID, np.where(ag == 2, SIDE_ASK, 0))
-            out["flags"][pos] = FLAG_LAST
-        qi = np.flatnonzero(quote)
-        if qi.shape[0]:
-            base = start[qi] + trade[qi]
-            dd = np.full(qi.shape[0], date if date is not None else 0, np.int64)
-            for off, side, pname, sname, tname, flag in (
-                (0, SIDE_BID, "Bid", "Bid Size", "Bid Time", 0),
-                (1, SIDE_ASK, "Ask", "Ask Size", "Ask Time", FLAG_LAST),
-            ):
-                pos = base + off
-                price, _ = self._v(vals, present, pname)
-                size, _ = self._v(vals, present, sname)
-                tod, has_t = self._v(vals, present, tname)
-                out["ts_event"][pos] = np.where(has_t[qi], _et_ns(dd, tod[qi]), recv[qi])
-                out["ts_recv"][pos] = recv[qi]
-                out["price"][pos] = price[qi]
-                out["size"][pos] = size[qi]
-                out["symbol"][pos] = sym_ids[qi]
-                out["kind"][pos] = KIND_QUOTE
-                out["side"][pos] = side
-                out["flags"][pos] = flag
-        return out
-
-
-def _et_ns(dates: np.ndarray, tod_us: np.ndarray) -> np.ndarray:
-    """ET (YYYYMMDD, µs of day) -> ns UTC, exactly as ``protocol.et_to_ns`` (one offset per date-hour)."""
-    hour = tod_us // 3_600_000_000
-    key = dates.astype(np.int64) * 100 + hour
-    uk, inv = np.unique(key, return_inverse=True)
-    base = np.array(
-        [et_to_ns(int(k // 100), int(k % 100) * 3_600_000_000) if k // 100 > 0 else 0 for k in uk], np.int64
-    )
-    return base[inv] + (tod_us - hour * 3_600_000_000) * 1000
-
 
 # --- line decoding -------------------------------------------------------------------------------------
 
@@ -451,9 +96,10 @@ class EventBatch:
 class LineDecoder:
     """Bytes of whole lines -> events for one connection (``port``), keeping the connection's state.
 
-    Q lines of the current fieldset go through the compiled :class:`QBatchParser`; every other line
-    (and any Q line it is not sure about) through ``protocol.parse_line`` and ``to_events``.  System
-    lines update the state: ``S,CURRENT UPDATE FIELDNAMES`` the fieldset, ``T`` the session date.
+    The compiled decoder (:mod:`quantedge.feeds.iqfeed.fastparse`) turns Q lines of the current fieldset,
+    Level 2 order / price-level / market-maker rows and ``T`` lines into events in one pass; every other
+    line (and any line it is not sure about) goes through ``protocol.parse_line`` and ``to_events``.
+    System lines update the state: ``S,CURRENT UPDATE FIELDNAMES`` the fieldset, ``T`` the session date.
     """
 
     def __init__(
@@ -468,82 +114,113 @@ class LineDecoder:
         self.port = normalize_port(port)
         self.ctx = EventContext(symbols, mmids if mmids is not None else NameTable(base=MMID_BASE))
         self.protocol = protocol
-        self.fast = fast and self.port == "level1"
-        self._parsers: dict[tuple, QBatchParser] = {}
+        self.fast = fast and self.port in ("level1", "level2")
+        self._layouts: dict[tuple, fp.QLayout] = {}
         self.set_fieldset(fieldset)
         self.messages: list[Any] = []  # non-event messages of the last feed() (system, errors, n)
         self.counters = {"lines": 0, "fast_lines": 0, "slow_lines": 0, "problems": 0}
         self.problem_reasons: dict[str, int] = {}
+        self._syms = fp.ByteTable()
+        self._mms = fp.ByteTable()
+        self._tz = fp.TzTable()
+        self._st = np.zeros(3, np.int64)
+        self._res = np.zeros(8, np.int64)
 
     def set_fieldset(self, fs: Fieldset) -> None:
         self.fieldset = fs
-        p = self._parsers.get(fs.names)
-        if p is None:
-            p = self._parsers[fs.names] = QBatchParser(fs)
-        self.parser = p
+        lay = self._layouts.get(fs.names)
+        if lay is None:
+            lay = self._layouts[fs.names] = fp.QLayout(fs)
+        self.layout = lay
+
+    def _sync_in(self) -> None:
+        """EventContext -> kernel state (the protocol module may have moved the date or clock)."""
+        st = self._st
+        st[fp.S_DATE] = self.ctx.date or 0
+        st[fp.S_HAS_CLOCK] = self.ctx.clock is not None
+        st[fp.S_CLOCK] = self.ctx.clock or 0
+
+    def _sync_out(self) -> None:
+        st = self._st
+        self.ctx.date = int(st[fp.S_DATE]) or None
+        self.ctx.clock = int(st[fp.S_CLOCK]) if st[fp.S_HAS_CLOCK] else None
 
     def feed(self, data: bytes, recv_ns: int) -> tuple[np.ndarray, list[ParseError]]:
         """Decode ``data`` (complete lines) received at ``recv_ns``."""
         self.messages = []
-        buf = np.frombuffer(data, np.uint8)
-        parts: list[np.ndarray] = []
         problems: list[ParseError] = []
-        off = 0
-        while off < buf.shape[0]:
-            sub = buf[off:]
-            if self.fast:
-                ls, le, status, vals, present, mc, cb, se = self.parser.scan(sub)
-                fast = status == FAST
-                if fast.any():
-                    fast[fast] = ~self.parser.needs_slow(vals[fast], present[fast], mc[fast], self.ctx.date)
-            else:
-                ls, le = _line_bounds(sub)
-                fast = np.zeros(ls.shape[0], bool)
-                vals = present = mc = cb = se = None
-            restart = None
-            i = 0
-            n = ls.shape[0]
-            while i < n:
-                if fast[i]:
-                    j = i
-                    while j < n and fast[j]:
-                        j += 1
-                    sl = slice(i, j)
-                    ids = self._symbol_ids(sub, ls[sl] + 2, se[sl] - ls[sl] - 2)
-                    recv = np.full(j - i, recv_ns, np.int64)
-                    parts.append(
-                        self.parser.build(vals[sl], present[sl], mc[sl], cb[sl], ids, recv, self.ctx.date)
-                    )
-                    self.counters["fast_lines"] += j - i
-                    i = j
-                    continue
-                line = sub[ls[i] : le[i]].tobytes()
-                i += 1
-                if not line:
-                    continue
-                self.counters["slow_lines"] += 1
-                changed = self._slow(line, recv_ns, parts, problems)
-                if changed and self.fast and i < n:
-                    restart = int(ls[i])
-                    break
-            self.counters["lines"] += i if restart is not None else n
-            if restart is None:
+        buf = np.frombuffer(data, np.uint8)
+        n_lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+        out = np.empty(3 * n_lines + 3, EVENT_DTYPE)
+        nout = 0
+        pos = 0
+        res = self._res
+        self._sync_in()
+        level2 = self.port == "level2"
+        while pos < buf.shape[0]:
+            if not self.fast:
+                line_end = data.find(b"\n", pos)
+                nxt = buf.shape[0] if line_end < 0 else line_end + 1
+                a, b = pos, (buf.shape[0] if line_end < 0 else line_end)
+                if b > a and buf[b - 1] == 13:
+                    b -= 1
+                self.counters["lines"] += 1
+                if b > a:
+                    out, nout = self._slow_into(data[a:b], recv_ns, out, nout, problems)
+                pos = nxt
+                continue
+            lay = self.layout
+            fp.decode(buf, pos, out, nout, recv_ns, self._st, level2, lay.kinds, lay.cols, CODE_BITS,
+                      fp._OFF_VENUES, fp._DAYS_IN, self._syms.keys, self._syms.klen, self._syms.val,
+                      self._mms.keys, self._mms.klen, self._mms.val, self._mms.lvl, self._tz.base,
+                      self._tz.off, res)
+            status = int(res[fp.R_STATUS])
+            nout = int(res[fp.R_NOUT])
+            self.counters["fast_lines"] += int(res[fp.R_FAST])
+            self.counters["lines"] += int(res[fp.R_LINES])
+            pos = int(res[fp.R_POS])
+            if status == fp.DONE:
                 break
-            off += restart
+            if status == fp.NEED_SYM:
+                name = data[int(res[fp.R_AUX]) : int(res[fp.R_AUX2])]
+                self._syms.add(name, self.ctx.symbols.id(name.decode("latin-1")))
+            elif status == fp.NEED_MMID:
+                name = data[int(res[fp.R_AUX]) : int(res[fp.R_AUX2])]
+                venue, level = fp.mmid_target(name.decode("latin-1"), self.ctx.mmids)
+                self._mms.add(name, venue, level)
+            elif status == fp.NEED_TZ:
+                self._tz.cover(int(res[fp.R_AUX]))
+            else:  # SLOW: this one line through the protocol module
+                end = int(res[fp.R_END])
+                nl = data.find(b"\n", end)
+                self.counters["lines"] += 1
+                self.counters["slow_lines"] += 1
+                self._sync_out()
+                out, nout = self._slow_into(data[pos:end], recv_ns, out, nout, problems)
+                self._sync_in()
+                pos = buf.shape[0] if nl < 0 else nl + 1
+        self._sync_out()
         for p in problems:
             self.problem_reasons[p.reason] = self.problem_reasons.get(p.reason, 0) + 1
         self.counters["problems"] += len(problems)
-        events = (
-            parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else np.zeros(0, EVENT_DTYPE))
-        )
-        return events, problems
+        if nout * 2 < out.shape[0]:
+            return out[:nout].copy(), problems
+        return out[:nout], problems
 
-    def _symbol_ids(self, buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> np.ndarray:
-        width = int(lens.max()) if lens.shape[0] else 1
-        text, _ = gather_strings(buf, offs, lens, max(width, 1))
-        uniq, inv = np.unique(text, return_inverse=True)
-        table = np.array([self.ctx.symbols.id(u.decode("latin-1")) for u in uniq], np.int32)
-        return table[inv]
+    def _slow_into(
+        self, line: bytes, recv_ns: int, out: np.ndarray, nout: int, problems: list[ParseError]
+    ) -> tuple[np.ndarray, int]:
+        parts: list[np.ndarray] = []
+        self._slow(line, recv_ns, parts, problems)
+        for ev in parts:
+            k = ev.shape[0]
+            if nout + k > out.shape[0]:
+                bigger = np.empty(max(2 * out.shape[0], nout + k), EVENT_DTYPE)
+                bigger[:nout] = out[:nout]
+                out = bigger
+            out[nout : nout + k] = ev
+            nout += k
+        return out, nout
 
     def _slow(self, line: bytes, recv_ns: int, parts: list[np.ndarray], problems: list[ParseError]) -> bool:
         """One line through the protocol module; True when it changed how later lines parse."""
@@ -564,22 +241,11 @@ class LineDecoder:
         if isinstance(msg, (NotFound, ErrorMessage)):
             self.messages.append(msg)
             return False
-        date_before = self.ctx.date
         ev, probs = to_events([msg], self.ctx, ts_recv=recv_ns)
         problems.extend(probs)
         if ev.shape[0]:
             parts.append(ev)
-        return isinstance(msg, Timestamp) and self.ctx.date != date_before
-
-
-def _line_bounds(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    nl = np.flatnonzero(buf == 10)
-    ends = nl if (buf.shape[0] == 0 or buf[-1] == 10) else np.append(nl, buf.shape[0])
-    starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64) if ends.shape[0] else np.zeros(0, np.int64)
-    le = ends.astype(np.int64).copy()
-    cr = (le > starts) & (buf[np.maximum(le - 1, 0)] == 13)
-    le[cr] -= 1
-    return starts, le
+        return False
 
 
 # --- connections -------------------------------------------------------------------------------------
