@@ -27,7 +27,7 @@ from numba import njit
 
 from quantedge import events as ev
 from quantedge.book.l2 import L2Book, l2_event
-from quantedge.book.l3 import L3Book, _bits, l3_event, l3_step
+from quantedge.book.l3 import L3Book, _bits, l3_event
 from quantedge.book.state import (
     A_BAD_SYMBOL,
     ANOMALY_NAMES,
@@ -360,19 +360,10 @@ def verify_databento(path: str | Path, *, resync: bool = False) -> list[VerifyRe
 
 
 def replay_rate(events: np.ndarray, truth_row0: np.ndarray, repeats: int = 5) -> float:
-    """Events/s of l3_step over a whole day (seeded, after a warm-up run), best of ``repeats``."""
-    n_levels = truth_row0.shape[1]
-    n_add = int(np.count_nonzero(events["action"] == ev.ACTION_ADD))
-    best = float("inf")
-    for rep in range(repeats + 1):
-        book = L3Book.allocate(1, capacity=64, window=n_levels, max_orders=min(max(n_add, 1024), 1 << 15))
-        _seed(book, truth_row0, aux_is_size=True)
-        t0 = time.perf_counter()
-        l3_step(book.lv, book.sd, book.bk, book.ot, book.otn, events)
-        dt = time.perf_counter() - t0
-        if rep > 0:
-            best = min(best, dt)
-    return events.shape[0] / best
+    """Events/s of l3_step over a whole day (seeded, warm, pages pre-touched; ``book.bench.l3_rate``)."""
+    from quantedge.book.bench import l3_rate
+
+    return l3_rate(events, truth_row0, repeats=repeats)
 
 
 __all__ = [
