@@ -15,8 +15,11 @@ Usage (from the repository root, in the project's virtualenv):
 
 Equal work: hftbacktest keeps an exchange-side and a local-side book and by default (EXCH_EVENT |
 LOCAL_EVENT, as its converters write) applies every event to both.  The equal-work comparison is our
-L2 book vs hftbacktest with LOCAL_EVENT only (one price-level book, same events).  Our L3 book does
-more work per event than either (order-table lookup + level update) on a stream of the same length.
+L2 book holding every level (capacity 1024: nothing dropped, as hftbacktest's books drop nothing)
+vs hftbacktest with LOCAL_EVENT only (one price-level book, same events); both books must end with
+the same best bid/ask and sizes (checked).  Our L2 at capacity 64 (the default: top 64 levels kept,
+deeper ones dropped and counted) is shown too.  Our L3 book does more work per event than either
+(order-table lookup + level update) on a stream of about the same length.
 """
 
 from __future__ import annotations
@@ -61,6 +64,32 @@ def to_hftbacktest(depth: np.ndarray) -> np.ndarray:
     return out
 
 
+def _our_top(depth: np.ndarray, capacity: int) -> list[float]:
+    """Best bid, its size, best ask, its size after a whole MBP stream (our L2 book)."""
+    from quantedge.book.l2 import L2Book
+
+    book = L2Book.allocate(1, capacity=capacity)
+    book.step(depth)
+    px, sz, _ = book.top(1)
+    return [px[0, 0, 0] / 10_000, float(sz[0, 0, 0]), px[0, 1, 0] / 10_000, float(sz[0, 1, 0])]
+
+
+def _run_hbt(hbt_python: str, stream: np.ndarray, npz: Path, repeats: int) -> dict:
+    px = stream["price"] / 10_000
+    np.savez(npz, data=to_hftbacktest(stream), tick=0.01, roi_lb=float(px.min()) - 1.0,
+             roi_ub=float(px.max()) + 1.0)
+    proc = subprocess.run([hbt_python, str(HERE / "hbt_replay.py"), str(npz), "--repeats", str(repeats)],
+                          capture_output=True, text=True, cwd=str(npz.parent))
+    if proc.returncode != 0:
+        raise RuntimeError(f"hftbacktest replay failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _agrees(a: list[float], b: list[float], sizes: bool = True) -> bool:
+    idx = (0, 1, 2, 3) if sizes else (0, 2)
+    return all(abs(a[i] - b[i]) < 1e-9 for i in idx)
+
+
 def main() -> int:
     args = sys.argv[1:]
     opt = {}
@@ -73,57 +102,64 @@ def main() -> int:
     repeats = int(opt.get("--repeats", 5))
     hbt_python = opt.get("--hbt-python", str(ROOT / "benchmarks" / ".venv-hftbacktest" / "bin" / "python"))
 
-    from quantedge.book.bench import l2_rate, l3_rate, load_lobster_day, mbp_stream
+    from quantedge.book.bench import l2_rate, l3_rate, load_lobster_day, mbp_stream, mbp_top_stream
 
     events, truth0 = load_lobster_day(day)
-    depth = mbp_stream(events, truth0)
-    hbt_events = to_hftbacktest(depth)
+    streams = {"l3-derived": mbp_stream(events, truth0)}
+    streams["top-N"], truth = mbp_top_stream(day)
+    t_last = truth[-1]
+    truth_top = [t_last[0, 0, 0] / 10_000, float(t_last[0, 0, 1]),
+                 t_last[1, 0, 0] / 10_000, float(t_last[1, 0, 1])]
     cache = ROOT / "benchmarks" / ".cache"
     cache.mkdir(parents=True, exist_ok=True)
-    npz = cache / (day.stem + "_mbp_hftbacktest.npz")
-    px = depth["price"] / 10_000
-    np.savez(npz, data=hbt_events, tick=0.01, roi_lb=float(px.min()) - 1.0, roi_ub=float(px.max()) + 1.0)
 
-    # hftbacktest first, then ours, in the same run (each in its own interpreter: separate numpy/numba)
-    proc = subprocess.run([hbt_python, str(HERE / "hbt_replay.py"), str(npz), "--repeats", str(repeats)],
-                          capture_output=True, text=True, cwd=str(cache))
-    if proc.returncode != 0:
-        print(proc.stderr, file=sys.stderr)
-        print("hftbacktest replay failed (see above)", file=sys.stderr)
-        return 2
-    hbt = json.loads(proc.stdout.strip().splitlines()[-1])
-
-    ours_l2 = l2_rate(depth, repeats=repeats)
-    ours_l3 = l3_rate(events, truth0, repeats=repeats)
-
-    res = {
-        "day": day.name,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
-        "order_events": int(events.shape[0]),
-        "mbp_events": int(depth.shape[0]),
-        "ours_l3_events_per_s": ours_l3,
-        "ours_l2_events_per_s": ours_l2,
-        "hftbacktest": hbt,
-    }
-    print(f"day: {day.name}: {events.shape[0]:,} order-stream events, "
-          f"{depth.shape[0]:,} market-by-price events")
-    print(f"{'book':58s} {'M events/s':>10s} {'ours L2 / it':>13s}")
-    print(f"{'ours L2 (by price) on the MBP stream':58s} {ours_l2 / 1e6:10.2f}")
-    print(f"{'ours L3 (by order) on the order stream':58s} {ours_l3 / 1e6:10.2f}")
-    for r in hbt["results"]:
-        name = f"hftbacktest {hbt['hftbacktest_version']} {r['depth']} [{r['flags']}]"
-        print(f"{name:58s} {r['events_per_s'] / 1e6:10.2f} {ours_l2 / r['events_per_s']:12.2f}x")
-    eq = max((r for r in hbt["results"] if r["flags"] == "local"), key=lambda r: r["events_per_s"])
-    dflt = max((r for r in hbt["results"] if r["flags"] == "exch+local"), key=lambda r: r["events_per_s"])
-    res["ratio_equal_work"] = ours_l2 / eq["events_per_s"]
-    res["ratio_vs_default_flags"] = ours_l2 / dflt["events_per_s"]
-    res["ratio_l3_vs_equal_work"] = ours_l3 / eq["events_per_s"]
-    print(f"equal work (one price-level book each, fastest hftbacktest depth): ours L2 / hftbacktest = "
-          f"{res['ratio_equal_work']:.2f}x;  ours L3 / hftbacktest = {res['ratio_l3_vs_equal_work']:.2f}x")
-    print(f"vs hftbacktest's default exch+local replay (two books): {res['ratio_vs_default_flags']:.2f}x")
+    res = {"day": day.name, "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+           "order_events": int(events.shape[0]), "streams": {}}
+    ok = True
+    # per stream: hftbacktest first, then ours, in the same run (separate interpreters: separate numpy/numba)
+    for name, stream in streams.items():
+        try:
+            hbt = _run_hbt(hbt_python, stream, cache / f"{day.stem}_{name}_hftbacktest.npz", repeats)
+        except RuntimeError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        ours = {cap: l2_rate(stream, repeats=repeats, capacity=cap) for cap in (64, 1024)}
+        our_top = _our_top(stream, 1024)
+        res["streams"][name] = {"events": int(stream.shape[0]), "ours_l2_events_per_s": ours,
+                                "ours_top": our_top, "hftbacktest": hbt}
+        print(f"\n{name} market-by-price stream of {day.name}: {stream.shape[0]:,} events")
+        print(f"  {'book':52s} {'M events/s':>10s} {'ours(all levels) / it':>22s}")
+        print(f"  {'ours L2 by price, capacity 1024 (all levels kept)':52s} {ours[1024] / 1e6:10.2f}")
+        print(f"  {'ours L2 by price, capacity 64 (deeper dropped+counted)':52s} {ours[64] / 1e6:10.2f}")
+        for r in hbt["results"]:
+            label = f"hftbacktest {hbt['hftbacktest_version']} {r['depth']} [{r['flags']}]"
+            print(f"  {label:52s} {r['events_per_s'] / 1e6:10.2f} {ours[1024] / r['events_per_s']:21.2f}x")
+        eq = max((r for r in hbt["results"] if r["flags"] == "local"), key=lambda r: r["events_per_s"])
+        dflt = max((r for r in hbt["results"] if r["flags"] == "exch+local"), key=lambda r: r["events_per_s"])
+        hm = next(r for r in hbt["results"] if r["flags"] == "local" and r["depth"] == "hashmap")
+        s = res["streams"][name]
+        s["ratio_equal_work"] = ours[1024] / eq["events_per_s"]
+        s["ratio_vs_default_exch_local"] = ours[1024] / dflt["events_per_s"]
+        print(f"  equal work (one book each, fastest hftbacktest depth '{eq['depth']}'): "
+              f"{s['ratio_equal_work']:.2f}x;  vs its default two-book replay: "
+              f"{s['ratio_vs_default_exch_local']:.2f}x")
+        if name == "top-N":
+            # both books must end on LOBSTER's last orderbook row
+            s["ours_matches_truth"] = _agrees(our_top, truth_top)
+            s["hftbacktest_matches_truth"] = _agrees(hm["final_top"], truth_top)
+            ok &= s["ours_matches_truth"] and s["hftbacktest_matches_truth"]
+            print(f"  final best bid/size, ask/size: truth {truth_top}, ours {our_top}, hftbacktest "
+                  f"{hm['final_top']}: {'all agree' if ok else 'DIFFER'}")
+        else:
+            print(f"  final best bid/size, ask/size: ours {our_top}, hftbacktest {hm['final_top']} "
+                  "(stale levels cross the book: ours keeps and flags them, hftbacktest deletes the "
+                  "opposite side)")
+    res["ours_l3_events_per_s"] = l3_rate(events, truth0, repeats=repeats)
+    print(f"\nours L3 by order on the order stream ({events.shape[0]:,} events): "
+          f"{res['ours_l3_events_per_s'] / 1e6:.2f} M events/s")
     if "--json" in opt:
         Path(opt["--json"]).write_text(json.dumps(res, indent=2))
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

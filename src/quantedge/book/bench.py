@@ -9,9 +9,16 @@ each batch's fastest time across ``repeats`` replays.  On a shared machine a who
 always preempted by someone else's process; a ~1 ms batch usually is not in at least one replay, so
 the per-batch minimum measures the kernel rather than the scheduler.
 
-``mbp_stream`` turns the market-by-order stream into the market-by-price stream a price-level book
-(ours or hftbacktest's) consumes: after every order event, one depth event carrying the new total
-at that event's price and side (0 = level gone), preceded by the seed levels of the first truth row.
+Two market-by-price streams for price-level books (ours or hftbacktest's):
+
+* ``mbp_stream``: converted from the market-by-order stream: after every order event, one depth event
+  carrying the new total at that event's price and side (0 = level gone), preceded by the seed levels
+  of the first truth row.  An N-level LOBSTER file never deletes a level that left its window, so a
+  book fed this stream accumulates stale levels (hundreds per side by the close).
+* ``mbp_top_stream``: the top-N feed LOBSTER's orderbook file implies (what an MBP-N feed such as
+  Databento's MBP-10 sends): per message, a depth event for each level of the window whose size
+  changed or that entered it, and a size-0 event for each level that left it.  A book fed this stream
+  must end equal to the file's last row, which makes it a correctness check for both tools.
 """
 
 from __future__ import annotations
@@ -144,6 +151,85 @@ def mbp_stream(events: np.ndarray, truth0: np.ndarray) -> np.ndarray:
     return out[: k + n].copy()
 
 
+@njit(cache=True)
+def _top_diff_kernel(truth, ts, out) -> int:
+    n = 0
+    L = truth.shape[2]
+    for r in range(truth.shape[0]):
+        for si in range(2):
+            side = 1 if si == 0 else -1
+            for j in range(L):  # levels that entered the window or changed size
+                p = truth[r, si, j, 0]
+                if p == 0:
+                    continue
+                q = truth[r, si, j, 1]
+                old = -1
+                if r > 0:
+                    for k in range(L):
+                        if truth[r - 1, si, k, 0] == p:
+                            old = truth[r - 1, si, k, 1]
+                            break
+                if old != q:
+                    o = out[n]
+                    o.ts_event = ts[r]
+                    o.ts_recv = ts[r]
+                    o.seq = r + 1
+                    o.kind = ev.KIND_DEPTH
+                    o.side = side
+                    o.level = -1
+                    o.price = p
+                    o.size = q
+                    o.action = ev.ACTION_MODIFY
+                    n += 1
+            if r == 0:
+                continue
+            for k in range(L):  # levels that left the window
+                p = truth[r - 1, si, k, 0]
+                if p == 0:
+                    continue
+                gone = True
+                for j in range(L):
+                    if truth[r, si, j, 0] == p:
+                        gone = False
+                        break
+                if gone:
+                    o = out[n]
+                    o.ts_event = ts[r]
+                    o.ts_recv = ts[r]
+                    o.seq = r + 1
+                    o.kind = ev.KIND_DEPTH
+                    o.side = side
+                    o.level = -1
+                    o.price = p
+                    o.size = 0
+                    o.action = ev.ACTION_DELETE
+                    n += 1
+    return n
+
+
+def mbp_top_stream(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The top-N market-by-price stream of a LOBSTER day (see the module docstring) and the truth
+    rows ``(rows, 2, L, 2)`` it reproduces; row 0 (the seed) becomes the first events."""
+    from quantedge.book.verify import lobster_truth
+    from quantedge.catalog.importers.lobster import lobster_files, read_lobster, read_lobster_orderbook
+    from quantedge.catalog.symbols import NameTable
+
+    for f in lobster_files(path):
+        if f.orderbook is None:
+            continue
+        events, _ = read_lobster(f.message, NameTable(), date=f.date, symbol=f.symbol)
+        truth = lobster_truth(read_lobster_orderbook(f.orderbook))
+        ts = np.zeros(truth.shape[0], dtype=np.int64)
+        row = events["seq"].astype(np.int64) - 1  # message (1-based seq) -> truth row
+        ok = (row >= 0) & (row < truth.shape[0])
+        ts[row[ok]] = events["ts_event"][ok]
+        ts = np.maximum.accumulate(ts)
+        out = ev.empty(int(truth.shape[0]) * truth.shape[2] * 4 + 16)
+        n = _top_diff_kernel(truth, ts, out)
+        return out[:n].copy(), truth
+    raise ValueError(f"{path}: no LOBSTER message file with a matching orderbook file")
+
+
 def l2_rate(depth: np.ndarray, repeats: int = 5, capacity: int = 64, chunk: int = 8192) -> float:
     """Events/s of ``l2_step`` (by-price depth events) from an empty book (warm; per-batch best)."""
 
@@ -154,4 +240,4 @@ def l2_rate(depth: np.ndarray, repeats: int = 5, capacity: int = 64, chunk: int 
     return _chunked_rate(depth, make, l2_step, repeats, chunk)
 
 
-__all__ = ["l2_rate", "l3_rate", "load_lobster_day", "mbp_stream"]
+__all__ = ["l2_rate", "l3_rate", "load_lobster_day", "mbp_stream", "mbp_top_stream"]
