@@ -30,7 +30,7 @@ def test_typed_params_convert_and_reject_unknown_keys():
         SmaCross({"fats": 3})
     with pytest.raises(ValueError, match="cannot use 'x' as int"):
         RsiReversion({"period": "x"})
-    assert set(registry()) == {"sma_cross", "rsi_reversion"}
+    assert set(registry()) == {"sma_cross", "rsi_reversion", "accumulation"}
 
 
 def test_wilder_rsi_matches_an_independent_computation():

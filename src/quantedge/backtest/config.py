@@ -34,7 +34,9 @@ TOP_KEYS = {
     "metrics",
     "output",
     "state_path",
+    "signals",
 }
+SIGNAL_KEYS = {"config", "path", "mode", "device", "emit_min"}
 DATA_KEYS = {"source", "path", "date", "symbols", "catalog", "batch_rows"}
 
 
@@ -47,6 +49,8 @@ class BacktestConfig:
     output: Path
     return_step_ns: int = 60_000_000_000
     base_dir: Path = field(default_factory=Path.cwd)
+    #: ``{config: yaml}`` (run the signal pipeline on the replay) or ``{path: parquet}`` (precomputed)
+    signals: dict | None = None
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> BacktestConfig:
@@ -88,7 +92,11 @@ class BacktestConfig:
             step = parse_interval((raw.get("metrics") or {}).get("return_step", "1min"))
         except (TypeError, ValueError) as e:
             raise ValueError(f"{where}: {e}") from e
+        sig = raw.get("signals")
+        if sig is not None:
+            sig = _check_signals(sig, where)
         return cls(
+            signals=sig,
             data=data,
             strategy=str(st["name"]),
             params=dict(st.get("params") or {}),
@@ -101,6 +109,30 @@ class BacktestConfig:
     def resolve(self, p: str) -> Path:
         q = Path(p)
         return q if q.is_absolute() or q.exists() else (self.base_dir / q)
+
+
+def _check_signals(sig: object, where: str) -> dict:
+    """The ``signals`` section: exactly one of ``config`` (a signal YAML, or ``default``) and ``path``."""
+    if not isinstance(sig, dict):
+        raise ValueError(f"{where}: signals must be a mapping like {{config: config/strategy_params.yaml}}")
+    bad = set(sig) - SIGNAL_KEYS
+    if bad:
+        raise ValueError(f"{where}: signals: unknown key(s) {sorted(bad)}; known: {sorted(SIGNAL_KEYS)}")
+    if ("config" in sig) == ("path" in sig):
+        raise ValueError(f"{where}: signals needs exactly one of 'config' (run the signal pipeline) "
+                         "or 'path' (a Parquet file of signal records)")
+    if sig.get("mode", "auto") not in ("auto", "l3", "l2", "nbbo"):
+        raise ValueError(f"{where}: signals.mode must be auto, l3, l2 or nbbo, got {sig['mode']!r}")
+    if sig.get("device", "auto") not in ("auto", "cpu", "gpu"):
+        raise ValueError(f"{where}: signals.device must be auto, cpu or gpu, got {sig['device']!r}")
+    if "emit_min" in sig:
+        try:
+            em = float(sig["emit_min"])
+        except (TypeError, ValueError):
+            em = -1.0
+        if not 0.0 <= em <= 1.0:
+            raise ValueError(f"{where}: signals.emit_min must be a number in [0, 1], got {sig['emit_min']!r}")
+    return dict(sig)
 
 
 def _set_dotted(d: dict, key: str, value: Any) -> None:

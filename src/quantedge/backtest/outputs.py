@@ -65,6 +65,11 @@ def _json_safe(o):
     return o
 
 
+def write_metrics(path: Path, metrics: dict) -> None:
+    """metrics.json, atomically (non-finite floats as null / "inf")."""
+    _atomic(path, lambda p: p.write_text(json.dumps(_json_safe(metrics), indent=2)))
+
+
 def write_outputs(out_dir: Path, engine, metrics: dict) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -78,7 +83,7 @@ def write_outputs(out_dir: Path, engine, metrics: dict) -> dict[str, Path]:
     }
     write_csv(paths["trades"], engine.trade_log, TRADE_COLUMNS)
     write_csv(paths["fills"], engine.trade_log, FILL_COLUMNS)
-    _atomic(paths["metrics"], lambda p: p.write_text(json.dumps(_json_safe(metrics), indent=2)))
+    write_metrics(paths["metrics"], metrics)
     curve = np.array(engine.equity_curve) if engine.equity_curve else np.zeros((0, 4))
     tbl = pa.table(
         {

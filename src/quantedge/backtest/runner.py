@@ -9,7 +9,7 @@ from quantedge.backtest.bias import lookahead_report
 from quantedge.backtest.config import BacktestConfig, load_events
 from quantedge.backtest.engine import Engine
 from quantedge.backtest.metrics import summarize
-from quantedge.backtest.outputs import write_outputs
+from quantedge.backtest.outputs import write_metrics, write_outputs
 from quantedge.strategies import registry
 
 
@@ -23,10 +23,12 @@ def make_strategy(name: str, params: dict):
 def run_backtest(
     cfg: BacktestConfig, progress: Callable[[int, int], None] | None = None, report: bool = True
 ) -> dict:
-    """Run and write every output; returns metrics plus the output paths."""
+    """Run and write every output; returns metrics plus the output paths.
+
+    With a ``signals`` section the signal records (computed by the signal pipeline alongside the
+    replay, or read from a Parquet file) are merged into the stream by receive time."""
     names, batches, total = load_events(cfg)
     strat = make_strategy(cfg.strategy, cfg.params)
-    eng = Engine(strat, max(len(names), 1), cfg.engine, names)
     done = 0
 
     def tick(n: int) -> None:
@@ -35,22 +37,43 @@ def run_backtest(
         if progress:
             progress(done, total)
 
-    eng.run(batches, progress=tick)
-    m = summarize(eng, cfg.return_step_ns)
-    m["strategy"] = {"name": cfg.strategy, "params": strat.p.__dict__}
+    out = Path(cfg.output)
+    if not out.is_absolute():
+        out = Path.cwd() / out
+    sig_info: dict | None = None
+    if cfg.signals:
+        from quantedge.backtest.pipeline import run_with_signals, signal_inputs
+
+        stage, recs, sig_info = signal_inputs(cfg, names)
+        eng = Engine(strat, max(len(names), 1), cfg.engine, names)
+        run_with_signals(eng, batches, stage=stage, signals=recs, progress=tick, info=sig_info)
+        if stage is not None:
+            sig_info.update(stage.save(out / "signals.parquet", names))
+    else:
+        eng = Engine(strat, max(len(names), 1), cfg.engine, names)
+        eng.run(batches, progress=tick)
+    return finish_run(eng, cfg.strategy, strat, cfg.return_step_ns, out, report, sig_info)
+
+
+def finish_run(
+    eng: Engine, name: str, strat, step_ns: int, out: Path, report: bool = True, signals: dict | None = None
+) -> dict:
+    """Metrics of a finished engine run, written with every output file (and the reports)."""
+    m = summarize(eng, step_ns)
+    m["strategy"] = {"name": name, "params": strat.p.__dict__}
     m["lookahead_guard"] = lookahead_report(eng)
     m["risk_rejections"] = eng.risk.rejections
     m["kill_switch_events"] = eng.risk.kill_events
     m["events"] = eng.events_seen
     m["strategy_callbacks"] = eng.callbacks
     m["callback_seconds"] = eng.callback_s
-    out = Path(cfg.output)
-    if not out.is_absolute():
-        out = Path.cwd() / out
+    if signals is not None:
+        m["signals"] = signals
     paths = write_outputs(out, eng, m)
     if report:
         from quantedge.reports.backtest_report import write_reports
 
         paths.update(write_reports(out, eng, m))
+        write_metrics(paths["metrics"], m)  # now with reports_skipped
     m["outputs"] = {k: str(v) for k, v in paths.items()}
     return m
