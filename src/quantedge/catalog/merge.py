@@ -14,12 +14,33 @@ from numba import njit
 from quantedge.events import EVENT_DTYPE
 
 
+@njit(cache=True)
+def _gather(src: np.ndarray, order: np.ndarray, out: np.ndarray) -> None:
+    for i in range(order.shape[0]):
+        out[i] = src[order[i]]
+
+
+def take_events(events: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``events[order]`` for record arrays; NumPy's fancy indexing of structured dtypes is ~15x slower."""
+    out = np.empty(order.shape[0], events.dtype)
+    _gather(events, order.astype(np.int64, copy=False), out)
+    return out
+
+
+def concat_events(arrays: list[np.ndarray]) -> np.ndarray:
+    """``np.concatenate`` for event arrays as raw bytes (NumPy re-promotes every field otherwise)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    raw = np.concatenate([np.ascontiguousarray(a).view(np.uint8) for a in arrays])
+    return raw.view(EVENT_DTYPE)
+
+
 def sort_events(events: np.ndarray) -> np.ndarray:
     """Stable sort of one array by the merge key (ties keep their input order)."""
     if events.shape[0] < 2 or is_sorted(events):
         return events
     order = np.lexsort((events["kind"], events["seq"], events["ts_recv"]))
-    return events[order]
+    return take_events(events, order)
 
 
 @njit(cache=True)
@@ -121,9 +142,13 @@ def merge_sorted_runs(runs: list[np.ndarray]) -> np.ndarray:
         return np.zeros(0, EVENT_DTYPE)
     if len(runs) == 1:
         return runs[0]
-    cat = np.concatenate(runs)
+    cat = concat_events(runs)
     lens = np.array([r.shape[0] for r in runs], np.int64)
     ends = np.cumsum(lens)
     starts = ends - lens
-    order = _kway_order(cat["ts_recv"], cat["seq"], cat["kind"], starts, ends)
-    return cat[order]
+    # contiguous key copies: the heap's random probes then touch 8+8+1 bytes, not 64-byte records
+    ts = np.ascontiguousarray(cat["ts_recv"])
+    seq = np.ascontiguousarray(cat["seq"])
+    kind = np.ascontiguousarray(cat["kind"])
+    order = _kway_order(ts, seq, kind, starts, ends)
+    return take_events(cat, order)

@@ -28,8 +28,9 @@ from urllib.parse import quote, unquote
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from numba import njit
 
-from quantedge.catalog.merge import merge_sorted_runs, sort_events
+from quantedge.catalog.merge import concat_events, merge_sorted_runs, sort_events, take_events
 from quantedge.catalog.symbols import NameTable
 from quantedge.events import EVENT_DTYPE, KIND_BY_NAME, KIND_NAMES
 from quantedge.timeutil import et_dates
@@ -38,7 +39,7 @@ from quantedge.venues import MMID_BASE
 ARROW_SCHEMA = pa.schema(
     [(name, pa.from_numpy_dtype(EVENT_DTYPE.fields[name][0])) for name in EVENT_DTYPE.names]
 )
-ROW_GROUP_ROWS = 1 << 17
+ROW_GROUP_ROWS = 1 << 16
 #: Parquet codec.  LZ4 decodes several times faster than zstd for ~20% more disk (BENCHMARKS.md).
 COMPRESSION = "lz4"
 
@@ -67,12 +68,38 @@ def _to_date(x: dt.date | str | int | None) -> dt.date | None:
     return dt.date.fromisoformat(s)
 
 
-def table_to_events(tbl: pa.Table) -> np.ndarray:
-    """Arrow table with the event columns -> EVENT_DTYPE array (one copy per column)."""
-    out = np.empty(tbl.num_rows, EVENT_DTYPE)
+@njit(cache=True)
+def _fill_events(out, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13) -> None:
+    # one pass writing whole 64-byte records: ~3x faster than 14 strided column assignments
+    for i in range(out.shape[0]):
+        r = out[i]
+        r.ts_event = a0[i]
+        r.ts_recv = a1[i]
+        r.seq = a2[i]
+        r.order_id = a3[i]
+        r.price = a4[i]
+        r.size = a5[i]
+        r.symbol = a6[i]
+        r.conditions = a7[i]
+        r.venue = a8[i]
+        r.level = a9[i]
+        r.kind = a10[i]
+        r.side = a11[i]
+        r.action = a12[i]
+        r.flags = a13[i]
+
+
+def table_to_events(tbl: pa.Table | pa.RecordBatch) -> np.ndarray:
+    """Arrow columns -> EVENT_DTYPE array (zero-copy column views, one compiled record pass)."""
+    cols = []
     for name in EVENT_DTYPE.names:
         col = tbl.column(name)
-        out[name] = col.to_numpy() if col.num_chunks == 1 else col.combine_chunks().to_numpy()
+        if isinstance(col, pa.ChunkedArray):
+            col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+        cols.append(col.to_numpy(zero_copy_only=False))
+    out = np.empty(tbl.num_rows, EVENT_DTYPE)
+    if tbl.num_rows:
+        _fill_events(out, *cols)
     return out
 
 
@@ -131,7 +158,7 @@ class Catalog:
         bounds = np.concatenate(([0], brk, [order.shape[0]]))
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             idx = np.sort(order[a:b])  # keep source order inside the partition before sorting
-            chunk = sort_events(events[idx])
+            chunk = sort_events(take_events(events, idx))
             kind = KIND_NAMES.get(int(k[a]), f"k{int(k[a])}")
             di = int(d[a])
             date = dt.date(di // 10000, di // 100 % 100, di % 100)
@@ -238,66 +265,68 @@ class Catalog:
                 pending.append(merged)
                 npend += merged.shape[0]
                 while npend >= batch_rows:
-                    cat = np.concatenate(pending) if len(pending) > 1 else pending[0]
+                    cat = concat_events(pending)
                     yield cat[:batch_rows]
                     rest = cat[batch_rows:]
                     pending = [rest] if rest.shape[0] else []
                     npend = rest.shape[0]
         if npend:
-            yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+            yield concat_events(pending)
 
 
 class _Source:
-    """One part file read in bounded chunks, with a buffer of not-yet-emitted events."""
+    """One part file read a row group at a time, with a buffer of not-yet-emitted events.
+
+    Row groups (at most ROW_GROUP_ROWS events) are the unit of decoding: pyarrow's batch
+    iterator hands back page-sized slivers of ~1k rows at a high per-call cost.
+    """
 
     def __init__(self, path: Path, chunk_rows: int) -> None:
         self.file = pq.ParquetFile(path)
-        self.it = self.file.iter_batches(batch_size=chunk_rows)
+        self.next_group = 0
         self.buf = np.zeros(0, EVENT_DTYPE)
-        self.done = False
+        self.done = self.file.num_row_groups == 0
 
     def load(self) -> bool:
-        """Append the next chunk to the buffer; False when the file is exhausted."""
+        """Append the next row group to the buffer; False when the file is exhausted."""
         if self.done:
             return False
-        try:
-            rb = next(self.it)
-        except StopIteration:
+        chunk = table_to_events(self.file.read_row_group(self.next_group, use_threads=False))
+        self.next_group += 1
+        if self.next_group >= self.file.num_row_groups:
             self.done = True
             self.file.close()
-            return False
-        chunk = table_to_events(pa.Table.from_batches([rb]))
-        self.buf = chunk if self.buf.shape[0] == 0 else np.concatenate([self.buf, chunk])
+        self.buf = chunk if self.buf.shape[0] == 0 else concat_events([self.buf, chunk])
         return True
 
 
 def _merge_files(files: list[Path], memory_rows: int) -> Iterator[np.ndarray]:
+    """Watermark merge of sorted part files; see :meth:`Catalog.stream`.
+
+    Every round first tops up each file whose buffer holds less than half a chunk, so the
+    watermark advances by about half a chunk of the slowest file per round: the number of
+    rounds is ~2 x rows-per-file / chunk, not one per file.
+    """
     if not files:
         return
     chunk_rows = max(4096, memory_rows // len(files))
+    half = chunk_rows // 2
     sources = [_Source(f, chunk_rows) for f in files]
-    for s in sources:
-        s.load()
     inf = np.iinfo(np.int64).max
     while True:
-        live = [s for s in sources if s.buf.shape[0] or not s.done]
+        for s in sources:
+            while not s.done and s.buf.shape[0] < half:
+                s.load()
+        live = [s for s in sources if s.buf.shape[0]]
         if not live:
             return
-        for s in live:
-            if s.buf.shape[0] == 0:
-                s.load()
         bound = inf
         for s in live:
-            if not s.done and s.buf.shape[0]:
+            if not s.done:
                 bound = min(bound, int(s.buf["ts_recv"][-1]))
         runs = []
         for s in live:
-            if s.buf.shape[0] == 0:
-                continue
-            if bound == inf:
-                cut = s.buf.shape[0]
-            else:
-                cut = int(np.searchsorted(s.buf["ts_recv"], bound, side="left"))
+            cut = s.buf.shape[0] if bound == inf else int(np.searchsorted(s.buf["ts_recv"], bound, "left"))
             if cut:
                 runs.append(s.buf[:cut])
                 s.buf = s.buf[cut:]
@@ -306,5 +335,5 @@ def _merge_files(files: list[Path], memory_rows: int) -> Iterator[np.ndarray]:
         else:
             # every remaining buffered event sits at the watermark: read further to move past it
             for s in live:
-                if not s.done and s.buf.shape[0] and int(s.buf["ts_recv"][-1]) == bound:
+                if not s.done and int(s.buf["ts_recv"][-1]) == bound:
                     s.load()
