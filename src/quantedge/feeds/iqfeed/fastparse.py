@@ -186,7 +186,7 @@ def _ymd(days: int) -> int:
 # --- kernel helpers -------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _hash(buf, a, b):
     h = np.uint64(1469598103934665603)
     for i in range(a, b):
@@ -194,7 +194,7 @@ def _hash(buf, a, b):
     return np.int64(h >> np.uint64(1))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _find(keys, klen, buf, a, b):
     """Slot of buf[a:b] in a ByteTable, or -1."""
     m = klen.shape[0]
@@ -213,7 +213,7 @@ def _find(keys, klen, buf, a, b):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _hexval(c):
     if 48 <= c <= 57:
         return c - 48
@@ -224,7 +224,7 @@ def _hexval(c):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _digits(buf, a, b):
     """Unsigned decimal buf[a:b] (1..18 digits) or -1."""
     if b <= a or b - a > 18:
@@ -238,7 +238,7 @@ def _digits(buf, a, b):
     return v
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _date_ok(y, m, d, days_in):
     if y < 1 or m < 1 or m > 12 or d < 1 or d > days_in[m]:
         return False
@@ -246,7 +246,7 @@ def _date_ok(y, m, d, days_in):
     return not (m == 2 and d == 29 and not leap)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _field(buf, a, b, kind, days_in):  # noqa: C901 - one branch per value kind
     """(ok, value) of one non-empty field, read exactly as the protocol module would; ok False -> slow."""
     if kind == K_STR:
@@ -328,7 +328,7 @@ def _field(buf, a, b, kind, days_in):  # noqa: C901 - one branch per value kind
     return False, np.int64(0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _days_from_ymd(ymd):
     y = ymd // 10000
     m = ymd // 100 % 100
@@ -342,7 +342,7 @@ def _days_from_ymd(ymd):
     return era * 146097 + doe - 719468
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _et(ymd, tod, tz_base, tz_off):
     """ET date + µs of day -> ns UTC; -1 when the date is outside the offset table."""
     day = _days_from_ymd(ymd)
@@ -353,7 +353,7 @@ def _et(ymd, tod, tz_base, tz_off):
     return (day * 86_400_000_000 + tod) * 1000 + tz_off[k]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _put(out, n, ts, recv, seq, oid, price, size, sym, cond, venue, level, kind, side, action, flags):
     e = out[n]
     e.ts_event = ts
@@ -372,7 +372,7 @@ def _put(out, n, ts, recv, seq, oid, price, size, sym, cond, venue, level, kind,
     e.flags = flags
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _split(buf, a, end, fs, fe, drop_trailing):
     """Field bounds of buf[a:end] (comma separated); with drop_trailing one trailing empty field goes."""
     nf = 0

@@ -110,6 +110,12 @@ class ReplayClock:
             return 1 << 62  # max speed: everything is due
         return self._anchor_replay + int((time.monotonic_ns() - self._anchor_wall) * self.speed)
 
+    def wall_of(self, replay_ns: int) -> int:
+        """Monotonic wall time (ns) at which replay time ``replay_ns`` is due; now when paused or at max."""
+        if self.paused or self.speed <= 0:
+            return time.monotonic_ns()
+        return self._anchor_wall + int((replay_ns - self._anchor_replay) / self.speed)
+
     def position(self) -> int:
         """Replay time to report (T lines, status): in max mode the furthest point streamed."""
         if self.speed <= 0 and not self.paused:
@@ -456,6 +462,7 @@ class SimConfig:
     history_burst: int = 50
     max_l1_symbols: int = 2000
     chunk_lines: int = 4096  # lines per write at max speed
+    trace_writes: bool = False  # record (time_ns, lines, ns late) per streamed write (latency benchmark)
 
 
 class Simulator:
@@ -483,6 +490,8 @@ class Simulator:
         }
         self._bucket = (float(config.history_burst), time.monotonic())
         self.drop_hook = None  # tests: callable(conn) -> bool, True drops the connection (fault injection)
+        #: per streamed write: (wall ns after the write, lines, ns its first line was behind its due time)
+        self.write_trace: list[tuple[int, int, int]] | None = [] if config.trace_writes else None
 
     async def start(self) -> dict[str, int]:
         """Open every configured port (0 = ephemeral); returns the bound ports by role."""
@@ -950,6 +959,9 @@ class _Conn:
                     if sel.shape[0]:
                         self.send(_gather_lines(r.buf, r.start, r.buf.shape[0], sel).tobytes())
                         sent += sel.shape[0]
+                        if self.sim.write_trace is not None:
+                            late = time.monotonic_ns() - clock.wall_of(int(r.ts[sel[0]]))
+                            self.sim.write_trace.append((time.time_ns(), sel.shape[0], late))
                     self.cursor[key] = hi
                     if clock.speed <= 0 and not clock.paused:
                         clock.max_position = max(clock.max_position, int(r.ts[hi - 1]))
