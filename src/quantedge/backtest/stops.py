@@ -122,7 +122,9 @@ class SupportStop:
         return sorted(k for k, v in self.vol.items() if tot > 0 and v / tot >= self.min_share)
 
     def stop(self, entry: float, peak: float, held_ns: int) -> float:
-        px = getattr(self, "_price", entry)
+        # levels under the position's peak, not under the current price: a price that fell through
+        # the support must still see it (else the stop would vanish exactly when it is hit)
+        px = peak if peak > 0 else getattr(self, "_price", entry)
         below = [k for k in self.levels() if k < px]
         return below[-1] - self.buffer if below else -math.inf
 
