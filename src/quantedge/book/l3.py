@@ -317,6 +317,19 @@ def _purge_orders(ot, otn, s: int, si: int, bits: int) -> None:
             i += 1
 
 
+@njit(cache=True, inline="always", _nrt=False)
+def prefetch_order(ot, bits: int, ns: int, batch, j: int) -> None:
+    """Start loading the order-table slot of event j's order (if j is an order event in range).
+
+    A hint only (results never depend on it): a loop that applies ``batch[i]`` with ``l3_event`` can
+    call this with ``j = i + PREFETCH_AHEAD`` so the random table access overlaps earlier events' work.
+    """
+    if j < batch.shape[0]:
+        f = batch[j]
+        if f.kind == KIND_ORDER and f.symbol >= 0 and f.symbol < ns:
+            _prefetch_row(ot, _home(f.order_id, f.symbol, bits))
+
+
 @njit(cache=True, _nrt=False)
 def l3_step(lv, sd, bk, ot, otn, batch) -> int:
     """Apply a batch of events to every L3 book; returns the number of events handled."""
@@ -325,11 +338,7 @@ def l3_step(lv, sd, bk, ot, otn, batch) -> int:
     applied = 0
     n = batch.shape[0]
     for i in range(n):
-        j = i + PREFETCH_AHEAD
-        if j < n:
-            f = batch[j]
-            if f.kind == KIND_ORDER and f.symbol >= 0 and f.symbol < ns:
-                _prefetch_row(ot, _home(f.order_id, f.symbol, bits))
+        prefetch_order(ot, bits, ns, batch, i + PREFETCH_AHEAD)
         e = batch[i]
         k = e.kind
         if k != KIND_ORDER and k != KIND_TRADE and k != KIND_STATUS and k != KIND_CLEAR:
