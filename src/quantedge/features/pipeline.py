@@ -66,15 +66,19 @@ from quantedge.features.state import (
     CFG_CADENCE,
     CFG_EVERY_EVENT,
     CFG_SKIP_STALE,
+    NB,
+    NW,
     S_GRP_BOOK,
     S_GRP_OPEN,
     S_INIT,
     S_MARK,
     S_N_BACKSTEP,
     S_N_EVENTS,
+    S_NEXT_B,
     S_NEXT_SAMPLE,
     S_PB,
     S_PEND,
+    S_RB,
     S_TLAST,
     S_TWO_SIDED,
     FeatureState,
@@ -91,6 +95,9 @@ FLAG_LAST = 0x80
 
 #: events between the prefetch of a symbol's state and its use
 AHEAD = 8
+#: events between the prefetch of the window rings (when the event will move them) and their use;
+#: by then the scalar state that tells it was prefetched AHEAD2 - AHEAD events earlier
+AHEAD2 = 4
 
 
 @njit(cache=True, inline="always")
@@ -105,6 +112,19 @@ def prefetch_symbol(fs, lv, sd, pl, s: int) -> None:
     prefetch(lv, (s, 1, 0, 0))
     prefetch(pl, (s, 0, 0, 0))
     prefetch(pl, (s, 1, 0, 0))
+
+
+@njit(cache=True, inline="always")
+def prefetch_rings(fs, rq, s: int, t: int) -> None:
+    """When an event at t will cross the symbol's finest bucket, start loading the current bucket and
+    running sum of every ring (the lines the rotation adds to and evicts from)."""
+    if t >= fs[s, S_NEXT_B]:
+        for w in range(NW):
+            slot = fs[s, S_RB + 2 * w + 1]
+            prefetch(rq, (s, w, slot, 0))
+            prefetch(rq, (s, w, slot, 8))
+            prefetch(rq, (s, w, NB, 0))
+            prefetch(rq, (s, w, NB, 8))
 
 
 @njit(cache=True, inline="always")
@@ -182,6 +202,12 @@ def l3_features_step(lv, sd, bk, ot, otn, fs, rq, pl, vap, fz, cfg, s_ts, s_sym,
                 prefetch_symbol(fs, lv, sd, pl, sj)
                 if f.kind == KIND_ORDER:
                     prefetch(ot, (_home(f.order_id, sj, bits), 0))
+        j = i + AHEAD2
+        if j < n:
+            f = batch[j]
+            sj = f.symbol
+            if sj >= 0 and sj < ns and fs[sj, S_INIT] == 1:
+                prefetch_rings(fs, rq, sj, f.ts_event)
         e = batch[i]
         k = e.kind
         if k != KIND_ORDER and k != KIND_TRADE and k != KIND_STATUS and k != KIND_CLEAR:
@@ -213,6 +239,12 @@ def l2_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n
             sj = batch[j].symbol
             if sj >= 0 and sj < ns:
                 prefetch_symbol(fs, lv, sd, pl, sj)
+        j = i + AHEAD2
+        if j < n:
+            f = batch[j]
+            sj = f.symbol
+            if sj >= 0 and sj < ns and fs[sj, S_INIT] == 1:
+                prefetch_rings(fs, rq, sj, f.ts_event)
         e = batch[i]
         k = e.kind
         if k != KIND_DEPTH and k != KIND_TRADE and k != KIND_STATUS and k != KIND_CLEAR:
@@ -278,6 +310,12 @@ def nbbo_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s
             sj = batch[j].symbol
             if sj >= 0 and sj < ns:
                 prefetch_symbol(fs, lv, sd, pl, sj)
+        j = i + AHEAD2
+        if j < n:
+            f = batch[j]
+            sj = f.symbol
+            if sj >= 0 and sj < ns and fs[sj, S_INIT] == 1:
+                prefetch_rings(fs, rq, sj, f.ts_event)
         e = batch[i]
         k = e.kind
         if k != KIND_QUOTE and k != KIND_TRADE and k != KIND_STATUS and k != KIND_CLEAR:
