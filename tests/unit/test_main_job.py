@@ -99,3 +99,64 @@ def test_reports_and_summary(job):
     assert [r["dataset"] for r in s["runs"]] == [r["dataset"] for r in job["runs"]]
     assert "SYNTHETIC" in job["summary_text"] and "report:" in job["summary_text"]
     assert Path(job["out_dir"], "summary.md").read_text().strip() == job["summary_text"].strip()
+
+
+def test_backtest_config_signals_from_pipeline_or_parquet_give_the_same_run(tmp_path):
+    from quantedge.backtest.config import BacktestConfig
+    from quantedge.backtest.pipeline import IQFEED_SAMPLE
+    from quantedge.backtest.runner import run_backtest
+
+    base = {
+        "data": {"source": "iqfeed_ticks", "path": str(IQFEED_SAMPLE)},
+        "strategy": {"name": "accumulation", "params": {"warmup_s": 0}},
+        "execution": {"book": "pseudo"},
+    }
+    a = run_backtest(
+        BacktestConfig.from_dict({**base, "signals": {"config": "default"}, "output": str(tmp_path / "a")}),
+        report=False,
+    )
+    path = a["signals"]["path"]
+    b = run_backtest(
+        BacktestConfig.from_dict({**base, "signals": {"path": path}, "output": str(tmp_path / "b")}),
+        report=False,
+    )
+    assert b["signals"]["records"] == a["signals"]["records"] > 0
+    assert b["signals"]["dropped_unknown_symbol"] == 0 and b["signals"]["before_data"] == 0
+    ta = (tmp_path / "a" / "fills.csv").read_text()
+    assert ta == (tmp_path / "b" / "fills.csv").read_text() and a["final_equity"] == b["final_equity"]
+    with pytest.raises(ValueError, match="exactly one of 'config'"):
+        BacktestConfig.from_dict({**base, "signals": {"config": "default", "path": path}})
+    with pytest.raises(ValueError, match="signals.mode"):
+        BacktestConfig.from_dict({**base, "signals": {"config": "default", "mode": "l9"}})
+
+
+def test_signal_file_errors_name_row_and_column(tmp_path):
+    import pyarrow as pa
+
+    from quantedge.backtest.pipeline import read_signal_file
+
+    p = tmp_path / "s.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "ts_recv": [1, 2],
+                "symbol": ["NEPT", "NEPT"],
+                "signal": ["composite", "bogus"],
+                "score": [0.5, 0.6],
+            }
+        ),
+        p,
+    )
+    with pytest.raises(ValueError, match="row 2: signal = 'bogus'"):
+        read_signal_file(p, ["NEPT"])
+    pq.write_table(
+        pa.table({"ts_recv": [1, 2], "symbol": ["NEPT", "ZZZ"], "signal": [7, 6], "score": [0.5, 0.6]}), p
+    )
+    recs, info = read_signal_file(p, ["NEPT"])
+    assert recs.shape[0] == 1 and info["dropped_unknown_symbol"] == 1
+    pq.write_table(pa.table({"ts_recv": [1], "symbol": ["NEPT"], "signal": [7], "score": [1.5]}), p)
+    with pytest.raises(ValueError, match="row 1: score"):
+        read_signal_file(p, ["NEPT"])
+    pq.write_table(pa.table({"ts_recv": [1]}), p)
+    with pytest.raises(ValueError, match="missing column"):
+        read_signal_file(p, ["NEPT"])
