@@ -157,40 +157,28 @@ def test_pause_step_and_seek(browser, dash) -> None:  # noqa: ANN001
     assert browser.eval("window.__qe.clock.paused")
 
 
-def test_pnl_equals_the_backtest(browser, dash, lobster_catalog) -> None:  # noqa: ANN001
-    from quantedge.backtest.engine import Engine
-    from quantedge.backtest.runner import make_strategy
-    from quantedge.catalog.store import Catalog
-    from quantedge.dashboard.session import DetectorStage
+def test_pnl_equals_the_backtest(browser, dash, tmp_path) -> None:  # noqa: ANN001
+    from dataclasses import replace
+
+    from quantedge.backtest.runner import run_backtest
 
     s = dash.session
     status, _ = _post(dash.url + "/api/control", {"action": "seek", "to": s.info.t1})
     assert status == 200
     _open(browser, dash, "AMZN")
+    browser.wait("document.getElementById('pnl') !== null && window.__qe.clock.finished")
+    in_symbol_view = float(browser.eval("document.getElementById('pnl').dataset.value"))
     browser.click("#tab-summary")
-    browser.wait("document.getElementById('summary-pnl') !== null && window.__qe.clock.finished")
+    browser.wait("document.getElementById('summary-pnl') !== null")
     shown = float(browser.eval("document.getElementById('summary-pnl').dataset.value"))
-    # independent run: the whole day as one stream, detectors on all rows at once, Engine.run
-    cfg = s.cfg
-    cat = Catalog(lobster_catalog)
-    events = np.concatenate(list(cat.stream(start="2012-06-21", end="2012-06-21")))
-    stage = DetectorStage()
-    from quantedge.features.pipeline import FeaturePipeline
-    from quantedge.features.state import FeatureState
-
-    pipe = FeaturePipeline(
-        "l3", FeatureState.allocate(s.ns, n_levels=10, cadence_ns=s.signal_cadence_ns), s._new_book()
-    )
-    stage.reset(s.ns)
-    feed = events[~(np.isin(events["symbol"], list(s.seeds)) & (events["seq"] < 2))]
-    pipe.step(feed)
-    sig = stage.step(events, pipe.snapshots())
-    eng = Engine(make_strategy(cfg.strategy, cfg.params), s.ns, cfg.engine, s.info.names)
-    eng.run([events], signals=sig)
-    assert shown == pytest.approx(eng.pf.equity - eng.pf.start_cash, abs=1e-6)
-    browser.wait("document.getElementById('pnl') !== null || true")
+    # `quantedge backtest` on the same config (the catalog day, same strategy, fees, latency, risk)
+    m = run_backtest(replace(s.cfg, output=tmp_path / "bt"), report=False)
+    want = m["final_equity"] - m["start_equity"]
+    assert shown == pytest.approx(want, abs=1e-6)
+    assert in_symbol_view == pytest.approx(want, abs=1e-6)
     status, summ = _get(dash.url + "/api/summary")
-    assert summ["final"] and summ["metrics"]["final_equity"] == pytest.approx(eng.pf.equity)
+    assert summ["final"] and summ["metrics"]["final_equity"] == pytest.approx(m["final_equity"])
+    assert summ["metrics"]["fills"] == m["fills"]
 
 
 def test_bad_requests_get_clear_messages(browser, dash) -> None:  # noqa: ANN001

@@ -254,3 +254,47 @@ def test_pnl_equals_quantedge_backtest(cfg, tmp_path: Path) -> None:
     assert summ["final"]
     assert summ["account"]["equity"] == pytest.approx(m["final_equity"], abs=1e-9)
     assert summ["metrics"]["fills"] == m["fills"] and summ["metrics"]["trades"] == m["trades"]
+
+
+def _accumulation_cfg(tmp_path: Path):
+    from quantedge.backtest.config import BacktestConfig
+
+    repo = Path(__file__).resolve().parents[2]
+    return BacktestConfig.load(
+        repo / "config" / "backtest_accumulation.yaml", {"output": str(tmp_path / "d")}
+    )
+
+
+def test_accumulation_with_the_backtests_signal_stage(tmp_path: Path) -> None:
+    """A config with a ``signals`` section: the session runs the backtest's own signal stage, so
+    the accumulation strategy's P&L and the signals shown equal `quantedge backtest`'s (the NEPT
+    excerpt fits one slice, as it fits one backtest batch)."""
+    from dataclasses import replace
+
+    from quantedge.backtest.runner import run_backtest
+
+    cfg = _accumulation_cfg(tmp_path)
+    s = ReplaySession(cfg, signal_stage=DetectorStage())
+    s.seek(s.info.t1)
+    m = run_backtest(replace(cfg, output=tmp_path / "bt"), report=False)
+    assert s.summary()["account"]["equity"] == pytest.approx(m["final_equity"], abs=1e-9)
+    assert s.summary()["metrics"]["fills"] == m["fills"]
+    triggers = sum(m["signals"]["triggers"].values())
+    assert s.signals.shape[0] == triggers and triggers > 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="backtest Engine with the accumulation strategy gives different fills for different batch "
+    "cuts of the same stream (same signal records); playback slices therefore change its P&L",
+)
+def test_accumulation_pnl_independent_of_playback_cuts(tmp_path: Path) -> None:
+    cfg = _accumulation_cfg(tmp_path)
+    a = ReplaySession(cfg)
+    a.seek(a.info.t1)
+    b = ReplaySession(cfg)
+    for t in np.linspace(b.info.t0, b.info.t1, 23).astype(np.int64):
+        b.advance_to(int(t))
+    b.advance_to(b.info.t1)
+    assert np.array_equal(a.signals, b.signals)
+    assert a.account() == b.account()

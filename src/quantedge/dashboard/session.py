@@ -330,6 +330,10 @@ class ReplaySession:
         )
         self.output_dir = Path(output_dir) if output_dir else Path(cfg.output)
         names, batches, total = load_events(cfg)
+        if signals is None and cfg.signals and "path" in cfg.signals:
+            from quantedge.backtest.pipeline import read_signal_file
+
+            self.given_signals = read_signal_file(cfg.resolve(str(cfg.signals["path"])), names)[0]
         day = np.concatenate(list(batches)) if total else None
         self._events: np.ndarray | None = day
 
@@ -426,19 +430,22 @@ class ReplaySession:
     def _build(self) -> None:
         """Fresh stages at the start of the day."""
         self.cursor.reset()
-        cadence = self.signal_cadence_ns if self.signal_stage is not None else 0
+        cadence = self.signal_cadence_ns
         fstate = FeatureState.allocate(self.ns, n_levels=LEVELS, cadence_ns=cadence)
         self.pipeline = FeaturePipeline(self.book_mode, fstate, self._new_book())
         self.engine = Engine(
             make_strategy(self.cfg.strategy, self.cfg.params), self.ns, self.cfg.engine, self.info.names
         )
-        if self.given_signals.shape[0]:
-            self.engine.add_signals(self.given_signals)
-        if self.signal_stage is not None:
+        self.bt_stage = None
+        if self.cfg.signals and "path" not in self.cfg.signals:
+            from quantedge.backtest.pipeline import signal_inputs
+
+            self.bt_stage = signal_inputs(self.cfg, self.info.names)[0]
+        if self.signal_stage is not None and self.bt_stage is None:
             self.signal_stage.reset(self.ns)
         self.signals = np.zeros(0, SIGNAL_DTYPE)  # signals known so far (ts_recv <= now)
         self._sig_chunks: list[np.ndarray] = []
-        self._given_pos = 0
+        self._given_pos = -1
         self.scores = np.full((self.ns, len(SCORE_COLUMNS)), np.nan, np.float32)
         self.last_signal = np.zeros(self.ns, np.int64)  # index + 1 into signal list, 0 = none
         self.now = self.info.t0 - 1
@@ -483,28 +490,38 @@ class ReplaySession:
         self.now = max(self.now, int(batch["ts_recv"][-1]))
 
     def _signals_for(self, batch: np.ndarray) -> np.ndarray:
+        """Signals of this slice: the backtest config's own signal stage or file records go to the
+        engine exactly as ``quantedge backtest`` hands them over (``run_with_signals``); the
+        display-only detector stage feeds the scanner and the markers, never the strategy."""
         t = int(batch["ts_recv"][-1])
         parts = []
         g = self.given_signals
-        if g.shape[0] and self._given_pos < g.shape[0]:
+        if g.shape[0]:
+            if self._given_pos < 0:  # records before the first event are not delivered (as the backtest)
+                self._given_pos = int(np.searchsorted(g["ts_recv"], int(batch["ts_recv"][0]), side="left"))
             k = int(np.searchsorted(g["ts_recv"], t, side="right"))
             if k > self._given_pos:
-                parts.append(g[self._given_pos : k])
+                recs = g[self._given_pos : k]
+                self.engine.add_signals(recs)
+                parts.append(recs)
                 self._given_pos = k
-        if self.signal_stage is not None:
-            rows = self.pipeline.sampler.collect()
-            self.pipeline.sampler._chunks.clear()
-            self._history_rows(rows)
+        rows = self.pipeline.sampler.collect()
+        self.pipeline.sampler._chunks.clear()
+        self._history_rows(rows)
+        if self.bt_stage is not None:
+            recs = self.bt_stage.step(batch)
+            if recs.shape[0]:
+                self.engine.add_signals(recs)
+                parts.append(recs)
+        elif self.signal_stage is not None:
             made = self.signal_stage.step(batch, rows)
             if made.shape[0]:
-                self.engine.add_signals(made)  # every emitted record, as the scanner publishes them
-                self._update_scores(made)
-                made = made[made["triggered"] == 1]  # the log and the markers keep the triggers
-                if made.shape[0]:
-                    parts.append(made)
+                parts.append(made)
         if not parts:
             return np.zeros(0, SIGNAL_DTYPE)
-        return parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts), order=("ts_recv", "seq"))
+        recs = parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts), order=("ts_recv", "seq"))
+        self._update_scores(recs)
+        return recs[recs["triggered"] == 1]  # the log and the markers keep the triggers
 
     def _history_rows(self, rows: Snapshots) -> None:
         """Watched symbols get every feature snapshot row (1 s cadence) in their price history."""
@@ -580,7 +597,7 @@ class ReplaySession:
     def _sample(self, syms: np.ndarray) -> None:
         if syms.shape[0] == 0:
             return
-        if self.signal_stage is not None and self.watched:  # watched ones get the 1 s rows instead
+        if self.watched:  # watched symbols get the 1 s feature snapshot rows instead
             syms = syms[~np.isin(syms, list(self.watched))]
         F = self.pipeline.features.F
         vals = np.stack([F[syms, COL["bid"]], F[syms, COL["ask"]], F[syms, COL["last_price"]]], axis=1)
