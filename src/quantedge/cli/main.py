@@ -282,7 +282,16 @@ def bench(
 
 def _register_stage_commands() -> None:
     """Sub-commands that live next to their stage (one module each under quantedge/cli)."""
-    from quantedge.cli import backtest_cmd, book_cmd, check_cmd, iqfeed_cmd, live_cmd, signals_cmd, synth_cmd
+    from quantedge.cli import (
+        backtest_cmd,
+        book_cmd,
+        check_cmd,
+        dashboard_cmd,
+        iqfeed_cmd,
+        live_cmd,
+        signals_cmd,
+        synth_cmd,
+    )
 
     check_cmd.register(app)
     book_cmd.register(app)
@@ -291,6 +300,7 @@ def _register_stage_commands() -> None:
     signals_cmd.register(app)
     iqfeed_cmd.register(app)
     live_cmd.register(app)
+    dashboard_cmd.register(app)
 
 
 _register_stage_commands()
