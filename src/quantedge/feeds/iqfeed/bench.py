@@ -14,8 +14,10 @@ figure says how many lines it is based on.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing as mp
+import contextlib
+import json
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -96,8 +98,8 @@ def bench_client_parse(feed: CatalogFeed, date: str, stream: str, read_bytes: in
 # --- the simulator in its own process ---------------------------------------------------------------
 
 
-def _sim_main(pipe, root: str, dates: list[str], trace: bool) -> None:  # noqa: ANN001 - Connection
-    """Child process: serve the catalog until told to stop; send back ports, line counts and the trace."""
+def _serve_child(root: str, dates: list[str], trace: bool) -> None:
+    """Child process: serve the catalog; JSON lines on stdout answer ``trace`` / ``stop`` on stdin."""
 
     async def go() -> None:
         cat = Catalog(root)
@@ -105,14 +107,14 @@ def _sim_main(pipe, root: str, dates: list[str], trace: bool) -> None:  # noqa: 
                                   trace_writes=trace), cat)
         counts = {s: len(sim.feed.rendered(dates[0], s, "6.2")[0]) for s in ("wor", "wpl")}
         ports = await sim.start()
-        pipe.send((ports, counts))
+        print(json.dumps({"ports": ports, "counts": counts}), flush=True)
         loop = asyncio.get_running_loop()
         while True:
-            msg = await loop.run_in_executor(None, pipe.recv)
-            if msg == "trace":
-                pipe.send(list(sim.write_trace or []))
+            cmd = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
+            if cmd == "trace":
+                print(json.dumps(sim.write_trace or []), flush=True)
                 sim.write_trace = [] if trace else None
-            elif msg == "stop":
+            elif cmd in ("stop", ""):
                 break
         await sim.stop()
 
@@ -123,26 +125,39 @@ class SimProcess:
     """The simulator in a child process (``with SimProcess(root, dates) as sp: sp.ports ...``)."""
 
     def __init__(self, root: str | Path, dates: list[str], trace: bool = False) -> None:
-        ctx = mp.get_context("spawn")
-        self.pipe, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_sim_main, args=(child, str(root), dates, trace), daemon=True)
+        self.args = [sys.executable, "-m", "quantedge.feeds.iqfeed.bench", "--serve", str(root),
+                     ",".join(dates), "1" if trace else "0"]
+        self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> SimProcess:
-        self.proc.start()
-        if not self.pipe.poll(180):
-            raise TimeoutError("simulator process did not start in 180 s")
-        self.ports, self.counts = self.pipe.recv()
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        hello = json.loads(self._line())
+        self.ports, self.counts = hello["ports"], hello["counts"]
         return self
 
+    def _line(self) -> str:
+        assert self.proc is not None and self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"simulator process exited ({self.proc.poll()})")
+        return line
+
     def trace(self) -> list[tuple[int, int, int]]:
-        self.pipe.send("trace")
-        return self.pipe.recv()
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write("trace\n")
+        self.proc.stdin.flush()
+        return [tuple(x) for x in json.loads(self._line())]
 
     def __exit__(self, *exc: object) -> None:
-        self.pipe.send("stop")
-        self.proc.join(10)
-        if self.proc.is_alive():
+        assert self.proc is not None and self.proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self.proc.stdin.write("stop\n")
+            self.proc.stdin.flush()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
 
 
 async def _admin(port: int, text: str) -> None:
@@ -321,6 +336,9 @@ def run_all(data_dir: str | Path) -> list[dict]:
 
 
 def main(argv: list[str]) -> None:
+    if argv and argv[0] == "--serve":
+        _serve_child(argv[1], argv[2].split(","), argv[3] == "1")
+        return
     for r in run_all(argv[0] if argv else "../shared/data"):
         print(r)
 

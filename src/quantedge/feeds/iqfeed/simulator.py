@@ -943,11 +943,14 @@ class _Conn:
                 continue
             sent = 0
             next_due = None
+            # every new stream starts where the replay stood before this pass (in max mode the first stream's
+            # chunk moves the position on; a second stream starting from there would skip lines)
+            start_pos = clock.position()
             for stream in self._streams():
                 r, _ = feed.rendered(date, stream, self.protocol, self.fieldset)
                 key = stream
                 if key not in self.cursor:
-                    self.cursor[key] = int(np.searchsorted(r.ts, clock.position(), "left"))
+                    self.cursor[key] = int(np.searchsorted(r.ts, start_pos, "left"))
                 cur = self.cursor[key]
                 if cur >= len(r):
                     continue
