@@ -311,3 +311,40 @@ def test_volume_to_mid_change_baseline_carries_across_days(nept_events):
     fresh.step(nept_events[day_of == days[1]])
     assert f(p, "vol_dmid_base") != f(fresh, "vol_dmid_base")
     assert f(p, "session_volume") == f(fresh, "session_volume")  # the session VWAP resets per day
+
+
+# --- stale levels and lazy derivation on the real AMZN level-5 replay ------------------------------
+
+def test_crossed_replay_gives_no_negative_spread_and_counts_it(shared_data):
+    """The seeded AMZN level-5 replay (messages only) keeps stale levels from outside the 5-level
+    window and crosses: with the stale rule no snapshot shows a spread <= 0, every such group end is
+    counted, and without it (skip_stale=False) the crossed touch is reported as is."""
+    from quantedge.features.replay import load_lobster_day, lobster_pipeline
+
+    day = load_lobster_day(shared_data / "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip")
+    events = day.events[:30_000]
+    p = lobster_pipeline(day, cadence_ns=NS)
+    p.step(events)
+    sp = p.snapshots().column("spread")
+    assert not (sp <= 0).any()
+    c = p.counters(0)
+    assert c["n_crossed"] > 0 and c["stale"] > 0
+    raw = lobster_pipeline(day, cadence_ns=NS, skip_stale=False)
+    raw.step(events)
+    assert (raw.snapshots().column("spread") <= 0).sum() > 0
+    assert raw.counters(0)["n_crossed"] == 0
+
+
+def test_lazy_derivation_equals_derivation_at_every_step(shared_data):
+    from quantedge.features.replay import load_lobster_day, lobster_pipeline
+
+    day = load_lobster_day(shared_data / "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_1.zip")
+    a = lobster_pipeline(day, cadence_ns=0)
+    b = lobster_pipeline(day, cadence_ns=0)
+    b.derive_on_step = False
+    for k in range(0, 20_000, 1_000):
+        a.step(day.events[k:k + 1_000])
+        b.step(day.events[k:k + 1_000])
+    assert np.isnan(b.features.F).all()  # nothing derived yet
+    b.derive()
+    assert np.array_equal(a.features.F, b.features.F, equal_nan=True)

@@ -106,6 +106,7 @@ from quantedge.features.state import (
     S_MICRO6,
     S_MID2,
     S_N_AGREE,
+    S_N_CROSSED,
     S_N_QUOTE_RULE,
     S_N_SKIPPED,
     S_N_TICK_RULE,
@@ -476,7 +477,13 @@ def book_update(fs, pl, lv, sd, cfg, s: int, skip_stale: bool) -> None:
         _episode(fs, s, 0, bp, bs)
     if na > 0:
         _episode(fs, s, 1, ap, az)
-    if nb > 0 and na > 0:
+    crossed = skip_stale and nb > 0 and na > 0 and bp > ap
+    if crossed:
+        # still crossed after the stale rule (depth book): the touch is not a market; no spread,
+        # mid or micro-price until it uncrosses (counted)
+        fs[s, S_N_CROSSED] += 1
+        fs[s, S_TWO_SIDED] = 0
+    elif nb > 0 and na > 0:
         mid2 = bp + ap
         spread = ap - bp
         prev = fs[s, S_MID2]

@@ -407,5 +407,6 @@ class FeaturePipeline:
         from quantedge.features import state as st
 
         names = ("N_EVENTS", "N_TRADES", "N_QUOTE_RULE", "N_TICK_RULE", "N_UNCLASSIFIED", "N_WITH_SIDE",
-                 "N_AGREE", "N_BACKSTEP", "N_SKIPPED", "CUM_REFILL", "CUM_HIDDEN", "VAP_OUT")
+                 "N_AGREE", "N_BACKSTEP", "N_SKIPPED", "CUM_REFILL", "CUM_HIDDEN", "VAP_OUT", "STALE",
+                 "N_CROSSED")
         return {n.lower(): int(self.features.fs[s, getattr(st, "S_" + n)]) for n in names}

@@ -126,6 +126,7 @@ S_N_BACKSTEP = 86  # events whose time was before the symbol's last event time (
 S_CUM_REFILL = 87
 S_CUM_HIDDEN = 88
 S_N_SKIPPED = 89  # prints excluded (cancel/correction)
+S_N_CROSSED = 90  # group ends whose touch stayed crossed after the stale rule (spread/mid undefined)
 FS_NCOL = 96
 
 # --- float scalar state (fz) -----------------------------------------------------------------------
