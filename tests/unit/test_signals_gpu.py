@@ -58,6 +58,7 @@ SCRIPT = textwrap.dedent("""
         assert np.array_equal(g.trig, c.trig), "trigger flags differ"
         assert np.allclose(g.score, c.score, rtol=1e-12, atol=1e-12), "scores differ"
         assert np.allclose(g.explain, c.explain, rtol=1e-12, atol=1e-12, equal_nan=True), "explain differs"
+        assert np.array_equal(g.ex_row >= 0, c.ex_row >= 0), "explained rows differ"
     assert np.allclose(gpu.state(), cpu.state(), rtol=1e-12, atol=1e-12, equal_nan=True)
     print("triggers", int(c.trig.sum()), "ok")
 """)

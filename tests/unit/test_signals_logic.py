@@ -37,10 +37,18 @@ def row(**kw) -> np.ndarray:
     return f
 
 
+SIGNALS = ("absorption", "creep", "dark_pool", "sinkhole", "contraction", "exit", "composite")
+
+
+def raw_config(**kw):
+    """Defaults with score smoothing off, so a hand-built row's score is the row formula itself."""
+    return load_config().with_values(**{**{f"{s}__smooth_s": 0.0 for s in SIGNALS}, **kw})
+
+
 def run(rows: list[np.ndarray], t0: int = T0, step_s: float = 1.0, config=None):
     F = np.array(rows)
     ts = t0 + (np.arange(len(rows)) * step_s * NS).astype(np.int64)
-    eng = SignalEngine(1, config or load_config(), device="cpu")
+    eng = SignalEngine(1, config or raw_config(), device="cpu", explain="all")
     return eng.step(Snapshots(ts, np.zeros(len(rows), np.int32), F)), eng
 
 
@@ -75,7 +83,7 @@ def test_absorption_needs_the_bid_to_hold():
 
 
 def test_rearm_needs_the_score_to_fall_below_off_and_the_cooldown():
-    cfg = load_config().with_values(absorption__persist_s=0.0, trigger__cooldown_s=10.0)
+    cfg = raw_config(absorption__persist_s=0.0, trigger__cooldown_s=10.0)
     rows = [row(**ABSORB)] * 3 + [row()] * 3 + [row(**ABSORB)] * 3 + [row()] * 10 + [row(**ABSORB)] * 2
     out, _ = run(rows, config=cfg)
     # fires at 0; re-arms at 3 (score 0) but the cooldown (10 s) blocks the burst at 6..8; fires at 19
@@ -90,13 +98,13 @@ def test_sinkhole_near_recent_low_uses_previous_days():
     day2_near = [row(mid=1.04, **{k: v for k, v in sink.items()})] * 3  # 1.00 / 1.04 = 0.96
     F = np.array(day1 + day2_far + day2_near)
     ts = np.array([T0, T0 + NS, T0 + 2 * NS] + [T0 + 86400 * NS + i * NS for i in range(6)], np.int64)
-    eng = SignalEngine(1, load_config(), device="cpu")
+    eng = SignalEngine(1, raw_config(), device="cpu", explain="all")
     out = eng.step(Snapshots(ts, np.zeros(9, np.int32), F))
     assert np.all(out.score[3:6, K_SINK] == 0.0)
     assert out.explain[3, K_SINK, 5] == pytest.approx(1.0)  # the recent low carried over the day change
     assert np.all(out.score[6:, K_SINK] > 0.99)
     # one look-back day only: yesterday is forgotten, today's low is the current price
-    eng1 = SignalEngine(1, load_config().with_values(baseline__low_lookback_days=1.0), device="cpu")
+    eng1 = SignalEngine(1, raw_config(baseline__low_lookback_days=1.0), device="cpu", explain="all")
     out1 = eng1.step(Snapshots(ts, np.zeros(9, np.int32), F))
     assert out1.explain[3, K_SINK, 5] == pytest.approx(1.20)
 
@@ -108,6 +116,34 @@ def test_exit_on_dumping_rows():
     assert out.score[3, K_EXIT] == pytest.approx(1.0)
     assert out.score[3, K_COMP] == pytest.approx(0.0)  # exit vetoes the composite
     assert out.trig[:, K_EXIT].sum() == 1
+
+
+def test_smoothing_needs_sustained_evidence():
+    # a score step from 0 to 1 reaches one half after one half-life of event time (EWMA)
+    hl = 10.0
+    cfg = raw_config(absorption__smooth_s=hl)
+    out, _ = run([row()] * 5 + [row(**ABSORB)] * 30, config=cfg)
+    assert out.score[4, K_ABS] == 0.0
+    assert out.score[5 + int(hl) - 1, K_ABS] == pytest.approx(0.5)
+    assert out.score[-1, K_ABS] == pytest.approx(1.0 - 0.5 ** 3.0)
+    # a 3 s burst never reaches the trigger level
+    out, _ = run([row()] * 5 + [row(**ABSORB)] * 3 + [row()] * 30, config=cfg)
+    assert out.score[:, K_ABS].max() < load_config()["trigger.on_score"]
+    assert out.trig[:, K_ABS].sum() == 0
+
+
+def test_explain_only_for_emitted_rows_by_default():
+    F = np.array([row()] * 5 + [row(**ABSORB)] * 40)
+    ts = T0 + np.arange(len(F), dtype=np.int64) * NS
+    rows = Snapshots(ts, np.zeros(len(F), np.int32), F)
+    fast = SignalEngine(1, raw_config(), device="cpu").step(rows)
+    full = SignalEngine(1, raw_config(), device="cpu", explain="all").step(rows)
+    assert np.array_equal(fast.score, full.score) and np.array_equal(fast.trig, full.trig)
+    emitted = ((fast.trig == 1) | (fast.score >= load_config()["trigger.emit_min"])).any(axis=1)
+    assert np.array_equal(fast.ex_row >= 0, emitted)
+    assert np.array_equal(fast.explain[emitted], full.explain[emitted], equal_nan=True)
+    assert np.isnan(fast.explain[~emitted]).all()
+    assert np.array_equal(fast.records(0.25), full.records(0.25))
 
 
 def test_unknown_symbol_rows_are_flagged_not_scored():

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from quantedge.signals.config import load_config
-from quantedge.signals.engine import SignalEngine, take_rows
+from quantedge.signals.engine import SignalEngine
 
 
 def _machine(device: str) -> str:
@@ -40,11 +40,11 @@ def full_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_sy
     ev_day = day.events[:events_per_symbol]
     warm = lobster_pipeline(day, 2, max_orders=1 << 14)
     warm.step(replicate(ev_day[:1000], 2))
-    weng = SignalEngine(2, load_config(), device=device)
-    weng.step(take_rows(warm.sampler))
+    weng = SignalEngine(2, load_config(), device=device, reuse=True)
+    weng.step_sampler(warm.sampler)
     n_add = int(np.count_nonzero(ev_day["action"] == 1))
     p = lobster_pipeline(day, n_symbols, max_orders=n_symbols * min(n_add, 8192))
-    eng = SignalEngine(n_symbols, load_config(), device=device)
+    eng = SignalEngine(n_symbols, load_config(), device=device, reuse=True)
     batches = [replicate(ev_day[a:a + chunk], n_symbols) for a in range(0, ev_day.shape[0], chunk)]
     t_feat = t_sig = 0.0
     n = rows = trig = 0
@@ -52,7 +52,7 @@ def full_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_sy
         t0 = time.perf_counter()
         p.step(b)
         t1 = time.perf_counter()
-        out = eng.step(take_rows(p.sampler))
+        out = eng.step_sampler(p.sampler)
         t2 = time.perf_counter()
         t_feat += t1 - t0
         t_sig += t2 - t1
@@ -76,15 +76,15 @@ def live_latency(lobster_zip: str | Path, n_symbols: int = 20, batch_events: int
     need = batch_events * n_batches // n_symbols + 1
     stream = replicate(day.events[:need], n_symbols)[: batch_events * n_batches]
     p = lobster_pipeline(day, n_symbols, max_orders=1 << 18)
-    eng = SignalEngine(n_symbols, load_config(), device=device)
+    eng = SignalEngine(n_symbols, load_config(), device=device, reuse=True)
     p.step(stream[:batch_events])
-    eng.step(take_rows(p.sampler))
+    eng.step_sampler(p.sampler)
     lat = []
     for a in range(batch_events, stream.shape[0], batch_events):
         b = stream[a:a + batch_events]
         t0 = time.perf_counter()
         p.step(b)
-        eng.step(take_rows(p.sampler))
+        eng.step_sampler(p.sampler)
         lat.append(time.perf_counter() - t0)
     us = np.array(lat) * 1e6
     return {"bench": "live_latency", "device": eng.device, "symbols": n_symbols,
@@ -92,6 +92,34 @@ def live_latency(lobster_zip: str | Path, n_symbols: int = 20, batch_events: int
             "p50_us": round(float(np.percentile(us, 50)), 1),
             "p99_us": round(float(np.percentile(us, 99)), 1),
             "max_us": round(float(us.max()), 1), "machine": _machine(eng.device)}
+
+
+def kernel_rate(rows, n_symbols: int, repeat: int = 5) -> dict:
+    """Rows/s of the signal stage alone (CPU kernel, reused buffers, explain for emitted rows) over
+    ``rows`` (``Snapshots`` of ``n_symbols`` symbols, stream order), best of ``repeat`` passes, each
+    from a fresh state.  The rows are read from memory as the feature stage leaves them (a ~1 KB
+    feature vector per row)."""
+    from quantedge.signals.cpu import CpuSignals
+    from quantedge.signals.logic import INDEX
+
+    cfg = load_config().vector()
+    ts = np.ascontiguousarray(rows.ts, np.int64)
+    sym = np.ascontiguousarray(rows.symbol)
+    F = np.ascontiguousarray(rows.F)
+    n = int(ts.shape[0])
+    ex_min = float(cfg[INDEX["trigger.emit_min"]])
+    best = float("inf")
+    emitted = 0
+    for _ in range(repeat + 1):
+        eng = CpuSignals(n_symbols, cfg)
+        eng.step(ts[:16], sym[:16], F[:16], 16, ex_min)  # compile / warm
+        eng = CpuSignals(n_symbols, cfg)
+        t0 = time.perf_counter()
+        _, _, _, ex_val, _ = eng.step(ts, sym, F, n, ex_min)
+        best = min(best, time.perf_counter() - t0)
+        emitted = int(ex_val.shape[0])
+    return {"bench": "signal_kernel", "symbols": n_symbols, "rows": n, "rows_explained": emitted,
+            "seconds": round(best, 4), "rows_per_s": round(n / best), "machine": _machine("cpu")}
 
 
 def run_all(data: str | Path, device: str = "auto", n_symbols: int = 2000) -> list[dict]:

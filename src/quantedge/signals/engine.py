@@ -16,7 +16,7 @@ import numpy as np
 
 from quantedge.features.sampling import Sampler, Snapshots
 from quantedge.signals.config import SignalConfig, load_config
-from quantedge.signals.cpu import new_state, step_cpu
+from quantedge.signals.cpu import CpuSignals
 from quantedge.signals.logic import INDEX, N_SIG
 from quantedge.signals.types import N_EXPLAIN, SIGNAL_DTYPE
 
@@ -25,22 +25,38 @@ log = logging.getLogger("quantedge.signals")
 
 @dataclass
 class SignalOutput:
-    """Dense outputs of one batch: row ``i`` is (``ts[i]``, ``symbol[i]``); columns k = SIG_* - 1."""
+    """Outputs of one batch: row ``i`` is (``ts[i]``, ``symbol[i]``); columns k = SIG_* - 1.
+
+    ``score`` and ``trig`` are dense.  Explain values exist for the rows worth emitting (any trigger
+    or any score >= the engine's explain threshold; every row with ``explain="all"``): row ``i``'s
+    are ``ex_val[ex_row[i]]`` (``ex_row[i]`` = -1: not computed).  :attr:`explain` gives the dense
+    (rows, 7, N_EXPLAIN) view with NaN where not computed."""
 
     ts: np.ndarray
     symbol: np.ndarray
     score: np.ndarray  # (rows, 7) float64 in [0, 1]; -1 for rows of unknown symbols
     trig: np.ndarray  # (rows, 7) uint8, 1 on a rising edge
-    explain: np.ndarray  # (rows, 7, N_EXPLAIN) float64
+    ex_row: np.ndarray  # (rows,) int64 index into ex_val, -1 = none
+    ex_val: np.ndarray  # (m, 7, N_EXPLAIN) float64
     row0: int = 0  # running row number of row 0 (record ``seq``)
     skipped: int = 0
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
 
+    @property
+    def explain(self) -> np.ndarray:
+        """Dense explain values (rows, 7, N_EXPLAIN); NaN for rows whose values were not computed."""
+        out = np.full((len(self), N_SIG, N_EXPLAIN), np.nan)
+        have = self.ex_row >= 0
+        out[have] = self.ex_val[self.ex_row[have]]
+        return out
+
     def records(self, emit_min: float) -> np.ndarray:
         """``SIGNAL_DTYPE`` records for every trigger and every score >= ``emit_min`` (row order, then
-        signal).  ``ts_event`` = ``ts_recv`` = the snapshot time; ``seq`` = the running row number."""
+        signal).  ``ts_event`` = ``ts_recv`` = the snapshot time; ``seq`` = the running row number.
+        ``emit_min`` below the engine's explain threshold gives NaN explain values for rows it did
+        not explain."""
         keep = (self.trig == 1) | (self.score >= emit_min)
         r, k = np.nonzero(keep)
         out = np.zeros(r.shape[0], dtype=SIGNAL_DTYPE)
@@ -51,7 +67,11 @@ class SignalOutput:
         out["signal"] = k + 1
         out["triggered"] = self.trig[r, k]
         out["score"] = self.score[r, k]
-        out["explain"] = self.explain[r, k, :N_EXPLAIN]
+        j = self.ex_row[r]
+        ex = np.full((r.shape[0], N_EXPLAIN), np.nan)
+        ok = j >= 0
+        ex[ok] = self.ex_val[j[ok], k[ok], :N_EXPLAIN]
+        out["explain"] = ex
         return out
 
 
@@ -64,15 +84,25 @@ def take_rows(sampler: Sampler) -> Snapshots:
 
 class SignalEngine:
     """Signals for ``n_symbols`` symbols.  ``device``: ``"auto"`` (GPU when numba.cuda finds one,
-    else CPU), ``"cpu"`` or ``"gpu"`` (an error when none is present).  Logs the path it runs on."""
+    else CPU), ``"cpu"`` or ``"gpu"`` (an error when none is present).  Logs the path it runs on.
 
-    def __init__(self, n_symbols: int, config: SignalConfig | None = None, device: str = "auto") -> None:
+    ``explain``: ``"emitted"`` computes explain values only for rows with a trigger or a score >=
+    ``trigger.emit_min`` (the fast default), ``"all"`` for every row.  ``reuse``: outputs are views
+    of buffers the engine keeps (no allocation per batch; valid until the next ``step``) instead
+    of fresh arrays."""
+
+    def __init__(self, n_symbols: int, config: SignalConfig | None = None, device: str = "auto",
+                 explain: str = "emitted", reuse: bool = False) -> None:
         if device not in ("auto", "cpu", "gpu"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'gpu', got {device!r}")
+        if explain not in ("emitted", "all"):
+            raise ValueError(f"explain must be 'emitted' or 'all', got {explain!r}")
         self.config = config if config is not None else load_config()
         self.cfg = self.config.vector()
         self.n_symbols = int(n_symbols)
         self.rows_seen = 0
+        self.reuse = reuse
+        self.ex_min = -1.0 if explain == "all" else float(self.cfg[INDEX["trigger.emit_min"]])
         self._gpu = None
         if device != "cpu":
             from quantedge.signals import gpu
@@ -87,24 +117,46 @@ class SignalEngine:
         else:
             why = "requested" if device == "cpu" else "no CUDA device found"
             log.info("signals: CPU path (Numba) for %d symbols (%s)", self.n_symbols, why)
-        self.st = new_state(self.n_symbols) if self._gpu is None else None
+        self._cpu = CpuSignals(self.n_symbols, self.cfg) if self._gpu is None else None
+
+    @property
+    def st(self) -> np.ndarray | None:
+        return self._cpu.st if self._cpu is not None else None
+
+    def _score(self, ts: np.ndarray, sym: np.ndarray, F: np.ndarray, n: int) -> SignalOutput:
+        if self._gpu is not None:
+            score, trig, ex_row, ex_val, bad = self._gpu.step(ts[:n], sym[:n], F[:n], self.ex_min)
+        else:
+            score, trig, ex_row, ex_val, bad = self._cpu.step(ts, sym, F, n, self.ex_min)
+            if not self.reuse:
+                score, trig, ex_row, ex_val = score.copy(), trig.copy(), ex_row.copy(), ex_val.copy()
+        out = SignalOutput(ts[:n].copy(), sym[:n].astype(np.int32), score, trig, ex_row, ex_val,
+                           self.rows_seen, bad)
+        self.rows_seen += n
+        return out
 
     def step(self, rows: Snapshots) -> SignalOutput:
         """Score one batch of snapshot rows (any cut of the row stream, time order per symbol)."""
         ts = np.ascontiguousarray(rows.ts, dtype=np.int64)
-        sym = np.ascontiguousarray(rows.symbol, dtype=np.int64)
+        sym = np.ascontiguousarray(rows.symbol)
+        if sym.dtype != np.int32:
+            sym = sym.astype(np.int64)
         F = np.ascontiguousarray(rows.F, dtype=np.float64)
-        if self._gpu is not None:
-            score, trig, expl, bad = self._gpu.step(ts, sym, F)
-        else:
-            score, trig, expl, bad = step_cpu(self.st, self.cfg, ts, sym, F)
-        out = SignalOutput(ts, sym.astype(np.int32), score, trig, expl, self.rows_seen, bad)
-        self.rows_seen += len(out)
+        return self._score(ts, sym, F, int(ts.shape[0]))
+
+    def step_sampler(self, sampler: Sampler) -> SignalOutput:
+        """Score the rows a feature pipeline sampled since the last call, straight from the sampler's
+        buffer (no collection copy when it did not overflow), and empty it."""
+        if sampler._chunks:
+            return self.step(take_rows(sampler))
+        n = int(sampler.n[0])
+        out = self._score(sampler.ts, sampler.symbol, sampler.F, n)
+        sampler.n[0] = 0
         return out
 
     def state(self) -> np.ndarray:
         """Per-symbol signal state (host copy)."""
-        return self._gpu.state() if self._gpu is not None else self.st.copy()
+        return self._gpu.state() if self._gpu is not None else self._cpu.st.copy()
 
     @property
     def emit_min(self) -> float:
@@ -113,4 +165,5 @@ class SignalEngine:
 
 def empty_output() -> SignalOutput:
     return SignalOutput(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros((0, N_SIG)),
-                        np.zeros((0, N_SIG), np.uint8), np.zeros((0, N_SIG, N_EXPLAIN)))
+                        np.zeros((0, N_SIG), np.uint8), np.zeros(0, np.int64),
+                        np.zeros((0, N_SIG, N_EXPLAIN)))

@@ -35,12 +35,12 @@ def _kernels() -> tuple[object, object]:
         init_dev = cuda.jit(device=True)(init_state.py_func)
 
         @cuda.jit
-        def step_kernel(st, cfg, ts, F, order, offsets, score, trig, expl):
+        def step_kernel(st, cfg, ts, F, order, offsets, score, trig, ex_min, flag, expl):
             s = cuda.grid(1)
             if s < offsets.shape[0] - 1:
-                for j in range(offsets[s], offsets[s + 1]):
-                    r = order[j]
-                    row_dev(F, r, ts[r], st, s, cfg, score, trig, expl)
+                for q in range(offsets[s], offsets[s + 1]):
+                    r = order[q]
+                    flag[r] = row_dev(F, r, ts[r], st, s, cfg, score, trig, ex_min, expl, r)
 
         @cuda.jit
         def init_kernel(st):
@@ -84,28 +84,36 @@ class GpuSignals:
     def _blocks(self) -> int:
         return max(1, (self.n_symbols + self.tpb - 1) // self.tpb)
 
-    def step(self, ts: np.ndarray, sym: np.ndarray, F: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """Score one batch of rows; returns (score, trig, explain, rows skipped) like the CPU path."""
+    def step(self, ts: np.ndarray, sym: np.ndarray, F: np.ndarray, ex_min: float
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """Score one batch of rows; returns (score, trig, ex_row, ex_val, rows skipped) like the CPU path:
+        the kernel writes explain values at the row's own index (no two threads share a place), the
+        host keeps those of the flagged rows in row order."""
         from quantedge.signals.cpu import allocate_outputs
 
         cuda = self.cuda
         n = F.shape[0]
         score, trig, expl = allocate_outputs(n)
         order, offsets, bad = group_rows(sym, self.n_symbols)
+        flag = np.zeros(n, np.int64)
         if bad:
             out_of_range = (sym < 0) | (sym >= self.n_symbols)
             score[out_of_range] = -1.0
-        if n == 0:
-            return score, trig, expl, bad
-        d_score = cuda.to_device(score)
-        d_trig = cuda.to_device(trig)
-        d_expl = cuda.to_device(expl)
-        self._step[self._blocks(), self.tpb](
-            self.st, self.cfg, cuda.to_device(np.ascontiguousarray(ts, dtype=np.int64)),
-            cuda.to_device(np.ascontiguousarray(F, dtype=np.float64)), cuda.to_device(order),
-            cuda.to_device(offsets), d_score, d_trig, d_expl)
-        return d_score.copy_to_host(), d_trig.copy_to_host(), d_expl.copy_to_host(), bad
+        if n > 0:
+            d_score = cuda.to_device(score)
+            d_trig = cuda.to_device(trig)
+            d_expl = cuda.to_device(expl)
+            d_flag = cuda.to_device(flag)
+            self._step[self._blocks(), self.tpb](
+                self.st, self.cfg, cuda.to_device(np.ascontiguousarray(ts, dtype=np.int64)),
+                cuda.to_device(np.ascontiguousarray(F, dtype=np.float64)), cuda.to_device(order),
+                cuda.to_device(offsets), d_score, d_trig, float(ex_min), d_flag, d_expl)
+            score, trig, expl, flag = (d_score.copy_to_host(), d_trig.copy_to_host(), d_expl.copy_to_host(),
+                                       d_flag.copy_to_host())
+        have = flag > 0
+        ex_row = np.full(n, -1, np.int64)
+        ex_row[have] = np.arange(int(have.sum()))
+        return score, trig, ex_row, expl[have], bad
 
     def state(self) -> np.ndarray:
         """The per-symbol signal state, copied to the host."""

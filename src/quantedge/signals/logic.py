@@ -60,7 +60,11 @@ PARAMS: tuple[Param, ...] = (
        "half-life of the smoothed touch imbalance used for the upward bias (0 = raw)"),
     _P("baseline", "low_lookback_days", 5.0, "days", 1.0, 10.0,
        "recent low = min of mid over today and the previous (days - 1) session days"),
+    _P("baseline", "depth_half_life_s", 1800.0, "s", 10.0, 86400.0,
+       "half-life of the symbol's own mean N-level depth imbalance (sinkhole / absorption use the excess)"),
     # --- 1. absorption ------------------------------------------------------------------------------
+    _P("absorption", "smooth_s", 10.0, "s", 0.0, 600.0,
+       "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
     _P("absorption", "persist_s", 30.0, "s", 0.0, 600.0,
        "score >= trigger.on_score for this long (event time) before the rising edge"),
     _P("absorption", "sell_share_lo", 0.7, "1", 0.0, 1.0,
@@ -80,6 +84,8 @@ PARAMS: tuple[Param, ...] = (
        "N-level depth imbalance above which the book looks like a sinkhole, not touch absorption "
        "(zero credit at +0.15)"),
     # --- 2. creep -----------------------------------------------------------------------------------
+    _P("creep", "smooth_s", 3.0, "s", 0.0, 600.0,
+       "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
     _P("creep", "persist_s", 10.0, "s", 0.0, 600.0,
        "score >= trigger.on_score for this long (event time) before the rising edge (creeps last 10-45 s)"),
     _P("creep", "min_rise_bps", 2.0, "bps", 0.0, 1000.0, "30 s mid change: ramp start (full credit at 2 x)"),
@@ -92,9 +98,13 @@ PARAMS: tuple[Param, ...] = (
     _P("creep", "buy_share_hi", 0.95, "1", 0.0, 1.0, "... ramp end"),
     _P("creep", "lit_share_lo", 0.7, "1", 0.0, 1.0, "lit share of 30 s volume: ramp start (lifts are lit)"),
     _P("creep", "lit_share_hi", 0.85, "1", 0.0, 1.0, "... ramp end"),
-    _P("creep", "max_vol_dmid_z", 5.0, "sigma", -100.0, 100.0,
+    _P("creep", "max_vol_dmid_z", 1.0, "sigma", -100.0, 100.0,
        "volume per unit mid move vs the symbol's own history (vol_dmid_z) at most this; zero at +1"),
+    _P("creep", "max_rel_volume", 1.5, "x", 0.0, 100.0,
+       "relative 30 s volume at most this (low volume); zero credit at 2 x"),
     # --- 3. dark pool -------------------------------------------------------------------------------
+    _P("dark_pool", "smooth_s", 10.0, "s", 0.0, 600.0,
+       "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
     _P("dark_pool", "persist_s", 30.0, "s", 0.0, 600.0,
        "score >= trigger.on_score for this long (event time) before the rising edge"),
     _P("dark_pool", "max_lit_share", 0.4, "1", 0.0, 1.0, "lit / consolidated 30 s volume: zero credit above"),
@@ -107,6 +117,8 @@ PARAMS: tuple[Param, ...] = (
        "buyer-initiated share (quote rule on TRF prints): ramp start"),
     _P("dark_pool", "buy_share_hi", 0.7, "1", 0.0, 1.0, "... ramp end"),
     # --- 4. sinkhole --------------------------------------------------------------------------------
+    _P("sinkhole", "smooth_s", 10.0, "s", 0.0, 600.0,
+       "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
     _P("sinkhole", "persist_s", 20.0, "s", 0.0, 600.0,
        "score >= trigger.on_score for this long (event time) before the rising edge"),
     _P("sinkhole", "sell_share_lo", 0.55, "1", 0.0, 1.0, "seller-initiated share of 30 s volume: ramp start"),
@@ -121,6 +133,8 @@ PARAMS: tuple[Param, ...] = (
     _P("sinkhole", "near_low_ratio", 0.95, "1", 0.0, 1.0,
        "recent low / current mid at or above this = near the recent low (zero credit 0.02 below)"),
     # --- 5. contraction -----------------------------------------------------------------------------
+    _P("contraction", "smooth_s", 10.0, "s", 0.0, 600.0,
+       "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
     _P("contraction", "persist_s", 60.0, "s", 0.0, 600.0,
        "score >= trigger.on_score for this long (event time) before the rising edge"),
     _P("contraction", "max_spread_ratio", 0.5, "1", 0.0, 10.0,
@@ -131,6 +145,8 @@ PARAMS: tuple[Param, ...] = (
     _P("contraction", "imbalance_lo", -0.1, "1", -1.0, 1.0, "smoothed touch imbalance (bias up): ramp start"),
     _P("contraction", "imbalance_hi", 0.1, "1", -1.0, 1.0, "... ramp end"),
     # --- exit ---------------------------------------------------------------------------------------
+    _P("exit", "smooth_s", 3.0, "s", 0.0, 600.0,
+       "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
     _P("exit", "persist_s", 10.0, "s", 0.0, 600.0,
        "score >= trigger.on_score for this long (event time) before the rising edge"),
     _P("exit", "drop_lo_bps", 15.0, "bps", 0.0, 10000.0, "30 s mid fall: ramp start"),
@@ -146,6 +162,8 @@ PARAMS: tuple[Param, ...] = (
     _P("exit", "offex_share_hi", 0.8, "1", 0.0, 1.0,
        "off-exchange share of 30 s volume giving full 'heavy off-exchange selling' credit"),
     # --- composite ----------------------------------------------------------------------------------
+    _P("composite", "smooth_s", 0.0, "s", 0.0, 600.0,
+       "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
     _P("composite", "persist_s", 20.0, "s", 0.0, 600.0,
        "score >= trigger.on_score for this long (event time) before the rising edge"),
     _P("composite", "w_absorption", 1.0, "1", 0.0, 1.0, "weight of each accumulation score in the composite"),
@@ -155,6 +173,8 @@ PARAMS: tuple[Param, ...] = (
     _P("composite", "w_contraction", 1.0, "1", 0.0, 1.0, ""),
     _P("composite", "exit_veto", 1.0, "1", 0.0, 1.0,
        "composite is multiplied by (1 - exit_veto x exit score)"),
+    _P("composite", "agreement", 0.0, "1", 0.0, 1.0,
+       "share of the other accumulation scores' noisy-OR added to the strongest one (0 = the max)"),
 )
 
 N_CFG = len(PARAMS)
@@ -199,7 +219,10 @@ ST_IMB = 36  # smoothed touch imbalance
 ST_IMB_INIT = 37
 ST_TLAST = 38  # time (s) of the last row
 ST_NROWS = 39  # rows seen
-N_ST = 40
+ST_SM = 40  # 40 + k: smoothed score of signal k (EWMA, half-life <signal>.smooth_s)
+ST_DIMB = 47  # EWMA of the N-level depth imbalance (the symbol's own mean)
+ST_DIMB_INIT = 48
+N_ST = 49
 NEVER = -1.0e18
 
 # --- feature columns used ---------------------------------------------------------------------------
@@ -231,6 +254,12 @@ F_MICROV5 = COL["micro_velocity_5s"]
 C_ON = INDEX["trigger.on_score"]
 C_OFF = INDEX["trigger.off_score"]
 #: persistence of each output column k
+C_SMOOTH = (INDEX["absorption.smooth_s"], INDEX["creep.smooth_s"], INDEX["dark_pool.smooth_s"],
+            INDEX["sinkhole.smooth_s"], INDEX["contraction.smooth_s"], INDEX["exit.smooth_s"],
+            INDEX["composite.smooth_s"])
+C_EMIT = INDEX["trigger.emit_min"]
+C_DIMB_HL = INDEX["baseline.depth_half_life_s"]
+C_AGREE = INDEX["composite.agreement"]
 C_PERSIST = (INDEX["absorption.persist_s"], INDEX["creep.persist_s"], INDEX["dark_pool.persist_s"],
              INDEX["sinkhole.persist_s"], INDEX["contraction.persist_s"], INDEX["exit.persist_s"],
              INDEX["composite.persist_s"])
@@ -256,6 +285,7 @@ C_C_BS_HI = INDEX["creep.buy_share_hi"]
 C_C_LS_LO = INDEX["creep.lit_share_lo"]
 C_C_LS_HI = INDEX["creep.lit_share_hi"]
 C_C_VDMZ = INDEX["creep.max_vol_dmid_z"]
+C_C_RVMAX = INDEX["creep.max_rel_volume"]
 C_D_LS_MAX = INDEX["dark_pool.max_lit_share"]
 C_D_LS_FULL = INDEX["dark_pool.lit_share_full"]
 C_D_RV_LO = INDEX["dark_pool.rel_volume_lo"]
@@ -306,10 +336,12 @@ def init_state(st, s) -> None:
     st[s, ST_TLAST] = NEVER
 
 
-@njit(cache=True)
-def update_row(F, r, ts_ns, st, s, cfg, score, trig, expl) -> None:
+@njit(cache=True, error_model="numpy")  # IEEE division: no per-division zero checks (all guarded)
+def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
     """Score snapshot row ``F[r]`` (symbol ``s``, event time ``ts_ns``), advance ``st[s]`` and write
-    ``score[r, k]``, ``trig[r, k]`` (1 on a rising edge) and ``expl[r, k, :]`` for every signal k."""
+    ``score[r, k]`` and ``trig[r, k]`` (1 on a rising edge) for every signal k.  When the row is worth
+    emitting (a trigger, or a score >= ``ex_min``) also write its explain values to ``expl[j, k, :]``
+    and return 1, else return 0 (explain values cost more to write than the scores to compute)."""
     t = ts_ns * 1e-9
     dt = t - st[s, ST_TLAST]
     st[s, ST_TLAST] = t
@@ -321,8 +353,8 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, expl) -> None:
     day = math.floor((t - SESSION_SHIFT_S) / DAY_S)
     if day != st[s, ST_DAY]:
         if st[s, ST_DAY] != NEVER and st[s, ST_DAY_LOW] < math.inf:
-            for j in range(NLOWS - 1, 0, -1):
-                st[s, ST_LOWS + j] = st[s, ST_LOWS + j - 1]
+            for q in range(NLOWS - 1, 0, -1):
+                st[s, ST_LOWS + q] = st[s, ST_LOWS + q - 1]
             st[s, ST_LOWS] = st[s, ST_DAY_LOW]
             if st[s, ST_NLOWS] < NLOWS:
                 st[s, ST_NLOWS] += 1.0
@@ -332,11 +364,11 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, expl) -> None:
         st[s, ST_DAY_LOW] = mid
     low = st[s, ST_DAY_LOW]
     nprev = min(st[s, ST_NLOWS], cfg[C_LOW_DAYS] - 1.0)
-    j = 0
-    while j < nprev:
-        if st[s, ST_LOWS + j] < low:
-            low = st[s, ST_LOWS + j]
-        j += 1
+    q = 0
+    while q < nprev:
+        if st[s, ST_LOWS + q] < low:
+            low = st[s, ST_LOWS + q]
+        q += 1
 
     # ---- inputs (undefined -> neutral values) ----
     vol30 = F[r, F_VOL30]
@@ -372,6 +404,16 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, expl) -> None:
     dimb = F[r, F_DEPTH_IMB]
     if not dimb == dimb:
         dimb = 0.0
+    # the symbol's own mean depth imbalance (value before this row): excess = dimb - mean; a gap
+    # counts as at most 60 s so that a silent night does not hand the baseline to the next rows
+    if st[s, ST_DIMB_INIT] > 0.0:
+        dimb_x = dimb - st[s, ST_DIMB]
+        if dt > 0.0:
+            st[s, ST_DIMB] += (1.0 - math.pow(0.5, min(dt, 60.0) / cfg[C_DIMB_HL])) * (dimb - st[s, ST_DIMB])
+    else:
+        dimb_x = dimb
+        st[s, ST_DIMB] = dimb
+        st[s, ST_DIMB_INIT] = 1.0
     refills = F[r, F_REFILL30]
     if not refills == refills:
         refills = 0.0
@@ -424,15 +466,9 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, expl) -> None:
         g5b = min(1.0, hid_sh / cfg[C_A_HID]) if cfg[C_A_HID] > 0.0 else 0.0
         if g5b > g5:
             g5 = g5b
-        g6 = min(1.0, max(0.0, (cfg[C_A_DIMB] + 0.15 - dimb) / 0.15))
+        g6 = min(1.0, max(0.0, (cfg[C_A_DIMB] + 0.15 - dimb_x) / 0.15))
         x = g1 * g2 * g3 * g4 * g5 * g6
     score[r, K_ABS] = x
-    expl[r, K_ABS, 0] = sell_sh
-    expl[r, K_ABS, 1] = rel_vol
-    expl[r, K_ABS, 2] = dmid_bps
-    expl[r, K_ABS, 3] = refills
-    expl[r, K_ABS, 4] = sprel_bps
-    expl[r, K_ABS, 5] = dimb
 
     # ---- 2. creep ----
     x = 0.0
@@ -451,14 +487,12 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, expl) -> None:
         g4 = min(1.0, max(0.0, (lit_sh - cfg[C_C_LS_LO]) / (cfg[C_C_LS_HI] - cfg[C_C_LS_LO])))
         g5 = min(1.0, max(0.0, cfg[C_C_VDMZ] + 1.0 - vdmz))
         g6 = min(1.0, max(0.0, movez - cfg[C_C_MOVEZ]))
-        x = g1 * g2 * g3 * g4 * g5 * g6
+        rvm = cfg[C_C_RVMAX]
+        g7 = 1.0
+        if rel_vol > rvm:
+            g7 = 0.0 if rvm <= 0.0 else min(1.0, max(0.0, (2.0 * rvm - rel_vol) / rvm))
+        x = g1 * g2 * g3 * g4 * g5 * g6 * g7
     score[r, K_CREEP] = x
-    expl[r, K_CREEP, 0] = dmid_bps
-    expl[r, K_CREEP, 1] = midvel
-    expl[r, K_CREEP, 2] = buy_sh
-    expl[r, K_CREEP, 3] = lit_sh
-    expl[r, K_CREEP, 4] = vdmz
-    expl[r, K_CREEP, 5] = movez
 
     # ---- 3. dark pool ----
     x = 0.0
@@ -469,12 +503,6 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, expl) -> None:
         g4 = min(1.0, max(0.0, (buy_sh - cfg[C_D_BS_LO]) / (cfg[C_D_BS_HI] - cfg[C_D_BS_LO])))
         x = g1 * g2 * g3 * g4
     score[r, K_DARK] = x
-    expl[r, K_DARK, 0] = lit_sh
-    expl[r, K_DARK, 1] = rel_vol
-    expl[r, K_DARK, 2] = dmid_bps
-    expl[r, K_DARK, 3] = buy_sh
-    expl[r, K_DARK, 4] = F[r, F_OFFEX30]
-    expl[r, K_DARK, 5] = vol30
 
     # ---- 4. sinkhole ----
     x = 0.0
@@ -482,18 +510,12 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, expl) -> None:
     if ok and vol30 > 0.0:
         g1 = min(1.0, max(0.0, (sell_sh - cfg[C_S_SS_LO]) / (cfg[C_S_SS_HI] - cfg[C_S_SS_LO])))
         g2 = min(1.0, max(0.0, (rel_vol - cfg[C_S_RV_LO]) / (cfg[C_S_RV_HI] - cfg[C_S_RV_LO])))
-        g3 = min(1.0, max(0.0, (dimb - cfg[C_S_DI_LO]) / (cfg[C_S_DI_HI] - cfg[C_S_DI_LO])))
+        g3 = min(1.0, max(0.0, (dimb_x - cfg[C_S_DI_LO]) / (cfg[C_S_DI_HI] - cfg[C_S_DI_LO])))
         d = cfg[C_S_DROP]
         g4 = 1.0 if dmid_bps >= -d else (0.0 if d <= 0.0 else min(1.0, max(0.0, (dmid_bps + 2.0 * d) / d)))
         g5 = min(1.0, max(0.0, (low_ratio - cfg[C_S_NEAR] + 0.02) / 0.02))
         x = g1 * g2 * g3 * g4 * g5
     score[r, K_SINK] = x
-    expl[r, K_SINK, 0] = sell_sh
-    expl[r, K_SINK, 1] = rel_vol
-    expl[r, K_SINK, 2] = dimb
-    expl[r, K_SINK, 3] = low_ratio
-    expl[r, K_SINK, 4] = dmid_bps
-    expl[r, K_SINK, 5] = low if low < math.inf else math.nan
 
     # ---- 5. micro-volatility contraction with upward bias ----
     x = 0.0
@@ -517,54 +539,61 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, expl) -> None:
         g3 = min(1.0, max(0.0, (imb_s - cfg[C_R_IMB_LO]) / (cfg[C_R_IMB_HI] - cfg[C_R_IMB_LO])))
         x = g1 * g2 * g3
     score[r, K_CONTR] = x
-    expl[r, K_CONTR, 0] = sprat
-    expl[r, K_CONTR, 1] = sprat_b
-    expl[r, K_CONTR, 2] = rvr
-    expl[r, K_CONTR, 3] = imb_s
-    expl[r, K_CONTR, 4] = microv
-    expl[r, K_CONTR, 5] = F[r, F_SPREAD_BPS]
 
     # ---- exit (fleeing / dumping) ----
     x = 0.0
-    sr = math.nan
+    sr_x = math.nan
     if sprat == sprat:
-        sr = sprat
-    if sprat_b == sprat_b and (not sr == sr or sprat_b > sr):
-        sr = sprat_b
+        sr_x = sprat
+    if sprat_b == sprat_b and (not sr_x == sr_x or sprat_b > sr_x):
+        sr_x = sprat_b
     if ok and vol30 > 0.0:
         g1 = min(1.0, max(0.0, (-dmid_bps - cfg[C_E_DROP_LO]) / (cfg[C_E_DROP_HI] - cfg[C_E_DROP_LO])))
         g2 = min(1.0, max(0.0, (sell_sh - cfg[C_E_SS_LO]) / (cfg[C_E_SS_HI] - cfg[C_E_SS_LO])))
         h1 = 0.0
-        if sr == sr:
-            h1 = min(1.0, max(0.0, (sr - cfg[C_E_SPR_LO]) / (cfg[C_E_SPR_HI] - cfg[C_E_SPR_LO])))
+        if sr_x == sr_x:
+            h1 = min(1.0, max(0.0, (sr_x - cfg[C_E_SPR_LO]) / (cfg[C_E_SPR_HI] - cfg[C_E_SPR_LO])))
         h2 = min(1.0, max(0.0, (-dimb - cfg[C_E_BF_LO]) / (cfg[C_E_BF_HI] - cfg[C_E_BF_LO])))
         h3 = min(1.0, offex_sh / cfg[C_E_OFFEX]) if cfg[C_E_OFFEX] > 0.0 else 0.0
         h = max(h1, max(h2, h3))
         x = g1 * g2 * h
     score[r, K_EXIT] = x
-    expl[r, K_EXIT, 0] = dmid_bps
-    expl[r, K_EXIT, 1] = sell_sh
-    expl[r, K_EXIT, 2] = sr
-    expl[r, K_EXIT, 3] = dimb
-    expl[r, K_EXIT, 4] = offex_sh
-    expl[r, K_EXIT, 5] = rel_vol
 
-    # ---- composite accumulation score ----
+    # ---- sustained evidence: EWMA of each row score (half-life <signal>.smooth_s) ----
+    for k in range(N_SIG - 1):
+        hl = cfg[C_SMOOTH[k]]
+        v = score[r, k]
+        if hl > 0.0 and dt > 0.0 and st[s, ST_NROWS] > 1.0:
+            v = st[s, ST_SM + k] + (1.0 - math.pow(0.5, min(dt, 3600.0) / hl)) * (v - st[s, ST_SM + k])
+        st[s, ST_SM + k] = v
+        score[r, k] = v
+
+    # ---- composite accumulation score: the strongest weighted score (+ agreement of the others) ----
+    best = 0.0
     p = 1.0
     for k in range(5):
-        p *= 1.0 - cfg[C_W0 + k] * score[r, k]
-    x = (1.0 - p) * (1.0 - cfg[C_VETO] * score[r, K_EXIT])
+        v = cfg[C_W0 + k] * score[r, k]
+        p *= 1.0 - v
+        if v > best:
+            best = v
+    x = best + cfg[C_AGREE] * ((1.0 - p) - best)
+    x = x * (1.0 - cfg[C_VETO] * score[r, K_EXIT])
+    hl = cfg[C_SMOOTH[K_COMP]]
+    if hl > 0.0 and dt > 0.0 and st[s, ST_NROWS] > 1.0:
+        x = st[s, ST_SM + K_COMP] + (1.0 - math.pow(0.5, min(dt, 3600.0) / hl)) * (x - st[s, ST_SM + K_COMP])
+    st[s, ST_SM + K_COMP] = x
     score[r, K_COMP] = min(1.0, max(0.0, x))
-    for k in range(6):
-        expl[r, K_COMP, k] = score[r, k]
 
     # ---- trigger machines: persistence, rising edge, hysteresis, cooldown ----
     on = cfg[C_ON]
     off = cfg[C_OFF]
+    emit = 0
     for k in range(N_SIG):
         b = 3 * k
         v = score[r, k]
         trig[r, k] = 0
+        if v >= ex_min:
+            emit = 1
         if st[s, b + ST_ON] > 0.0:
             if v < off:
                 st[s, b + ST_ON] = 0.0
@@ -578,8 +607,50 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, expl) -> None:
                         and t - st[s, b + ST_REARM] >= cfg[C_COOLDOWN]):
                     st[s, b + ST_ON] = 1.0
                     trig[r, k] = 1
+                    emit = 1
             else:
                 st[s, b + ST_ABOVE] = -1.0
+    if emit == 0:
+        return 0
+    expl[j, K_ABS, 0] = sell_sh
+    expl[j, K_ABS, 1] = rel_vol
+    expl[j, K_ABS, 2] = dmid_bps
+    expl[j, K_ABS, 3] = refills
+    expl[j, K_ABS, 4] = sprel_bps
+    expl[j, K_ABS, 5] = dimb
+    expl[j, K_CREEP, 0] = dmid_bps
+    expl[j, K_CREEP, 1] = midvel
+    expl[j, K_CREEP, 2] = buy_sh
+    expl[j, K_CREEP, 3] = lit_sh
+    expl[j, K_CREEP, 4] = vdmz
+    expl[j, K_CREEP, 5] = movez
+    expl[j, K_DARK, 0] = lit_sh
+    expl[j, K_DARK, 1] = rel_vol
+    expl[j, K_DARK, 2] = dmid_bps
+    expl[j, K_DARK, 3] = buy_sh
+    expl[j, K_DARK, 4] = F[r, F_OFFEX30]
+    expl[j, K_DARK, 5] = vol30
+    expl[j, K_SINK, 0] = sell_sh
+    expl[j, K_SINK, 1] = rel_vol
+    expl[j, K_SINK, 2] = dimb
+    expl[j, K_SINK, 3] = low_ratio
+    expl[j, K_SINK, 4] = dmid_bps
+    expl[j, K_SINK, 5] = low if low < math.inf else math.nan
+    expl[j, K_CONTR, 0] = sprat
+    expl[j, K_CONTR, 1] = sprat_b
+    expl[j, K_CONTR, 2] = rvr
+    expl[j, K_CONTR, 3] = imb_s
+    expl[j, K_CONTR, 4] = microv
+    expl[j, K_CONTR, 5] = F[r, F_SPREAD_BPS]
+    expl[j, K_EXIT, 0] = dmid_bps
+    expl[j, K_EXIT, 1] = sell_sh
+    expl[j, K_EXIT, 2] = sr_x
+    expl[j, K_EXIT, 3] = dimb
+    expl[j, K_EXIT, 4] = offex_sh
+    expl[j, K_EXIT, 5] = rel_vol
+    for k in range(6):
+        expl[j, K_COMP, k] = score[r, k]
+    return 1
 
 
 @njit(cache=True)
@@ -589,20 +660,27 @@ def init_states(st) -> None:
         init_state(st, s)
 
 
-@njit(cache=True)
-def signals_step_cpu(st, cfg, ts, sym, F, score, trig, expl) -> int:
-    """CPU path: score rows ``F[i]`` (symbol ``sym[i]``, time ``ts[i]``) in stream order, updating ``st``.
-    Rows with a symbol outside the state get score -1 and are counted in the return value.  (Kept in
-    this module so that a change to the logic or the parameter table invalidates its cached code.)"""
+@njit(cache=True, error_model="numpy")
+def signals_step_cpu(st, cfg, ts, sym, F, n, score, trig, ex_min, ex_row, expl, counts) -> None:
+    """CPU path: score rows ``F[i]``, i < n (symbol ``sym[i]``, time ``ts[i]``) in stream order, updating
+    ``st``.  Explain values of rows worth emitting go to ``expl[m]`` in row order (``ex_row[i]`` = m,
+    -1 for the others).  ``counts`` receives (rows with a symbol outside the state - score -1, rows
+    explained).  (Kept in this module so that a change to the logic or the parameter table
+    invalidates its cached code.)"""
     ns = st.shape[0]
     bad = 0
-    for i in range(F.shape[0]):
+    m = 0
+    for i in range(n):
         s = sym[i]
+        ex_row[i] = -1
         if s < 0 or s >= ns:
             bad += 1
-            for k in range(score.shape[1]):
+            for k in range(N_SIG):
                 score[i, k] = -1.0
                 trig[i, k] = 0
             continue
-        update_row(F, i, ts[i], st, s, cfg, score, trig, expl)
-    return bad
+        if update_row(F, i, ts[i], st, s, cfg, score, trig, ex_min, expl, m) > 0:
+            ex_row[i] = m
+            m += 1
+    counts[0] = bad
+    counts[1] = m

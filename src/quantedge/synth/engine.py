@@ -285,6 +285,22 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
                 creep_steps = 1 if ax < 0.5 else 2
                 if ladder_price(lo + max(bb, 0)) >= 200 * SUB:
                     creep_steps = 2 + int(3 * ax)
+                # sellers step away: resting offers up to the creep's target thin to a round lot,
+                # so the rise needs little volume (low volume per cent moved)
+                if ba < WINDOW:
+                    seq += 1
+                    tsn = int(t * 1e9)
+                    top = ba + creep_steps * _step(lo + ba, par[P_QSUB])
+                    for lvl in range(ba, min(top + 1, WINDOW - 1)):
+                        oi = head[lvl]
+                        while oi >= 0:
+                            nx = o_next[oi]
+                            if o_side[oi] == -1 and o_rem[oi] > 100:
+                                n = _cancel(out, n, tsn, seq, oi, o_rem[oi] - 100, lo, bq, head, tail, o_lvl,
+                                            o_rem, o_side, o_prev, o_next, o_lpos, live)
+                            oi = nx
+                    n, last_bbpx, last_bbq, last_bapx, last_baq = _quote(
+                        out, n, tsn, seq, lo, bq, bb, ba, last_bbpx, last_bbq, last_bapx, last_baq)
             if active == EP_SINKHOLE and bb >= 0:
                 st = _step(lo + bb, par[P_QSUB])
                 for k in range(SINK_LEVELS):
@@ -362,6 +378,8 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
             lvl = _noise_level(side, bb, ba, lo, V, par, join_p)
             if 0 < lvl < WINDOW - 1:
                 size = _lot_size(par[P_PODD_LIM], par[P_LIM_MU], par[P_LIM_SIG])
+                if active == EP_CREEP and side == -1:
+                    size = min(size, 100)  # thin offers while the price creeps
                 n, oi, bb, ba, norders = _add(out, n, tsn, seq, side, lvl, size, OWN_NOISE, lo, bq, head,
                                               tail, o_lvl, o_rem, o_side, o_prev, o_next, o_own, bb, ba,
                                               norders)
@@ -400,6 +418,8 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
             bsz = max(100, int(size * bid_mult / 100.0 + 0.5) * 100)
             if active == EP_CONTRACTION:
                 size = max(100, int(size * 1.5 / 100.0 + 0.5) * 100)
+            if active == EP_CREEP:
+                size = 100  # offers stay thin while the price creeps
             n, bb, ba, norders = _requote(out, n, tsn, seq, m, fair, hs, bsz, size, lo, bq, head, tail,
                                           o_lvl, o_rem, o_side, o_prev, o_next, o_own, o_lpos, live,
                                           bb, ba, mm_bid, mm_ask, norders)
@@ -422,7 +442,7 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
                                           _step(lo + creep_ask0, par[P_QSUB]) + 0.5)
                 if ba < WINDOW and bb >= 0 and ba <= target:
                     old = ba
-                    size = min(bq[ba], int(par[P_MMSIZE] * (0.5 + ax)) + 100)
+                    size = min(bq[ba], 100 * (1 + int(np.random.random() * 5)))  # small / medium buy
                     n, bb, ba, nlive, norders, nagent = _market(
                         out, n, tsn, seq, 1, size, 0, par, lo, bq, head, tail, o_lvl, o_rem, o_side,
                         o_prev, o_next, o_own, o_lpos, live, nlive, bb, ba, mm_inv, norders, -1, 0,

@@ -8,9 +8,11 @@ kind           what the agents do while the episode is active
 absorption     extra marketable sells hit the bid; an iceberg buy at the bid reloads its
                displayed size at the same price as soon as it is filled; market makers keep
                quoting, the fundamental is pinned (bid holds, spread stable)
-price_creep    the best offer is lifted by small/medium buys on a schedule that raises it
-               1-2 steps (1-2 cents at/above $1) over 10-45 s; a small offer re-appears one
-               level up after each lift; background volume is cut (low relative volume)
+price_creep    sellers step away (offers up to the target thin to a round lot), then the best
+               offer is lifted by small/medium buys (100-500 shares) on a schedule that raises
+               it 1-2 steps (1-2 cents at/above $1) over 10-30 s; a small offer re-appears one
+               level up after each lift; background volume is cut, so the volume per cent moved
+               is low against the symbol's own history
 dark_pool      heavy off-exchange buy prints (TRF, venue 19) near the offer while the
                fundamental rises 0.4-1.6 %: consolidated volume high, lit share low
 sinkhole       after a 5-minute decline to a fresh low (unlabelled lead-in), a buyer keeps a
@@ -45,7 +47,7 @@ KIND_BY_NAME = {v: k for k, v in KINDS.items()}
 #: Active duration range per kind, seconds.
 DURATION = {
     E.EP_ABSORPTION: (60.0, 180.0),
-    E.EP_CREEP: (10.0, 45.0),
+    E.EP_CREEP: (10.0, 30.0),
     E.EP_DARK: (60.0, 240.0),
     E.EP_SINKHOLE: (60.0, 180.0),
     E.EP_CONTRACTION: (60.0, 240.0),
