@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -12,8 +13,8 @@ from quantedge.cli.main import app
 runner = CliRunner()
 
 
-def test_demo_imports_checks_and_summarizes(tmp_path):
-    res = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+def test_demo_runs_the_pipeline_on_the_bundled_sample(tmp_path):
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path), "--no-synthetic"])
     assert res.exit_code == 0, res.output
     cat = Catalog(tmp_path / "catalog")
     assert set(cat.symbols.names()) == {"AMZN", "NEPT"}
@@ -23,12 +24,14 @@ def test_demo_imports_checks_and_summarizes(tmp_path):
     assert by_fmt["lobster"]["rows_read"] == 2000
     assert sum(r["rows_read"] for r in imports) == sum(r["rows_imported"] + r["rows_quarantined"]
                                                          for r in imports)
-    report = json.loads((tmp_path / "integrity.json").read_text())
-    assert {r["symbol"] for r in report} == {"AMZN", "NEPT"}
-    assert "events in catalog" in res.output
-    # running the demo again replaces the same parts instead of doubling them
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {r["symbol"] for r in summary["runs"]} == {"AMZN", "NEPT"}
+    for run in summary["runs"]:
+        assert Path(run["outputs"]["html"]).exists()
+    assert "report" in res.output
+    # running the demo again replaces the same catalog parts instead of doubling them
     n1 = sum(r["rows"] for r in cat.ls())
-    assert runner.invoke(app, ["demo", "--out", str(tmp_path)]).exit_code == 0
+    assert runner.invoke(app, ["demo", "--out", str(tmp_path), "--no-synthetic"]).exit_code == 0
     assert sum(r["rows"] for r in Catalog(tmp_path / "catalog").ls()) == n1
 
 
@@ -53,7 +56,7 @@ def test_catalog_ls_and_show(tmp_path, shared_data):
 
 
 def test_export_then_import_round_trips(tmp_path):
-    assert runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")]).exit_code == 0
+    assert runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--no-synthetic"]).exit_code == 0
     cat_dir = tmp_path / "demo" / "catalog"
     res = runner.invoke(app, ["export", "NEPT", "--date", "2021-03-01", "--out", str(tmp_path / "csv"),
                               "-c", str(cat_dir)])

@@ -192,52 +192,22 @@ def samples_dir() -> Path:
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Where the demo catalog and reports go.")] = Path("out/demo"),
+    out: Annotated[Path, typer.Option(help="Where the catalog, reports and summary go.")] = Path("out/demo"),
+    synthetic: Annotated[bool, typer.Option(help="Also run one simulated day with planted episodes.")] = True,
 ) -> None:
-    """Main job on the bundled real sample: import it into a catalog, check integrity, summarize."""
-    import json
+    """Main job on the bundled real sample: import, checks, books, features, signals, backtest, report."""
+    from quantedge.backtest.pipeline import run_main_job
 
-    from quantedge.catalog.integrity import check_events, render_table
-    from quantedge.catalog.store import Catalog
-
-    catalog = out / "catalog"
-    samples = samples_dir()
-    console.rule("[bold]1. import the bundled real samples")
-    reports = run_import("lobster", [samples / "lobster"], catalog)
-    reports += run_import("iqfeed", [samples / "iqfeed"], catalog)
-    if sum(r.events_written for r in reports) == 0:
-        console.print("[red]the bundled samples produced no events[/]")
-        raise typer.Exit(1)
-    cat = Catalog(catalog)
-    console.rule("[bold]2. integrity checks")
-    results = []
-    seen = set()
-    for p in cat.partitions():
-        if (p.symbol, p.date) in seen:
-            continue
-        seen.add((p.symbol, p.date))
-        results.append(check_events(cat.read(p.symbol, p.date), symbol=p.symbol, date=p.date))
-    console.print(render_table(results))
-    report_path = out / "integrity.json"
-    report_path.write_text(json.dumps([r.to_dict() for r in results], indent=1))
-    console.rule("[bold]3. summary")
-    rows = cat.ls()
-    t = Table(title="Catalog contents")
-    for col in ("symbol", "date", "kinds", "events"):
-        t.add_column(col)
-    by_sd: dict[tuple[str, str], list] = {}
-    for r in rows:
-        by_sd.setdefault((r["symbol"], r["date"]), []).append(r)
-    for (sym, date), rs in sorted(by_sd.items()):
-        kinds = ", ".join(f"{r['kind']}={r['rows']:,}" for r in rs)
-        t.add_row(sym, date, kinds, f"{sum(r['rows'] for r in rs):,}")
-    console.print(t)
-    console.print(f"catalog: {catalog}   integrity report: {report_path}")
-    n_read = sum(r.rows_read for r in reports)
-    n_imp = sum(r.rows_imported for r in reports)
-    n_q = sum(r.rows_quarantined for r in reports)
-    console.print(f"rows read {n_read:,}, imported {n_imp:,}, quarantined {n_q:,}; "
-                  f"events in catalog {sum(r['rows'] for r in rows):,}")
+    console.rule("[bold]QuantEdge main job")
+    with console.status("import, integrity checks, books, features, signals, accumulation backtest…"):
+        res = run_main_job(out, synthetic=synthetic)
+    console.print(res["summary_text"], markup=False, highlight=False)
+    console.rule()
+    console.print(f"summary: {res['summary_path']}")
+    for run in res["runs"]:
+        html = run.get("outputs", {}).get("html")
+        if html:
+            console.print(f"report {run.get('symbol', '')} {run.get('date', '')}: {html}")
 
 
 @app.command()
