@@ -242,6 +242,13 @@ EOF
     wait_port "$port" 10 "redis-server" "$RDIR/redis.log"
     local i
     for ((i = 0; i < 50; i++)); do [[ -s "$RDIR/redis.pid" ]] && break; sleep 0.1; done
+    # the port opens before the append-only file is loaded (LOADING errors until then): wait for PONG
+    if command -v redis-cli >/dev/null; then
+        for ((i = 0; i < 600; i++)); do
+            [[ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" == PONG ]] && break
+            sleep 0.1
+        done
+    fi
     say "redis started ($(redis-server --version | awk '{print $3}'), pid $(cat "$RDIR/redis.pid"))"
 }
 

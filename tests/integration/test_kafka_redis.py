@@ -208,3 +208,77 @@ def test_redis_outage_buffers_then_catches_up(services, redis_url: str, run_id: 
     assert sink.latest_state("SYM3") == {"n": str(199 - (199 - 3) % 7)}
     assert any("back after" in line for line in sink.stats.outage_log)
     sink.close()
+
+
+def test_publisher_partition_records_land_where_keyed_records_would(bootstrap: str, run_id: str) -> None:
+    """QEB2 records are placed by murmur2 of their symbols: the same partition the client's own keyed
+    partitioner picks for each symbol (so "keyed by symbol" holds for every event inside)."""
+    import numpy as np
+
+    from quantedge.events import KIND_QUOTE, KIND_TRADE
+    from quantedge.live import codec
+    from quantedge.live.publisher import SliceEncoder
+
+    cfg = _cfg(bootstrap, run_id)
+    TopicAdmin(cfg).ensure_topics()
+    names = [f"S{i:04d}" for i in range(200)] + ["NEPT", "AAPL", "BRK.B", "A", "ab", "abc"]
+    placed: dict[str, int] = {}
+
+    def cb(err: object, msg: object) -> None:
+        assert err is None
+        placed[msg.key().decode()] = msg.partition()
+
+    prod = KeyedProducer(cfg)
+    for n in names:  # the client's murmur2_random partitioner
+        prod._p.produce(cfg.trades_topic, b"x", key=n, on_delivery=cb)  # noqa: SLF001
+    prod.flush()
+    assert {n: codec.partition_of(n, 4) for n in names} == placed
+    # one slice of 3 events per symbol: every record holds only symbols of its partition
+    ev = np.zeros(3 * len(names), dtype=codec.EVENT_DTYPE)
+    ev["symbol"] = np.repeat(np.arange(len(names)), 3)
+    ev["kind"] = np.tile([KIND_QUOTE, KIND_TRADE, KIND_QUOTE], len(names))
+    ev["ts_recv"] = np.tile([1, 2, 3], len(names))
+    ev = ev[np.lexsort((ev["symbol"], ev["ts_recv"]))]
+    for group, per_part in (("partition", 2), ("symbol", None)):
+        recs = SliceEncoder(lambda i: names[i], 4, group).encode(ev, 7, 0)
+        seen = 0
+        for role, part, key, value in recs:
+            b = codec.decode(value)
+            assert b.role == role and b.slice == 7 and key == b.names[0]
+            assert {placed[n] for n in b.names} == {part}
+            assert b.parts == sum(1 for r in recs if r[1] == part)
+            seen += b.events.shape[0]
+        assert seen == ev.shape[0]
+        if per_part:
+            assert len(recs) == per_part * len({placed[n] for n in names})
+        else:
+            assert len(recs) == 2 * len(names)
+
+
+def test_qeb2_rejects_bad_values_with_the_field_named() -> None:
+    import numpy as np
+
+    from quantedge.events import EVENT_DTYPE, KIND_TRADE
+    from quantedge.live import codec
+
+    ev = np.zeros(2, EVENT_DTYPE)
+    ev["kind"] = KIND_TRADE
+    ev["symbol"] = [0, 1]
+    good = codec.encode(ev, codec.ROLE_TRADES, 2, 5, 9, ["AAA", "BB"])
+    b = codec.decode(good)
+    assert b.names == ["AAA", "BB"] and b.parts == 2 and b.events.shape[0] == 2
+    bad = {
+        good[:-1]: "count",
+        b"QEB1" + good[4:]: "magic",
+        good[:5] + b"\x07" + good[6:]: "role",
+        codec.encode(ev, codec.ROLE_QUOTES, 1, 5, 9, ["AAA", "BB"]): "does not belong",
+        codec.encode(ev, codec.ROLE_TRADES, 1, 5, 9, ["AAA"]): "outside the 1-name table",
+    }
+    for value, what in bad.items():
+        with pytest.raises(codec.CodecError, match=what):
+            codec.decode(value)
+    back = ev.copy()
+    back["symbol"] = 0
+    back["ts_recv"] = [5, 4]
+    with pytest.raises(codec.CodecError, match="backwards"):
+        codec.decode(codec.encode(back, codec.ROLE_TRADES, 1, 5, 9, ["AAA"]))

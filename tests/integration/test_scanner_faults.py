@@ -106,8 +106,8 @@ def test_pipeline_equals_catalog_run_with_dead_letters_metrics_and_redis(nept: C
     assert len(ref) > 500
     prod = KeyedProducer(cfg)
     # malformed values interleaved with the real stream: garbage, truncated batch, wrong topic role
-    good = codec.encode(nept.read("NEPT", DAY)[:0], codec.ROLE_TRADES, 1, 1, 0)
-    prod.produce(cfg.trades_topic, b"not a QEB1 batch, just some text" * 2, key="NEPT")
+    good = codec.encode(nept.read("NEPT", DAY)[:0], codec.ROLE_TRADES, 1, 1, 0, ["NEPT"])
+    prod.produce(cfg.trades_topic, b"not a QEB2 batch, just some text" * 2, key="NEPT")
     prod.produce(cfg.quotes_topic, good[:20], key="NEPT")
     prod.produce(cfg.quotes_topic, good, key="NEPT")
     prod.flush()
@@ -290,7 +290,7 @@ def test_broker_paused_10s_while_publishing_loses_nothing(nept: Catalog, service
     assert rep.outages >= 1 and rep.outage_seconds > 5, rep.outage_log
     assert any("broker unavailable" in x for x in rep.outage_log)
     assert any("broker back" in x for x in rep.outage_log)
-    assert pub.producer.stats.failed == 0 and pub.producer.stats.delivered == rep.messages
+    assert pub.producer.stats.failed == 0 and pub.producer.stats.delivered == rep.records
     # every event arrived exactly once (idempotent producer) and the signals are complete
     msgs = read_topic(cfg, cfg.trades_topic, 1, timeout=10) + read_topic(cfg, cfg.quotes_topic, 1, timeout=10)
     n = sum(codec.decode(m.value()).events.shape[0] for m in msgs)

@@ -1,16 +1,25 @@
-"""Streaming benchmarks: raw-topic codec (QEB1 vs IQFeed text) and publish -> scan -> signals.
+"""Streaming benchmarks: raw-topic codec (QEB2 vs IQFeed text) and publish -> scan -> signals.
 
-Run: ``.venv/bin/python -m quantedge.live.bench [--symbols 2000] [--events-per-symbol 1500]``.
-Data: the real NEPT day (quotes + trades) replicated to N symbols with per-symbol time offsets
+Run: ``.venv/bin/python -m quantedge.live.bench`` (defaults: 2000 symbols, max throughput, then paced
+loads of 50k/100k/300k events/s; ``--help`` for the options).  Data: the real NEPT day (quotes +
+trades) replicated to N symbols with per-symbol time offsets
 (:func:`quantedge.features.replay.replicate`), so every symbol carries a real penny-stock stream.
-Each function returns a dict like ``{"bench": ..., "messages_per_s": ..., "p50_ms": ..., "p99_ms": ...}``
-where "messages" are market events (a Kafka message carries a batch of them).
+
+Vocabulary (docs/streaming.md): an *event* is one market-data message — one IQFeed line / feed
+message, one EVENT_DTYPE row; a *record* is one Kafka record, which carries a batch of events.  Every
+function returns dicts with both rates (``events_per_s``, ``records_per_s``).
+
+Process layout of :func:`pipeline_bench` (the deployed shape: publisher and scanner are separate
+services): a publisher process (plus, in the same process, the readers that time the signals on
+``trading.signals`` and in the Redis stream) and the scanner in this process.  Latency = receipt time
+of the signal by the reader minus the ``published_ns`` of the slice that produced it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import tempfile
 import threading
 import time
@@ -22,12 +31,13 @@ import numpy as np
 
 from quantedge.catalog.symbols import NameTable
 from quantedge.live import codec, signal_schema
-from quantedge.live.kafka_io import GroupConsumer, KafkaConfig, ensure_topics
-from quantedge.live.publisher import Publisher
+from quantedge.live.kafka_io import GroupConsumer, KafkaConfig, TopicAdmin, ensure_topics
+from quantedge.live.publisher import Publisher, SliceEncoder
 from quantedge.live.scanner import ScanConfig, ScannerService
 
 
 def nept_events(shared: Path, day: str = "2021-03-01") -> np.ndarray:
+    """The real NEPT day (IQFeed ticks -> catalog -> merge-ordered events)."""
     from quantedge.catalog.importing import import_paths
     from quantedge.catalog.store import Catalog
 
@@ -37,27 +47,31 @@ def nept_events(shared: Path, day: str = "2021-03-01") -> np.ndarray:
 
 
 def universe(base: np.ndarray, n_symbols: int, per_symbol: int) -> tuple[np.ndarray, list[str]]:
+    """``n_symbols`` copies of the first ``per_symbol`` events, merge-ordered, and their names."""
     from quantedge.features.replay import replicate
 
     ev = replicate(base[:per_symbol], n_symbols, offset_ns=997)
     return ev, [f"S{i:04d}" for i in range(n_symbols)]
 
 
-def codec_bench(events: np.ndarray, names: list[str]) -> list[dict]:
-    """Encode + decode cost per event of the two raw-topic encodings on the same events."""
+def codec_bench(events: np.ndarray, names: list[str], slice_events: int = 4096) -> list[dict]:
+    """Encode + decode cost per event of the two raw-topic encodings on the same events.  QEB2 records
+    are built as the publisher builds them (a slice of ``slice_events`` cut by role, 8 partitions)."""
     from quantedge.feeds.iqfeed.client import LineDecoder
     from quantedge.feeds.iqfeed.protocol import LineWriter
 
     out = []
+    enc = SliceEncoder(lambda i: names[i], 8, "partition")
     t0 = time.perf_counter()
-    role = {5: codec.ROLE_QUOTES, 6: codec.ROLE_TRADES}
-    blobs = [codec.encode(events[i:i + 64], role[int(events["kind"][i])], 1, i, 0)
-             for i in range(0, events.shape[0], 64) if (events["kind"][i:i + 64] == events["kind"][i]).all()]
+    values = [v for i in range(0, events.shape[0], slice_events)
+              for _r, _p, _k, v in enc.encode(events[i:i + slice_events], i, 0)]
     t1 = time.perf_counter()
-    n = sum(codec.decode(b).events.shape[0] for b in blobs)
+    n = sum(codec.decode(v).events.shape[0] for v in values)
     t2 = time.perf_counter()
-    out.append({"bench": "codec qeb1 (64-event batches)", "events": n, "encode_events_per_s": n / (t1 - t0),
-                "decode_events_per_s": n / (t2 - t1), "bytes_per_event": sum(map(len, blobs)) / n})
+    out.append({"bench": f"codec qeb2 (publisher slices of {slice_events} events, 8 partitions)", "events": n,
+                "records": len(values), "encode_events_per_s": round(n / (t1 - t0)),
+                "decode_events_per_s": round(n / (t2 - t1)),
+                "bytes_per_event": round(sum(map(len, values)) / n, 1)})
     table = NameTable(names)
     w = LineWriter(table)
     t0 = time.perf_counter()
@@ -68,68 +82,186 @@ def codec_bench(events: np.ndarray, names: list[str]) -> list[dict]:
     got, _pr = dec.feed(data, time.time_ns())
     t2 = time.perf_counter()
     out.append({"bench": "codec iqfeed text lines", "events": int(events.shape[0]),
-                "encode_events_per_s": events.shape[0] / (t1 - t0),
-                "decode_events_per_s": events.shape[0] / (t2 - t1), "decoded_events": int(got.shape[0]),
-                "bytes_per_event": len(data) / events.shape[0]})
+                "encode_events_per_s": round(events.shape[0] / (t1 - t0)),
+                "decode_events_per_s": round(events.shape[0] / (t2 - t1)),
+                "decoded_events": int(got.shape[0]),
+                "bytes_per_event": round(len(data) / events.shape[0], 1)})
     return out
 
 
-def pipeline_bench(bootstrap: str, events: np.ndarray, names: list[str], speed: float = 0.0,
-                   slice_ms: float = 50.0, emit: str = "scores") -> dict:
-    """Publisher (thread) and scanner (this thread) in one process against the broker.
+def _quantiles(lat: list[float]) -> dict[str, float | int]:
+    if not lat:
+        return {"count": 0}
+    q = np.percentile(np.asarray(lat), [50, 90, 99, 100])
+    return {"count": len(lat), "p50_ms": round(float(q[0]), 2), "p90_ms": round(float(q[1]), 2),
+            "p99_ms": round(float(q[2]), 2), "max_ms": round(float(q[3]), 2)}
 
-    ``speed`` 0 publishes as fast as possible (throughput); a replay speed measures latency below
-    saturation.  Latency: signal received on ``trading.signals`` minus the publish time of the slice
-    that produced it (``published_ns``), over every signal (emit = scores).
-    """
-    rid = uuid.uuid4().hex[:8]
-    cfg = replace(KafkaConfig.from_env(), l2_topic=f"b{rid}.l2", trades_topic=f"b{rid}.tr",
-                  quotes_topic=f"b{rid}.q", signals_topic=f"b{rid}.sig", dead_letter_topic=f"b{rid}.dlq")
-    ensure_topics(cfg)
-    svc = ScannerService(cfg, ScanConfig(emit=emit, group_id=f"bench{rid}", snapshot_dir=None,
-                                         commit_interval_s=0.2), sinks=("kafka",))
-    lat: list[float] = []
-    n_sig = [0]
+
+def _publisher_main(a: dict, ready: mp.Event, go: mp.Event, done: mp.Event, results: mp.Queue) -> None:
+    """Publisher process: readers of the signal topic / Redis stream, then the paced publish."""
+    cfg = KafkaConfig(**a["kcfg"])
+    ev = np.load(a["events_path"], mmap_mode="r")
+    names = a["names"]
+    lat_k: list[float] = []
+    lat_r: list[float] = []
     stop = threading.Event()
+    joined = threading.Event()
 
-    def read_signals() -> None:
-        c = GroupConsumer(cfg, f"bench-read{rid}", [cfg.signals_topic])
+    def read_kafka() -> None:
+        c = GroupConsumer(cfg, f"bench-read-{a['rid']}", [cfg.signals_topic])
         while not stop.is_set():
-            for m in c.poll_batch(10_000, 0.1):
-                now = time.time_ns()
-                d = signal_schema.decode(m.value())
-                lat.append((now - d["published_ns"]) / 1e6)
-                n_sig[0] += 1
+            msgs = c.poll_batch(10_000, 0.05)
+            if c.assignment:
+                joined.set()
+            now = time.time_ns()
+            for m in msgs:
+                lat_k.append((now - signal_schema.decode(m.value())["published_ns"]) / 1e6)
         c.close()
 
-    pub = Publisher(cfg, lambda i: names[i], slice_ms=slice_ms, speed=speed)
-    chunk = 1 << 16
+    def read_redis() -> None:
+        import redis
 
-    def run_pub() -> None:
-        pub.publish(events[i:i + chunk] for i in range(0, events.shape[0], chunk))
+        r = redis.Redis.from_url(a["redis_url"])
+        last = "0-0"
+        while not stop.is_set():
+            got = r.xread({a["redis_stream"]: last}, count=10_000, block=50)
+            now = time.time_ns()
+            for _key, entries in got or []:
+                for eid, f in entries:
+                    lat_r.append((now - int(f[b"published_ns"])) / 1e6)
+                    last = eid
+        r.close()
 
-    reader = threading.Thread(target=read_signals, daemon=True)
-    reader.start()
-    # join the group before publishing so the measured window is steady-state consumption
+    threads = [threading.Thread(target=read_kafka, daemon=True)]
+    if a["redis_url"]:
+        threads.append(threading.Thread(target=read_redis, daemon=True))
+    for t in threads:
+        t.start()
+    joined.wait(30)
+    pub = Publisher(cfg, lambda i: names[i], slice_ms=a["slice_ms"], group=a["group"])
+    ready.set()
+    go.wait()
+    rate, slice_s = a["rate"], a["slice_ms"] / 1e3
+    step = int(rate * slice_s) if rate else a["max_slice_events"]
+    t0 = time.time()
+    m0 = time.monotonic()
+    n = ev.shape[0]
+    k = 0
+    for i in range(0, n, step):
+        pub.publish_slice(np.asarray(ev[i:i + step]))
+        k += 1
+        if rate:
+            while True:
+                left = m0 + k * slice_s - time.monotonic()
+                if left <= 0:
+                    break
+                pub.producer.poll(min(left, 0.002))
+        else:
+            pub.producer.poll(0)
+    pub.flush()
+    t1 = time.time()
+    done.wait(a["max_seconds"] + 60)
+    time.sleep(2.0)
+    stop.set()
+    for t in threads:
+        t.join(5)
+    results.put({"t0": t0, "t1": t1, "events": int(n), "records": pub.report.records,
+                 "slices": pub.report.slices, "kafka": _quantiles(lat_k), "redis": _quantiles(lat_r)})
+
+
+def pipeline_bench(events: np.ndarray, names: list[str], *, rate: float | None = None,
+                   slice_ms: float = 10.0, group: str = "partition", emit: str = "scores",
+                   sinks: tuple[str, ...] = ("kafka", "redis"), bootstrap: str | None = None,
+                   redis_url: str | None = None, max_seconds: float = 120.0, max_slice_events: int = 20_000,
+                   profile: Path | None = None) -> dict:
+    """Publish -> scan -> signals with the publisher in its own process.
+
+    ``rate``: offered load in events/s (a slice of ``rate * slice_ms`` events every ``slice_ms``);
+    None publishes as fast as possible (slices of ``max_slice_events``), which measures the sustained
+    maximum (the scanner's rate over the whole run, backlog included).  Latency is only meaningful
+    below saturation.  ``profile``: write the scanner's cProfile stats there.
+    """
+    rid = uuid.uuid4().hex[:8]
+    cfg = KafkaConfig.from_env()
+    if bootstrap:
+        cfg = replace(cfg, bootstrap_servers=bootstrap)
+    cfg = replace(cfg, l2_topic=f"b{rid}.l2", trades_topic=f"b{rid}.tr", quotes_topic=f"b{rid}.q",
+                  signals_topic=f"b{rid}.sig", dead_letter_topic=f"b{rid}.dlq")
+    ensure_topics(cfg)
+    tmp = Path(tempfile.mkdtemp(prefix="qe_bench_"))
+    np.save(tmp / "events.npy", events)
+    redis_sink = None
+    stream = ""
+    if "redis" in sinks:
+        from quantedge.live.redis_state import RedisStateConfig, RedisStateSink
+
+        rcfg = RedisStateConfig.from_env(prefix=f"bench{rid}", dedupe_ttl_s=600)
+        if redis_url:
+            rcfg = replace(rcfg, url=redis_url)
+        redis_sink = RedisStateSink(rcfg)
+        stream = rcfg.stream_key
+        redis_url = rcfg.url
+    ctx = mp.get_context("spawn")
+    ready, go, done, results = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
+    kc = {k: getattr(cfg, k) for k in ("bootstrap_servers", "l2_topic", "trades_topic", "quotes_topic",
+                                        "signals_topic", "dead_letter_topic")}
+    args = {"kcfg": kc, "events_path": str(tmp / "events.npy"), "names": names, "rid": rid,
+            "redis_url": redis_url if "redis" in sinks else "", "redis_stream": stream, "rate": rate,
+            "slice_ms": slice_ms, "group": group, "max_slice_events": max_slice_events,
+            "max_seconds": max_seconds}
+    proc = ctx.Process(target=_publisher_main, args=(args, ready, go, done, results), daemon=True)
+    proc.start()
+    svc = ScannerService(cfg, ScanConfig(emit=emit, group_id=f"bench{rid}", snapshot_dir=None,
+                                         commit_interval_s=0.25, poll_timeout_s=0.005),
+                         sinks=sinks, redis_sink=redis_sink)
     t_join = time.monotonic()
     while not svc.consumer.assignment and time.monotonic() - t_join < 30:
         svc.handle(svc.consumer.poll_batch(100, 0.2))
-    pt = threading.Thread(target=run_pub)
-    t0 = time.monotonic()
-    pt.start()
-    svc.run(max_seconds=600, max_events=events.shape[0])
-    t1 = time.monotonic()
-    pt.join()
-    time.sleep(2.0)
-    stop.set()
-    reader.join(5)
-    q = np.percentile(lat, [50, 99]) if lat else [float("nan")] * 2
-    return {"bench": "publish->scan->signals", "symbols": len(names), "events": int(events.shape[0]),
-            "slice_ms": slice_ms, "emit": emit,
-            "speed": speed, "messages_per_s": events.shape[0] / (t1 - t0),
-            "publish_events_per_s": pub.report.events_per_s, "kafka_messages": pub.report.messages,
-            "signals": n_sig[0], "p50_ms": float(q[0]), "p99_ms": float(q[1]),
-            "scan_p99_ms_publish_to_produce": svc.metrics.quantiles("latency_ms").get("p99")}
+    ready.wait(60)
+    go.set()
+    prof = None
+    if profile is not None:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+    svc.run(max_seconds=max_seconds, max_events=events.shape[0])
+    t_end = time.time()
+    if prof is not None:
+        prof.disable()
+        prof.dump_stats(str(profile))
+    done.set()
+    res = results.get(timeout=max_seconds + 120)
+    proc.join(10)
+    n_done = int(svc.metrics.get("events_total"))
+    wall = t_end - res["t0"]
+    n_rec = res["records"]
+    out = {"bench": "publish->scan->signals", "data": "NEPT 2021-03-01 replicated", "symbols": len(names),
+           "events": int(events.shape[0]), "events_processed": n_done, "group": group, "slice_ms": slice_ms,
+           "emit": emit, "sinks": ",".join(sinks),
+           "offered_events_per_s": rate if rate else "max",
+           "publish_events_per_s": round(res["events"] / max(res["t1"] - res["t0"], 1e-9)),
+           "events_per_s": round(n_done / wall), "records": n_rec,
+           "records_per_s": round(n_rec * n_done / max(res["events"], 1) / wall),
+           "events_per_record": round(res["events"] / max(n_rec, 1), 1),
+           "signals": res["kafka"].get("count", 0),
+           "latency_to_topic": res["kafka"], "latency_to_redis": res["redis"],
+           "latency_publish_to_scanned": {k: round(v, 2) for k, v in
+                                          svc.metrics.quantiles("latency_ms").items()},
+           "complete": n_done == events.shape[0]}
+    for f in tmp.iterdir():
+        f.unlink()
+    tmp.rmdir()
+    TopicAdmin(cfg).delete_topics([*cfg.raw_topics, cfg.signals_topic, cfg.dead_letter_topic])
+    if redis_url and "redis" in sinks:
+        import redis
+
+        r = redis.Redis.from_url(redis_url)
+        keys = list(r.scan_iter(match=f"bench{rid}:*", count=10_000))
+        for i in range(0, len(keys), 5000):
+            r.delete(*keys[i:i + 5000])
+        r.close()
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -137,21 +269,32 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--shared", type=Path, default=Path("/work/shared/data"))
     ap.add_argument("--symbols", type=int, default=2000)
     ap.add_argument("--events-per-symbol", type=int, default=1500)
-    ap.add_argument("--speed", type=float, default=0.0)
+    ap.add_argument("--rates", default="max,50000,100000,300000",
+                    help="comma-separated offered loads in events/s; 'max' = as fast as possible")
+    ap.add_argument("--slice-ms", type=float, default=10.0)
+    ap.add_argument("--group", default="partition", choices=("partition", "symbol"))
+    ap.add_argument("--emit", default="scores", choices=("scores", "triggers"))
+    ap.add_argument("--sinks", default="kafka,redis")
     ap.add_argument("--bootstrap", default=None)
-    ap.add_argument("--slice-ms", type=float, default=50.0)
-    ap.add_argument("--emit", default="scores")
+    ap.add_argument("--max-seconds", type=float, default=90.0)
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="cProfile the scanner (one file per rate: NAME.RATE.prof)")
+    ap.add_argument("--no-codec", action="store_true")
     args = ap.parse_args(argv)
     base = nept_events(args.shared)
     ev, names = universe(base, args.symbols, args.events_per_symbol)
-    for r in codec_bench(ev[:200_000], names):
-        print(json.dumps(r))
-    if args.bootstrap:
-        import os
-
-        os.environ["QUANTEDGE_KAFKA_BOOTSTRAP"] = args.bootstrap
-    print(json.dumps(pipeline_bench(KafkaConfig.from_env().bootstrap_servers, ev, names, speed=args.speed,
-                                    slice_ms=args.slice_ms, emit=args.emit)))
+    if not args.no_codec:
+        for r in codec_bench(ev[:200_000], names):
+            print(json.dumps(r), flush=True)
+    sinks = tuple(s for s in args.sinks.split(",") if s)
+    for r in args.rates.split(","):
+        rate = None if r.strip() == "max" else float(r)
+        n = ev.shape[0] if rate is None else min(ev.shape[0], int(rate * 10))  # ~10 s per paced run
+        res = pipeline_bench(ev[:n], names, rate=rate, slice_ms=args.slice_ms, group=args.group,
+                             emit=args.emit, sinks=sinks, bootstrap=args.bootstrap,
+                             max_seconds=args.max_seconds,
+                             profile=args.profile.with_suffix(f".{r.strip()}.prof") if args.profile else None)
+        print(json.dumps(res), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,30 +1,37 @@
-"""Value encoding of the raw topics: a compact binary batch of EVENT_DTYPE records ("QEB1").
+"""Value encoding of the raw topics: a compact binary batch of EVENT_DTYPE records ("QEB2").
 
 Why binary and not the raw IQFeed line: the scanner's kernels read EVENT_DTYPE arrays, so a binary
-batch decodes with one ``np.frombuffer`` (zero copy, ~µs per message) while IQFeed text must be
-parsed field by field and needs the per-symbol L1 state of the line writer to be re-created on the
-consumer side.  ``quantedge.live.bench.codec_bench`` measures both on the same events (figures in
-docs/streaming.md); text lines cost one to two orders of magnitude more CPU per event and 1.5-3x
-the bytes.
+batch decodes with one ``np.frombuffer`` (zero copy) while IQFeed text must be parsed field by field
+and needs the per-symbol L1 state of the line writer re-created on the consumer side.
+``quantedge.live.bench.codec_bench`` measures both on the same events (figures in docs/streaming.md).
 
-One message = one symbol's events of one topic's kinds within one publisher *slice* (a time window
-of the source stream), keyed by the symbol name.  The header lets the consumer rebuild each symbol's
-stream in merge order no matter how the three raw topics interleave on the wire:
+Why several symbols per record: the cost of the pipeline is per Kafka record (a Python call to
+produce, one to hand the record over, header parsing, bookkeeping), ~20-70 µs each, while the
+compiled kernels spend well under 1 µs per event.  Thin symbols have one or two events per symbol
+per slice, so one record per symbol caps the pipeline at a few tens of thousands of events/s.  A
+record therefore carries one *group*: every event of one topic role in one publisher slice for a set
+of symbols that all hash to the record's partition (``group="partition"``: all the partition's symbols;
+``group="symbol"``: one symbol, the key-exact layout).  Partition placement is the keyed one
+(murmur2 of the symbol), so a symbol's events are on the same partition, in order, either way.
+
+Layout (little endian):
 
 =========  ======  ========================================================================
 offset     type    field
 =========  ======  ========================================================================
-0          4s      magic ``b"QEB1"``
-4          u1      version (1)
+0          4s      magic ``b"QEB2"``
+4          u1      version (2)
 5          u1      topic role: 0 book (depth/order/clear/status), 1 trades, 2 quotes
-6          u2      parts: how many messages (over the three raw topics) the symbol has in this slice
-8          i8      slice: publisher slice sequence, increasing per publisher run (per symbol it
-                   is strictly increasing across messages of one role)
-16         i8      published_ns: wall clock (ns UTC) when the publisher produced the message
-24         u4      count: number of 64-byte records that follow
-28         u4      reserved, 0
-32         64 x n  EVENT_DTYPE records (little endian; ``symbol`` is the publisher's id and is
-                   replaced by the consumer's own id for the key)
+6          u2      parts: how many records the publisher wrote for this *partition* in this slice,
+                   over the three raw topics (1..65535)
+8          i8      slice: publisher slice number, a monotone ns stamp (increases across restarts)
+16         i8      published_ns: wall clock (ns UTC) when the publisher produced the record
+24         u4      count: number of 64-byte event records
+28         u4      names_len: bytes of the symbol-name table
+32         names   symbol names, UTF-8, joined by ``\\n`` (no empty name), then zero padding to a
+                   multiple of 8 bytes
+32+pad     64 x n  EVENT_DTYPE records grouped by symbol, each symbol's in merge order; ``symbol``
+                   is the index of the event's name in the table (the consumer maps it to its own id)
 =========  ======  ========================================================================
 """
 
@@ -45,8 +52,8 @@ from quantedge.events import (
     KIND_TRADE,
 )
 
-MAGIC = b"QEB1"
-VERSION = 1
+MAGIC = b"QEB2"
+VERSION = 2
 HEADER = struct.Struct("<4sBBHqqII")
 HEADER_SIZE = HEADER.size  # 32
 assert HEADER_SIZE == 32
@@ -71,26 +78,44 @@ for _role, _kinds in ROLE_KINDS.items():
 
 
 class CodecError(ValueError):
-    """A value that is not a valid QEB1 batch; the message says which field is wrong."""
+    """A value that is not a valid QEB2 batch; the message says which field is wrong."""
 
 
 @dataclass(frozen=True)
 class Batch:
-    """One decoded message: header fields and the records (a read-only view of the value)."""
+    """One decoded record: header fields, symbol names and the events (a read-only view of the value;
+    ``events["symbol"]`` indexes ``names``)."""
 
     role: int
     parts: int
     slice: int
     published_ns: int
+    names: list[str]
     events: np.ndarray
+    names_raw: bytes = b""
 
 
-def encode(events: np.ndarray, role: int, parts: int, slice_no: int, published_ns: int) -> bytes:
-    """Header + records; ``events`` must be EVENT_DTYPE (one symbol, kinds of ``role``)."""
+def names_blob(names: list[str]) -> bytes:
+    """The padded name table of a record (reusable across records of the same symbol set)."""
+    raw = "\n".join(names).encode()
+    return raw + b"\0" * (-len(raw) % 8)
+
+
+def encode(events: np.ndarray, role: int, parts: int, slice_no: int, published_ns: int,
+           names: list[str] | None = None, blob: bytes | None = None) -> bytes:
+    """Header + name table + records.  ``events["symbol"]`` must index ``names`` (or the names in
+    ``blob`` from :func:`names_blob`); events grouped by symbol, each in merge order."""
     if events.dtype != EVENT_DTYPE:
         raise CodecError(f"events must have EVENT_DTYPE, got {events.dtype}")
-    head = HEADER.pack(MAGIC, VERSION, role, parts, slice_no, published_ns, events.shape[0], 0)
-    return head + np.ascontiguousarray(events).tobytes()
+    if not 1 <= parts <= 0xFFFF:
+        raise CodecError(f"parts: {parts} is outside 1..65535")
+    if blob is None:
+        if not names:
+            raise CodecError("a record needs at least one symbol name")
+        blob = names_blob(names)
+    n_len = len(blob.rstrip(b"\0"))
+    head = HEADER.pack(MAGIC, VERSION, role, parts, slice_no, published_ns, events.shape[0], n_len)
+    return b"".join((head, blob, np.ascontiguousarray(events).tobytes()))
 
 
 def decode(value: bytes | None) -> Batch:
@@ -99,20 +124,28 @@ def decode(value: bytes | None) -> Batch:
         raise CodecError("empty value (tombstone)")
     n = len(value)
     if n < HEADER_SIZE:
-        raise CodecError(f"value of {n} bytes is shorter than the {HEADER_SIZE}-byte QEB1 header")
-    magic, version, role, parts, slice_no, pub, count, _res = HEADER.unpack_from(value, 0)
+        raise CodecError(f"value of {n} bytes is shorter than the {HEADER_SIZE}-byte QEB2 header")
+    magic, version, role, parts, slice_no, pub, count, n_len = HEADER.unpack_from(value, 0)
     if magic != MAGIC:
-        raise CodecError(f"magic: expected {MAGIC!r}, got {magic!r} (not a QEB1 batch)")
+        raise CodecError(f"magic: expected {MAGIC!r}, got {magic!r} (not a QEB2 batch)")
     if version != VERSION:
         raise CodecError(f"version: unsupported {version} (this build reads {VERSION})")
     if role not in ROLE_KINDS:
         raise CodecError(f"role: {role} is not 0 (book), 1 (trades) or 2 (quotes)")
-    if not 1 <= parts <= 3:
-        raise CodecError(f"parts: {parts} is outside 1..3")
-    if n != HEADER_SIZE + count * EVENT_DTYPE.itemsize:
-        raise CodecError(f"count: header says {count} records ({HEADER_SIZE + count * 64} bytes), "
-                         f"value has {n} bytes")
-    ev = np.frombuffer(value, dtype=EVENT_DTYPE, count=count, offset=HEADER_SIZE)
+    if parts < 1:
+        raise CodecError("parts: 0 (a slice has at least this record)")
+    off = HEADER_SIZE + n_len + (-n_len % 8)
+    if n != off + count * EVENT_DTYPE.itemsize:
+        raise CodecError(f"count: header says {n_len} name bytes and {count} records "
+                         f"({off + count * 64} bytes), value has {n} bytes")
+    raw = bytes(value[HEADER_SIZE:HEADER_SIZE + n_len])
+    try:
+        names = raw.decode("utf-8").split("\n")
+    except UnicodeDecodeError as exc:
+        raise CodecError(f"names: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    if not all(names):
+        raise CodecError("names: empty symbol name in the table")
+    ev = np.frombuffer(value, dtype=EVENT_DTYPE, count=count, offset=off)
     if count:
         roles = KIND_ROLE[ev["kind"]]
         bad = np.flatnonzero(roles != role)
@@ -120,13 +153,55 @@ def decode(value: bytes | None) -> Batch:
             i = int(bad[0])
             raise CodecError(f"record {i}: kind {int(ev['kind'][i])} does not belong on the "
                              f"{ROLE_NAMES[role]} topic")
-        ts = ev["ts_recv"]
-        if count > 1 and bool(np.any(ts[1:] < ts[:-1])):
-            i = int(np.flatnonzero(ts[1:] < ts[:-1])[0]) + 1
-            raise CodecError(f"record {i}: ts_recv goes backwards within the batch")
-    return Batch(role, parts, slice_no, pub, ev)
+        sym = ev["symbol"]
+        bad = np.flatnonzero((sym < 0) | (sym >= len(names)))
+        if bad.size:
+            i = int(bad[0])
+            raise CodecError(f"record {i}: symbol index {int(sym[i])} outside the {len(names)}-name table")
+        if count > 1:
+            ts = ev["ts_recv"]
+            back = np.flatnonzero((ts[1:] < ts[:-1]) & (sym[1:] == sym[:-1]))
+            if back.size:
+                raise CodecError(f"record {int(back[0]) + 1}: ts_recv goes backwards within symbol "
+                                 f"{names[int(sym[back[0] + 1])]!r}")
+    return Batch(role, parts, slice_no, pub, names, ev, raw)
 
 
 def role_of_kinds(kinds: np.ndarray) -> np.ndarray:
     """Role per event kind (255 where the kind has no raw topic)."""
     return KIND_ROLE[kinds]
+
+
+# ------------------------------------------------------------------------------------ partitioning
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (the Java client's default partitioner and librdkafka's ``murmur2_random``)."""
+    m = 0x5BD1E995
+    length = len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    n4 = length // 4
+    for i in range(n4):
+        k = int.from_bytes(data[4 * i:4 * i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    rest = length & 3
+    tail = data[4 * n4:]
+    if rest == 3:
+        h ^= tail[2] << 16
+    if rest >= 2:
+        h ^= tail[1] << 8
+    if rest >= 1:
+        h ^= tail[0]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
+
+
+def partition_of(key: str | bytes, partitions: int) -> int:
+    """The partition a keyed record lands on (positive murmur2 modulo the count), as Kafka clients do."""
+    b = key.encode() if isinstance(key, str) else key
+    return (murmur2(b) & 0x7FFFFFFF) % partitions

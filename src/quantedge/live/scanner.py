@@ -9,11 +9,12 @@ of the three raw topics carries the same symbols and range assignment gives all 
 worker.  Each partition number has its own :class:`ShardEngine` (symbol slots, kernel arrays); a
 rebalance moves whole engines through :mod:`quantedge.live.snapshots`.
 
-Cross-topic order: a symbol's events of one publisher slice arrive as up to three messages (book,
-trades, quotes).  The scanner waits until all ``parts`` of a symbol's slice are in, then merges them
-by (ts_recv, seq, kind) — the catalog's merge order — so the result does not depend on how the
-topics interleave on the wire.  Slices of a symbol are processed in slice order; a message of a slice
-already in the state (a replay) is skipped.
+Cross-topic order: a partition's events of one publisher slice arrive as ``parts`` QEB2 records over
+the three raw topics.  The scanner waits until all parts of the partition's slice are in, then merges
+them per symbol by (ts_recv, seq, kind) — the catalog's merge order — so the result does not depend on
+how the topics interleave on the wire.  Slices are processed in slice order, all ready slices of a
+partition in one compiled step (no Python per symbol or per event); a record of a slice already in
+the state (a replay) is skipped.
 
 Delivery: signals are produced with the idempotent producer; every ``commit_interval_s`` the
 scanner flushes Kafka (waits for acks) and Redis (written, or buffered while Redis is down), writes
@@ -85,6 +86,7 @@ class ScanConfig:
     state_interval_s: float = 0.5
     poll_max: int = 20_000
     poll_timeout_s: float = 0.05
+    incomplete_slice_s: float = 10.0
     feature_parquet: Path | None = None
 
     def sig_config(self) -> SignalConfig:
@@ -124,6 +126,8 @@ class ShardEngine:
         self.emit_min = float(sc["trigger.emit_min"])
         self.names: list[str] = []
         self.index: dict[str, int] = {}
+        self.last_slice = np.full(1, -1, np.int64)  # last publisher slice in the state (partition-wide)
+        self._slot_cache: dict[bytes, np.ndarray] = {}
         self._alloc(capacity)
 
     # -- allocation ---------------------------------------------------------------------------------
@@ -138,12 +142,11 @@ class ShardEngine:
         self.sampler = _TakeSampler(capacity=8192)
         self.pipeline = FeaturePipeline(self.cfg.mode, fstate, self._new_book(n), self.sampler)
         self.sig_state = sigcpu.new_state(n)
-        self.last_slice = np.full(n, -1, np.int64)
         self.rows_seen = np.zeros(n, np.int64)
 
     def _grow(self, n: int) -> None:
         old_f, old_b = self.pipeline.features, self.pipeline.book
-        old_st, old_ls, old_rs = self.sig_state, self.last_slice, self.rows_seen
+        old_st, old_rs = self.sig_state, self.rows_seen
         k = self.capacity
         self._alloc(n)
         f, b = self.pipeline.features, self.pipeline.book
@@ -154,7 +157,6 @@ class ShardEngine:
         b.bk[:k] = old_b.bk[:k]
         b.bk[-1] = old_b.bk[-1]
         self.sig_state[:k] = old_st[:k]
-        self.last_slice[:k] = old_ls[:k]
         self.rows_seen[:k] = old_rs[:k]
 
     def slot(self, name: str) -> int:
@@ -166,6 +168,15 @@ class ShardEngine:
             self.names.append(name)
             self.index[name] = s
         return s
+
+    def slots_of(self, names: list[str], raw: bytes) -> np.ndarray:
+        """Slots of a record's name table (cached by the table's bytes: dense symbols repeat it)."""
+        t = self._slot_cache.get(raw)
+        if t is None:
+            if len(self._slot_cache) > 4096:
+                self._slot_cache.clear()
+            t = self._slot_cache[raw] = np.array([self.slot(n) for n in names], np.int32)
+        return t
 
     # -- compute ------------------------------------------------------------------------------------
     def step(self, events: np.ndarray) -> StepOutput:
@@ -215,7 +226,7 @@ class ShardEngine:
         out["f_cfg"] = f.cfg
         out["b_lv"], out["b_sd"] = b.lv[:n], b.sd[:n]
         out["b_bk"] = np.concatenate([b.bk[:n], b.bk[-1:]])
-        out["sig_state"], out["last_slice"], out["rows_seen"] = self.sig_state[:n], self.last_slice[:n], \
+        out["sig_state"], out["last_slice"], out["rows_seen"] = self.sig_state[:n], self.last_slice, \
             self.rows_seen[:n]
         return out
 
@@ -231,7 +242,10 @@ class ShardEngine:
         b.lv[:n], b.sd[:n] = arrays["b_lv"], arrays["b_sd"]
         b.bk[:n], b.bk[-1] = arrays["b_bk"][:n], arrays["b_bk"][-1]
         eng.sig_state[:n] = arrays["sig_state"]
-        eng.last_slice[:n] = arrays["last_slice"]
+        if arrays["last_slice"].shape != (1,):
+            raise ValueError("snapshot holds per-symbol slice numbers (QEB1 format); delete it so the "
+                             "partition is rebuilt from the topics")
+        eng.last_slice[:] = arrays["last_slice"]
         eng.rows_seen[:n] = arrays["rows_seen"]
         for nm in names:
             eng.slot(nm)
@@ -362,26 +376,26 @@ class FeatureParquet:
 # -------------------------------------------------------------------------------------------- kafka
 @dataclass
 class _Pending:
-    """Messages of one symbol's slice received so far."""
+    """Records of one partition's slice received so far."""
 
     parts: int
-    events: list[np.ndarray] = field(default_factory=list)
+    batches: list[codec.Batch] = field(default_factory=list)
     where: list[tuple[str, int]] = field(default_factory=list)  # (topic, offset)
     published_ns: int = 0
+    first_seen: float = field(default_factory=time.monotonic)
 
 
 class Shard:
-    """One partition number: its engine, the per-symbol slices waiting for parts, safe offsets."""
+    """One partition number: its engine, the slices waiting for parts, safe offsets."""
 
     def __init__(self, partition: int, engine: ShardEngine, topics: tuple[str, ...]) -> None:
         self.partition = partition
         self.engine = engine
-        self.waiting: dict[int, dict[int, _Pending]] = {}  # slot -> slice -> parts
-        self.order: dict[int, list[int]] = {}  # slot -> heap of its waiting slice numbers
-        self.pending_offsets: dict[str, dict[int, int]] = {t: {} for t in topics}  # topic -> offset -> slot
+        self.waiting: dict[int, _Pending] = {}  # slice -> records so far
+        self.order: list[int] = []  # heap of waiting slice numbers
+        self.pending_offsets: dict[str, dict[int, int]] = {t: {} for t in topics}  # topic -> offset -> slice
         self.next_offset: dict[str, int] = {}
         self.dirty: set[int] = set()
-        self.published: dict[int, int] = {}
 
     def safe_offsets(self) -> dict[str, int]:
         """Per topic: the first offset whose slice is not processed yet (where a replay must start)."""
@@ -389,6 +403,25 @@ class Shard:
         for t, nxt in self.next_offset.items():
             pend = self.pending_offsets.get(t) or {}
             out[t] = min(pend) if pend else nxt
+        return out
+
+    def take_ready(self, incomplete_after_s: float) -> list[tuple[int, _Pending]]:
+        """Complete slices in slice order (a slice waits for every earlier one).  A head slice still
+        missing parts after ``incomplete_after_s`` while later slices wait is taken as it is: one of
+        its records was lost or dead-lettered, and waiting longer would stall the partition."""
+        out: list[tuple[int, _Pending]] = []
+        heap = self.order
+        while heap:
+            q = self.waiting[heap[0]]
+            if len(q.batches) < q.parts:
+                if len(heap) < 2 or time.monotonic() - q.first_seen < incomplete_after_s:
+                    break
+                LOG.warning("partition %d: slice %d taken with %d of %d records (waited %.1fs)",
+                            self.partition, heap[0], len(q.batches), q.parts, time.monotonic() - q.first_seen)
+            s_no = heapq.heappop(heap)
+            del self.waiting[s_no]
+            out.append((s_no, q))
+            self.engine.last_slice[0] = s_no
         return out
 
 
@@ -428,8 +461,8 @@ class ScannerService:
 
     def _describe(self) -> None:
         m = self.metrics
-        m.describe("events_total", "counter", "market events processed by the scanner")
-        m.describe("messages_total", "counter", "raw Kafka messages consumed")
+        m.describe("events_total", "counter", "market-data events (IQFeed lines / feed messages) processed")
+        m.describe("records_total", "counter", "raw Kafka records consumed (each carries a batch of events)")
         m.describe("signals_emitted_total", "counter", "signals handed to the sinks (before dedupe)")
         m.describe("dead_letters_total", "counter", "messages sent to the dead-letter topic")
         m.describe("consumer_lag", "gauge", "messages behind the log end per assigned partition")
@@ -481,8 +514,8 @@ class ScannerService:
         send_to_dead_letter(self.producer, self.kcfg, m, reason)
 
     def handle(self, msgs: list) -> int:
-        """Buffer messages, process every symbol slice that is complete; returns events processed."""
-        ready: list[tuple[Shard, int, int, _Pending]] = []
+        """Buffer records, process every partition slice that is complete; returns events processed."""
+        role_of = self.role_of_topic
         for m in msgs:
             t, p, off = m.topic(), m.partition(), m.offset()
             sh = self.shards.get(p)
@@ -491,75 +524,73 @@ class ScannerService:
             sh.next_offset[t] = off + 1
             key = m.key()
             try:
-                if not key:
-                    raise codec.CodecError("message has no key (the symbol)")
-                sym = key.decode("utf-8")
                 b = codec.decode(m.value())
-                if b.role != self.role_of_topic[t]:
+                if b.role != role_of[t]:
                     raise codec.CodecError(f"role {codec.ROLE_NAMES[b.role]} on topic {t}")
+                if not key:
+                    raise codec.CodecError("record has no key (a symbol)")
+                if key.decode("utf-8") not in b.names:
+                    raise codec.CodecError(f"key {key!r} is not one of the record's symbols")
             except (codec.CodecError, UnicodeDecodeError) as exc:
                 self._dead_letter(m, str(exc))
                 continue
-            slot = sh.engine.slot(sym)
-            if b.slice <= sh.engine.last_slice[slot]:
+            if b.slice <= sh.engine.last_slice[0]:
                 continue  # replay of a slice already in the state
-            per = sh.waiting.setdefault(slot, {})
-            pend = per.get(b.slice)
+            pend = sh.waiting.get(b.slice)
             if pend is None:
-                pend = per[b.slice] = _Pending(b.parts)
-                heapq.heappush(sh.order.setdefault(slot, []), b.slice)
-            pend.events.append(b.events)  # read-only view; slots are set after the merge
+                pend = sh.waiting[b.slice] = _Pending(b.parts)
+                heapq.heappush(sh.order, b.slice)
+            pend.batches.append(b)
             pend.where.append((t, off))
             pend.published_ns = max(pend.published_ns, b.published_ns)
-            sh.pending_offsets[t][off] = slot
-            if len(pend.events) >= pend.parts:
-                # complete: take the symbol's oldest slices while they are complete, in slice order
-                heap = sh.order[slot]
-                while heap:
-                    q = per[heap[0]]
-                    if len(q.events) < q.parts:
-                        break
-                    s_no = heapq.heappop(heap)
-                    ready.append((sh, slot, s_no, q))
-                    del per[s_no]
-                    sh.engine.last_slice[slot] = s_no
-        self.metrics.inc("messages_total", len(msgs))
-        return self._process(ready)
-
-    def _process(self, ready: list[tuple[Shard, int, int, _Pending]]) -> int:
-        by_shard: dict[int, list[tuple[int, int, _Pending]]] = {}
-        for sh, slot, s_no, q in ready:
-            by_shard.setdefault(sh.partition, []).append((slot, s_no, q))
+            sh.pending_offsets[t][off] = b.slice
+        self.metrics.inc("records_total", len(msgs))
         total = 0
-        now_ns = time.time_ns()
-        for p, items in by_shard.items():
-            sh = self.shards[p]
-            evs = [e for _s, _n, q in items for e in q.events]
-            slots = np.concatenate([np.full(e.shape[0], s, np.int32)
-                                    for s, _n, q in items for e in q.events])
-            slices = np.concatenate([np.full(e.shape[0], n, np.int64)
-                                     for _s, n, q in items for e in q.events])
-            # concatenating as opaque 64-byte records skips numpy's per-array structured-dtype promotion
-            ev = np.concatenate([e.view(_RAW64) for e in evs]).view(EVENT_DTYPE) if evs else \
-                np.zeros(0, EVENT_DTYPE)
-            ev["symbol"] = slots
-            ev = ev[merge_order(ev, slices)]
-            res = sh.engine.step(ev)
-            total += ev.shape[0]
-            pub = {slot: q.published_ns for slot, _n, q in items}
-            for slot, _n, q in items:
-                for t, off in q.where:
-                    sh.pending_offsets[t].pop(off, None)
-                sh.dirty.add(slot)
-            if res.signals.shape[0]:
-                pubs = np.array([pub[int(s)] for s in res.signals["symbol"]], np.int64)
-                self.outputs.signals(signal_dicts(res.signals, sh.engine.names, pubs))
-            if self.feature_writer is not None:
-                self.feature_writer.add(res.rows, sh.engine.names)
-            lat = (now_ns - np.fromiter(pub.values(), np.int64, len(pub))) / 1e6
-            self.metrics.observe_ms("latency_ms", lat)
+        for sh in list(self.shards.values()):
+            ready = sh.take_ready(self.cfg.incomplete_slice_s)
+            if ready:
+                total += self._process(sh, ready)
         self.metrics.inc("events_total", total)
         return total
+
+    def _process(self, sh: Shard, ready: list[tuple[int, _Pending]]) -> int:
+        """One compiled step over every ready slice of a partition (all its symbols at once)."""
+        eng = sh.engine
+        raws: list[np.ndarray] = []
+        slots: list[np.ndarray] = []
+        sl_of: list[np.ndarray] = []
+        pubs: list[np.ndarray] = []
+        for s_no, q in ready:
+            for b in q.batches:
+                if b.events.shape[0] == 0:
+                    continue
+                raws.append(b.events.view(_RAW64))
+                slots.append(eng.slots_of(b.names, b.names_raw)[b.events["symbol"]])
+                sl_of.append(np.full(b.events.shape[0], s_no, np.int64))
+                pubs.append(np.full(b.events.shape[0], q.published_ns, np.int64))
+            for t, off in q.where:
+                sh.pending_offsets[t].pop(off, None)
+        now_ns = time.time_ns()
+        self.metrics.observe_ms("latency_ms", (now_ns - np.array([q.published_ns for _s, q in ready])) / 1e6)
+        if not raws:
+            return 0
+        # concatenating as opaque 64-byte records skips numpy's per-array structured-dtype promotion
+        ev = np.concatenate(raws).view(EVENT_DTYPE)
+        slot = np.concatenate(slots)
+        ev["symbol"] = slot
+        order = merge_order(ev, np.concatenate(sl_of))
+        ev = ev[order]
+        res = eng.step(ev)
+        sh.dirty.update(np.unique(slot).tolist())
+        if res.signals.shape[0]:
+            # publish time of the earliest slice of the step holding the symbol (latency not understated)
+            pub = np.concatenate(pubs)[order]
+            pub_of = np.zeros(eng.capacity, np.int64)
+            pub_of[ev["symbol"][::-1]] = pub[::-1]
+            self.outputs.signals(signal_dicts(res.signals, eng.names, pub_of[res.signals["symbol"]]))
+        if self.feature_writer is not None:
+            self.feature_writer.add(res.rows, eng.names)
+        return int(ev.shape[0])
 
     # -- checkpoint ----------------------------------------------------------------------------------
     def checkpoint(self, force_snapshot: bool = False, only: list[int] | None = None) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = 1
+FORMAT = 2  # 2: one last-processed slice per partition (QEB2)
 
 
 class SnapshotError(RuntimeError):
