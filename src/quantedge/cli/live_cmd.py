@@ -66,7 +66,9 @@ def register(app: typer.Typer) -> None:
         start: Annotated[str | None, typer.Option(help="First day YYYY-MM-DD (catalog).")] = None,
         end: Annotated[str | None, typer.Option(help="Last day YYYY-MM-DD (catalog).")] = None,
         speed: Annotated[float, typer.Option(help="Replay speed factor (1 = real time, 0 = max).")] = 0.0,
-        slice_ms: Annotated[float, typer.Option(help="Slice length (ms of receipt time).")] = 50.0,
+        slice_ms: Annotated[float, typer.Option(help="Slice length in wall ms (the batching delay).")] = 10.0,
+        group: Annotated[str, typer.Option(help="Records per slice: partition (its symbols in one record "
+                                                "per role) or symbol (one per symbol).")] = "partition",
         bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers.")] = None,
         topic_prefix: Annotated[str, typer.Option(help="Prefix for every topic name.")] = "",
         iqfeed_host: Annotated[str, typer.Option(help="IQConnect / simulator host.")] = "127.0.0.1",
@@ -77,7 +79,7 @@ def register(app: typer.Typer) -> None:
         max_events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
         linger_ms: Annotated[int, typer.Option(help="Producer batching delay.")] = 5,
     ) -> None:
-        """Publish normalized events to the raw topics (QEB1 batches keyed by symbol)."""
+        """Publish normalized events to the raw topics (QEB2 batches placed by symbol key)."""
         from quantedge.live.publisher import Publisher, iqfeed_batches
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -100,10 +102,10 @@ def register(app: typer.Typer) -> None:
                                                idle_exit_s=idle_exit, max_events=max_events)
         else:
             raise typer.BadParameter(f"--source must be catalog or iqfeed, got {source!r}")
-        pub = Publisher(kcfg, names_of, slice_ms=slice_ms, speed=speed)
+        pub = Publisher(kcfg, names_of, slice_ms=slice_ms, speed=speed, group=group)
         rep = pub.publish(batches, max_events=max_events)
-        console.print(f"published {rep.events:,} events in {rep.messages:,} messages ({rep.slices:,} slices) "
-                      f"in {rep.seconds:.1f}s: {rep.events_per_s:,.0f} events/s")
+        console.print(f"published {rep.events:,} events in {rep.records:,} Kafka records "
+                      f"({rep.slices:,} slices) in {rep.seconds:.1f}s: {rep.events_per_s:,.0f} events/s")
         console.print(f"broker outages: {rep.outages} ({rep.outage_seconds:.1f}s)")
         for line in rep.outage_log:
             console.print(f"  {line}")
