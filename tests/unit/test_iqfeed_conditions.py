@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantedge.events import (
@@ -99,3 +99,32 @@ def test_scalar_parser_never_raises(text):
     assert 0 <= bits < 2**32
     if not ok:
         assert bits == 0
+
+
+@settings(deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0, 5, 11, 15, 19, 24]))
+def test_bits_survive_the_history_round_trip(bits, venue):
+    """Catalog bits -> (Basis for Last, hex codes) as the simulator writes a tick row -> the history parser.
+
+    Only COND_HIDDEN-like bits without an IQFeed code are lost; COND_OFF_EXCHANGE follows the venue.
+    """
+    from quantedge.feeds.iqfeed.conditions import basis_for_last
+    from quantedge.feeds.iqfeed.history import parse_tick_lines, tick_conditions
+
+    line = (f"2021-03-01 09:30:00.000001,1.0000,100,100,0.9000,1.1000,1,{basis_for_last(bits)},{venue},"
+            f"{conditions_to_hex(bits, venue)},0,1,\r\n")
+    rows, rep = parse_tick_lines(line.encode(), "t")
+    assert rep.rows_imported == 1, rep.problems
+    off = int(market_center_conditions(np.array([venue]))[0])
+    assert int(tick_conditions(rows)[0]) | off == (bits & ~UNREPRESENTABLE_BITS) | off
+
+
+def test_real_basis_o_codes_keep_their_bits():
+    # the NEPT codes that came back with COND_REGULAR when the basis was derived from the other bits
+    from quantedge.feeds.iqfeed.conditions import basis_for_last
+
+    for code in ("4706", "8944", "39", "2E"):
+        bits, _ = hex_to_conditions(code)
+        assert basis_for_last(bits) == "O"
+    assert basis_for_last(COND_REGULAR | COND_ODD_LOT) == "C"
+    assert basis_for_last(COND_EXTENDED_HOURS | COND_ODD_LOT) == "E"

@@ -163,3 +163,95 @@ def test_price_levels_from_orders_match_book_totals(catalog):
     bids = [p for (s, p), z in last.items() if s == 1 and z > 0]
     asks = [p for (s, p), z in last.items() if s == -1 and z > 0]
     assert bids and asks and np.max(bids) < np.min(asks) + 10**7
+
+
+def test_market_maker_depth_from_real_taq_venue_quotes_over_61_legacy_rows(shared_data, tmp_path):
+    """Real TAQ per-exchange quotes (XXX, 2018-01-02) -> simulator ``w`` depth under protocol 6.1 (legacy
+    ``Z``/``2`` rows, one per venue quote change, both sides restated) -> client events.
+
+    Every row restates the venue's current bid and ask exactly as the catalog quotes left them, and the
+    consolidated per-venue book (book.venue.VenueBook) built from the client's events equals the one built
+    from the catalog quotes after every row.
+    """
+    import gzip
+
+    from quantedge.book.venue import VenueBook
+    from quantedge.catalog.importers.taq import read_taq_quotes
+    from quantedge.catalog.symbols import NameTable
+    from quantedge.events import ACTION_DELETE, ACTION_MODIFY, FLAG_LAST, KIND_DEPTH, KIND_QUOTE
+    from quantedge.feeds.iqfeed.client import ClientConfig, IQFeedClient
+    from quantedge.venues import IQFEED_MARKETS, MMID_BASE
+
+    src = shared_data / "taq" / "sampleQDataRawMicroseconds.csv.gz"
+    with gzip.open(src, "rt") as f:  # the first 3,000 quote rows of the real file keep the test quick
+        head = "".join(f.readline() for _ in range(3001))
+    small = tmp_path / "taq_quotes_head.csv"
+    small.write_text(head)
+    cat = Catalog(tmp_path / "cat")
+    ev, rep = read_taq_quotes(small, cat.symbols)
+    assert rep.rows_imported > 2500
+    cat.write(ev, source="taq")
+    date = sorted({p.date.isoformat() for p in cat.partitions()})[0]
+    ref = cat.read("XXX", date, kinds=("quote",))
+    ref = ref[ref["venue"] != 0]
+
+    async def go():
+        sim = Simulator(SimConfig(cat.root, ports=dict(PORTS0), dates=[date], speed=0,
+                                  paused=True), cat)
+        sim.feed.rendered(date, "mm", "6.1")
+        ports = await sim.start()
+        cfg = ClientConfig(ports=ports, protocols=("6.1",))
+        c = IQFeedClient(cfg, symbols=NameTable(cat.symbols.names()))
+        await c.watch_depth(["XXX"], "mm")
+        sim.clock.resume()
+        out = []
+        while True:
+            try:
+                b = await c.next_batch(5.0)
+            except TimeoutError:
+                break
+            assert not b.problems, b.problems[:3]
+            out.append(b.events)
+        assert c.streams["level2"].protocol == "6.1"
+        mmids = c.mmids
+        await c.close()
+        await sim.stop()
+        return np.concatenate(out), mmids
+
+    live, mmids = _run(go())
+    live = live[live["kind"] == KIND_DEPTH]
+    assert live.shape[0] == 2 * ref.shape[0]  # one Z/2 row (bid + ask) per venue quote event
+    bid, ask = live[0::2], live[1::2]
+    assert (bid["side"] == 1).all() and (ask["side"] == -1).all() and (bid["venue"] >= MMID_BASE).all()
+    by_name = {v: k for k, v in IQFEED_MARKETS.items()}
+    venue = np.array([by_name.get(mmids.name(int(v)), -1) for v in bid["venue"]])
+    assert (venue == ref["venue"]).all()  # MMID = the venue's IQFeed short name
+    assert ((ask["flags"] & FLAG_LAST) != 0).tolist() == ((ref["flags"] & FLAG_LAST) != 0).tolist()
+
+    # what each row restates: the venue's latest bid and ask from the catalog quotes so far
+    state: dict[int, list[int]] = {}
+    for i, e in enumerate(ref):
+        st = state.setdefault(int(e["venue"]), [0, 0, 0, 0])
+        k = 0 if e["side"] == 1 else 2
+        st[k : k + 2] = [int(e["price"]), int(e["size"])] if e["size"] > 0 else [0, 0]
+        for j, row in ((0, bid[i]), (2, ask[i])):
+            want_px, want_sz = st[j], st[j + 1]
+            assert (int(row["price"]), int(row["size"])) == (want_px, want_sz), (i, j)
+            assert int(row["action"]) == (ACTION_MODIFY if want_sz > 0 else ACTION_DELETE)
+    assert (live["ts_event"][np.flatnonzero(live["side"] == ref["side"].repeat(2))] ==
+            ref["ts_event"] // 1000 * 1000).all()  # the changed side carries the quote's time (µs)
+
+    # consolidated book from the rows == from the catalog quotes, after every row
+    as_quotes = live.copy()
+    as_quotes["kind"] = KIND_QUOTE
+    as_quotes["venue"] = np.repeat(venue, 2)
+    n = int(ref["symbol"].max()) + 1
+    a, b = VenueBook.allocate(n, capacity=64, tick=0), VenueBook.allocate(n, capacity=64, tick=0)
+    s = int(ref["symbol"][0])
+    for i in range(ref.shape[0]):
+        a.step(ref[i : i + 1])
+        b.step(as_quotes[2 * i : 2 * i + 2])
+        na = a.nlev[s]
+        assert (na == b.nlev[s]).all(), i
+        for si in range(2):
+            assert np.array_equal(a.lv[s, si, : na[si], :2], b.lv[s, si, : na[si], :2]), i

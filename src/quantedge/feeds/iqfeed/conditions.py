@@ -165,6 +165,24 @@ def conditions_to_hex(bits: int, venue: int = 0) -> str:
     return "".join(code for bit, code in BIT_TO_CODE.items() if bits & bit)
 
 
+def basis_for_last(bits: int) -> str:
+    """IQFeed's Basis for Last (``C``/``E``/``O``) for a trade with catalog ``bits``, chosen so that the
+    history parser reads the same bits back.
+
+    The history parser (``history.tick_conditions``) takes COND_REGULAR from the basis alone (``C`` and
+    only ``C``) and adds COND_EXTENDED_HOURS for ``E``; every other bit travels in the hex codes.  So the
+    basis must be ``C`` exactly when COND_REGULAR is set, else ``E`` for COND_EXTENDED_HOURS, else ``O``.
+    (Deriving it from the other bits instead - ``O`` for odd lots, ``C`` otherwise - wrote ``C`` for
+    real NEPT trades without the regular bit: codes ``4706``, ``8944``, ``39``, ``2E`` with basis ``O``,
+    i.e. off-exchange, opening and closing prints, which then came back with COND_REGULAR added.)
+    """
+    if bits & COND_REGULAR:
+        return "C"
+    if bits & COND_EXTENDED_HOURS:
+        return "E"
+    return "O"
+
+
 def market_center_conditions(market_centers: np.ndarray) -> np.ndarray:
     """COND_OFF_EXCHANGE where the market center is a TRF/ADF, else 0 (vectorized)."""
     return np.where(off_exchange_mask(np.asarray(market_centers)), COND_OFF_EXCHANGE, 0).astype(np.uint32)

@@ -41,7 +41,7 @@ from quantedge.events import (
     SIDE_ASK,
     SIDE_BID,
 )
-from quantedge.feeds.iqfeed.conditions import conditions_to_hex
+from quantedge.feeds.iqfeed.conditions import basis_for_last, conditions_to_hex
 from quantedge.feeds.iqfeed.protocol import (
     DEFAULT_FIELDSET,
     FUNDAMENTAL_FIELDS,
@@ -490,7 +490,7 @@ class Simulator:
         }
         self._bucket = (float(config.history_burst), time.monotonic())
         self.drop_hook = None  # tests: callable(conn) -> bool, True drops the connection (fault injection)
-        #: per streamed write: (wall ns after the write, lines, ns its first line was behind its due time)
+        #: per streamed write: (wall ns just before the write, lines, ns its first line was behind its due time)
         self.write_trace: list[tuple[int, int, int]] | None = [] if config.trace_writes else None
 
     async def start(self) -> dict[str, int]:
@@ -960,11 +960,12 @@ class _Conn:
                 if hi > cur:
                     sel = self._select(r, cur, hi, stream)
                     if sel.shape[0]:
-                        self.send(_gather_lines(r.buf, r.start, r.buf.shape[0], sel).tobytes())
-                        sent += sel.shape[0]
-                        if self.sim.write_trace is not None:
+                        data = _gather_lines(r.buf, r.start, r.buf.shape[0], sel).tobytes()
+                        if self.sim.write_trace is not None:  # stamped before the write: latency >= truth
                             late = time.monotonic_ns() - clock.wall_of(int(r.ts[sel[0]]))
                             self.sim.write_trace.append((time.time_ns(), sel.shape[0], late))
+                        self.send(data)
+                        sent += sel.shape[0]
                     self.cursor[key] = hi
                     if clock.speed <= 0 and not clock.paused:
                         clock.max_position = max(clock.max_position, int(r.ts[hi - 1]))
@@ -1233,8 +1234,6 @@ def _window(req: HistoryRequest, now_ns: int, dates: list[str]) -> tuple[int, in
 
 def history_lines(catalog: Catalog, req: HistoryRequest, protocol: str, now_ns: int) -> list[str]:
     """The response rows (without the terminator) for one history request, as of replay time ``now_ns``."""
-    from quantedge.feeds.iqfeed.protocol import _contents_type
-
     sym = req.symbol.upper()
     trades, bid, ask, vol = tick_rows(catalog, sym)
     lo, hi = _window(req, now_ns, [])
@@ -1262,7 +1261,7 @@ def history_lines(catalog: Catalog, req: HistoryRequest, protocol: str, now_ns: 
                     int(bid[i]),
                     int(ask[i]),
                     int(e["seq"]),
-                    _contents_type(bits),
+                    basis_for_last(bits),
                     venue,
                     conditions_to_hex(bits, venue),
                     1 if side == SIDE_BID else 2 if side == SIDE_ASK else 0,
