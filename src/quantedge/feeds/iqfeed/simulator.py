@@ -490,7 +490,7 @@ class Simulator:
         }
         self._bucket = (float(config.history_burst), time.monotonic())
         self.drop_hook = None  # tests: callable(conn) -> bool, True drops the connection (fault injection)
-        #: per streamed write: (wall ns just before the write, lines, ns its first line was behind its due time)
+        #: per streamed write: (wall ns just before the write, lines, ns its first line was late by)
         self.write_trace: list[tuple[int, int, int]] | None = [] if config.trace_writes else None
 
     async def start(self) -> dict[str, int]:
