@@ -146,3 +146,59 @@ def bench_stream(data: Path, n_symbols: int = 100, batch_rows: int = 1 << 20,
         ]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench_books(data: Path) -> list[dict]:
+    """L3 book on each LOBSTER day, L2 on the top-N price-level stream (per-batch best of 5)."""
+    from quantedge.book.bench import l2_rate, l3_rate, load_lobster_day, mbp_top_stream
+
+    out = []
+    for z in sorted((data / "lobster").glob("*.zip")):
+        events, truth0 = load_lobster_day(z)
+        out.append({"bench": "book L3", "file": z.name, "events": int(events.shape[0]),
+                    "events_per_s": round(l3_rate(events, truth0))})
+    z5 = data / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
+    if z5.exists():
+        depth, _truth = mbp_top_stream(z5)
+        out.append({"bench": "book L2 (top-5 by price)", "file": z5.name, "events": int(depth.shape[0]),
+                    "events_per_s": round(l2_rate(depth))})
+    return out
+
+
+def bench_features(data: Path, n_symbols: int = 2000) -> list[dict]:
+    from quantedge.features.replay import bench
+
+    return bench(data, n_symbols=n_symbols)
+
+
+def bench_signals(data: Path, n_symbols: int = 2000) -> list[dict]:
+    from quantedge.signals.bench import run_all
+
+    return run_all(data, n_symbols=n_symbols)
+
+
+def bench_backtest(data: Path, n_symbols: int = 100) -> list[dict]:
+    from quantedge.backtest.bench import run
+
+    r = run(data / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5.zip", n_symbols)
+    r = {"bench": "backtest (SMA, L3 venue)", **r}
+    r["events_per_s"] = r.get("events_per_s_per_core")
+    return [r]
+
+
+def bench_iqfeed(data: Path) -> list[dict]:
+    from quantedge.feeds.iqfeed.bench import run_all
+
+    return run_all(data)
+
+
+#: name -> function(data) for ``quantedge bench --only NAME``
+STAGES: dict[str, Callable[[Path], list[dict]]] = {
+    "imports": bench_imports,
+    "stream": bench_stream,
+    "books": bench_books,
+    "features": bench_features,
+    "signals": bench_signals,
+    "backtest": bench_backtest,
+    "iqfeed": bench_iqfeed,
+}

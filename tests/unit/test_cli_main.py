@@ -70,3 +70,10 @@ def test_export_then_import_round_trips(tmp_path):
         assert (a[f] == b[f]).all(), f
     res = runner.invoke(app, ["export", "NOPE", "--date", "2021-03-01", "-c", str(cat_dir)])
     assert res.exit_code == 1 and "no events" in res.output
+
+
+def test_bench_rejects_unknown_stage(tmp_path):
+    res = runner.invoke(app, ["bench", "--only", "nosuch", "--data", str(tmp_path)])
+    assert res.exit_code == 2 and "unknown benchmark" in res.output
+    res = runner.invoke(app, ["bench", "--data", str(tmp_path / "missing")])
+    assert res.exit_code == 1 and "not found" in res.output

@@ -213,12 +213,17 @@ def demo(
 @app.command()
 def bench(
     data: Annotated[Path, typer.Option(help="Real data folder (../shared/data).")] = DEFAULT_DATA,
-    only: Annotated[list[str] | None, typer.Option(help="Run only: imports, stream.")] = None,
-    symbols: Annotated[int, typer.Option(help="Symbols in the replicated streaming catalog.")] = 100,
-    memory_rows: Annotated[int, typer.Option(help="Streaming memory budget in events.")] = 1 << 23,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Run only these: imports, stream, books, features, signals, backtest, iqfeed."),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results here.")] = None,
 ) -> None:
-    """Measure importer rows/s and catalog streaming events/s on the real data (see BENCHMARKS.md)."""
+    """Measure every stage on the real data (see BENCHMARKS.md for the figures and the machine).
+
+    The Kafka pipeline and the dashboard have their own runners (they start a broker / a browser):
+    ``python -m quantedge.live.bench`` and ``python -m quantedge.dashboard.bench``.
+    """
     import json
 
     from quantedge import benchmarks as bm
@@ -226,28 +231,23 @@ def bench(
     if not data.is_dir():
         console.print(f"[red]real data folder {data} not found[/] (use --data)")
         raise typer.Exit(1)
+    unknown = set(only or []) - set(bm.STAGES)
+    if unknown:
+        console.print(f"[red]unknown benchmark(s) {', '.join(sorted(unknown))}[/]; "
+                      f"choose from {', '.join(bm.STAGES)}")
+        raise typer.Exit(2)
     console.print(f"machine: {bm.machine()}")
-    want = set(only or ["imports", "stream"])
     results: list[dict] = []
-    if "imports" in want:
-        results += bm.bench_imports(data)
-    if "stream" in want:
-        results += bm.bench_stream(data, n_symbols=symbols, memory_rows=memory_rows)
-    t = Table(title="Benchmarks")
-    for col in ("bench", "what", "n", "seconds", "per second", "extra"):
-        t.add_column(col)
-    for r in results:
-        what = r.get("format") or r.get("file") or r.get("symbols", "")
-        n = r.get("rows", r.get("events", ""))
-        rate = r.get("rows_per_s", r.get("events_per_s", ""))
-        extra = ", ".join(f"{k}={v}" for k, v in r.items()
-                          if k not in ("bench", "format", "rows", "events", "seconds", "rows_per_s",
-                                       "events_per_s"))
-        t.add_row(r["bench"], str(what), f"{n:,}" if n != "" else "", str(r.get("seconds", "")),
-                  f"{rate:,}" if rate != "" else "", extra)
-    console.print(t)
+    for name, fn in bm.STAGES.items():
+        if only and name not in only:
+            continue
+        with console.status(f"benchmark: {name}…"):
+            got = fn(data)
+        results += got
+        for r in got:
+            console.print(json.dumps(r, default=str), markup=False, highlight=False, soft_wrap=True)
     if json_out is not None:
-        json_out.write_text(json.dumps({"machine": bm.machine(), "results": results}, indent=1))
+        json_out.write_text(json.dumps({"machine": bm.machine(), "results": results}, indent=1, default=str))
 
 
 def _register_stage_commands() -> None:
