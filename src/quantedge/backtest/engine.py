@@ -15,7 +15,10 @@ No look-ahead: nothing is delivered before its receive time, direct reads (book,
 bars) only return what the venue had at ``now`` (and refuse when a feed latency makes the venue's
 state newer than what the strategy could know), and every delivery is checked by the guard.
 Outputs do not depend on how the stream is cut into batches: items due at the last timestamp of
-a batch wait for the next batch (more events of that timestamp may follow), or for ``finish``.
+a batch wait for the next batch (more events of that timestamp may follow), or for ``finish``;
+recurring timers always re-arm (``finish`` drops those past the end), and items handed over per
+batch (bars, signals) are ordered among equal-time items by their content, not by when they were
+pushed.
 """
 
 from __future__ import annotations
@@ -54,6 +57,13 @@ INF = np.iinfo(np.int64).max
 P_DELIVER = 2  # rule 2
 P_ARRIVE = 3  # rule 3
 P_TIMER = 4  # rule 4
+
+# tie-break among items with equal (time, rule).  Items handed over per batch (bars, signal records)
+# are pushed when their batch starts, so their push order depends on where the stream was cut: they
+# rank first, by content (bar interval/symbol, signal stream position).  Everything else is pushed
+# by callbacks and the replay in an order that does not depend on the cuts: push order decides.
+TB_BATCH = 0
+TB_PUSHED = 1
 
 _KIND_BITS = {
     "trade": 1 << ev.KIND_TRADE,
@@ -110,6 +120,7 @@ class Engine(Context):
         self.guard = GuardReport()
         self._heap: list[tuple] = []
         self._seq = 0
+        self._n_sig = 0  # signal records handed over so far (their stream position)
         self._bar_ivs: dict[int, np.ndarray | None] = {}  # interval -> symbols (None = all)
         self._open_bars: dict[tuple[int, int, int], np.void] = {}
         self._bar_hist: dict[tuple[int, int], list] = {}
@@ -154,14 +165,21 @@ class Engine(Context):
             raise TypeError("signals must be a SIGNAL_DTYPE array")
         for i in range(signals.shape[0]):
             s = signals[i]
+            self._n_sig += 1
             self._push(
-                int(s["ts_recv"]) + self.cfg.feed_latency_ns, P_DELIVER, "signal", s.copy(), int(s["ts_recv"])
+                int(s["ts_recv"]) + self.cfg.feed_latency_ns,
+                P_DELIVER,
+                "signal",
+                s.copy(),
+                int(s["ts_recv"]),
+                (TB_BATCH, self._n_sig),
             )
 
     def _start(self, t0: int) -> None:
         self._started = True
         self.now = t0
         self._next_eq = t0
+        self._sample_equity()
         self._call(self.strategy.on_start)
 
     def step(self, batch: np.ndarray) -> None:
@@ -204,7 +222,7 @@ class Engine(Context):
             return
         end = end_ns if end_ns is not None else self._last_ts
         while self._heap:
-            if self._heap[0][3] == "timer" and self._heap[0][0] > end:
+            if self._heap[0][4] == "timer" and self._heap[0][0] > end:
                 heapq.heappop(self._heap)
                 continue
             self._pop_one()
@@ -220,12 +238,14 @@ class Engine(Context):
     # ---------------------------------------------------------------------------------------------
     # the item queue
     # ---------------------------------------------------------------------------------------------
-    def _push(self, t: int, prio: int, kind: str, payload: Any, data_ts: int) -> None:
+    def _push(
+        self, t: int, prio: int, kind: str, payload: Any, data_ts: int, tie: tuple = (TB_PUSHED, 0)
+    ) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, (t, prio, self._seq, kind, payload, data_ts))
+        heapq.heappush(self._heap, (t, prio, tie, self._seq, kind, payload, data_ts))
 
     def _pop_one(self) -> None:
-        t, prio, _, kind, payload, data_ts = heapq.heappop(self._heap)
+        t, prio, _, _, kind, payload, data_ts = heapq.heappop(self._heap)
         if t < self.now:
             self.guard.violations += 1
             raise LookAheadError(f"clock would go back from {self.now} to {t} ({kind})")
@@ -275,7 +295,9 @@ class Engine(Context):
             self._deliver_bar(payload)
         elif kind == "timer":
             name, every = payload
-            if every and t + every <= self._last_ts:
+            if every:
+                # re-arm unconditionally: whether the next firing lies inside this batch says
+                # nothing about the stream (finish() drops the firings after the end)
                 self._push(t + every, P_TIMER, "timer", payload, t + every)
             self._call(self.strategy.on_timer, name)
 
@@ -375,7 +397,9 @@ class Engine(Context):
                 have = self._open_bars.get(key)
                 if have is None:
                     self._open_bars[key] = b.copy()
-                    self._push(int(b["t_close"]), P_TIMER, "bar", key, int(b["t_close"]))
+                    self._push(
+                        int(b["t_close"]), P_TIMER, "bar", key, int(b["t_close"]), (TB_BATCH, key[0], key[1])
+                    )
                 else:
                     merge_bar(have, b)
 
@@ -390,11 +414,27 @@ class Engine(Context):
         self._check_kill()
 
     def _sample_equity(self, force: bool = False) -> None:
-        if not force and self.now < self._next_eq:
-            return
-        self.equity_curve.append((self.now, self.pf.equity, self.pf.cash, self.pf.gross_exposure()))
+        """Equity at every grid point (``equity_every_ns``) passed, and at ``now`` when forced (fills, end).
+
+        Called before the item at ``now`` is applied, so the grid points in ``[next, now]`` all see
+        the equity of the items before them; one sample per grid point, stamped with the grid time,
+        keeps the curve independent of which items (signals, timers) happen to fall between points.
+        """
         step = self.cfg.equity_every_ns
-        self._next_eq = (self.now // step + 1) * step if step else 0
+        row = (self.pf.equity, self.pf.cash, self.pf.gross_exposure())
+        if step and self._next_eq and self.now >= self._next_eq:
+            first = self._next_eq
+            if first % step:  # the run's start time, then the grid
+                self.equity_curve.append((first, *row))
+                first = (first // step + 1) * step
+            for g in range(first, self.now + 1, step):
+                self.equity_curve.append((g, *row))
+            self._next_eq = (self.now // step + 1) * step
+        if force and (not self.equity_curve or self.equity_curve[-1][0] != self.now or self._changed(row)):
+            self.equity_curve.append((self.now, *row))
+
+    def _changed(self, row: tuple) -> bool:
+        return self.equity_curve[-1][1:] != row
 
     def _final_marks(self) -> dict[int, float]:
         """End-of-run marks: the last price the strategy saw (bar close / print), else the last lit print."""
