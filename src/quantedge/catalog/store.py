@@ -281,22 +281,29 @@ class _Source:
     iterator hands back page-sized slivers of ~1k rows at a high per-call cost.
     """
 
-    def __init__(self, path: Path, chunk_rows: int) -> None:
+    def __init__(self, path: Path, chunk_rows: int, threads: bool = False) -> None:
+        self.threads = threads  # decode columns in parallel: worth it only when few files are open
         self.file = pq.ParquetFile(path)
         self.next_group = 0
         self.buf = np.zeros(0, EVENT_DTYPE)
         self.done = self.file.num_row_groups == 0
 
-    def load(self) -> bool:
-        """Append the next row group to the buffer; False when the file is exhausted."""
+    def load(self, target: int = 0) -> bool:
+        """Append row groups until the buffer holds ``target`` events (at least one group);
+        concatenates once, so topping up is linear in the rows read.  False when exhausted."""
         if self.done:
             return False
-        chunk = table_to_events(self.file.read_row_group(self.next_group, use_threads=False))
-        self.next_group += 1
-        if self.next_group >= self.file.num_row_groups:
-            self.done = True
-            self.file.close()
-        self.buf = chunk if self.buf.shape[0] == 0 else concat_events([self.buf, chunk])
+        parts = [self.buf] if self.buf.shape[0] else []
+        have = self.buf.shape[0]
+        while not self.done and (have < target or len(parts) == 0 or parts[-1] is self.buf):
+            chunk = table_to_events(self.file.read_row_group(self.next_group, use_threads=self.threads))
+            self.next_group += 1
+            if self.next_group >= self.file.num_row_groups:
+                self.done = True
+                self.file.close()
+            parts.append(chunk)
+            have += chunk.shape[0]
+        self.buf = concat_events(parts) if parts else self.buf
         return True
 
 
@@ -311,12 +318,12 @@ def _merge_files(files: list[Path], memory_rows: int) -> Iterator[np.ndarray]:
         return
     chunk_rows = max(4096, memory_rows // len(files))
     half = chunk_rows // 2
-    sources = [_Source(f, chunk_rows) for f in files]
+    sources = [_Source(f, chunk_rows, threads=len(files) <= 2) for f in files]
     inf = np.iinfo(np.int64).max
     while True:
         for s in sources:
-            while not s.done and s.buf.shape[0] < half:
-                s.load()
+            if not s.done and s.buf.shape[0] < half:
+                s.load(half)
         live = [s for s in sources if s.buf.shape[0]]
         if not live:
             return
