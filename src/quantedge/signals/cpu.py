@@ -65,7 +65,8 @@ class CpuSignals:
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
         """Score rows ``[0, n)``; returns (score, trig, ex_row, ex_val, rows skipped) as buffer views."""
         if not n <= min(ts.shape[0], sym.shape[0], F.shape[0]):
-            raise ValueError(f"{n} rows requested but the arrays hold {ts.shape[0]}, {sym.shape[0]}, {F.shape[0]}")
+            held = f"{ts.shape[0]}, {sym.shape[0]}, {F.shape[0]}"
+            raise ValueError(f"{n} rows requested but the arrays hold {held}")
         if n > self.cap:
             self._grow(max(n, 2 * self.cap))
         signals_step_cpu(self.st, self.cfg, ts, sym, F, n, self.score, self.trig, ex_min, self.ex_row,
