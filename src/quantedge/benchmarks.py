@@ -90,17 +90,17 @@ def _replicate(events: np.ndarray, n_symbols: int, symbols: NameTable, name: str
     return out
 
 
-def _stream_child(root: str, batch_rows: int, memory_rows: int, q) -> None:  # pragma: no cover - child
+def _stream_child(root: str, batch_rows: int, q) -> None:  # pragma: no cover - child
     from quantedge.catalog.store import Catalog
 
     cat = Catalog(root)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    for _ in cat.stream(batch_rows=batch_rows, memory_rows=memory_rows):  # warm-up: JIT + page cache
+    for _ in cat.stream(batch_rows=batch_rows):  # warm-up: JIT + page cache
         pass
     t0 = time.perf_counter()
     n = 0
     batches = 0
-    for b in cat.stream(batch_rows=batch_rows, memory_rows=memory_rows):
+    for b in cat.stream(batch_rows=batch_rows):
         n += b.shape[0]
         batches += 1
     secs = time.perf_counter() - t0
@@ -109,7 +109,7 @@ def _stream_child(root: str, batch_rows: int, memory_rows: int, q) -> None:  # p
 
 
 def bench_stream(data: Path, n_symbols: int = 100, batch_rows: int = 1 << 20,
-                 memory_rows: int = 1 << 23, workdir: Path | None = None) -> list[dict]:
+                 workdir: Path | None = None) -> list[dict]:
     """Write a replicated real day (LOBSTER AMZN level 5) for ``n_symbols`` and stream it back."""
     from quantedge.catalog.importers.lobster import lobster_files, read_lobster
     from quantedge.catalog.store import Catalog
@@ -127,7 +127,7 @@ def bench_stream(data: Path, n_symbols: int = 100, batch_rows: int = 1 << 20,
         write_s = time.perf_counter() - t0
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
-        p = ctx.Process(target=_stream_child, args=(str(tmp), batch_rows, memory_rows, q))
+        p = ctx.Process(target=_stream_child, args=(str(tmp), batch_rows, q))
         p.start()
         res = q.get()
         p.join()
@@ -140,7 +140,7 @@ def bench_stream(data: Path, n_symbols: int = 100, batch_rows: int = 1 << 20,
             {"bench": "catalog stream", "symbols": n_symbols, "events": res["events"],
              "batches": res["batches"], "seconds": round(res["seconds"], 3),
              "events_per_s": round(res["events"] / res["seconds"]), "peak_rss_mb": round(res["rss_mb"]),
-             "memory_rows": memory_rows},
+             "rss_before_mb": round(res["rss0_mb"])},
             {"bench": "catalog read symbol-day", "events": read_n, "seconds": round(read_s, 4),
              "events_per_s": round(read_n / read_s)},
         ]

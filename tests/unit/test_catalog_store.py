@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from quantedge.catalog import store
 from quantedge.catalog.merge import is_sorted, merge_sorted_runs, sort_events
-from quantedge.catalog.store import Catalog
+from quantedge.catalog.store import Catalog, table_to_events
 from quantedge.events import EVENT_DTYPE, KIND_QUOTE, KIND_TRADE, empty
 from quantedge.timeutil import et_midnight_ns
 
@@ -66,21 +68,35 @@ def test_reimport_same_source_replaces(tmp_path):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(0, 10_000), st.integers(1, 3000), st.sampled_from([64, 1000, 1 << 20]))
-def test_stream_is_total_merge_order(tmp_path_factory, seed, n, mem):
+@given(st.integers(0, 10_000), st.integers(1, 3000), st.sampled_from([7, 100, 1 << 16]))
+def test_stream_is_total_merge_order(tmp_path_factory, seed, n, group_rows):
+    """Exact batch sizes, total merge order and determinism, with row groups small enough that the
+    merge stops for many refills mid-day (and large enough to hold a whole file)."""
     root = tmp_path_factory.mktemp("cat")
     cat = Catalog(root)
     ids = [cat.symbols.id(f"S{i}") for i in range(7)]
     ev = np.concatenate([make_events(n, ids, DAY1, seed), make_events(n // 2 + 1, ids, DAY2, seed + 1)])
-    cat.write(ev, source="x")
-    batches = list(cat.stream(batch_rows=777, memory_rows=mem))
+    saved = store.ROW_GROUP_ROWS
+    store.ROW_GROUP_ROWS = group_rows
+    try:
+        half = ev.shape[0] // 2  # two sources: partitions hold two part files each
+        cat.write(ev[:half], source="x")
+        cat.write(ev[half:], source="y")
+    finally:
+        store.ROW_GROUP_ROWS = saved
+    batches = list(cat.stream(batch_rows=777))
     got = np.concatenate(batches)
-    assert all(b.shape[0] <= 777 for b in batches)
+    assert all(b.shape[0] == 777 for b in batches[:-1]) and 0 < batches[-1].shape[0] <= 777
     assert got.shape[0] == ev.shape[0]
     assert is_sorted(got)
     assert _key(got) == _key(ev)
-    # deterministic: the same query twice gives byte-identical output
-    again = np.concatenate(list(cat.stream(batch_rows=5000, memory_rows=mem)))
+    # the same total order as merging every part file whole
+    files = [(p.date, f) for p in cat.partitions() for f in p.files()]
+    whole = [merge_sorted_runs([table_to_events(pq.read_table(f)) for d, f in files if d == day])
+             for day in (DAY1, DAY2)]
+    assert np.concatenate(whole).tobytes() == got.tobytes()
+    # deterministic: the same query twice gives byte-identical output, whatever the batch size
+    again = np.concatenate(list(cat.stream(batch_rows=5000)))
     assert again.tobytes() == got.tobytes()
 
 

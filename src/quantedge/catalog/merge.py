@@ -152,3 +152,87 @@ def merge_sorted_runs(runs: list[np.ndarray]) -> np.ndarray:
     kind = np.ascontiguousarray(cat["kind"])
     order = _kway_order(ts, seq, kind, starts, ends)
     return take_events(cat, order)
+
+
+@njit(cache=True, nogil=True)
+def _head_less(kts, kseq, kkind, a, b) -> bool:
+    # "source a's head before source b's head"; equal keys keep source order
+    if kts[a] != kts[b]:
+        return kts[a] < kts[b]
+    if kseq[a] != kseq[b]:
+        return kseq[a] < kseq[b]
+    if kkind[a] != kkind[b]:
+        return kkind[a] < kkind[b]
+    return a < b
+
+
+@njit(cache=True, nogil=True)
+def _sift_down(heap, h, kts, kseq, kkind) -> None:
+    c = 0
+    while True:
+        lft = 2 * c + 1
+        if lft >= h:
+            return
+        m = lft
+        if lft + 1 < h and _head_less(kts, kseq, kkind, heap[lft + 1], heap[lft]):
+            m = lft + 1
+        if _head_less(kts, kseq, kkind, heap[m], heap[c]):
+            heap[c], heap[m] = heap[m], heap[c]
+            c = m
+        else:
+            return
+
+
+@njit(cache=True, nogil=True)
+def merge_pool_into(pool, head, tail, more, out, n0):
+    """Merge the buffered sources of ``pool`` into ``out[n0:]`` in merge order, copying records once.
+
+    Source ``r`` holds ``pool[head[r]:tail[r]]`` (sorted); ``more[r]`` says its file has unread rows.
+    Stops when ``out`` is full or when a source with unread rows runs dry (its next rows may sort
+    before anything still buffered).  Returns ``(n, dry)``: ``out[:n]`` is filled and ``dry`` is the
+    source to refill, or -1.  The caller refills every source with ``more`` and an empty buffer
+    before calling, so a call never starts with a dry source.
+    """
+    k = head.shape[0]
+    kts = np.empty(k, np.int64)
+    kseq = np.empty(k, np.int64)
+    kkind = np.empty(k, np.int64)
+    heap = np.empty(k, np.int64)
+    h = 0
+    for r in range(k):
+        if head[r] < tail[r]:
+            e = pool[head[r]]
+            kts[r] = e.ts_recv
+            kseq[r] = e.seq
+            kkind[r] = e.kind
+            heap[h] = r
+            c = h
+            h += 1
+            while c > 0:  # sift up
+                p = (c - 1) // 2
+                if _head_less(kts, kseq, kkind, heap[c], heap[p]):
+                    heap[c], heap[p] = heap[p], heap[c]
+                    c = p
+                else:
+                    break
+    n = n0
+    cap = out.shape[0]
+    while h > 0 and n < cap:
+        r = heap[0]
+        i = head[r]
+        out[n] = pool[i]
+        n += 1
+        i += 1
+        head[r] = i
+        if i < tail[r]:
+            e = pool[i]
+            kts[r] = e.ts_recv
+            kseq[r] = e.seq
+            kkind[r] = e.kind
+        elif more[r]:
+            return n, r
+        else:
+            h -= 1
+            heap[0] = heap[h]
+        _sift_down(heap, h, kts, kseq, kkind)
+    return n, -1

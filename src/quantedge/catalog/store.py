@@ -30,7 +30,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numba import njit
 
-from quantedge.catalog.merge import concat_events, merge_sorted_runs, sort_events, take_events
+from quantedge.catalog.merge import (
+    merge_pool_into,
+    merge_sorted_runs,
+    sort_events,
+    take_events,
+)
 from quantedge.catalog.symbols import NameTable
 from quantedge.events import EVENT_DTYPE, KIND_BY_NAME, KIND_NAMES
 from quantedge.timeutil import et_dates
@@ -89,17 +94,23 @@ def _fill_events(out, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13
         r.flags = a13[i]
 
 
-def table_to_events(tbl: pa.Table | pa.RecordBatch) -> np.ndarray:
-    """Arrow columns -> EVENT_DTYPE array (zero-copy column views, one compiled record pass)."""
+def _arrow_columns(tbl: pa.Table | pa.RecordBatch) -> list[np.ndarray]:
     cols = []
     for name in EVENT_DTYPE.names:
         col = tbl.column(name)
         if isinstance(col, pa.ChunkedArray):
             col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
         cols.append(col.to_numpy(zero_copy_only=False))
-    out = np.empty(tbl.num_rows, EVENT_DTYPE)
+    return cols
+
+
+def table_to_events(tbl: pa.Table | pa.RecordBatch, out: np.ndarray | None = None) -> np.ndarray:
+    """Arrow columns -> EVENT_DTYPE array (zero-copy column views, one compiled record pass);
+    into ``out`` (exactly ``num_rows`` long) when given."""
+    if out is None:
+        out = np.empty(tbl.num_rows, EVENT_DTYPE)
     if tbl.num_rows:
-        _fill_events(out, *cols)
+        _fill_events(out, *_arrow_columns(tbl))
     return out
 
 
@@ -245,102 +256,82 @@ class Catalog:
 
     def stream(self, symbols: Iterable[str] | None = None, start: dt.date | str | None = None,
                end: dt.date | str | None = None, kinds: Iterable[str] | None = None,
-               batch_rows: int = 1 << 20, memory_rows: int = 1 << 23) -> Iterator[np.ndarray]:
+               batch_rows: int = 1 << 20) -> Iterator[np.ndarray]:
         """Time-ordered batches over many symbols and kinds, day by day, with bounded memory.
 
-        Each part file is read in chunks of ``memory_rows // n_files`` rows (at least 4096) and
-        merged by a watermark: events strictly before the smallest "last buffered timestamp"
-        among files that still have data are final and are emitted.  Peak memory is therefore
-        about ``memory_rows + batch_rows`` events plus one Parquet row group per open file,
-        independent of the number of days.
+        Batches hold exactly ``batch_rows`` events (the last one fewer) in merge order.  Within a
+        day every matching part file is open and holds one decoded row group at a time in a shared
+        record pool; a compiled k-way merge copies each record once from the pool into the batch and
+        stops when a file's rows run out, so only that file reads its next row group.  Peak memory
+        is the pool (the sum over the day's part files of their largest row group, at most
+        ``ROW_GROUP_ROWS`` each) plus one batch; it does not grow with the number of days.
         """
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
         parts = self.partitions(symbols=symbols, start=start, end=end, kinds=kinds)
         by_date: dict[dt.date, list[Path]] = {}
         for p in parts:
             by_date.setdefault(p.date, []).extend(p.files())
-        pending: list[np.ndarray] = []
-        npend = 0
+        out = np.empty(batch_rows, EVENT_DTYPE)
+        n = 0
         for date in sorted(by_date):
-            for merged in _merge_files(by_date[date], memory_rows):
-                pending.append(merged)
-                npend += merged.shape[0]
-                while npend >= batch_rows:
-                    cat = concat_events(pending)
-                    yield cat[:batch_rows]
-                    rest = cat[batch_rows:]
-                    pending = [rest] if rest.shape[0] else []
-                    npend = rest.shape[0]
-        if npend:
-            yield concat_events(pending)
+            pool = _DayPool(by_date[date])
+            for r in range(len(pool.files)):
+                pool.refill(r)
+            while True:
+                n, dry = merge_pool_into(pool.pool, pool.head, pool.tail, pool.more, out, n)
+                if n == batch_rows:
+                    yield out
+                    out = np.empty(batch_rows, EVENT_DTYPE)
+                    n = 0
+                if dry >= 0:
+                    pool.refill(dry)
+                elif n:
+                    break  # every file of the day is merged; the batch continues with the next day
+                elif not pool.buffered():
+                    break
+        if n:
+            yield out[:n]
 
 
-class _Source:
-    """One part file read a row group at a time, with a buffer of not-yet-emitted events.
+class _DayPool:
+    """The open part files of one day and their decoded rows, in one record array.
 
-    Row groups (at most ROW_GROUP_ROWS events) are the unit of decoding: pyarrow's batch
-    iterator hands back page-sized slivers of ~1k rows at a high per-call cost.
+    File ``r`` owns ``pool[base[r] : base[r] + cap[r]]`` with ``cap[r]`` its largest row group and
+    holds ``pool[head[r]:tail[r]]``.  A row group is the unit of decoding (pyarrow's batch iterator
+    hands back page-sized slivers at a high per-call cost), decoded straight into the pool.
     """
 
-    def __init__(self, path: Path, chunk_rows: int, threads: bool = False) -> None:
-        self.threads = threads  # decode columns in parallel: worth it only when few files are open
-        self.file = pq.ParquetFile(path)
-        self.next_group = 0
-        self.buf = np.zeros(0, EVENT_DTYPE)
-        self.done = self.file.num_row_groups == 0
+    def __init__(self, files: list[Path]) -> None:
+        self.files = [pq.ParquetFile(f) for f in files]
+        caps = np.array([max((pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)),
+                             default=0) for pf in self.files], np.int64)
+        self.base = np.zeros(len(files), np.int64)
+        if len(files) > 1:
+            self.base[1:] = np.cumsum(caps)[:-1]
+        self.pool = np.empty(int(caps.sum()), EVENT_DTYPE)
+        self.head = self.base.copy()
+        self.tail = self.base.copy()
+        self.next_group = [0] * len(files)
+        self.more = np.array([pf.num_row_groups > 0 for pf in self.files], np.bool_)
+        self.threads = len(files) <= 2  # decode columns in parallel only when few files are open
 
-    def load(self, target: int = 0) -> bool:
-        """Append row groups until the buffer holds ``target`` events (at least one group);
-        concatenates once, so topping up is linear in the rows read.  False when exhausted."""
-        if self.done:
-            return False
-        parts = [self.buf] if self.buf.shape[0] else []
-        have = self.buf.shape[0]
-        while not self.done and (have < target or len(parts) == 0 or parts[-1] is self.buf):
-            chunk = table_to_events(self.file.read_row_group(self.next_group, use_threads=self.threads))
-            self.next_group += 1
-            if self.next_group >= self.file.num_row_groups:
-                self.done = True
-                self.file.close()
-            parts.append(chunk)
-            have += chunk.shape[0]
-        self.buf = concat_events(parts) if parts else self.buf
-        return True
+    def refill(self, r: int) -> None:
+        """Decode file ``r``'s next non-empty row group into its (empty) slot; close it at the end."""
+        pf = self.files[r]
+        while self.more[r] and self.head[r] == self.tail[r]:
+            g = self.next_group[r]
+            tbl = pf.read_row_group(g, use_threads=self.threads)
+            self.next_group[r] = g + 1
+            if g + 1 >= pf.num_row_groups:
+                self.more[r] = False
+                pf.close()
+            b = int(self.base[r])
+            table_to_events(tbl, self.pool[b : b + tbl.num_rows])
+            self.head[r] = b
+            self.tail[r] = b + tbl.num_rows
+
+    def buffered(self) -> bool:
+        return bool((self.head < self.tail).any())
 
 
-def _merge_files(files: list[Path], memory_rows: int) -> Iterator[np.ndarray]:
-    """Watermark merge of sorted part files; see :meth:`Catalog.stream`.
-
-    Every round first tops up each file whose buffer holds less than half a chunk, so the
-    watermark advances by about half a chunk of the slowest file per round: the number of
-    rounds is ~2 x rows-per-file / chunk, not one per file.
-    """
-    if not files:
-        return
-    chunk_rows = max(4096, memory_rows // len(files))
-    half = chunk_rows // 2
-    sources = [_Source(f, chunk_rows, threads=len(files) <= 2) for f in files]
-    inf = np.iinfo(np.int64).max
-    while True:
-        for s in sources:
-            if not s.done and s.buf.shape[0] < half:
-                s.load(half)
-        live = [s for s in sources if s.buf.shape[0]]
-        if not live:
-            return
-        bound = inf
-        for s in live:
-            if not s.done:
-                bound = min(bound, int(s.buf["ts_recv"][-1]))
-        runs = []
-        for s in live:
-            cut = s.buf.shape[0] if bound == inf else int(np.searchsorted(s.buf["ts_recv"], bound, "left"))
-            if cut:
-                runs.append(s.buf[:cut])
-                s.buf = s.buf[cut:]
-        if runs:
-            yield merge_sorted_runs(runs)
-        else:
-            # every remaining buffered event sits at the watermark: read further to move past it
-            for s in live:
-                if not s.done and int(s.buf["ts_recv"][-1]) == bound:
-                    s.load()
