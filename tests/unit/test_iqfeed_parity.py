@@ -1,5 +1,5 @@
 """Parity: a real NEPT day through simulator -> socket -> client equals reading the catalog directly,
-and the features computed from either stream are identical.
+and the features and signals computed from either stream are identical.
 
 "Same" means: every event of the catalog day arrives, in the same order, with equal ts_event, symbol,
 kind, side, action, price, size, venue, level, order_id and conditions, and equal seq on trades.
@@ -72,6 +72,17 @@ def test_nept_day_live_equals_catalog_and_features_match(shared_data, tmp_path):
 
     a, b = features(ref), features(live)
     assert np.array_equal(a, b, equal_nan=True)
+
+    def signals(events: np.ndarray) -> np.ndarray:
+        from quantedge.signals.run import SignalPipeline
+
+        e = events.copy()
+        e["ts_recv"] = e["ts_event"]
+        pipe = SignalPipeline(1, "nbbo", device="cpu")
+        return pipe.step(e).records(0.0)  # every snapshot row and signal, not only the emitted ones
+
+    sa, sb = signals(ref), signals(live)
+    assert sa.shape[0] > 0 and sa.tobytes() == sb.tobytes()
 
 
 # --- order books over the live Level 2 path ---------------------------------------------------------------
