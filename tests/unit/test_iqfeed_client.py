@@ -239,3 +239,44 @@ def test_history_rate_limit_retry_and_download(catalog, tmp_path):
     assert AutoDownloader(dest).ensure("NEPT", "2021-03-02")
     assert not AutoDownloader(dest).ensure("NEPT", "2021-03-04")  # no source configured: nothing fetched
     assert np.all(dest.read("NEPT", "2021-03-03")["price"] > 0)
+
+
+def test_backtest_auto_downloads_a_missing_symbol_day(catalog, tmp_path):
+    """A catalog backtest with ``data.download`` fetches the missing NEPT day from the simulator's
+    lookup port first, then runs on exactly the catalog's events; without a reachable source it fails
+    with a message naming the port."""
+    import threading
+
+    from quantedge.backtest.config import BacktestConfig
+    from quantedge.backtest.runner import run_backtest
+
+    loop = asyncio.new_event_loop()
+    sim = Simulator(SimConfig(catalog.root, ports=dict(PORTS0), speed=0), catalog)
+    sim.clock.seek(2 * 10**18)  # history answers up to the replay clock
+    ports = loop.run_until_complete(sim.start())
+    th = threading.Thread(target=loop.run_forever, daemon=True)
+    th.start()
+    raw = {
+        "data": {"source": "catalog", "catalog": str(tmp_path / "cat"), "symbols": ["NEPT"],
+                 "date": "2021-03-01", "download": {"lookup_port": ports["lookup"]}},
+        "strategy": {"name": "sma_cross", "params": {"fast": 5, "slow": 20, "interval": "1min", "qty": 100}},
+        "execution": {"book": "pseudo"},
+        "output": str(tmp_path / "out"),
+    }
+    try:
+        m = run_backtest(BacktestConfig.from_dict(raw), report=False)
+    finally:
+        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        th.join(10)
+    got = Catalog(tmp_path / "cat").read("NEPT", "2021-03-01")
+    want = catalog.read("NEPT", "2021-03-01")
+    assert got.shape == want.shape and (got["price"] == want["price"]).all()
+    assert m["events"] == want.shape[0] and m["fills"] > 0
+
+    raw["data"]["date"] = "2021-03-04"  # not in the catalog, and the source is gone now
+    with pytest.raises(ValueError, match="no tick history for NEPT on 2021-03-04 from the lookup port"):
+        run_backtest(BacktestConfig.from_dict(raw), report=False)
+    raw["data"]["download"] = {"lookup_port": 1, "colour": "red"}
+    with pytest.raises(ValueError, match="unknown key"):
+        BacktestConfig.from_dict(raw)

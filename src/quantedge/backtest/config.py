@@ -37,7 +37,8 @@ TOP_KEYS = {
     "signals",
 }
 SIGNAL_KEYS = {"config", "path", "mode", "device", "emit_min"}
-DATA_KEYS = {"source", "path", "date", "symbols", "catalog", "batch_rows"}
+DATA_KEYS = {"source", "path", "date", "symbols", "catalog", "batch_rows", "download"}
+DOWNLOAD_KEYS = {"host", "lookup_port", "rate"}
 
 
 @dataclass
@@ -76,6 +77,15 @@ class BacktestConfig:
             raise ValueError(f"{where}: data: unknown key(s) {sorted(bad)}")
         if data.get("source") not in ("iqfeed_ticks", "lobster", "catalog"):
             raise ValueError(f"{where}: data.source must be iqfeed_ticks, lobster or catalog")
+        dl = data.get("download")
+        if dl is not None:
+            if data["source"] != "catalog" or not isinstance(dl, dict):
+                raise ValueError(f"{where}: data.download is a mapping and only applies to source: catalog")
+            if set(dl) - DOWNLOAD_KEYS:
+                raise ValueError(f"{where}: data.download: unknown key(s) {sorted(set(dl) - DOWNLOAD_KEYS)}; "
+                                 f"known: {sorted(DOWNLOAD_KEYS)}")
+            if not data.get("symbols") or not data.get("date"):
+                raise ValueError(f"{where}: data.download needs data.symbols and data.date (what to fetch)")
         st = raw.get("strategy") or {}
         if "name" not in st:
             raise ValueError(f"{where}: strategy.name is required")
@@ -155,6 +165,8 @@ def load_events(cfg: BacktestConfig) -> tuple[list[str], Iterator[np.ndarray], i
 
         cat = Catalog(cfg.resolve(d.get("catalog", "catalog")))
         date = d.get("date")
+        if d.get("download") is not None:
+            ensure_days(cat, d["symbols"], str(date), d["download"])
         stream = cat.stream(symbols=d.get("symbols"), start=date, end=date, batch_rows=batch_rows)
         return cat.symbols.names(), stream, 0
     names = NameTable()
@@ -174,3 +186,34 @@ def load_events(cfg: BacktestConfig) -> tuple[list[str], Iterator[np.ndarray], i
         ev_ = ev_[(ev_["ts_recv"] >= t0) & (ev_["ts_recv"] < t0 + 86_400 * 10**9)]
     batches = (ev_[i : i + batch_rows] for i in range(0, ev_.size, batch_rows))
     return names.names(), batches, int(ev_.size)
+
+
+def ensure_days(cat, symbols: list[str], date: str, download: dict) -> list[str]:
+    """Auto-download: fetch each configured symbol-day the catalog lacks from the IQFeed (or simulator)
+    lookup port named in ``data.download`` before the replay starts.  Returns the symbols fetched;
+    a symbol-day that is still missing afterwards is an error naming it (a silent gap would skew the
+    run)."""
+    from quantedge.feeds.iqfeed.client import ClientConfig
+    from quantedge.feeds.iqfeed.download import AutoDownloader
+
+    ports = dict(ClientConfig().ports)
+    ports["lookup"] = int(download.get("lookup_port", ports["lookup"]))
+    client = ClientConfig(host=str(download.get("host", "127.0.0.1")), ports=ports,
+                          history_rate=float(download.get("rate", 50.0)))
+    auto = AutoDownloader(cat, client)
+    fetched, missing = [], []
+    for sym in symbols:
+        had = auto.has(sym, date)
+        try:
+            ok = auto.ensure(sym, date)
+        except OSError as e:
+            raise ValueError(f"data.download: cannot reach the IQFeed lookup port {client.host}:"
+                             f"{ports['lookup']} for {sym} {date}: {e}") from e
+        if ok and not had:
+            fetched.append(sym)
+        elif not ok:
+            missing.append(sym)
+    if missing:
+        raise ValueError(f"data.download: no tick history for {', '.join(missing)} on {date} "
+                         f"from the lookup port {client.host}:{ports['lookup']}")
+    return fetched
