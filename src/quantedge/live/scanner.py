@@ -676,6 +676,7 @@ class ScannerService:
                     break
                 if idle_exit_s is not None and last_data is not None and now - last_data > idle_exit_s:
                     break
+            self.update_lag()  # the gauge shows the final position, however short the run (< 2 s)
             self.checkpoint(force_snapshot=True)
         finally:
             if self.feature_writer is not None:
