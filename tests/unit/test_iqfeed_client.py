@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from quantedge.catalog.store import Catalog
 from quantedge.catalog.symbols import NameTable
+from quantedge.events import FLAG_SNAPSHOT
 from quantedge.feeds.iqfeed.client import (
     EVENT_FIELDSET,
     ClientConfig,
@@ -280,3 +281,40 @@ def test_backtest_auto_downloads_a_missing_symbol_day(catalog, tmp_path):
     raw["data"]["download"] = {"lookup_port": 1, "colour": "red"}
     with pytest.raises(ValueError, match="unknown key"):
         BacktestConfig.from_dict(raw)
+
+
+def test_slow_consumer_gets_back_pressure_not_unbounded_memory(catalog):
+    """A consumer that stops reading: the client's queue holds at most ``queue_batches`` batches and the
+    socket is no longer read (the simulator's writes wait on TCP); once the consumer drains, every event
+    of the day arrives, none lost."""
+
+    async def go():
+        sim = Simulator(SimConfig(catalog.root, ports=dict(PORTS0), dates=["2021-03-01"], speed=0,
+                                  paused=True), catalog)
+        ports = await sim.start()
+        c = IQFeedClient(ClientConfig(ports=ports, queue_batches=2, read_bytes=4096))
+        await c.watch(["NEPT"])
+        sim.clock.resume()
+        for _ in range(200):  # nobody consumes: wait for the queue to fill, then a while longer
+            if c.queue.full():
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        held = c.queue.qsize()
+        lines_read = c.streams["level1"].decoder.counters["lines"]
+        n = 0
+        while True:
+            try:
+                b = await c.next_batch(3.0)
+            except TimeoutError:
+                break
+            n += int(((b.events["flags"] & FLAG_SNAPSHOT) == 0).sum())
+        total_lines = c.streams["level1"].decoder.counters["lines"]
+        await c.close()
+        await sim.stop()
+        return held, lines_read, total_lines, n
+
+    held, lines_read, total_lines, n = asyncio.run(asyncio.wait_for(go(), 60))
+    assert held <= 2
+    assert lines_read < total_lines / 2  # reading stopped: the rest waited in TCP and the simulator
+    assert n == catalog.read("NEPT", "2021-03-01").shape[0]
