@@ -131,6 +131,37 @@ def test_crossed_update_is_kept_flagged_and_counted():
     assert book.flags(0) & (FLAG_ANOM_BASE << A_CROSSED)  # history stays
 
 
+def test_stale_levels_are_evicted_by_a_resting_add_or_an_execution_only_when_not_known():
+    """A level kept from outside the feed's window (not fully known) that a resting add or a visible
+    execution proves gone is removed and counted; with eviction off it stays and the book is crossed."""
+    from quantedge.book.state import C_EVICTED
+
+    def stale_book(evict: bool) -> L3Book:
+        book = L3Book.allocate(1, capacity=8, max_orders=64, known_from_start=False, evict_stale=evict)
+        # asks 100.00 / 100.05 and bids 99.90 / 99.80 whose cancels the feed never sent
+        book.step(orders([(0, A, -1, 1_000_000, 100, 1), (0, A, -1, 1_000_500, 100, 2),
+                          (0, A, 1, 999_000, 100, 3), (0, A, 1, 998_000, 100, 4)]))
+        assert not book.known[0].any()
+        return book
+
+    book = stale_book(True)
+    book.step(orders([(0, A, 1, 1_000_200, 50, 5)]))  # a resting bid at 100.02: the 100.00 ask is gone
+    assert book.px[0, 1, 0] == 1_000_500 and book.px[0, 0, 0] == 1_000_200
+    assert book.bk[0, C_EVICTED] == 1 and not book.flags(0) & F_CROSSED and book.bk[0, A_CROSSED] == 0
+    # an execution at 100.07 on the ask side: the better (stale) 100.05 ask cannot exist
+    book.step(orders([(0, A, -1, 1_000_700, 30, 7), (0, X, -1, 1_000_700, 10, 7)]))
+    assert book.px[0, 1, :2].tolist() == [1_000_700, 0] and book.sz[0, 1, 0] == 20
+    assert book.bk[0, C_EVICTED] == 2
+    # an execution of the 99.90 bid: the 100.02 bid above it cannot exist
+    book.step(orders([(0, X, 1, 999_000, 10, 3)]))
+    assert book.px[0, 0, :2].tolist() == [999_000, 998_000] and book.sz[0, 0, 0] == 90
+    assert book.bk[0, C_EVICTED] == 3 and book.bk[0, A_CROSSED] == 0
+
+    raw = stale_book(False)
+    raw.step(orders([(0, A, 1, 1_000_200, 50, 5)]))
+    assert raw.px[0, 1, 0] == 1_000_000 and raw.flags(0) & F_CROSSED and raw.bk[0, C_EVICTED] == 0
+
+
 def test_capacity_overflow_drops_deepest_level_counted_and_flagged():
     book = L3Book.allocate(1, capacity=3, max_orders=64)
     book.step(orders([(0, A, 1, 1_000_000 - 100 * i, 10, i + 1) for i in range(5)]))

@@ -317,19 +317,29 @@ def test_volume_to_mid_change_baseline_carries_across_days(nept_events):
 
 def test_crossed_replay_gives_no_negative_spread_and_counts_it(shared_data):
     """The seeded AMZN level-5 replay (messages only) keeps stale levels from outside the 5-level
-    window and crosses: with the stale rule no snapshot shows a spread <= 0, every such group end is
-    counted, and without it (skip_stale=False) the crossed touch is reported as is."""
+    window.  The L3 book evicts those the stream proves gone, so the touch never crosses.  With the
+    book's eviction off the touch crosses: the features' stale rule then keeps every snapshot's spread
+    positive and counts each such group end, and without it (skip_stale=False) the crossed touch is
+    reported as is."""
+    from quantedge.book.state import B_EVICT, C_EVICTED
     from quantedge.features.replay import load_lobster_day, lobster_pipeline
 
     day = load_lobster_day(shared_data / "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip")
     events = day.events[:30_000]
+    ev = lobster_pipeline(day, cadence_ns=NS)
+    ev.step(events)
+    assert ev.book.bk[0, C_EVICTED] > 0
+    assert not (ev.snapshots().column("spread") <= 0).any() and ev.counters(0)["n_crossed"] == 0
+
     p = lobster_pipeline(day, cadence_ns=NS)
+    p.book.bk[:, B_EVICT] = 0
     p.step(events)
     sp = p.snapshots().column("spread")
     assert not (sp <= 0).any()
     c = p.counters(0)
     assert c["n_crossed"] > 0 and c["stale"] > 0
     raw = lobster_pipeline(day, cadence_ns=NS, skip_stale=False)
+    raw.book.bk[:, B_EVICT] = 0
     raw.step(events)
     assert (raw.snapshots().column("spread") <= 0).sum() > 0
     assert raw.counters(0)["n_crossed"] == 0

@@ -113,8 +113,11 @@ class SimVenue:
         self.mode = BOOK_MODES[self.cfg.book]
         cap = self.cfg.book_capacity
         if self.mode == nb.MODE_L3:
+            # the replay starts mid-stream (a book already populated, feeds that carry only the top N
+            # levels): no level is fully known, so levels a later add or execution proves gone are
+            # evicted instead of being filled against (book/l3.py, "Stale levels")
             self.book: LevelBook = L3Book.allocate(
-                n_symbols, capacity=cap, max_orders=self.cfg.max_book_orders
+                n_symbols, capacity=cap, max_orders=self.cfg.max_book_orders, known_from_start=False
             )
             self.ot, self.otn = self.book.ot, self.book.otn
         else:

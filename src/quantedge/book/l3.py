@@ -7,7 +7,22 @@ recorded, the visible book does not change: visible executions arrive as ORDER E
 
 Orders that predate the data (cancel / execute / delete of an unknown id) are applied to the level
 at the event's price and side and counted (A_UNKNOWN_ORDER): that volume is the level's ``LV_AUX``
-part, seeded from a snapshot.  The order table is an open-addressing hash (linear probing,
+part, seeded from a snapshot.
+
+Stale levels.  A feed that only carries the top N levels (LOBSTER level-N files) never sends the
+cancel of an order that left while it sat deeper than level N, so its volume stays on the book and
+can later sit at, or cross, the touch.  One venue's book is never crossed or locked, and price-time
+priority executes the best price first, so two messages prove such levels gone: a resting ADD at
+price p on one side (no opposite level at or through p can exist) and a visible EXECUTE at p (no
+same-side level better than p, no opposite level at or through p).  With ``B_EVICT`` set (the
+default of ``L3Book.allocate``) such levels are removed from the touch inward and counted in
+``C_EVICTED`` when they are not fully known (``LV_KNOWN`` 0: outside the feed's window, or volume
+from before the data began).  A fully known level that crosses is a contradiction in the data: it
+is kept, and the crossed state is flagged and counted (A_CROSSED), never "fixed".  Evicted levels'
+orders stay in the order table (a later message for them is counted as usual).  Turn it off
+(``evict_stale=False``) to see the raw order flow's levels, as the IQFeed simulator's WPL stream does.
+
+The order table is an open-addressing hash (linear probing,
 backward-shift deletion) over (symbol, order_id), sized up front; when 7/8 full, new orders are
 kept on their level as untracked volume and counted (A_TABLE_FULL).
 
@@ -34,18 +49,23 @@ from quantedge.book.state import (
     A_ORDER_MISMATCH,
     A_TABLE_FULL,
     A_UNKNOWN_ORDER,
+    B_EVICT,
     B_LAST_TS,
     C_CLEARS,
     C_CROSS_TRADES,
     C_EVENTS,
+    C_EVICTED,
     C_HIDDEN,
     LV_AUX,
     LV_KNOWN,
+    LV_PX,
     LV_SZ,
     SD_HZ,
+    SD_NLEV,
     LevelBook,
     anomaly,
     apply_window,
+    better,
     check_cross,
     check_tick,
     clear_side,
@@ -215,6 +235,24 @@ def _level_sub(lv, sd, bk, s: int, si: int, price: int, size: int, untracked: in
 
 
 @njit(cache=True, _nrt=False)
+def _evict_stale(lv, sd, bk, s: int, si: int, price: int, executed: bool) -> None:
+    """Remove the levels a resting order / visible execution at ``price`` on side ``si`` proves gone:
+    opposite levels at or through ``price`` and, for an execution, same-side levels better than it."""
+    if bk[s, B_EVICT] == 0:
+        return
+    oi = 1 - si
+    while (sd[s, oi, SD_NLEV] > 0 and lv[s, oi, 0, LV_KNOWN] == 0
+           and not better(oi, price, lv[s, oi, 0, LV_PX])):
+        remove_level(lv, sd, s, oi, 0)
+        bk[s, C_EVICTED] += 1
+    if executed:
+        while (sd[s, si, SD_NLEV] > 0 and lv[s, si, 0, LV_KNOWN] == 0
+               and better(si, lv[s, si, 0, LV_PX], price)):
+            remove_level(lv, sd, s, si, 0)
+            bk[s, C_EVICTED] += 1
+
+
+@njit(cache=True, _nrt=False)
 def l3_event(lv, sd, bk, ot, otn, bits: int, s: int, kind: int, action: int, side: int, price: int,
              size: int, oid: int, cond: int, ts: int) -> int:
     """Apply one event to book s; returns 1 when the event was handled (state changed or recorded)."""
@@ -237,10 +275,13 @@ def l3_event(lv, sd, bk, ot, otn, bits: int, s: int, kind: int, action: int, sid
                 anomaly(bk, s, A_TABLE_FULL)
                 untracked = size
             _level_add(lv, sd, bk, s, si, price, size, untracked)
+            _evict_stale(lv, sd, bk, s, si, price, False)
         elif action == ACTION_CANCEL or action == ACTION_EXECUTE or action == ACTION_DELETE:
             if slot < 0:
                 anomaly(bk, s, A_UNKNOWN_ORDER)
                 _level_sub(lv, sd, bk, s, si, price, size, size)
+                if action == ACTION_EXECUTE:
+                    _evict_stale(lv, sd, bk, s, si, price, True)
             else:
                 rem = ot[slot, OT_SZ]
                 opx = ot[slot, OT_PX]
@@ -263,6 +304,8 @@ def l3_event(lv, sd, bk, ot, otn, bits: int, s: int, kind: int, action: int, sid
                         ot[slot, OT_SZ] = rem - q
                 if q > 0:
                     _level_sub(lv, sd, bk, s, osi, opx, q, 0)
+                if action == ACTION_EXECUTE:
+                    _evict_stale(lv, sd, bk, s, osi, opx, True)
         elif action == ACTION_MODIFY:
             if slot < 0:
                 # old size and price unknown: cannot move the volume; mark the level unreliable
@@ -360,9 +403,12 @@ class L3Book(LevelBook):
 
     @classmethod
     def allocate(cls, n_symbols: int, capacity: int = 128, window: int = 0, tick: int = 100,
-                 known_from_start: bool = True, max_orders: int = 1 << 20) -> L3Book:
-        """max_orders: live orders over all symbols; the table is the next power of two >= 8/7 of it."""
+                 known_from_start: bool = True, max_orders: int = 1 << 20,
+                 evict_stale: bool = True) -> L3Book:
+        """max_orders: live orders over all symbols; the table is the next power of two >= 8/7 of it.
+        evict_stale: remove levels a resting add or a visible execution proves gone (module docstring)."""
         base = LevelBook.allocate(n_symbols, capacity, window, tick, known_from_start)
+        base.bk[:, B_EVICT] = 1 if evict_stale else 0
         m = 16
         while m * 7 < max_orders * 8:
             m *= 2

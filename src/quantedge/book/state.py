@@ -104,7 +104,9 @@ B_FLAGS = 19
 B_LAST_TS = 20
 B_WINDOW = 21  # feed window depth: levels deeper than this are not updated by the feed (0 = all)
 B_TICK = 22  # tick for prices >= $1 in $0.0001 (0 = no grid check); below $1 any 0.0001 is fine
-B_NCOL = 24
+C_EVICTED = 23  # stale levels removed because a resting add / visible execution proved them gone
+B_EVICT = 24  # 1 = evict such levels (L3 books of one venue's order flow; see book/l3.py)
+B_NCOL = 26
 
 # --- state flag bits (bk[s, B_FLAGS]) -----------------------------------------------------------
 F_HALTED = 1

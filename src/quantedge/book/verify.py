@@ -210,6 +210,7 @@ class VerifyResult:
     cross_trades: int
     seconds: float
     row_class: np.ndarray = field(repr=False)
+    evicted: int = 0  # stale levels removed (book/l3.py, "Stale levels")
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -270,7 +271,7 @@ def verify_rows(events: np.ndarray, apply: np.ndarray, cmp_row: np.ndarray, trut
     bad_sym = int(book.bk[1, A_BAD_SYMBOL])
     if bad_sym:
         an["bad_symbol"] = bad_sym
-    from quantedge.book.state import C_CROSS_TRADES, C_HALTS, C_HIDDEN
+    from quantedge.book.state import C_CROSS_TRADES, C_EVICTED, C_HALTS, C_HIDDEN
 
     return VerifyResult(
         source=source, levels=n_levels, resync=resync, rows=int(stats[S_ROWS]), exact=int(stats[S_EXACT]),
@@ -280,6 +281,7 @@ def verify_rows(events: np.ndarray, apply: np.ndarray, cmp_row: np.ndarray, trut
         resync_sides=int(stats[S_RESYNC_SIDES]), resync_levels=int(stats[S_RESYNC_LEVELS]),
         events=int(stats[S_EVENTS]), anomalies=an, halts=int(book.bk[0, C_HALTS]),
         hidden_trades=int(book.bk[0, C_HIDDEN]), cross_trades=int(book.bk[0, C_CROSS_TRADES]),
+        evicted=int(book.bk[0, C_EVICTED]),
         seconds=secs, row_class=row_class,
     )
 

@@ -82,7 +82,7 @@ def _print(d: dict) -> None:
     if d["resync"]:
         typer.echo(f"  re-synced sides {d['resync_sides']:,} ({d['resync_levels']:,} levels)")
     typer.echo(f"  events {d['events']:,}  halts {d['halts']}  hidden executions {d['hidden_trades']:,}  "
-               f"cross trades {d['cross_trades']:,}")
+               f"cross trades {d['cross_trades']:,}  stale levels evicted {d.get('evicted', 0):,}")
     if d["anomalies"]:
         typer.echo("  book anomalies: " + ", ".join(f"{k} {v:,}" for k, v in d["anomalies"].items()))
     for n in d["notes"]:

@@ -314,7 +314,7 @@ def price_levels_from_orders(orders: np.ndarray, n_symbols: int) -> np.ndarray:
     Runs the project's L3 book kernel over the order flow, so WPL subscribers see exactly the levels
     an L3 book holds; a level whose total did not change produces no event, a level at 0 a delete.
     """
-    book = L3Book.allocate(max(n_symbols, 1), capacity=512, tick=0)
+    book = L3Book.allocate(max(n_symbols, 1), capacity=512, tick=0, evict_stale=False)
     out_sz = np.zeros(orders.shape[0], np.int64)
     _level_changes(
         book.lv,
