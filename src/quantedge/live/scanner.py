@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import signal as os_signal
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -396,6 +397,15 @@ class Shard:
         self.pending_offsets: dict[str, dict[int, int]] = {t: {} for t in topics}  # topic -> offset -> slice
         self.next_offset: dict[str, int] = {}
         self.dirty: set[int] = set()
+        self.topics = tuple(topics)
+        self.max_seen: dict[str, int] = {}  # topic -> highest slice number read from it (this partition)
+        self.last_seen: dict[str, float] = {}  # topic -> monotonic time of its last record here
+
+    def saw(self, topic: str, slice_no: int, now: float) -> None:
+        """A record of ``slice_no`` came from ``topic``: a topic's records arrive in slice order."""
+        if slice_no > self.max_seen.get(topic, -1):
+            self.max_seen[topic] = slice_no
+        self.last_seen[topic] = now
 
     def safe_offsets(self) -> dict[str, int]:
         """Per topic: the first offset whose slice is not processed yet (where a replay must start)."""
@@ -406,16 +416,25 @@ class Shard:
         return out
 
     def take_ready(self, incomplete_after_s: float) -> list[tuple[int, _Pending]]:
-        """Complete slices in slice order (a slice waits for every earlier one).  A head slice still
-        missing parts after ``incomplete_after_s`` while later slices wait is taken as it is: one of
-        its records was lost or dead-lettered, and waiting longer would stall the partition."""
+        """Complete slices in slice order (a slice waits for every earlier one).
+
+        A head slice still missing records is taken as it is only when its missing record cannot
+        come any more: every raw topic has delivered a later slice of this partition (a topic's
+        records arrive in slice order, so the record was lost or dead-lettered), or it has waited
+        ``incomplete_after_s`` while later slices wait and every topic that has not reached it has
+        been silent as long.  A topic that is merely behind (a backlog on one topic) is waited for:
+        taking the slice early would drop that record as a "replay" when it arrives."""
         out: list[tuple[int, _Pending]] = []
         heap = self.order
         while heap:
             q = self.waiting[heap[0]]
             if len(q.batches) < q.parts:
-                if len(heap) < 2 or time.monotonic() - q.first_seen < incomplete_after_s:
-                    break
+                now = time.monotonic()
+                behind = [t for t in self.topics if self.max_seen.get(t, -1) <= heap[0]]
+                if behind:
+                    quiet = all(now - self.last_seen.get(t, -math.inf) >= incomplete_after_s for t in behind)
+                    if len(heap) < 2 or now - q.first_seen < incomplete_after_s or not quiet:
+                        break
                 LOG.warning("partition %d: slice %d taken with %d of %d records (waited %.1fs)",
                             self.partition, heap[0], len(q.batches), q.parts, time.monotonic() - q.first_seen)
             s_no = heapq.heappop(heap)
@@ -516,6 +535,7 @@ class ScannerService:
     def handle(self, msgs: list) -> int:
         """Buffer records, process every partition slice that is complete; returns events processed."""
         role_of = self.role_of_topic
+        now = time.monotonic()
         for m in msgs:
             t, p, off = m.topic(), m.partition(), m.offset()
             sh = self.shards.get(p)
@@ -544,6 +564,7 @@ class ScannerService:
             pend.where.append((t, off))
             pend.published_ns = max(pend.published_ns, b.published_ns)
             sh.pending_offsets[t][off] = b.slice
+            sh.saw(t, b.slice, now)
         self.metrics.inc("records_total", len(msgs))
         total = 0
         for sh in list(self.shards.values()):
