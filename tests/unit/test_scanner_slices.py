@@ -50,3 +50,11 @@ def test_a_silent_topic_releases_old_slices_after_the_wait():
     got = [s for s, _ in sh.take_ready(10.0)]
     assert got == [1, 2]  # the last slice waits for a later one, as before
     assert sh.engine.last_slice[0] == 2
+
+
+def test_a_silent_topic_with_records_left_on_the_broker_is_still_waited_for():
+    sh = shard_with_quotes_only(3, age_s=60.0)
+    sh.last_seen["t.trades"] = time.monotonic() - 60.0
+    sh.max_seen["t.trades"] = 0
+    sh.unread = lambda topic, _p: topic == "t.trades"  # the broker holds trades this worker has not read
+    assert sh.take_ready(10.0) == []

@@ -389,8 +389,11 @@ class _Pending:
 class Shard:
     """One partition number: its engine, the slices waiting for parts, safe offsets."""
 
-    def __init__(self, partition: int, engine: ShardEngine, topics: tuple[str, ...]) -> None:
+    def __init__(self, partition: int, engine: ShardEngine, topics: tuple[str, ...],
+                 unread: Callable[[str, int], bool] | None = None) -> None:
         self.partition = partition
+        #: (topic, partition) -> True when the broker holds records this consumer has not read yet
+        self.unread = unread or (lambda _t, _p: False)
         self.engine = engine
         self.waiting: dict[int, _Pending] = {}  # slice -> records so far
         self.order: list[int] = []  # heap of waiting slice numbers
@@ -432,7 +435,10 @@ class Shard:
                 now = time.monotonic()
                 behind = [t for t in self.topics if self.max_seen.get(t, -1) <= heap[0]]
                 if behind:
-                    quiet = all(now - self.last_seen.get(t, -math.inf) >= incomplete_after_s for t in behind)
+                    # silent for the whole wait and nothing left unread on the broker: under a backlog
+                    # a topic-partition can go unserved for a while although its records are there
+                    quiet = all(now - self.last_seen.get(t, -math.inf) >= incomplete_after_s
+                                and not self.unread(t, self.partition) for t in behind)
                     if len(heap) < 2 or now - q.first_seen < incomplete_after_s or not quiet:
                         break
                 LOG.warning("partition %d: slice %d taken with %d of %d records (waited %.1fs)",
@@ -508,7 +514,7 @@ class ScannerService:
                          len(snap.names), snap.offsets)
             else:
                 eng = ShardEngine(self.cfg)
-            self.shards[p] = Shard(p, eng, self.topics)
+            self.shards[p] = Shard(p, eng, self.topics, self._unread)
             for t in self.topics:
                 if (t, p) in tps:
                     off = snap.offsets.get(t, OFFSET_BEGINNING) if snap is not None else OFFSET_BEGINNING
@@ -644,6 +650,17 @@ class ScannerService:
             self._last_snapshot = now
         self.consumer.commit()
         self._last_commit = now
+
+    def _unread(self, topic: str, partition: int) -> bool:
+        """The broker's log end (as cached from the last fetch) is past our position."""
+        c = self.consumer._c  # noqa: SLF001 - cached watermarks are not exposed by the wrapper
+        tp = TopicPartition(topic, partition)
+        try:
+            _lo, hi = c.get_watermark_offsets(tp, cached=True)
+            pos = c.position([tp])[0].offset
+        except Exception:  # noqa: BLE001 - not assigned / not fetched yet: nothing known to be waiting
+            return False
+        return hi >= 0 and pos >= 0 and hi > pos
 
     def update_lag(self) -> dict[tuple[str, int], int]:
         """Lag per assigned partition from the watermarks cached by the last fetches (a broker round trip
