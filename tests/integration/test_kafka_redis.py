@@ -161,6 +161,22 @@ def test_two_consumers_in_one_group_split_partitions(bootstrap: str, run_id: str
 
 
 # ----------------------------------------------------------------------------------------------- redis
+def test_redis_state_is_written_a_bounded_number_of_symbols_per_flush(redis_url: str, run_id: str) -> None:
+    """A flush writes at most ``state_per_flush`` symbol states (oldest pending first), the rest keep their
+    latest values for the next flush; a forced flush writes them all; values equal redis-py's encoding."""
+    sink = RedisStateSink(RedisStateConfig(url=redis_url, prefix=f"it{run_id}", state_per_flush=2))
+    for i in range(5):
+        sink.update_state(f"S{i}", {"score": 0.25 * i, "n": i, "name": f"s{i}", "raw": b"x\r\ny"})
+    sink.update_state("S0", {"score": 0.5})  # latest value wins, position kept
+    assert sink.flush()
+    assert sink.pending[0] == 3
+    assert sink.latest_state("S0") == {"score": "0.5", "n": "0", "name": "s0", "raw": "x\r\ny"}
+    assert sink.latest_state("S1")["score"] == "0.25" and sink.latest_state("S2") == {}
+    assert sink.flush(force=True) and sink.pending[0] == 0
+    assert sink.latest_state("S4") == {"score": "1.0", "n": "4", "name": "s4", "raw": "x\r\ny"}
+    sink.close()
+
+
 def test_redis_state_hashes_and_signal_stream_are_idempotent(redis_url: str, run_id: str) -> None:
     sink = RedisStateSink(RedisStateConfig(url=redis_url, prefix=f"it{run_id}"))
     sink.update_state("AAPL", {"spread_bps": 1.5, "score": 0.2})

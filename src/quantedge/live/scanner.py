@@ -303,12 +303,13 @@ class Outputs:
         if self.redis is not None:
             self.redis.update_state(symbol, {k: ("nan" if v != v else repr(v)) for k, v in fields.items()})
 
-    def flush(self) -> None:
-        """Kafka: wait for acks (raises on failure).  Redis: written, or kept buffered during an outage."""
+    def flush(self, final: bool = False) -> None:
+        """Kafka: wait for acks (raises on failure).  Redis: signals written, or kept buffered during an
+        outage; symbol states at most ``state_per_flush`` a time (all of them when ``final``)."""
         if self.producer is not None:
             self.producer.flush(60.0)
         if self.redis is not None:
-            ok = self.redis.flush()
+            ok = self.redis.flush(force=final)
             st = self.redis.stats
             self.metrics.set("redis_connected", 1.0 if ok else 0.0)
             self.metrics.set("redis_outages_total", st.outages)
@@ -633,7 +634,7 @@ class ScannerService:
                     self.outputs.state(sh.engine.names[slot], sh.engine.features_of(slot))
                 sh.dirty.clear()
             self._last_state = now
-        self.outputs.flush()
+        self.outputs.flush(final=force_snapshot)
         snap_due = force_snapshot or (now - self._last_snapshot >= self.cfg.snapshot_interval_s)
         for p in parts:
             sh = self.shards.get(p)
