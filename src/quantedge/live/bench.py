@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="comma-separated offered loads in events/s; 'max' = as fast as possible")
     ap.add_argument("--slice-ms", type=float, default=10.0)
     ap.add_argument("--group", default="partition", choices=("partition", "symbol"))
-    ap.add_argument("--emit", default="scores", choices=("scores", "triggers"))
+    ap.add_argument("--emit", default="triggers", choices=("scores", "triggers"))
     ap.add_argument("--sinks", default="kafka,redis")
     ap.add_argument("--bootstrap", default=None)
     ap.add_argument("--max-seconds", type=float, default=90.0)
