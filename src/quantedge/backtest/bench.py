@@ -46,7 +46,12 @@ def run(zip_path: str | Path, n_symbols: int) -> dict:
     eng.run(replicated_batches(base, n_symbols))
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
-    n = eng.events_seen
+    return _figures(eng, n_symbols, eng.events_seen, wall, cpu,
+                    matcher_events=int(eng.venue.counters[1]))
+
+
+def _figures(eng: Engine, n_symbols: int, n: int, wall: float, cpu: float, **extra: object) -> dict:
+    """Per-core rate, callback cost and peak memory of one timed run."""
     return {
         "symbols": n_symbols,
         "events": n,
@@ -57,7 +62,7 @@ def run(zip_path: str | Path, n_symbols: int) -> dict:
         "callback_us_mean": round(eng.callback_s / max(eng.callbacks, 1) * 1e6, 2),
         "callback_share_of_time": round(eng.callback_s / wall, 4),
         "fills": len(eng.fills),
-        "matcher_events": int(eng.venue.counters[1]),
+        **extra,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
@@ -95,21 +100,9 @@ def run_accumulation(nept_ticks: str | Path, n_symbols: int = 2000, batch_rows: 
                      stage=stage)
     wall = time.perf_counter() - t0w
     cpu = time.process_time() - cpu0
-    n = int(stream.shape[0])
-    return {
-        "symbols": n_symbols,
-        "events": n,
-        "wall_s": round(wall, 3),
-        "cpu_s": round(cpu, 3),
-        "events_per_s_per_core": round(n / cpu),
-        "signal_records": int(stage.records().shape[0]),
-        "triggers": int(sum(stage.summary()["triggers"].values())),
-        "callbacks": eng.callbacks,
-        "callback_us_mean": round(eng.callback_s / max(eng.callbacks, 1) * 1e6, 2),
-        "callback_share_of_time": round(eng.callback_s / wall, 4),
-        "fills": len(eng.fills),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }
+    return _figures(eng, n_symbols, int(stream.shape[0]), wall, cpu,
+                    signal_records=int(stage.records().shape[0]),
+                    triggers=int(sum(stage.summary()["triggers"].values())))
 
 
 def main() -> None:
