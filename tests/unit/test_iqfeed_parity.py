@@ -213,7 +213,8 @@ def test_lobster_books_over_wor_and_wpl_equal_catalog_books_after_every_message(
     sid = cat.symbols.id("AMZN")
     n = sid + 1
     cat_l3 = L3Book.allocate(n, capacity=512, tick=0, evict_stale=False)  # every catalog event
-    carried_l3 = L3Book.allocate(n, capacity=512, tick=0, evict_stale=False)  # the catalog events a WOR stream can carry
+    # the catalog events a WOR stream can carry (no eviction: WPL mirrors the raw order flow)
+    carried_l3 = L3Book.allocate(n, capacity=512, tick=0, evict_stale=False)
     wor_l3 = L3Book.allocate(n, capacity=512, tick=0, evict_stale=False)
     wpl_l2 = L2Book.allocate(n, capacity=512, tick=0)
     is_order = ref["kind"] == KIND_ORDER
