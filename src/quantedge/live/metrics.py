@@ -150,6 +150,7 @@ class RateLog:
         self.interval = interval_s
         self._t0 = time.monotonic()
         self._n0 = 0.0
+        self.rate = 0.0  # throughput over the last logged interval
 
     def maybe(self, total: float, **fields: object) -> bool:
         now = time.monotonic()
@@ -159,4 +160,5 @@ class RateLog:
         extra = " ".join(f"{k}={v}" for k, v in fields.items())
         self.log.info("%s: %.0f/s total=%d %s", self.what, rate, int(total), extra)
         self._t0, self._n0 = now, total
+        self.rate = rate
         return True

@@ -493,7 +493,7 @@ class ScannerService:
         m.describe("dead_letters_total", "counter", "messages sent to the dead-letter topic")
         m.describe("consumer_lag", "gauge", "messages behind the log end per assigned partition")
         m.describe("events_per_second", "gauge", "scanner throughput over the last log interval")
-        m.describe("latency_ms", "summary", "publish time to outputs handed to the producer (ms)")
+        m.describe("latency_ms", "summary", "publish time of a slice to the moment the scanner takes it (ms)")
         m.describe("redis_connected", "gauge", "1 when the last Redis flush succeeded")
         m.describe("redis_outages_total", "counter", "Redis outages seen")
         m.describe("snapshots_total", "counter", "state snapshots written")
@@ -707,7 +707,7 @@ class ScannerService:
                     total = self.metrics.get("events_total")
                     if self.rate.maybe(total, lag=sum(lag.values()), partitions=len(self.shards),
                                        signals=int(self.metrics.get("signals_emitted_total"))):
-                        pass
+                        self.metrics.set("events_per_second", self.rate.rate)
                     last_lag = now
                 if max_seconds is not None and now - t0 > max_seconds:
                     break

@@ -1,7 +1,7 @@
 """Per-partition state snapshots so a restarted or rebalanced scanner rebuilds its state.
 
 A snapshot of partition ``p`` holds everything the scanner's kernels keep for the symbols of that
-partition (books, feature windows, signal state, the last processed publisher slice per symbol)
+partition (books, feature windows, signal state, the partition's last processed publisher slice)
 and, per raw topic, the *safe offset*: the first message whose slice was not yet processed.  A worker
 that takes the partition over loads the snapshot, seeks each raw topic-partition to its safe offset
 and replays; messages of slices already in the state are skipped by slice number, so the rebuilt
