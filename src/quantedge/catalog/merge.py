@@ -60,81 +60,6 @@ def is_sorted(events: np.ndarray) -> bool:
     return bool(_is_sorted(events["ts_recv"], events["seq"], events["kind"]))
 
 
-@njit(cache=True)
-def _less(ts, seq, kind, i, j) -> bool:
-    # strict "i before j" by (ts, seq, kind, index); index tie-break keeps source order stable
-    if ts[i] != ts[j]:
-        return ts[i] < ts[j]
-    if seq[i] != seq[j]:
-        return seq[i] < seq[j]
-    if kind[i] != kind[j]:
-        return kind[i] < kind[j]
-    return i < j
-
-
-@njit(cache=True)
-def _kway_order(ts, seq, kind, starts, ends) -> np.ndarray:
-    """Permutation that merges the sorted runs [starts[r], ends[r]) of the concatenated arrays.
-
-    A binary heap of run heads; ties between runs resolve by position in the concatenation, i.e.
-    by run order, which the caller makes deterministic.
-    """
-    k = starts.shape[0]
-    total = 0
-    for r in range(k):
-        total += ends[r] - starts[r]
-    out = np.empty(total, np.int64)
-    heap = np.empty(k, np.int64)  # holds current global index of each live run head
-    run_of = np.empty(k, np.int64)
-    pos = starts.copy()
-    h = 0
-    for r in range(k):
-        if pos[r] < ends[r]:
-            heap[h] = pos[r]
-            run_of[h] = r
-            # sift up
-            c = h
-            h += 1
-            while c > 0:
-                p = (c - 1) // 2
-                if _less(ts, seq, kind, heap[c], heap[p]):
-                    heap[c], heap[p] = heap[p], heap[c]
-                    run_of[c], run_of[p] = run_of[p], run_of[c]
-                    c = p
-                else:
-                    break
-    n = 0
-    while h > 0:
-        top = heap[0]
-        r = run_of[0]
-        out[n] = top
-        n += 1
-        pos[r] += 1
-        if pos[r] < ends[r]:
-            heap[0] = pos[r]
-        else:
-            h -= 1
-            heap[0] = heap[h]
-            run_of[0] = run_of[h]
-        # sift down
-        c = 0
-        while True:
-            lft = 2 * c + 1
-            if lft >= h:
-                break
-            m = lft
-            rgt = lft + 1
-            if rgt < h and _less(ts, seq, kind, heap[rgt], heap[lft]):
-                m = rgt
-            if _less(ts, seq, kind, heap[m], heap[c]):
-                heap[c], heap[m] = heap[m], heap[c]
-                run_of[c], run_of[m] = run_of[m], run_of[c]
-                c = m
-            else:
-                break
-    return out
-
-
 def merge_sorted_runs(runs: list[np.ndarray]) -> np.ndarray:
     """Merge already-sorted event arrays into one array in merge order (stable by run order)."""
     runs = [r for r in runs if r.shape[0]]
@@ -142,16 +67,14 @@ def merge_sorted_runs(runs: list[np.ndarray]) -> np.ndarray:
         return np.zeros(0, EVENT_DTYPE)
     if len(runs) == 1:
         return runs[0]
-    cat = concat_events(runs)
+    pool = concat_events(runs)
     lens = np.array([r.shape[0] for r in runs], np.int64)
-    ends = np.cumsum(lens)
-    starts = ends - lens
-    # contiguous key copies: the heap's random probes then touch 8+8+1 bytes, not 64-byte records
-    ts = np.ascontiguousarray(cat["ts_recv"])
-    seq = np.ascontiguousarray(cat["seq"])
-    kind = np.ascontiguousarray(cat["kind"])
-    order = _kway_order(ts, seq, kind, starts, ends)
-    return take_events(cat, order)
+    tail = np.cumsum(lens)
+    head = tail - lens
+    out = np.empty(pool.shape[0], EVENT_DTYPE)
+    n, _ = merge_pool_into(pool, head, tail, np.zeros(len(runs), np.bool_), out, 0)
+    assert n == out.shape[0]
+    return out
 
 
 @njit(cache=True, nogil=True)
