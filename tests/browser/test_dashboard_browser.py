@@ -126,6 +126,8 @@ def test_signal_markers_where_the_log_says(browser, dash) -> None:  # noqa: ANN0
     browser.wait(f"window.__qe.signals.length === {len(want)}")
     shown = sorted(tuple(x) for x in browser.eval("window.__qe.signals.map(s => [s.t_et, s.name])"))
     assert shown == want
+    # the side table is drawn on the next animation frame after the state changes
+    browser.wait(f"document.querySelectorAll('#signals tr').length === {len(want)}")
     rows = browser.eval(
         "[...document.querySelectorAll('#signals tr')].map(r => [r.cells[0].textContent,"
         " r.cells[1].textContent.replace(' \u25b2', '')])"
@@ -166,7 +168,10 @@ def test_pnl_equals_the_backtest(browser, dash, tmp_path) -> None:  # noqa: ANN0
     status, _ = _post(dash.url + "/api/control", {"action": "seek", "to": s.info.t1})
     assert status == 200
     _open(browser, dash, "AMZN")
-    browser.wait("document.getElementById('pnl') !== null && window.__qe.clock.finished")
+    browser.wait(
+        "document.getElementById('pnl') !== null && window.__qe.clock.finished"
+        " && +document.getElementById('pnl').dataset.value === window.__qe.position.pnl"
+    )
     in_symbol_view = float(browser.eval("document.getElementById('pnl').dataset.value"))
     browser.click("#tab-summary")
     browser.wait("document.getElementById('summary-pnl') !== null")
