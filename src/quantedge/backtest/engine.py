@@ -50,7 +50,7 @@ from quantedge.backtest.portfolio import Portfolio
 from quantedge.backtest.risk import RiskLimits, RiskManager
 from quantedge.backtest.venue import STATUS_FINAL, ExecutionConfig, SimVenue
 from quantedge.signals.types import SIGNAL_DTYPE, SIGNAL_NAMES
-from quantedge.strategies.base import Context, LookAheadError, Strategy
+from quantedge.strategies.base import Context, LookAheadError, MarketArrays, Strategy
 
 INF = np.iinfo(np.int64).max
 
@@ -137,6 +137,7 @@ class Engine(Context):
         self.order_events: list[dict] = []
         self.callbacks = 0
         self.callback_s = 0.0
+        self.observe_s = 0.0  # time in observers (observe_every): compiled work over all symbols
         self.events_seen = 0
         self._started = False
         self._pending_qty: dict[int, int] = {}
@@ -222,7 +223,7 @@ class Engine(Context):
             return
         end = end_ns if end_ns is not None else self._last_ts
         while self._heap:
-            if self._heap[0][4] == "timer" and self._heap[0][0] > end:
+            if self._heap[0][4] in ("timer", "observe") and self._heap[0][0] > end:
                 heapq.heappop(self._heap)
                 continue
             self._pop_one()
@@ -284,6 +285,8 @@ class Engine(Context):
             self._call(self.strategy.on_signal, payload)
         elif kind == "fill":
             self._deliver_fill(payload)
+        elif kind == "status":
+            self._order_event(*payload)
         elif kind == "arrive":
             self.venue.arrive(payload, t)
             self._pending_qty_done(payload)
@@ -293,6 +296,13 @@ class Engine(Context):
                 self._order_event(payload, "cancelled", "cancel request")
         elif kind == "bar":
             self._deliver_bar(payload)
+        elif kind == "observe":
+            name, every, observer = payload
+            self._push(t + every, P_TIMER, "observe", payload, t + every)
+            t0 = time.perf_counter()
+            observer(t, self.market)
+            self.observe_s += time.perf_counter() - t0
+            self._push(t + self.cfg.feed_latency_ns, P_TIMER, "timer", (name, 0), t)
         elif kind == "timer":
             name, every = payload
             if every:
@@ -318,16 +328,25 @@ class Engine(Context):
     # ---------------------------------------------------------------------------------------------
     # fills, orders
     # ---------------------------------------------------------------------------------------------
-    def _collect_fills(self) -> None:
-        for f in self.venue.drain_fills():
+    def _collect_fills(self) -> int:
+        fills = self.venue.drain_fills()
+        for f in fills:
             self._push(f.ts + self.cfg.feed_latency_ns, P_DELIVER, "fill", f, f.ts)
+        return len(fills)
 
     def _after_arrival(self, oid: int) -> None:
-        self._collect_fills()
+        got = self._collect_fills()
         st = self.venue.status(oid)
         if st in (ST_CANCELLED, ST_REJECTED):
             reason = self.venue.reject_reasons.get(oid, "")
-            self._order_event(oid, STATUS_NAMES[st], reason)
+            if got:
+                # filled in part, the rest cancelled (a market order that ran out of book): the
+                # status report follows the fill reports, so the strategy never sees "cancelled"
+                # while shares it sold are still unreported (it would sell them again)
+                self._push(self.now + self.cfg.feed_latency_ns, P_DELIVER, "status",
+                           (oid, STATUS_NAMES[st], reason), self.now)
+            else:
+                self._order_event(oid, STATUS_NAMES[st], reason)
 
     def _order_event(self, oid: int, status: str, reason: str) -> None:
         self.order_events.append({"ts": self.now, "order_id": oid, "status": status, "reason": reason})
@@ -587,6 +606,24 @@ class Engine(Context):
             if k not in _KIND_BITS:
                 raise ValueError(f"subscribe: kind {k!r} unknown; choose from {sorted(_KIND_BITS)}")
             self.venue.sub_mask[symbol] |= _KIND_BITS[k]
+
+    def unsubscribe(self, symbol: int, kinds: tuple[str, ...] = ("trade",)) -> None:
+        for k in kinds:
+            if k not in _KIND_BITS:
+                raise ValueError(f"unsubscribe: kind {k!r} unknown; choose from {sorted(_KIND_BITS)}")
+            self.venue.sub_mask[symbol] &= ~_KIND_BITS[k]
+
+    @property
+    def market(self) -> MarketArrays:
+        v = self.venue
+        return MarketArrays(v.book.lv, v.book.sd, v.last_px, v.tape)
+
+    def observe_every(self, name: str, every: str | int, observer: Any) -> None:
+        ev_ns = parse_interval(every)
+        if ev_ns <= 0:
+            raise ValueError(f"observe_every {name!r}: interval must be positive")
+        t = (self.now // ev_ns + 1) * ev_ns
+        self._push(t, P_TIMER, "observe", (name, ev_ns, observer), t)
 
     def schedule(self, name: str, every: str | int | None = None, at: int | None = None) -> None:
         ev_ns = parse_interval(every) if every is not None else 0

@@ -63,6 +63,7 @@ from quantedge.backtest.orders import (
     new_order_table,
 )
 from quantedge.backtest.queue import QueueModel
+from quantedge.backtest.stops_nb import new_tape
 from quantedge.book.l2 import L2Book
 from quantedge.book.l3 import L3Book, _bits
 from quantedge.book.pseudo import PseudoBook
@@ -132,6 +133,7 @@ class SimVenue:
         self.has_orders = np.zeros(n_symbols, np.int64)
         self.sub_mask = np.zeros(n_symbols, np.int64)
         self.last_px = np.zeros(n_symbols, np.int64)
+        self.tape = new_tape(n_symbols)  # prints since an observer last read them (stops_nb)
         self.bar_close = np.zeros(n_symbols, np.int64)  # set by the engine as bars close
         self.counters = np.zeros(2, np.int64)
         self.tags: dict[int, str] = {}
@@ -163,6 +165,7 @@ class SimVenue:
             self.nfl,
             self.last_px,
             self.counters,
+            self.tape,
         )
         return int(i), int(why)
 

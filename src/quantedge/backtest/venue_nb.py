@@ -52,6 +52,7 @@ from quantedge.backtest.orders import (
     ST_FILLED,
 )
 from quantedge.backtest.queue import q_depth, q_is_filled, q_new_order, q_trade
+from quantedge.backtest.stops_nb import tape_print
 from quantedge.book.l2 import l2_event
 from quantedge.book.l3 import l3_event
 from quantedge.book.pseudo import pseudo_event
@@ -356,10 +357,12 @@ def run_until(
     nfl,
     last_px,
     counters,
+    tape,
 ):
     """Apply events from i0 while ts_recv <= t_stop; returns (next index, STOP_* reason).
 
-    counters[0] += events applied, counters[1] += events that ran the matcher.
+    counters[0] += events applied, counters[1] += events that ran the matcher; every print is
+    counted on ``tape`` (stops_nb.tape_print), classified against the quote it met.
     """
     n = events.shape[0]
     ns = lv.shape[0]
@@ -377,6 +380,10 @@ def run_until(
         counters[0] += 1
         if s < 0 or s >= ns:
             continue
+        if k == KIND_TRADE and e.price > 0 and e.size > 0:
+            bid = lv[s, 0, 0, LV_PX] / 10_000.0 if sd[s, 0, SD_NLEV] > 0 else 0.0
+            ask = lv[s, 1, 0, LV_PX] / 10_000.0 if sd[s, 1, SD_NLEV] > 0 else 0.0
+            tape_print(tape, s, e.side, e.price / 10_000.0, float(e.size), bid, ask)
         if mode == MODE_L3:
             l3_event(
                 lv,

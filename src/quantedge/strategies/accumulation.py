@@ -1,12 +1,15 @@
 """Stealth-accumulation strategy: enter on the composite score, scale in on confirmations, exit on
 "fleeing" signals or on composed stops.  Calibrated for penny stocks (wide spreads, jumpy prices).
 
-Decision flow (all on sparse callbacks: signals, our fills, a 1 s observation timer, prints of the
-symbols being watched):
+Decision flow (Python runs on sparse callbacks only: signals, our fills, order timeouts, and one
+timer per second that acts on the stops that fired):
 
-* **Watch**: the first signal of a symbol subscribes to its prints and starts its stop rules, so the
-  ATR, the spread/depth averages and the support levels (prices where selling was absorbed at the
-  bid) are warm before any entry.
+* **Watch**: the first signal of a symbol arms its stop rules, so the ATR, the spread/depth
+  averages and the support levels (prices where selling was absorbed at the bid) are warm before
+  any entry.  The rules of every armed symbol observe its book and prints once a second in one
+  compiled pass (:class:`~quantedge.backtest.stops_nb.StopBank`, the same arithmetic as the
+  Python :class:`~quantedge.backtest.stops.StopSet`), so watching 2,000 symbols costs no Python per
+  symbol.  While a position is open the strategy also takes the symbol's prints (marks).
 * **Entry**: a composite (``SIG_COMPOSITE``) record with score >= ``entry_score`` (and, with
   ``require_trigger``, its rising edge) opens a position when at least ``min_confirmations`` of the
   five individual signals scored >= ``confirm_score`` within ``confirm_window_s``.  The target is
@@ -28,6 +31,7 @@ and finally a market order.  Stop exits start at the marketable limit: the bid m
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +40,7 @@ from quantedge import events as ev
 from quantedge.backtest.bars import parse_interval
 from quantedge.backtest.orders import Fill
 from quantedge.backtest.stops import AtrStop, MicroStop, Obs, StopSet, SupportStop, TimeStop, TrailingStop
+from quantedge.backtest.stops_nb import StopBank
 from quantedge.signals.types import (
     SIG_ABSORPTION,
     SIG_COMPOSITE,
@@ -43,7 +48,7 @@ from quantedge.signals.types import (
     SIG_EXIT,
     SIGNAL_NAMES,
 )
-from quantedge.strategies.base import Context, LookAheadError, Params, Strategy
+from quantedge.strategies.base import Context, LookAheadError, MarketArrays, Params, Strategy
 
 NS = 1_000_000_000
 CONFIRMING = tuple(range(SIG_ABSORPTION, SIG_CONTRACTION + 1))  # the five individual signals
@@ -181,8 +186,9 @@ def round_to_tick(price: float, up: bool) -> float:
 
 
 class BarAtr:
-    """An :class:`AtrStop` fed with bars of ``bar_s`` seconds built from the observations (the ATR of
-    1 s observations of a penny stock is mostly zero with one-tick jumps — far too tight)."""
+    """An :class:`AtrStop` fed with bars of ``bar_s`` seconds built from the observations (the ATR
+    of 1 s observations of a penny stock is mostly zero with one-tick jumps — far too tight).  The
+    Python reference of the bank's ATR rule."""
 
     def __init__(self, atr: AtrStop, bar_s: float) -> None:
         self.atr = atr
@@ -218,7 +224,7 @@ class _Order:
 
 @dataclass
 class _Sym:
-    stops: StopSet
+    s: int  # symbol id
     scores: dict = field(default_factory=dict)  # signal id -> (ts, score, triggered)
     tranche: int = 0  # shares per tranche (fixed when the position opens)
     target: int = 0  # shares wanted
@@ -229,15 +235,6 @@ class _Sym:
     cooldown_until: int = 0
     since: int = 0  # first signal of the symbol
     cost: float = 0.0  # dollars paid for the open position (average entry = cost / position)
-    # prints since the last observation
-    sv: float = 0.0
-    vol: float = 0.0
-    at_bid: float = 0.0
-    hi: float = -math.inf
-    lo: float = math.inf
-    bid: float = 0.0
-    ask: float = 0.0
-    last_stop: float = -math.inf
 
 
 class Accumulation(Strategy):
@@ -259,7 +256,9 @@ class Accumulation(Strategy):
         self.only = ctx.symbol_id(self.p.symbol) if self.p.symbol else None
         self.exits: list[dict] = []  # one row per exit decision: ts, symbol, reason
         self.entries: list[dict] = []  # one row per entry / scale-in decision
-        ctx.schedule("obs", every=self.p.obs_interval)
+        self.bank = self.make_bank(ctx.n_symbols)
+        self._fired: deque[list[tuple[int, str, float]]] = deque()  # observed, not yet visible
+        ctx.observe_every("obs", self.p.obs_interval, self._observe_all)
         self._schedule_eod(ctx)
 
     def _schedule_eod(self, ctx: Context) -> None:
@@ -275,8 +274,22 @@ class Accumulation(Strategy):
             at = et_midnight_ns(day + dt.timedelta(days=1)) + _hhmm(self.p.flatten_at_et)
         ctx.schedule("eod", at=at)
 
+    def make_bank(self, n_symbols: int) -> StopBank:
+        """The composed stop rules of every symbol, compiled (see :meth:`make_stops`)."""
+        p = self.p
+        return StopBank(
+            n_symbols, self.stop_kinds, bar_ns=int(p.atr_bar_s * NS), period=p.atr_period,
+            mult_low=p.atr_mult_low, mult_high=p.atr_mult_high, regime_period=p.atr_regime_period,
+            regime_ratio=p.atr_regime_ratio, trail_pct=p.trail_pct, time_max_loss_pct=p.time_max_loss_pct,
+            time_start_s=p.time_start_s, time_full_s=p.time_full_s, time_floor_pct=p.time_floor_pct,
+            support_min_share=p.support_min_share, micro_flow=p.micro_flow, micro_window=p.micro_window,
+            micro_spread_mult=p.micro_spread_mult, micro_depth_frac=p.micro_depth_frac,
+            micro_alpha=p.micro_alpha,
+        )
+
     def make_stops(self, price: float) -> StopSet:
-        """The composed stop rules for one symbol (ticks from its price)."""
+        """The composed stop rules for one symbol (ticks from its price) as Python objects: the
+        reference the compiled bank is tested against, and the way to stop a single position."""
         p = self.p
         t = tick_size(price)
         rules = []
@@ -304,9 +317,10 @@ class Accumulation(Strategy):
             ref = (bid + ask) / 2 if bid and ask else (bid or ask or self._last(ctx, s))
             if not ref or ref != ref:
                 return None
-            ctx.subscribe(s, ("trade",))
-            st = self.sym[s] = _Sym(self.make_stops(ref))
-            st.bid, st.ask, st.since = bid, ask, ctx.now
+            t = tick_size(ref)
+            self.bank.arm(s, bucket=self.p.support_ticks * t, buffer=self.p.support_buffer_ticks * t)
+            st = self.sym[s] = _Sym(s)
+            st.since = ctx.now
         return st
 
     # ------------------------------------------------------------------------------------------
@@ -361,26 +375,11 @@ class Accumulation(Strategy):
         elif st.target > 0:
             self._scale(ctx, s, st)
 
-    def on_trade(self, ctx: Context, e: np.void) -> None:
-        st = self.sym.get(int(e["symbol"]))
-        if st is None or e["price"] <= 0 or e["size"] <= 0:
-            return
-        px = e["price"] / ev.PRICE_SCALE
-        q = float(e["size"])
-        side = int(e["side"])
-        if side == 0 and st.bid and st.ask:
-            side = -1 if px <= st.bid else 1 if px >= st.ask else 0
-        st.sv += side * q
-        st.vol += q
-        if side < 0 or (st.bid and px <= st.bid):
-            st.at_bid += q
-        st.hi = max(st.hi, px)
-        st.lo = min(st.lo, px)
-
     def on_timer(self, ctx: Context, name: str) -> None:
         if name == "obs":
-            for s, st in self.sym.items():
-                self._observe(ctx, s, st)
+            for s, label, _stop in self._fired.popleft():
+                if ctx.position(s) > 0 and self.bank.entry(s):
+                    self.exit(ctx, s, f"stop {label}", urgent=True)
         elif name == "eod":
             for s in list(self.sym):
                 if ctx.position(s) > 0 or self._working(self.sym[s], "entry"):
@@ -408,9 +407,10 @@ class Accumulation(Strategy):
             first = pos == fill.qty
             st.cost += fill.qty * fill.price_usd
             if first:
-                st.stops.open(fill.price_usd, fill.ts)
-            else:
-                st.stops.entry = st.cost / pos
+                self.bank.open(fill.symbol, fill.price_usd, fill.ts)
+                ctx.subscribe(fill.symbol, ("trade",))  # its prints mark the position
+            elif pos > 0:
+                self.bank.set_entry(fill.symbol, st.cost / pos)
             if st.exiting:  # an entry filled while its cancel was on the way: sell that too
                 self._send_exit(ctx, fill.symbol, st, self.p.exit_reprices + 1 if st.urgent else 0)
         else:
@@ -586,7 +586,8 @@ class Accumulation(Strategy):
         st.confirmed = set()
         st.exiting, st.urgent = "", False
         st.cost = 0.0
-        st.stops.entry = 0.0  # price stops rest while flat; the rules keep learning the market
+        self.bank.set_entry(st.s, 0.0)  # price stops rest while flat; the rules keep learning the market
+        ctx.unsubscribe(st.s, ("trade",))
         st.cooldown_until = ctx.now + int(self.p.reentry_cooldown_s * NS)
         self._cancel_all(ctx, st, "entry", "exit")
 
@@ -595,39 +596,10 @@ class Accumulation(Strategy):
         return sum(o.qty - o.filled for o in st.orders.values() if o.purpose == purpose)
 
     # ------------------------------------------------------------------------------------------
-    def _observe(self, ctx: Context, s: int, st: _Sym) -> None:
-        """One stop observation from the quote, the book depth and the prints since the last one."""
-        try:
-            b = ctx.book(s, 10)
-        except LookAheadError:
-            return
-        bid = b["bid_px"][0] / ev.PRICE_SCALE if b.get("bid_px") else 0.0
-        ask = b["ask_px"][0] / ev.PRICE_SCALE if b.get("ask_px") else 0.0
-        if bid and ask and ask > bid:
-            price = (bid + ask) / 2  # the mid: prints bounce across a 1-3 % spread
-        else:
-            price = self._last(ctx, s)
-        if not price:
-            return
-        o = Obs(
-            ts=ctx.now,
-            price=price,
-            high=max(st.hi, price),
-            low=min(st.lo, price),
-            bid=bid or None,
-            ask=ask or None,
-            bid_depth=float(sum(b["bid_sz"])) if b.get("bid_sz") else None,
-            signed_volume=st.sv,
-            volume=st.vol,
-            at_bid_volume=st.at_bid,
-        )
-        st.bid, st.ask = bid, ask
-        st.sv = st.vol = st.at_bid = 0.0
-        st.hi, st.lo = -math.inf, math.inf
-        stop, why = st.stops.update(o)
-        st.last_stop = stop
-        if why and ctx.position(s) > 0 and st.stops.entry:
-            self.exit(ctx, s, f"stop {STOP_LABEL.get(why, why)}", urgent=True)
+    def _observe_all(self, ts: int, m: MarketArrays) -> None:
+        """Every armed symbol's stop rules observe its book and prints (compiled); the exits that
+        fired are acted on in ``on_timer("obs")``, when the observation is visible."""
+        self._fired.append(self.bank.observe(ts, m.lv, m.sd, m.last_px, m.tape))
 
 
 STOP_LABEL = {"BarAtr": "atr", "TrailingStop": "trailing", "TimeStop": "time", "SupportStop": "support"}

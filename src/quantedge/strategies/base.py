@@ -59,10 +59,24 @@ def _to_bool(v: Any) -> bool:
     return bool(v)
 
 
+@dataclass(frozen=True)
+class MarketArrays:
+    """Every symbol's book and tape as compiled code reads them (for observers, see
+    :meth:`Context.observe_every`): ``lv``/``sd`` the book arrays (quantedge.book.state layout),
+    ``last_px`` the last lit print ($0.0001), ``tape`` the prints since the observer last reset each
+    row (columns of quantedge.backtest.stops_nb: signed volume, volume, at-bid volume, high, low)."""
+
+    lv: np.ndarray
+    sd: np.ndarray
+    last_px: np.ndarray
+    tape: np.ndarray
+
+
 class Context(ABC):
     """What a strategy may do and see.  Implemented by the backtest engine and the live runner."""
 
     now: int  # ns UTC: the strategy's clock (never before the receive time of anything it saw)
+    n_symbols: int  # symbol ids are 0 .. n_symbols - 1
 
     # orders -------------------------------------------------------------------------------------
     @abstractmethod
@@ -133,7 +147,18 @@ class Context(ABC):
     def subscribe(self, symbol: int, kinds: tuple[str, ...] = ("trade",)) -> None: ...
 
     @abstractmethod
+    def unsubscribe(self, symbol: int, kinds: tuple[str, ...] = ("trade",)) -> None: ...
+
+    @abstractmethod
     def schedule(self, name: str, every: str | int | None = None, at: int | None = None) -> None: ...
+
+    @abstractmethod
+    def observe_every(self, name: str, every: str | int, observer: Any) -> None:
+        """Dense work over all symbols without a Python call per symbol: at each ``every`` boundary
+        T, ``observer(T, market)`` runs with every symbol's book and tape at T (a
+        :class:`MarketArrays`; the observer should hand them to a compiled kernel), then
+        ``on_timer(name)`` fires when that observation is visible to the strategy (T + feed latency)."""
+        ...
 
     # names and logging --------------------------------------------------------------------------
     @abstractmethod
