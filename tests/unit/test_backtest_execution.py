@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from quantedge import events as ev
 from quantedge.backtest import venue_nb as vnb
@@ -219,6 +221,30 @@ def test_portfolio_pnl_and_atomic_resume(tmp_path):
     p.write_text("{broken")
     with pytest.raises(ValueError, match="cannot resume"):
         Portfolio.load(p)
+
+
+@settings(max_examples=80, deadline=None)
+@given(hs.lists(hs.tuples(hs.integers(0, 4), hs.sampled_from([1, -1]), hs.integers(1, 900),
+                          hs.integers(1, 60_000), hs.booleans(), hs.floats(0.01, 9.0)), max_size=60))
+def test_portfolio_running_sums_equal_the_direct_sums(ops):  # noqa: ANN001
+    """Equity and exposure are running sums (exact in $0.0001 units); they equal the plain sums over
+    the positions, also with marks off the price grid and after a save/resume."""
+    pf = Portfolio(cash=50_000.0)
+    for i, (s, side, qty, px, is_mark, off_grid) in enumerate(ops):
+        if is_mark:
+            pf.mark(s, off_grid if i % 3 == 0 else px / 10_000)
+        else:
+            pf.apply_fill(Fill(i + 1, s, side, qty, px, i, "x", "taker", px / 10_000, fee=0.01))
+
+    def direct(p: Portfolio) -> tuple[float, float]:
+        mv = sum(x.qty * p.marks.get(k, x.avg_px) for k, x in p.positions.items())
+        gx = sum(abs(x.qty) * p.marks.get(k, x.avg_px) for k, x in p.positions.items())
+        return p.cash + mv, gx
+
+    eq, gx = direct(pf)
+    assert pf.equity == pytest.approx(eq, abs=1e-6) and pf.gross_exposure() == pytest.approx(gx, abs=1e-6)
+    back = Portfolio.from_dict(pf.to_dict())
+    assert back.equity == pytest.approx(eq, abs=1e-6) and back.gross_exposure() == pytest.approx(gx, abs=1e-6)
 
 
 def test_risk_checks():

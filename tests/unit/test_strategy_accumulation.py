@@ -378,3 +378,24 @@ def test_warmup_blocks_early_entries():
         sigs((1, SIG_ABSORPTION, 0.8, 1), (33, SIG_ABSORPTION, 0.8, 1), (34, SIG_COMPOSITE, 0.9, 1)),
     )
     assert strat.entries
+
+
+def test_a_refused_exit_order_is_retried_until_flat():
+    """A thin bid (100 shares) turns a market exit into one order per 100 shares; the order-rate limit
+    refuses some of them, and the strategy tries again a second later instead of keeping the rest of
+    the position (and a partial fill's cancel report never makes it sell shares twice)."""
+    from quantedge.backtest.risk import RiskLimits
+
+    def path(t):
+        return (1.98, 2.04, 5000 if t < 3 else 100, [(1.98, 300, -1)] * 4 if t == 2 else [])
+
+    strat = Accumulation({**BASE, "exit_order": "market"})
+    cfg = EngineConfig(execution=ExecutionConfig(book="pseudo"), risk=RiskLimits(max_orders_per_sec=2))
+    sig = sigs((1, SIG_ABSORPTION, 0.8, 1), (2, SIG_COMPOSITE, 0.9, 1), (10, SIG_EXIT, 0.9, 1))
+    eng = Engine(strat, 1, cfg, ["PNY"]).run([stream(60, path)], signals=sig)
+    bought = sum(x.qty for x in eng.fills if x.side > 0)
+    assert bought == 1000 and strat.exits[0]["reason"].startswith("exit_signal")
+    sold = [x for x in eng.fills if x.side < 0]
+    assert sum(x.qty for x in sold) == bought and eng.position(0) == 0
+    assert eng.risk.rejections.get("max_orders_per_sec", 0) > 0
+    assert len({x.ts // S for x in sold}) > 1  # the refused rest went out in later seconds

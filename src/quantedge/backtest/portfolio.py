@@ -14,6 +14,15 @@ from pathlib import Path
 
 from quantedge.backtest.orders import Fill
 
+_UNIT = 10_000  # marks in $0.0001
+
+
+def _units(px: float) -> int | None:
+    """A price in $0.0001 when it lies on that grid (to float precision), else None."""
+    u = px * _UNIT
+    r = round(u)
+    return r if abs(u - r) < 1e-6 else None
+
 
 @dataclass
 class Position:
@@ -34,6 +43,40 @@ class Portfolio:
     day_start_equity: float = 100_000.0
     halted: bool = False
 
+    def __post_init__(self) -> None:
+        # Equity and exposure are read after every fill and print; with thousands of positions open a
+        # sum over them each time dominates a run.  So both are kept as running sums, exact: marks are
+        # prices on the $0.0001 grid, so sum(qty x mark) is an integer count of $0.0001 (``_mv``,
+        # ``_gx``).  A position marked off the grid is summed in float each time (``_off``).
+        self._open: dict[int, Position] = {}
+        self._mu: dict[int, int] = {}  # mark in $0.0001 of each on-grid open position
+        self._off: dict[int, Position] = {}
+        self._mv = 0
+        self._gx = 0
+        for k, p in self.positions.items():
+            self._add(k, p)
+
+    def _add(self, s: int, p: Position) -> None:
+        if not p.qty:
+            return
+        self._open[s] = p
+        u = _units(self.marks.get(s, p.avg_px))
+        if u is None:
+            self._off[s] = p
+        else:
+            self._mu[s] = u
+            self._mv += p.qty * u
+            self._gx += abs(p.qty) * u
+
+    def _remove(self, s: int) -> None:
+        p = self._open.pop(s, None)
+        if p is None:
+            return
+        if self._off.pop(s, None) is None:
+            u = self._mu.pop(s)
+            self._mv -= p.qty * u
+            self._gx -= abs(p.qty) * u
+
     def position(self, s: int) -> int:
         p = self.positions.get(s)
         return p.qty if p else 0
@@ -42,6 +85,7 @@ class Portfolio:
         """Book a fill; returns the realized P&L of this fill (before fees)."""
         px = f.price_usd
         p = self.positions.setdefault(f.symbol, Position())
+        self._remove(f.symbol)
         dq = f.side * f.qty
         realized = 0.0
         if p.qty == 0 or (p.qty > 0) == (dq > 0):
@@ -63,25 +107,32 @@ class Portfolio:
         self.slippage += f.slippage_usd
         self.traded_notional += f.qty * px
         self.marks[f.symbol] = px
+        self._add(f.symbol, p)
         return realized
 
     def mark(self, s: int, px_usd: float) -> None:
+        p = self._open.get(s)
+        if p is None:
+            self.marks[s] = px_usd
+            return
+        self._remove(s)
         self.marks[s] = px_usd
+        self._add(s, p)
 
     def market_value(self, s: int | None = None) -> float:
         if s is not None:
             return self.position(s) * self.marks.get(s, 0.0)
-        return sum(p.qty * self.marks.get(k, p.avg_px) for k, p in self.positions.items())
+        return self._mv / _UNIT + sum(p.qty * self.marks.get(k, p.avg_px) for k, p in self._off.items())
 
     def gross_exposure(self) -> float:
-        return sum(abs(p.qty) * self.marks.get(k, p.avg_px) for k, p in self.positions.items())
+        return self._gx / _UNIT + sum(abs(p.qty) * self.marks.get(k, p.avg_px) for k, p in self._off.items())
 
     @property
     def equity(self) -> float:
         return self.cash + self.market_value()
 
     def unrealized(self) -> float:
-        return sum((self.marks.get(k, p.avg_px) - p.avg_px) * p.qty for k, p in self.positions.items())
+        return sum((self.marks.get(k, p.avg_px) - p.avg_px) * p.qty for k, p in self._open.items())
 
     def realized(self) -> float:
         return sum(p.realized for p in self.positions.values())

@@ -189,9 +189,10 @@ def _micro(
 def update_one(
     f, iv, sup_px, sup_vol, fw, kinds, P, s: int, ts: int,
     price: float, high: float, low: float, bid: float, ask: float, depth: float, has_depth: bool,
-    sv: float, vol: float, at_bid: float,
+    sv: float, vol: float, at_bid: float, evaluate: bool,
 ) -> int:
-    """StopSet.update for symbol s: learn, then the stop; returns the exit reason (R_NONE: none)."""
+    """StopSet.update for symbol s: learn, then (with ``evaluate``, or on a micro alarm) the stop;
+    returns the exit reason (R_NONE: none)."""
     nk = kinds.shape[0]
     iv[s, I_OBS] += 1
     iv[s, I_REASON] = R_NONE
@@ -206,6 +207,9 @@ def update_one(
         elif k == K_MICRO:
             _micro(f, iv, fw, s, P, sv, vol, bid, ask, depth, has_depth)
     f[s, F_PEAK] = max(f[s, F_PEAK], price)
+    if not evaluate:
+        f[s, F_LAST_STOP] = np.inf if iv[s, I_REASON] != R_NONE else np.nan  # nan: not computed
+        return iv[s, I_REASON]
     entry, peak = f[s, F_ENTRY], f[s, F_PEAK]
     held = ts - iv[s, I_ENTRY_TS]
     best, who = -np.inf, -1
@@ -263,7 +267,7 @@ def observe_all(
         why = update_one(
             f, iv, sup_px, sup_vol, fw, kinds, P, s, ts,
             price, max(tape[s, T_HI], price), min(tape[s, T_LO], price), bid, ask, depth, nb > 0,
-            tape[s, T_SV], tape[s, T_VOL], tape[s, T_AT_BID],
+            tape[s, T_SV], tape[s, T_VOL], tape[s, T_AT_BID], f[s, F_ENTRY] != 0,
         )
         tape[s, T_SV] = tape[s, T_VOL] = tape[s, T_AT_BID] = 0.0
         tape[s, T_HI], tape[s, T_LO] = -np.inf, np.inf
@@ -338,7 +342,9 @@ class StopBank:
     # --- every armed symbol (compiled) ----------------------------------------------------------
     def observe(self, ts: int, lv: np.ndarray, sd: np.ndarray, last_px: np.ndarray,
                 tape: np.ndarray) -> list[tuple[int, str, float]]:
-        """One tick: every armed symbol observed; returns (symbol, exit reason, stop) that fired."""
+        """One tick: every armed symbol observed; returns (symbol, exit reason, stop) that fired.
+        Stop prices are computed for positions only (a flat symbol only learns; its micro alarms
+        are still reported)."""
         n = observe_all(self.f, self.iv, self.sup_px, self.sup_vol, self.fw, self.kinds, self.P, ts,
                         lv, sd, last_px, tape, self.out_sym, self.out_reason, self.out_stop)
         return [(int(self.out_sym[i]), REASON_LABELS[int(self.out_reason[i])], float(self.out_stop[i]))
@@ -352,7 +358,7 @@ class StopBank:
         why = update_one(
             self.f, self.iv, self.sup_px, self.sup_vol, self.fw, self.kinds, self.P, s, ts, price,
             price if high is None else high, price if low is None else low, bid or 0.0, ask or 0.0,
-            bid_depth or 0.0, bid_depth is not None, signed_volume, volume, at_bid_volume,
+            bid_depth or 0.0, bid_depth is not None, signed_volume, volume, at_bid_volume, True,
         )
         return float(self.f[s, F_LAST_STOP]), (None if why == R_NONE else REASON_LABELS[int(why)])
 

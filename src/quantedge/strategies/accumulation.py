@@ -385,6 +385,11 @@ class Accumulation(Strategy):
                 if ctx.position(s) > 0 or self._working(self.sym[s], "entry"):
                     self.exit(ctx, s, "end_of_day", urgent=False)
             self._schedule_eod(ctx)
+        elif name.startswith("exit_retry:"):
+            s = int(name.split(":", 1)[1])
+            st = self.sym[s]
+            if st.exiting and ctx.position(s) > 0:
+                self._send_exit(ctx, s, st, self.p.exit_reprices + 2)
         elif name.startswith("timeout:"):
             oid = int(name.split(":", 1)[1])
             for st in self.sym.values():
@@ -580,6 +585,9 @@ class Accumulation(Strategy):
                 ctx.schedule(f"timeout:{oid}", at=ctx.now + int(timeout * NS))
         elif mode != "market":
             self._send_exit(ctx, s, st, p.exit_reprices + 2)
+        else:
+            # refused (risk: the order rate): try again in a second, a position is never left behind
+            ctx.schedule(f"exit_retry:{s}", at=ctx.now + NS)
 
     def _reset(self, ctx: Context, st: _Sym) -> None:
         st.target = 0
