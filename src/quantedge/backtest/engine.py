@@ -562,6 +562,11 @@ class Engine(Context):
     def open_orders(self, symbol: int | None = None) -> list[int]:
         return self.venue.open_orders(symbol)
 
+    def order_status(self, order_id: int) -> str:
+        if not 0 < order_id <= self.venue.n_od:
+            raise ValueError(f"order_status: no order {order_id}")
+        return STATUS_NAMES[self.venue.status(order_id)]
+
     def _refuse(self, what: str) -> None:
         self.guard.refused_reads += 1
         raise LookAheadError(

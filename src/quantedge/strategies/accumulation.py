@@ -257,6 +257,7 @@ class Accumulation(Strategy):
         self.exits: list[dict] = []  # one row per exit decision: ts, symbol, reason
         self.entries: list[dict] = []  # one row per entry / scale-in decision
         self.bank = self.make_bank(ctx.n_symbols)
+        self._osym: dict[int, int] = {}  # our working order id -> its symbol
         self._fired: deque[list[tuple[int, str, float]]] = deque()  # observed, not yet visible
         ctx.observe_every("obs", self.p.obs_interval, self._observe_all)
         self._schedule_eod(ctx)
@@ -392,11 +393,11 @@ class Accumulation(Strategy):
                 self._send_exit(ctx, s, st, self.p.exit_reprices + 2)
         elif name.startswith("timeout:"):
             oid = int(name.split(":", 1)[1])
-            for st in self.sym.values():
-                o = st.orders.get(oid)
-                if o is not None and not o.cancelling and oid in ctx.open_orders():
-                    o.cancelling = "timeout"
-                    ctx.cancel(oid)
+            s = self._osym.get(oid)
+            o = None if s is None else self.sym[s].orders.get(oid)
+            if o is not None and not o.cancelling and ctx.order_status(oid) in ("pending", "active"):
+                o.cancelling = "timeout"
+                ctx.cancel(oid)
 
     def on_fill(self, ctx: Context, fill: Fill) -> None:
         st = self.sym.get(fill.symbol)
@@ -407,6 +408,7 @@ class Accumulation(Strategy):
             o.filled += fill.qty
             if o.filled >= o.qty:
                 del st.orders[fill.order_id]
+                self._osym.pop(fill.order_id, None)
         pos = ctx.position(fill.symbol)
         if fill.side > 0:
             first = pos == fill.qty
@@ -424,26 +426,26 @@ class Accumulation(Strategy):
                 self._reset(ctx, st)
 
     def on_order(self, ctx: Context, order_id: int, status: str, reason: str) -> None:
-        for s, st in self.sym.items():
-            o = st.orders.pop(order_id, None)
-            if o is None:
-                continue
-            left = o.qty - o.filled
-            pos = ctx.position(s)
-            if o.purpose == "entry":
-                if st.exiting:
-                    if pos <= 0 and not st.orders:
-                        self._reset(ctx, st)  # the exit only had entry orders to cancel
-                elif o.cancelling == "timeout" and o.level < self.p.entry_reprices and st.target > pos:
-                    self._send_entry(ctx, s, st, left, o.level + 1)  # re-peg to the current quote
-                else:
-                    st.target = pos + self._working(st, "entry")  # give the tranche up
-            elif pos > 0:
-                level = o.level + 1
-                if st.urgent:
-                    level = max(level, self.p.exit_reprices + 1)
-                self._send_exit(ctx, s, st, level)
-            return
+        s = self._osym.pop(order_id, None)
+        o = None if s is None else self.sym[s].orders.pop(order_id, None)
+        if o is None:
+            return  # not one of ours being worked (e.g. refused before it was recorded)
+        st = self.sym[s]
+        left = o.qty - o.filled
+        pos = ctx.position(s)
+        if o.purpose == "entry":
+            if st.exiting:
+                if pos <= 0 and not st.orders:
+                    self._reset(ctx, st)  # the exit only had entry orders to cancel
+            elif o.cancelling == "timeout" and o.level < self.p.entry_reprices and st.target > pos:
+                self._send_entry(ctx, s, st, left, o.level + 1)  # re-peg to the current quote
+            else:
+                st.target = pos + self._working(st, "entry")  # give the tranche up
+        elif pos > 0:
+            level = o.level + 1
+            if st.urgent:
+                level = max(level, self.p.exit_reprices + 1)
+            self._send_exit(ctx, s, st, level)
 
     def on_stop(self, ctx: Context) -> None:
         ctx.log(f"accumulation: {len(self.entries)} entry decisions, {len(self.exits)} exit decisions")
@@ -520,6 +522,7 @@ class Accumulation(Strategy):
             oid = ctx.buy(s, qty, type="limit", limit=px, tag=tag)
         if oid:
             st.orders[oid] = _Order(oid, "entry", qty, level)
+            self._osym[oid] = s
             if p.entry_order != "market":
                 ctx.schedule(f"timeout:{oid}", at=ctx.now + int(p.entry_timeout_s * NS))
         else:
@@ -581,6 +584,7 @@ class Accumulation(Strategy):
             timeout = p.exit_timeout_s
         if oid:
             st.orders[oid] = _Order(oid, "exit", qty, level)
+            self._osym[oid] = s
             if timeout:
                 ctx.schedule(f"timeout:{oid}", at=ctx.now + int(timeout * NS))
         elif mode != "market":

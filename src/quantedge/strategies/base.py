@@ -128,6 +128,11 @@ class Context(ABC):
     def open_orders(self, symbol: int | None = None) -> list[int]: ...
 
     @abstractmethod
+    def order_status(self, order_id: int) -> str:
+        """pending | active | filled | cancelled | rejected | expired."""
+        ...
+
+    @abstractmethod
     def book(self, symbol: int, levels: int = 5) -> dict: ...
 
     @abstractmethod
