@@ -68,11 +68,14 @@ def _figures(eng: Engine, n_symbols: int, n: int, wall: float, cpu: float, **ext
     }
 
 
-def run_accumulation(nept_ticks: str | Path, n_symbols: int = 2000, batch_rows: int = 1 << 18) -> dict:
+def run_accumulation(nept_ticks: str | Path, n_symbols: int = 2000, batch_rows: int = 1 << 18,
+                     baseline: bool = True) -> dict:
     """The accumulation strategy over a one-day stream of ``n_symbols`` small caps: the real NEPT
     2021-03-01 IQFeed day replicated to ``n_symbols`` symbol ids (each shifted by ~1 ms), with the
     whole live path in the loop: NBBO books -> features -> signals (SignalStage) -> engine -> pseudo-L2
-    venue.  Figures per core (process CPU time), peak memory and the cost of a strategy callback."""
+    venue.  Figures per core (process CPU time), peak memory and the cost of a strategy callback; with
+    ``baseline`` also the books -> features -> signals stage alone on the same stream, so the cost the
+    engine and the strategy add is a ratio."""
     from quantedge.backtest.pipeline import SignalStage, accumulation_params, run_with_signals
     from quantedge.backtest.runner import make_strategy
     from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks
@@ -93,17 +96,30 @@ def run_accumulation(nept_ticks: str | Path, n_symbols: int = 2000, batch_rows: 
     # warm the kernels (compile time is reported by the CLI start-up figures, not here)
     run_with_signals(engine(1), [day[:4000]], stage=SignalStage(1, "nbbo", device="cpu"))
     stream = replicate(day, n_symbols, offset_ns=997_003)
+    batches = [stream[i:i + batch_rows] for i in range(0, stream.shape[0], batch_rows)]
+    base_cpu = None
+    if baseline:
+        alone = SignalStage(n_symbols, "nbbo", device="cpu")
+        c0 = time.process_time()
+        for b in batches:
+            alone.step(b)
+        base_cpu = time.process_time() - c0
+        del alone
     eng = engine(n_symbols)
     stage = SignalStage(n_symbols, "nbbo", device="cpu")
     t0w = time.perf_counter()
     cpu0 = time.process_time()
-    run_with_signals(eng, (stream[i:i + batch_rows] for i in range(0, stream.shape[0], batch_rows)),
-                     stage=stage)
+    run_with_signals(eng, batches, stage=stage)
     wall = time.perf_counter() - t0w
     cpu = time.process_time() - cpu0
+    extra = {}
+    if base_cpu is not None:
+        extra = {"signals_alone_cpu_s": round(base_cpu, 3),
+                 "signals_alone_events_per_s": round(stream.shape[0] / base_cpu),
+                 "engine_and_strategy_share": round((cpu - base_cpu) / cpu, 3)}
     return _figures(eng, n_symbols, int(stream.shape[0]), wall, cpu,
                     signal_records=int(stage.records().shape[0]),
-                    triggers=int(sum(stage.summary()["triggers"].values())))
+                    triggers=int(sum(stage.summary()["triggers"].values())), **extra)
 
 
 def main() -> None:

@@ -85,7 +85,7 @@ def tape_print(tape, s: int, side: int, px: float, q: float, bid: float, ask: fl
     tape[s, T_LO] = min(tape[s, T_LO], px)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _atr_bar(f, iv, s: int, P, ts: int, price: float, high: float, low: float) -> None:
     """BarAtr.update + AtrStop.update."""
     if iv[s, I_BT0_SET] == 0:
@@ -110,7 +110,7 @@ def _atr_bar(f, iv, s: int, P, ts: int, price: float, high: float, low: float) -
         f[s, F_BHI], f[s, F_BLO] = -np.inf, np.inf
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _support_add(f, iv, sup_px, sup_vol, s: int, bid: float, vol: float) -> None:
     b = f[s, F_BUCKET]
     key = round(math.floor(bid / b + 1e-9) * b, 6)
@@ -133,7 +133,7 @@ def _support_add(f, iv, sup_px, sup_vol, s: int, bid: float, vol: float) -> None
     iv[s, I_SUP_FULL] = 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _support_stop(f, iv, sup_px, sup_vol, s: int, P, peak: float, entry: float) -> float:
     n = iv[s, I_SUP_N]
     if iv[s, I_SUP_FULL]:
@@ -151,7 +151,7 @@ def _support_stop(f, iv, sup_px, sup_vol, s: int, P, peak: float, entry: float) 
     return best - f[s, F_BUFFER] if best > -np.inf else -np.inf
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _micro(
     f, iv, fw, s: int, P, sv: float, vol: float, bid: float, ask: float, depth: float, has_depth: bool
 ):
@@ -185,7 +185,7 @@ def _micro(
     iv[s, I_REASON] = reason
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def update_one(
     f, iv, sup_px, sup_vol, fw, kinds, P, s: int, ts: int,
     price: float, high: float, low: float, bid: float, ask: float, depth: float, has_depth: bool,

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from quantedge.features.pipeline import FeaturePipeline
 from quantedge.features.state import FeatureState
 from quantedge.signals.config import SignalConfig
-from quantedge.signals.engine import SignalEngine, SignalOutput, take_rows
+from quantedge.signals.engine import SignalEngine, SignalOutput
 from quantedge.signals.logic import EXPLAIN_NAMES
 from quantedge.signals.types import SIGNAL_NAMES
 
@@ -40,7 +40,7 @@ class SignalPipeline:
 
     def step(self, events: np.ndarray) -> SignalOutput:
         self.features.step(events)
-        return self.signals.step(take_rows(self.features.sampler))
+        return self.signals.step_sampler(self.features.sampler)  # in place unless the buffer overflowed
 
 
 def run_catalog_day(catalog: str | Path, date: str, symbols: list[str] | None, mode: str,
