@@ -101,8 +101,59 @@ def test_tape_counts_and_classifies_prints() -> None:
     tape_print(t, 1, 0, 2.02, 50.0, 1.98, 2.02)  # at the ask: buyer
     tape_print(t, 1, 0, 2.00, 30.0, 1.98, 2.02)  # inside: unclassified
     tape_print(t, 1, 1, 1.97, 10.0, 1.98, 2.02)  # flagged buyer below the bid: still at the bid
-    assert t[1].tolist() == [-100 + 50 + 10, 190, 110, 2.02, 1.97]
+    assert t[1, :5].tolist() == [-100 + 50 + 10, 190, 110, 2.02, 1.97]
     assert t[0, 1] == 0 and t[0, 3] == -np.inf
+
+
+@settings(max_examples=25, deadline=None)
+@given(hs.integers(0, 2**31 - 1), hs.floats(0.05, 0.9))
+def test_lazy_observation_equals_observing_every_tick(seed: int, activity: float) -> None:
+    """Idle flat symbols sit ticks out and catch up later: the stops end up exactly where observing
+    every symbol every tick leaves them, and the same exits fire for positions."""
+    rng = np.random.default_rng(seed)
+    n, ticks = 6, 150
+    strat = Accumulation({"stops": KINDS, "atr_bar_s": 5, "atr_period": 3, "atr_regime_period": 6,
+                          "micro_window": 3, "time_start_s": 5, "time_full_s": 30})
+    banks = [strat.make_bank(n), strat.make_bank(n)]
+    banks[1].lazy = False
+    lv = np.zeros((n, 2, 4, 4), np.int64)
+    sd = np.zeros((n, 2, 8), np.int64)
+    last = np.zeros(n, np.int64)
+    tapes = [new_tape(n), new_tape(n)]
+    for b in banks:
+        for s in range(n - 1):  # the last symbol is never armed
+            b.arm(s, bucket=0.01, buffer=0.02)
+    for k in range(1, ticks + 1):
+        ts = 10_000 * S + k * S
+        for s in range(n):
+            if rng.random() < activity:  # something happened to s in this second
+                nb = int(rng.integers(0, 3))
+                bid = int(rng.integers(19_000, 21_000))
+                sd[s, 0, 0], sd[s, 1, 0] = nb, 2
+                lv[s, 0, :nb, 0] = bid - 100 * np.arange(nb)
+                lv[s, 0, :nb, 1] = rng.integers(100, 5_000, nb)
+                lv[s, 1, :2, 0] = bid + int(rng.integers(100, 400)) + 100 * np.arange(2)
+                for tape in tapes:
+                    tape[s, 5] += 1
+                if rng.random() < 0.5:
+                    last[s] = bid
+                    px, q, side = bid / 1e4, float(rng.integers(100, 900)), int(rng.integers(-1, 2))
+                    for tape in tapes:
+                        tape_print(tape, s, side, px, q, bid / 1e4, lv[s, 1, 0, 0] / 1e4)
+        fired = [b.observe(ts, lv, sd, last, t) for b, t in zip(banks, tapes, strict=True)]
+        held = [{x for x in f if banks[0].entry(x[0])} for f in fired]
+        assert held[0] == held[1], f"tick {k}"
+        if k % 37 == 0:  # a position opens / closes on a symbol that may have been idle
+            s = int(rng.integers(0, n - 1))
+            for b in banks:
+                if b.entry(s):
+                    b.set_entry(s, 0.0)
+                else:
+                    b.open(s, 2.0, ts)
+    banks[0].catch_up()
+    for a, b in (("f", "f"), ("iv", "iv"), ("fw", "fw"), ("sup_px", "sup_px"), ("sup_vol", "sup_vol")):
+        np.testing.assert_array_equal(getattr(banks[0], a), getattr(banks[1], b), err_msg=a)
+    assert sum(banks[0].observations(s) for s in range(n - 1)) > 0 and banks[0].observations(n - 1) == 0
 
 
 class _Watcher(Strategy):

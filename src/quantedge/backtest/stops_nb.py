@@ -50,19 +50,23 @@ F_ATR, F_ATRL, F_PC = 5, 6, 7  # ATR, its long average, the previous bar close
 F_SPRICE, F_BUCKET, F_BUFFER, F_STOT = 8, 9, 10, 11  # support: last price, bucket, buffer, total
 F_SPAVG, F_DPAVG = 12, 13  # micro: spread and bid-depth averages
 F_LAST_STOP = 14
-NF = 15
+F_LPRICE, F_LBID, F_LASK, F_LDEPTH = 15, 16, 17, 18  # the last observation (replayed while idle)
+NF = 19
 # int state per symbol
 I_ARMED, I_ENTRY_TS, I_BT0, I_BT0_SET, I_PC_SET, I_SPRICE_SET = 0, 1, 2, 3, 4, 5
 I_FW_N, I_FW_POS, I_SUP_N, I_SUP_FULL, I_REASON, I_OBS = 6, 7, 8, 9, 10, 11
-NI = 12
+I_LAST_TS, I_LHAS_DEPTH = 12, 13  # tick of the last observation applied (0: none yet)
+NI = 14
+ARMED_NEW, ARMED = 1, 2  # I_ARMED: armed, tape not yet cleared / observing
 # parameters
 P_BAR_NS, P_PERIOD, P_MULT_LO, P_MULT_HI, P_REG_PERIOD, P_REG_RATIO = 0, 1, 2, 3, 4, 5
 P_TRAIL, P_T_LOSS, P_T_START, P_T_FULL, P_T_FLOOR = 6, 7, 8, 9, 10
 P_S_SHARE, P_M_FLOW, P_M_WINDOW, P_M_SPREAD, P_M_DEPTH, P_M_ALPHA = 11, 12, 13, 14, 15, 16
-NP_ = 17
+P_DT = 17  # observation interval, ns
+NP_ = 18
 # tape columns (engine.MarketArrays.tape): prints since the observer last reset the row
-T_SV, T_VOL, T_AT_BID, T_HI, T_LO = 0, 1, 2, 3, 4
-NT = 5
+T_SV, T_VOL, T_AT_BID, T_HI, T_LO, T_EVENTS = 0, 1, 2, 3, 4, 5  # T_EVENTS: any event of the symbol
+NT = 6
 
 
 def new_tape(n_symbols: int) -> np.ndarray:
@@ -70,6 +74,12 @@ def new_tape(n_symbols: int) -> np.ndarray:
     t[:, T_HI] = -np.inf
     t[:, T_LO] = np.inf
     return t
+
+
+@njit(cache=True)
+def tape_clear(tape, s: int) -> None:
+    tape[s, T_SV] = tape[s, T_VOL] = tape[s, T_AT_BID] = tape[s, T_EVENTS] = 0.0
+    tape[s, T_HI], tape[s, T_LO] = -np.inf, np.inf
 
 
 @njit(cache=True)
@@ -243,15 +253,45 @@ def update_one(
 
 
 @njit(cache=True)
+def catch_up(f, iv, sup_px, sup_vol, fw, kinds, P, s: int, upto: int) -> None:
+    """Apply the ticks symbol s sat out while idle, up to ``upto``: nothing happened to it, so each
+    is its last observation again with no prints (exactly what observing it then would have given)."""
+    t0 = iv[s, I_LAST_TS]
+    dt = int(P[P_DT])
+    if t0 == 0 or dt <= 0:
+        return
+    price = f[s, F_LPRICE]
+    t = t0 + dt
+    while t <= upto:
+        update_one(f, iv, sup_px, sup_vol, fw, kinds, P, s, t, price, price, price, f[s, F_LBID],
+                   f[s, F_LASK], f[s, F_LDEPTH], iv[s, I_LHAS_DEPTH] == 1, 0.0, 0.0, 0.0, f[s, F_ENTRY] != 0)
+        iv[s, I_LAST_TS] = t
+        t += dt
+
+
+@njit(cache=True)
 def observe_all(
     f, iv, sup_px, sup_vol, fw, kinds, P, ts: int, lv, sd, last_px, tape, out_sym, out_reason, out_stop,
+    lazy: bool,
 ) -> int:
     """One observation of every armed symbol from its book and its tape (reset after reading);
-    returns how many exits fired (written to out_*)."""
+    returns how many exits fired (written to out_*).
+
+    ``lazy``: a flat symbol with no event since its last observation sits the tick out; the ticks it
+    sat out are applied in one tight loop (:func:`catch_up`) when it next has an event or a position
+    opens, so the stops learn exactly what observing every tick would have taught them."""
     n_out = 0
+    dt = int(P[P_DT])
     for s in range(f.shape[0]):
-        if iv[s, I_ARMED] == 0:
+        a = iv[s, I_ARMED]
+        if a == 0:
             continue
+        if a == ARMED_NEW:  # prints count from the first tick after arming
+            tape_clear(tape, s)
+            iv[s, I_ARMED] = ARMED
+        if lazy and tape[s, T_EVENTS] == 0 and iv[s, I_LAST_TS] != 0 and f[s, F_ENTRY] == 0:
+            continue
+        catch_up(f, iv, sup_px, sup_vol, fw, kinds, P, s, ts - dt)
         nb, na = sd[s, 0, SD_NLEV], sd[s, 1, SD_NLEV]
         bid = lv[s, 0, 0, LV_PX] / PRICE_SCALE if nb > 0 else 0.0
         ask = lv[s, 1, 0, LV_PX] / PRICE_SCALE if na > 0 else 0.0
@@ -260,7 +300,8 @@ def observe_all(
         else:
             price = last_px[s] / PRICE_SCALE
         if price == 0:
-            continue  # nothing to observe yet: the tape keeps counting
+            iv[s, I_LAST_TS] = 0  # nothing to observe (no state to replay either): the tape keeps counting
+            continue
         depth = 0.0
         for j in range(min(nb, DEPTH_LEVELS)):
             depth += lv[s, 0, j, LV_SZ]
@@ -269,8 +310,9 @@ def observe_all(
             price, max(tape[s, T_HI], price), min(tape[s, T_LO], price), bid, ask, depth, nb > 0,
             tape[s, T_SV], tape[s, T_VOL], tape[s, T_AT_BID], f[s, F_ENTRY] != 0,
         )
-        tape[s, T_SV] = tape[s, T_VOL] = tape[s, T_AT_BID] = 0.0
-        tape[s, T_HI], tape[s, T_LO] = -np.inf, np.inf
+        tape_clear(tape, s)
+        iv[s, I_LAST_TS], iv[s, I_LHAS_DEPTH] = ts, 1 if nb > 0 else 0
+        f[s, F_LPRICE], f[s, F_LBID], f[s, F_LASK], f[s, F_LDEPTH] = price, bid, ask, depth
         if why != R_NONE and n_out < out_sym.shape[0]:
             out_sym[n_out], out_reason[n_out], out_stop[n_out] = s, why, f[s, F_LAST_STOP]
             n_out += 1
@@ -288,7 +330,8 @@ class StopBank:
                  mult_high: float, regime_period: int, regime_ratio: float, trail_pct: float,
                  time_max_loss_pct: float, time_start_s: float, time_full_s: float, time_floor_pct: float,
                  support_min_share: float, micro_flow: float, micro_window: int, micro_spread_mult: float,
-                 micro_depth_frac: float, micro_alpha: float) -> None:
+                 micro_depth_frac: float, micro_alpha: float, every_ns: int = 1_000_000_000,
+                 lazy: bool = True) -> None:
         unknown = [k for k in kinds if k not in KIND_CODES]
         if unknown:
             raise ValueError(f"stop kinds {unknown} unknown; choose from {', '.join(KIND_CODES)}")
@@ -300,7 +343,10 @@ class StopBank:
                                                                 time_floor_pct)
         P[P_S_SHARE], P[P_M_FLOW], P[P_M_WINDOW] = support_min_share, micro_flow, micro_window
         P[P_M_SPREAD], P[P_M_DEPTH], P[P_M_ALPHA] = micro_spread_mult, micro_depth_frac, micro_alpha
+        P[P_DT] = every_ns
         self.P = P
+        self.lazy = lazy
+        self.last_tick = 0  # the last tick observe() ran
         self.f = np.zeros((n_symbols, NF))
         self.f[:, F_BHI], self.f[:, F_BLO] = -np.inf, np.inf
         self.f[:, F_LAST_STOP] = -np.inf
@@ -315,7 +361,8 @@ class StopBank:
     # --- per symbol (sparse, from Python) -------------------------------------------------------
     def arm(self, s: int, bucket: float, buffer: float) -> None:
         """Start observing symbol s; support buckets and buffer in dollars (ticks of its price)."""
-        self.iv[s, I_ARMED] = 1
+        if not self.iv[s, I_ARMED]:
+            self.iv[s, I_ARMED] = ARMED_NEW
         self.f[s, F_BUCKET], self.f[s, F_BUFFER] = bucket, buffer
 
     def armed(self, s: int) -> bool:
@@ -323,12 +370,20 @@ class StopBank:
 
     def open(self, s: int, entry: float, ts: int) -> None:
         """StopSet.open: a position opened at ``entry`` dollars."""
+        self.catch_up(s)
         self.f[s, F_ENTRY] = self.f[s, F_PEAK] = entry
         self.iv[s, I_ENTRY_TS] = ts
 
     def set_entry(self, s: int, entry: float) -> None:
         """The average entry changed (scale-in), or 0 when flat: price stops rest."""
+        self.catch_up(s)
         self.f[s, F_ENTRY] = entry
+
+    def catch_up(self, s: int | None = None) -> None:
+        """Apply the ticks idle symbols sat out so far (of ``s``, or of every symbol)."""
+        for k in range(self.f.shape[0]) if s is None else (s,):
+            catch_up(self.f, self.iv, self.sup_px, self.sup_vol, self.fw, self.kinds, self.P, k,
+                     self.last_tick)
 
     def entry(self, s: int) -> float:
         return float(self.f[s, F_ENTRY])
@@ -337,6 +392,7 @@ class StopBank:
         return float(self.f[s, F_LAST_STOP])
 
     def observations(self, s: int) -> int:
+        """Observations applied to s (call :meth:`catch_up` first to count the idle ticks)."""
         return int(self.iv[s, I_OBS])
 
     # --- every armed symbol (compiled) ----------------------------------------------------------
@@ -346,7 +402,8 @@ class StopBank:
         Stop prices are computed for positions only (a flat symbol only learns; its micro alarms
         are still reported)."""
         n = observe_all(self.f, self.iv, self.sup_px, self.sup_vol, self.fw, self.kinds, self.P, ts,
-                        lv, sd, last_px, tape, self.out_sym, self.out_reason, self.out_stop)
+                        lv, sd, last_px, tape, self.out_sym, self.out_reason, self.out_stop, self.lazy)
+        self.last_tick = ts
         return [(int(self.out_sym[i]), REASON_LABELS[int(self.out_reason[i])], float(self.out_stop[i]))
                 for i in range(n)]
 
@@ -363,4 +420,4 @@ class StopBank:
         return float(self.f[s, F_LAST_STOP]), (None if why == R_NONE else REASON_LABELS[int(why)])
 
 
-__all__ = ["StopBank", "new_tape", "tape_print", "REASON_LABELS", "KIND_CODES"]
+__all__ = ["StopBank", "new_tape", "tape_print", "tape_clear", "REASON_LABELS", "KIND_CODES"]

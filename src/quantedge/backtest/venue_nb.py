@@ -52,7 +52,7 @@ from quantedge.backtest.orders import (
     ST_FILLED,
 )
 from quantedge.backtest.queue import q_depth, q_is_filled, q_new_order, q_trade
-from quantedge.backtest.stops_nb import tape_print
+from quantedge.backtest.stops_nb import T_EVENTS, tape_print
 from quantedge.book.l2 import l2_event
 from quantedge.book.l3 import l3_event
 from quantedge.book.pseudo import pseudo_event
@@ -380,6 +380,7 @@ def run_until(
         counters[0] += 1
         if s < 0 or s >= ns:
             continue
+        tape[s, T_EVENTS] += 1
         if k == KIND_TRADE and e.price > 0 and e.size > 0:
             bid = lv[s, 0, 0, LV_PX] / 10_000.0 if sd[s, 0, SD_NLEV] > 0 else 0.0
             ask = lv[s, 1, 0, LV_PX] / 10_000.0 if sd[s, 1, SD_NLEV] > 0 else 0.0

@@ -285,7 +285,7 @@ class Accumulation(Strategy):
             time_start_s=p.time_start_s, time_full_s=p.time_full_s, time_floor_pct=p.time_floor_pct,
             support_min_share=p.support_min_share, micro_flow=p.micro_flow, micro_window=p.micro_window,
             micro_spread_mult=p.micro_spread_mult, micro_depth_frac=p.micro_depth_frac,
-            micro_alpha=p.micro_alpha,
+            micro_alpha=p.micro_alpha, every_ns=parse_interval(p.obs_interval),
         )
 
     def make_stops(self, price: float) -> StopSet:
