@@ -363,7 +363,7 @@ def test_reentry_cooldown_and_end_of_day_flatten():
     assert [x["kind"] for x in strat.entries] == ["entry"]  # the second trigger falls in the cooldown
     # end of day: 10:00:30 ET as the flatten time
     eng, strat = run({"flatten_at_et": "10:00", "exit_order": "market"}, stream(40, sell_prints(3)), ENTRY)
-    assert strat.entries and not strat.exits  # 10:00 had passed at the start: flattens tomorrow
+    assert not strat.entries and not strat.exits  # 10:00 had passed at the start: no entries today
     eng, strat = run({"flatten_at_et": "10:01", "exit_order": "market"}, stream(90, sell_prints(3)), ENTRY)
     assert strat.exits[0]["reason"] == "end_of_day" and eng.position(0) == 0
 

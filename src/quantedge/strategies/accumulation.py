@@ -258,9 +258,25 @@ class Accumulation(Strategy):
         self.entries: list[dict] = []  # one row per entry / scale-in decision
         self.bank = self.make_bank(ctx.n_symbols)
         self._osym: dict[int, int] = {}  # our working order id -> its symbol
+        self._day = (0, 0, 0)  # ET day [start, end) of ``now`` and its flatten time (ns)
         self._fired: deque[list[tuple[int, str, float]]] = deque()  # observed, not yet visible
         ctx.observe_every("obs", self.p.obs_interval, self._observe_all)
         self._schedule_eod(ctx)
+
+    def _past_flatten(self, now: int) -> bool:
+        """At or after today's ``flatten_at_et``: no entries or scale-ins (they would be flattened
+        at once, or held overnight when the day's flatten has already run)."""
+        if not self.p.flatten_at_et:
+            return False
+        if not self._day[0] <= now < self._day[1]:
+            import datetime as dt
+
+            from quantedge.timeutil import et_midnight_ns, ns_to_et_date
+
+            day = ns_to_et_date(now)
+            self._day = (et_midnight_ns(day), et_midnight_ns(day + dt.timedelta(days=1)),
+                         et_midnight_ns(day) + _hhmm(self.p.flatten_at_et))
+        return now >= self._day[2]
 
     def _schedule_eod(self, ctx: Context) -> None:
         if not self.p.flatten_at_et:
@@ -364,7 +380,7 @@ class Accumulation(Strategy):
             return
         if st.exiting or ctx.now < st.cooldown_until or self._exit_active(ctx, st):
             return
-        if ctx.now - st.since < int(self.p.warmup_s * NS):
+        if ctx.now - st.since < int(self.p.warmup_s * NS) or self._past_flatten(ctx.now):
             return
         if k == SIG_COMPOSITE:
             if st.target == 0 and score >= self.p.entry_score and (trig or not self.p.require_trigger):
