@@ -209,6 +209,34 @@ def test_batch_split_invariance(nept_rows, nept_reference, cuts):
     assert np.array_equal(recs, ref.records(0.25))
 
 
+@pytest.mark.parametrize("capacity", [7, 1_000, 1 << 20])
+def test_pipeline_scores_a_full_sampler_in_place(shared_data, nept_reference, capacity):
+    """SignalPipeline scores the sampler's buffer each time it fills mid-batch (no copy of the rows):
+    the outputs, concatenated, equal scoring every row at once, whatever the buffer size."""
+    from quantedge.features.sampling import Sampler
+    from quantedge.signals.run import SignalPipeline
+
+    ref, ref_state = nept_reference
+    events, _ = read_iqfeed_ticks(shared_data / "iqfeed/NEPT_ticks_2021-03-01_2021-03-03.csv", NameTable())
+    parts = []
+    for k, off in enumerate((0, 400_000_000, 900_000_000)):
+        e = events.copy()
+        e["symbol"] = k
+        e["ts_event"] += off
+        e["ts_recv"] += off
+        parts.append(e)
+    ev = np.concatenate(parts)
+    ev = ev[np.lexsort((ev["seq"], ev["symbol"], ev["ts_recv"]))]
+    pipe = SignalPipeline(3, "nbbo", device="cpu", cadence_ns=NS)
+    pipe.features.sampler = Sampler(capacity=capacity)
+    outs = [pipe.step(ev[a:a + 40_000]) for a in range(0, ev.shape[0], 40_000)]
+    assert np.array_equal(np.concatenate([o.score for o in outs]), ref.score)
+    assert np.array_equal(np.concatenate([o.trig for o in outs]), ref.trig)
+    assert np.array_equal(np.concatenate([o.explain for o in outs]), ref.explain, equal_nan=True)
+    assert np.array_equal(np.concatenate([o.records(0.25) for o in outs]), ref.records(0.25))
+    assert np.array_equal(pipe.signals.state(), ref_state, equal_nan=True)
+
+
 def test_real_day_scores_are_bounded(nept_reference):
     ref, _ = nept_reference
     assert np.all((ref.score >= 0.0) & (ref.score <= 1.0))

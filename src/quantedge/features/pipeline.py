@@ -28,6 +28,8 @@ Batch boundaries play no part: every piece of state a later event needs is in th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit
 
@@ -365,12 +367,14 @@ class FeaturePipeline:
         self._marked = np.zeros(features.n_symbols, np.int64)
         self._n_marked = np.zeros(1, np.int64)
 
-    def step(self, batch: np.ndarray, derive: bool | None = None) -> None:
+    def step(self, batch: np.ndarray, derive: bool | None = None,
+             on_full: Callable[[Sampler], None] | None = None) -> None:
         """Apply one batch of EVENT_DTYPE events (any size, any cut of the stream).
 
         ``derive`` (default: the pipeline's ``derive_on_step``): refresh the F rows of the symbols
         the batch touched at the end; without it F is refreshed by :meth:`derive` (snapshots are
-        always complete)."""
+        always complete).  ``on_full``: called with the sampler whenever its buffer fills, to
+        consume the rows in place and empty it (default: move them to the sampler's chunk list)."""
         b = self.book
         f = self.features
         sm = self.sampler
@@ -389,7 +393,12 @@ class FeaturePipeline:
                                            sm.symbol, sm.F, sm.n, self._marked, self._n_marked, batch, start)
             if start >= n:
                 break
-            sm.drain()
+            if on_full is None:
+                sm.drain()
+            else:
+                on_full(sm)
+                if sm.n[0]:
+                    raise RuntimeError("on_full must empty the sampler's buffer")
         if self.derive_on_step if derive is None else derive:
             self.derive()
 

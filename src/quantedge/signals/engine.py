@@ -75,6 +75,22 @@ class SignalOutput:
         return out
 
 
+def concat_outputs(outs: list[SignalOutput]) -> SignalOutput:
+    """Consecutive outputs of one engine as one (explain rows re-indexed)."""
+    if len(outs) == 1:
+        return outs[0]
+    shift, ex_rows = 0, []
+    for o in outs:
+        ex_rows.append(np.where(o.ex_row >= 0, o.ex_row + shift, -1))
+        shift += o.ex_val.shape[0]
+    return SignalOutput(
+        np.concatenate([o.ts for o in outs]), np.concatenate([o.symbol for o in outs]),
+        np.concatenate([o.score for o in outs]), np.concatenate([o.trig for o in outs]),
+        np.concatenate(ex_rows), np.concatenate([o.ex_val for o in outs]), outs[0].row0,
+        sum(o.skipped for o in outs),
+    )
+
+
 def take_rows(sampler: Sampler) -> Snapshots:
     """The snapshot rows sampled since the last call (the sampler forgets them)."""
     rows = sampler.collect()

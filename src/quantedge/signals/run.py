@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from quantedge.features.pipeline import FeaturePipeline
 from quantedge.features.state import FeatureState
 from quantedge.signals.config import SignalConfig
-from quantedge.signals.engine import SignalEngine, SignalOutput
+from quantedge.signals.engine import SignalEngine, SignalOutput, concat_outputs
 from quantedge.signals.logic import EXPLAIN_NAMES
 from quantedge.signals.types import SIGNAL_NAMES
 
@@ -39,8 +39,12 @@ class SignalPipeline:
         self.signals = SignalEngine(n_symbols, config, device)
 
     def step(self, events: np.ndarray) -> SignalOutput:
-        self.features.step(events)
-        return self.signals.step_sampler(self.features.sampler)  # in place unless the buffer overflowed
+        # the signals score the snapshot rows in the sampler's buffer, also each time it fills
+        # mid-batch: no copy of the (rows x features) matrix
+        outs: list[SignalOutput] = []
+        self.features.step(events, on_full=lambda sm: outs.append(self.signals.step_sampler(sm)))
+        outs.append(self.signals.step_sampler(self.features.sampler))
+        return concat_outputs(outs)
 
 
 def run_catalog_day(catalog: str | Path, date: str, symbols: list[str] | None, mode: str,
