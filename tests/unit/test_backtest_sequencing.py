@@ -140,6 +140,23 @@ def test_rule3_zero_latency_order_fills_against_the_book_of_that_timestamp():
     assert fill[2] == 2 * S and fill[3] == 10_200  # ask after every t=2s event
 
 
+@pytest.mark.parametrize("latency_us", [0, 250])
+def test_fill_reports_precede_the_cancel_of_the_rest(latency_us):
+    """A market order larger than the visible book fills in part and the rest is cancelled at once:
+    the strategy hears of the fill before the cancel (else it would resend shares it already has)."""
+
+    class Orders(Recorder):
+        def on_order(self, ctx, oid, status, reason):
+            self.log.append(("order", ctx.now, status, ctx.position(0)))
+
+    r = Orders(on_trade_buy=1_000)
+    cfg = EngineConfig(feed_latency_ns=latency_us * 1_000, execution=ExecutionConfig(book="pseudo"))
+    run(r, book_stream(), cfg)
+    seen = [x for x in r.log if x[0] in ("fill", "order")]
+    assert [x[0] for x in seen] == ["fill", "order"] and seen[1][2] == "cancelled"
+    assert seen[1][3] == seen[0][4] == 400  # the position already holds the filled part
+
+
 def test_rule4_timers_and_bar_closes_fire_at_boundaries_after_events():
     r = Recorder(timer="1s", bars="2s", sub=True)
     run(r, book_stream())
