@@ -141,6 +141,8 @@ class Engine(Context):
         self.events_seen = 0
         self._started = False
         self._pending_qty: dict[int, int] = {}
+        self._seeds: dict[int, tuple[np.ndarray, int]] = {}
+        self.seed_info: dict | None = None  # opening books seeded (set by the runner), for metrics.json
 
     # ---------------------------------------------------------------------------------------------
     # driving
@@ -160,6 +162,20 @@ class Engine(Context):
                 progress(len(b))
         self.finish()
         return self
+
+    def seed_opening_books(self, seeds: dict[int, tuple[np.ndarray, int]]) -> None:
+        """LOBSTER days: the venue's L3 book opens with the orderbook file's first row, message 1
+        undone (backtest/seeds.py), applied when the first batch arrives.  Other venues ignore it."""
+        if self.venue.mode == vnb.MODE_L3:
+            self._seeds = dict(seeds)
+
+    def _apply_seeds(self, batch: np.ndarray) -> None:
+        from quantedge.backtest.seeds import seed_l3
+
+        for s, (row, levels) in self._seeds.items():
+            first = batch[(batch["symbol"] == s) & (batch["seq"] == 1)]
+            seed_l3(self.venue.book, s, row, levels, first)
+        self._seeds = {}
 
     def add_signals(self, signals: np.ndarray) -> None:
         if signals.dtype != SIGNAL_DTYPE:
@@ -199,6 +215,8 @@ class Engine(Context):
             )
         self.guard.batches += 1
         if not self._started:
+            if self._seeds:
+                self._apply_seeds(batch)
             self._start(int(ts[0]))
         self._collect_bars(batch)
         horizon = int(ts[-1])

@@ -20,6 +20,19 @@ def make_strategy(name: str, params: dict):
     return reg[name](params)
 
 
+def _engine(cfg: BacktestConfig, strat, names: list[str]) -> Engine:
+    """The engine of a configured run; on LOBSTER days with an L3 venue its book opens with the day's
+    opening book (backtest/seeds.py), not empty."""
+    eng = Engine(strat, max(len(names), 1), cfg.engine, names)
+    if cfg.engine.execution.book == "l3":
+        from quantedge.backtest.seeds import find_seeds
+
+        seeds, note = find_seeds(cfg, names, str(cfg.data.get("date", "")))
+        eng.seed_opening_books(seeds)
+        eng.seed_info = {"opening_books": {names[s]: lv for s, (_row, lv) in seeds.items()}, "note": note}
+    return eng
+
+
 def run_backtest(
     cfg: BacktestConfig, progress: Callable[[int, int], None] | None = None, report: bool = True
 ) -> dict:
@@ -45,12 +58,12 @@ def run_backtest(
         from quantedge.backtest.pipeline import run_with_signals, signal_inputs
 
         stage, recs, sig_info = signal_inputs(cfg, names)
-        eng = Engine(strat, max(len(names), 1), cfg.engine, names)
+        eng = _engine(cfg, strat, names)
         run_with_signals(eng, batches, stage=stage, signals=recs, progress=tick, info=sig_info)
         if stage is not None:
             sig_info.update(stage.save(out / "signals.parquet", names))
     else:
-        eng = Engine(strat, max(len(names), 1), cfg.engine, names)
+        eng = _engine(cfg, strat, names)
         eng.run(batches, progress=tick)
     return finish_run(eng, cfg.strategy, strat, cfg.return_step_ns, out, report, sig_info)
 
@@ -65,6 +78,8 @@ def finish_run(
     m["risk_rejections"] = eng.risk.rejections
     m["kill_switch_events"] = eng.risk.kill_events
     m["events"] = eng.events_seen
+    if eng.seed_info:
+        m["opening_books"] = eng.seed_info
     m["strategy_callbacks"] = eng.callbacks
     m["callback_seconds"] = eng.callback_s
     if signals is not None:

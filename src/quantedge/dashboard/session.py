@@ -369,46 +369,13 @@ class ReplaySession:
     # ------------------------------------------------------------------ set-up
     def _find_seeds(self) -> dict[int, tuple[np.ndarray, int]]:
         """LOBSTER days open with a populated book the message file lacks: the first orderbook
-        row seeds the display book (symbol id -> (truth row (2, L, 2), levels))."""
-        from quantedge.book.verify import lobster_truth
+        row seeds the display book (symbol id -> (truth row (2, L, 2), levels)) and, with message 1
+        undone, the backtest venue's book (as `quantedge backtest` does)."""
+        from quantedge.backtest.seeds import find_seeds
 
-        out: dict[int, tuple[np.ndarray, int]] = {}
-        d = self.cfg.data
-        try:
-            if d["source"] == "lobster":
-                from quantedge.catalog.importers.lobster import lobster_files, read_lobster_orderbook
-
-                for f in lobster_files(self.cfg.resolve(str(d["path"]))):
-                    if f.orderbook is not None and f.symbol in self.info.names:
-                        row = lobster_truth(read_lobster_orderbook(f.orderbook)[:1])[0]
-                        out[self.info.names.index(f.symbol)] = (row, f.levels)
-            elif d["source"] == "catalog":
-                import pyarrow.parquet as pq
-
-                from quantedge.catalog.store import Catalog
-
-                cat = Catalog(self.cfg.resolve(d.get("catalog", "catalog")))
-                for s in self.present:
-                    sym = self.info.names[s]
-                    base = cat.root / "groundtruth" / "lobster" / f"date={self.info.date}"
-                    files = sorted(base.glob(f"symbol={sym}/orderbook_*.parquet"))
-                    if not files:
-                        continue
-                    tbl = pq.ParquetFile(files[-1]).read_row_group(0).slice(0, 1)
-                    levels = int(files[-1].stem.split("_")[1])
-                    row = np.array(
-                        [
-                            [
-                                tbl.column(f"{c}_{k}")[0].as_py()
-                                for c in ("ask_px", "ask_sz", "bid_px", "bid_sz")
-                            ]
-                            for k in range(1, levels + 1)
-                        ],
-                        dtype=np.int64,
-                    ).reshape(1, 4 * levels)
-                    out[int(s)] = (lobster_truth(row)[0], levels)
-        except (OSError, ValueError, KeyError) as e:
-            self.seed_note = f"no opening book seed: {e}"
+        out, note = find_seeds(self.cfg, self.info.names, self.info.date, self.present)
+        if note:
+            self.seed_note = note
         return out
 
     def _new_book(self) -> LevelBook | None:
@@ -436,6 +403,7 @@ class ReplaySession:
         self.engine = Engine(
             make_strategy(self.cfg.strategy, self.cfg.params), self.ns, self.cfg.engine, self.info.names
         )
+        self.engine.seed_opening_books(self.seeds)
         self.bt_stage = None
         if self.cfg.signals and "path" not in self.cfg.signals:
             from quantedge.backtest.pipeline import signal_inputs
