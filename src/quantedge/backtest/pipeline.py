@@ -330,8 +330,10 @@ def backtest_symbol_day(
     signal_config=None,
     report: bool = True,
     batch_rows: int = 1 << 16,
+    seeds: dict | None = None,
 ) -> tuple[dict, Engine, SignalStage]:
-    """Accumulation backtest of merge-ordered ``events`` with the signal pipeline alongside."""
+    """Accumulation backtest of merge-ordered ``events`` with the signal pipeline alongside;
+    ``seeds``: opening books of LOBSTER days (backtest/seeds.py)."""
     from quantedge.backtest.config import BacktestConfig
     from quantedge.backtest.runner import finish_run
     from quantedge.strategies.accumulation import Accumulation
@@ -345,6 +347,9 @@ def backtest_symbol_day(
     cfg = BacktestConfig.from_dict(raw, where="main job")
     strat = Accumulation(params or {})
     eng = Engine(strat, max(len(names), 1), cfg.engine, names)
+    if seeds:
+        eng.seed_opening_books(seeds)
+        eng.seed_info = {"opening_books": {names[s]: lv for s, (_row, lv) in seeds.items()}, "note": ""}
     stage = SignalStage(max(len(names), 1), MODE_FOR_BOOK[book], signal_config, "auto")
     run_with_signals(eng, _batches(events, batch_rows), stage=stage)
     sig = stage.save(out / "signals.parquet", names)
@@ -440,6 +445,14 @@ def run_main_job(
         checks.append(res.to_dict())
         good = res.good_events()
         run_out = out_dir / "backtest" / f"{sym}_{date}"
+        seeds = None
+        if books.get(sym) == "l3":  # the LOBSTER day opens with the book its orderbook file shows
+            from types import SimpleNamespace
+
+            from quantedge.backtest.seeds import find_seeds
+
+            where = SimpleNamespace(data={"source": "catalog", "catalog": str(cat.root)}, resolve=Path)
+            seeds, _note = find_seeds(where, names, date, [names.index(sym)])
         m, eng, stage = backtest_symbol_day(
             good,
             names,
@@ -449,6 +462,7 @@ def run_main_job(
             engine_raw=raw,
             signal_config=sig_conf,
             report=report,
+            seeds=seeds,
         )
         span = int(good["ts_recv"][-1] - good["ts_recv"][0]) if good.shape[0] else 0
         runs.append(
