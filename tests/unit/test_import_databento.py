@@ -197,3 +197,16 @@ def test_bad_row_named(tmp_path: Path) -> None:
     assert rep.rows_imported == 1 and [(q.line, q.field, q.reason) for q in rep.problems] == [
         (3, "action", "bad_value")
     ]
+
+
+def test_non_ascii_symbol_is_quarantined(tmp_path: Path) -> None:
+    """A byte outside ASCII in the symbol (found by the fuzz test) is a named problem, not a crash."""
+    head, row = _LINES[0], _LINES[1]
+    bad = row.rstrip(b"\n").rsplit(b",", 1)
+    bad = bad[0] + b",\x80" + bad[1] + b"\n"
+    p = tmp_path / "x.csv"
+    p.write_bytes(head + row + bad)
+    events, rep, truth = read_databento_mbp10(p, NameTable())
+    assert rep.rows_imported == 1 and [(q.line, q.field, q.reason) for q in rep.problems] == [
+        (3, "symbol", "bad_encoding")
+    ]

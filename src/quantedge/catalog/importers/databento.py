@@ -24,6 +24,7 @@ from quantedge.catalog.importers.lobster import (
     field_char,
     field_text,
     parse_fixed,
+    printable,
 )
 from quantedge.catalog.importers.taq import _Parsed, symbol_ids
 from quantedge.catalog.quarantine import ImportReport
@@ -183,10 +184,12 @@ def read_databento_mbp10(path: str, symbols: NameTable) -> tuple[np.ndarray, Imp
     if "symbol" in p.cols:
         sym_b, sln = field_text(p.buf, p.fs, p.fe, p.col("symbol"), 16)
         p.chk.add((sln <= 0), "symbol", "bad_value", "empty or over-long symbol")
+        p.chk.add(~printable(sym_b), "symbol", "bad_encoding", "symbol is not printable ASCII")
         sym = symbol_ids(symbols, sym_b, None, p.chk.ok)
     else:
         sym_b, sln = field_text(p.buf, p.fs, p.fe, p.col("instrument_id"), 16)
         p.chk.add((sln <= 0), "instrument_id", "bad_value", "empty instrument id")
+        p.chk.add(~printable(sym_b), "instrument_id", "bad_encoding", "instrument id is not printable ASCII")
         sym = symbol_ids(symbols, sym_b, None, p.chk.ok)
         p.report.notes.append(f"{p.file}: no 'symbol' column; symbols are Databento instrument ids")
     ok = p.finish()
