@@ -180,17 +180,13 @@ class Engine(Context):
     def add_signals(self, signals: np.ndarray) -> None:
         if signals.dtype != SIGNAL_DTYPE:
             raise TypeError("signals must be a SIGNAL_DTYPE array")
-        for i in range(signals.shape[0]):
-            s = signals[i]
+        own = signals.copy()  # the records handed to the strategy are views of this private copy
+        lat = self.cfg.feed_latency_ns
+        heap, push = self._heap, heapq.heappush
+        for i, ts in enumerate(own["ts_recv"].tolist()):
             self._n_sig += 1
-            self._push(
-                int(s["ts_recv"]) + self.cfg.feed_latency_ns,
-                P_DELIVER,
-                "signal",
-                s.copy(),
-                int(s["ts_recv"]),
-                (TB_BATCH, self._n_sig),
-            )
+            self._seq += 1
+            push(heap, (ts + lat, P_DELIVER, (TB_BATCH, self._n_sig), self._seq, "signal", own[i], ts))
 
     def _start(self, t0: int) -> None:
         self._started = True
