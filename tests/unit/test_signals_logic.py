@@ -166,10 +166,9 @@ def test_records_shape():
 
 # ---- batch-split invariance on real features (NEPT, 3 days of IQFeed ticks) --------------------
 
-@pytest.fixture(scope="module")
-def nept_rows(shared_data):
+def nept_three(shared_data) -> np.ndarray:
+    """The real NEPT ticks as three symbol ids: the series and two copies shifted by 0.4 s and 0.9 s."""
     events, _ = read_iqfeed_ticks(shared_data / "iqfeed/NEPT_ticks_2021-03-01_2021-03-03.csv", NameTable())
-    # three symbol ids: the real series, and two copies shifted by 0.4 s and 0.9 s
     parts = []
     for k, off in enumerate((0, 400_000_000, 900_000_000)):
         e = events.copy()
@@ -178,7 +177,12 @@ def nept_rows(shared_data):
         e["ts_recv"] += off
         parts.append(e)
     ev = np.concatenate(parts)
-    ev = ev[np.lexsort((ev["seq"], ev["symbol"], ev["ts_recv"]))]
+    return ev[np.lexsort((ev["seq"], ev["symbol"], ev["ts_recv"]))]
+
+
+@pytest.fixture(scope="module")
+def nept_rows(shared_data):
+    ev = nept_three(shared_data)
     p = FeaturePipeline("nbbo", FeatureState.allocate(3, cadence_ns=NS))
     p.step(ev)
     rows = p.snapshots()
@@ -217,16 +221,7 @@ def test_pipeline_scores_a_full_sampler_in_place(shared_data, nept_reference, ca
     from quantedge.signals.run import SignalPipeline
 
     ref, ref_state = nept_reference
-    events, _ = read_iqfeed_ticks(shared_data / "iqfeed/NEPT_ticks_2021-03-01_2021-03-03.csv", NameTable())
-    parts = []
-    for k, off in enumerate((0, 400_000_000, 900_000_000)):
-        e = events.copy()
-        e["symbol"] = k
-        e["ts_event"] += off
-        e["ts_recv"] += off
-        parts.append(e)
-    ev = np.concatenate(parts)
-    ev = ev[np.lexsort((ev["seq"], ev["symbol"], ev["ts_recv"]))]
+    ev = nept_three(shared_data)
     pipe = SignalPipeline(3, "nbbo", device="cpu", cadence_ns=NS)
     pipe.features.sampler = Sampler(capacity=capacity)
     outs = [pipe.step(ev[a:a + 40_000]) for a in range(0, ev.shape[0], 40_000)]

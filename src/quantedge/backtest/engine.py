@@ -142,7 +142,7 @@ class Engine(Context):
         self._started = False
         self._pending_qty: dict[int, int] = {}
         self._seeds: dict[int, tuple[np.ndarray, int]] = {}
-        self.seed_info: dict | None = None  # opening books seeded (set by the runner), for metrics.json
+        self.seed_info: dict | None = None  # opening books seeded, for metrics.json
 
     # ---------------------------------------------------------------------------------------------
     # driving
@@ -163,11 +163,14 @@ class Engine(Context):
         self.finish()
         return self
 
-    def seed_opening_books(self, seeds: dict[int, tuple[np.ndarray, int]]) -> None:
+    def seed_opening_books(self, seeds: dict[int, tuple[np.ndarray, int]], note: str = "") -> None:
         """LOBSTER days: the venue's L3 book opens with the orderbook file's first row, message 1
-        undone (backtest/seeds.py), applied when the first batch arrives.  Other venues ignore it."""
+        undone (backtest/seeds.py), applied when the first batch arrives.  Other venues ignore it.
+        ``seed_info`` (metrics.json ``opening_books``) names the seeded symbols and their levels."""
         if self.venue.mode == vnb.MODE_L3:
             self._seeds = dict(seeds)
+            self.seed_info = {"opening_books": {self.names[s]: lv for s, (_row, lv) in seeds.items()},
+                              "note": note}
 
     def _apply_seeds(self, batch: np.ndarray) -> None:
         from quantedge.backtest.seeds import seed_l3

@@ -349,7 +349,6 @@ def backtest_symbol_day(
     eng = Engine(strat, max(len(names), 1), cfg.engine, names)
     if seeds:
         eng.seed_opening_books(seeds)
-        eng.seed_info = {"opening_books": {names[s]: lv for s, (_row, lv) in seeds.items()}, "note": ""}
     stage = SignalStage(max(len(names), 1), MODE_FOR_BOOK[book], signal_config, "auto")
     run_with_signals(eng, _batches(events, batch_rows), stage=stage)
     sig = stage.save(out / "signals.parquet", names)

@@ -27,9 +27,7 @@ def _engine(cfg: BacktestConfig, strat, names: list[str]) -> Engine:
     if cfg.engine.execution.book == "l3":
         from quantedge.backtest.seeds import find_seeds
 
-        seeds, note = find_seeds(cfg, names, str(cfg.data.get("date", "")))
-        eng.seed_opening_books(seeds)
-        eng.seed_info = {"opening_books": {names[s]: lv for s, (_row, lv) in seeds.items()}, "note": note}
+        eng.seed_opening_books(*find_seeds(cfg, names, str(cfg.data.get("date", ""))))
     return eng
 
 

@@ -49,9 +49,10 @@ from quantedge.backtest.orders import (
     STATUS_NAMES,
 )
 from quantedge.backtest.runner import make_strategy
+from quantedge.backtest.seeds import seed_l3
 from quantedge.book.l2 import L2Book
 from quantedge.book.l3 import L3Book
-from quantedge.book.state import B_WINDOW, LevelBook, top_n_into
+from quantedge.book.state import LevelBook, top_n_into
 from quantedge.features.pipeline import FeaturePipeline
 from quantedge.features.sampling import Snapshots
 from quantedge.features.state import COL, FeatureState
@@ -373,9 +374,7 @@ class ReplaySession:
         undone, the backtest venue's book (as `quantedge backtest` does)."""
         from quantedge.backtest.seeds import find_seeds
 
-        out, note = find_seeds(self.cfg, self.info.names, self.info.date, self.present)
-        if note:
-            self.seed_note = note
+        out, self.seed_note = find_seeds(self.cfg, self.info.names, self.info.date, self.present)
         return out
 
     def _new_book(self) -> LevelBook | None:
@@ -386,12 +385,7 @@ class ReplaySession:
         mo = int(min(1 << 22, max(1 << 16, self.ns * 8192)))
         book = L3Book.allocate(self.ns, capacity=256, max_orders=mo)
         for s, (row, levels) in self.seeds.items():
-            book.bk[s, B_WINDOW] = levels
-            for si in range(2):
-                k = int(np.count_nonzero(row[si, :, 0]))
-                book.seed_side(
-                    s, si, row[si, :k, 0], row[si, :k, 1], complete=k < row.shape[1], aux_is_size=True
-                )
+            seed_l3(book, s, row, levels, first=ev.empty(0))  # row 1 as is: the display skips message 1
         return book
 
     def _build(self) -> None:
@@ -403,7 +397,7 @@ class ReplaySession:
         self.engine = Engine(
             make_strategy(self.cfg.strategy, self.cfg.params), self.ns, self.cfg.engine, self.info.names
         )
-        self.engine.seed_opening_books(self.seeds)
+        self.engine.seed_opening_books(self.seeds, self.seed_note)
         self.bt_stage = None
         if self.cfg.signals and "path" not in self.cfg.signals:
             from quantedge.backtest.pipeline import signal_inputs

@@ -270,7 +270,7 @@ def real_days(data: Path) -> list[tuple[str, Snapshots]]:
         ev = ev[np.lexsort((ev["kind"], ev["seq"], ev["ts_recv"]))]
         p = FeaturePipeline("nbbo", FeatureState.allocate(1, cadence_ns=CADENCE_NS, every_event=False))
         p.step(ev)
-        out.append(("XXX 2018-01-02..03 (TAQ, NBBO from venue quotes)", p.snapshots()))
+        out.append((f"{names.names()[0]} 2018-01-02..03 (TAQ, NBBO from venue quotes)", p.snapshots()))
     return out
 
 
