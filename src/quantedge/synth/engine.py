@@ -42,6 +42,7 @@ C_COND = 9
 NCOL = 10
 
 # event kinds / actions / conditions (mirrors quantedge.events; numba needs module constants)
+K_CLEAR = 1
 K_ORDER = 3
 K_DEPTH = 4
 K_QUOTE = 5
@@ -217,9 +218,11 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
     last_baq = -1
     hx = 0.0  # excitation of marketable flow
 
-    # opening book: every market maker quotes and noise orders rest on both sides, as ordinary
-    # adds at the open so the event stream is self-contained (no snapshot needed)
+    # opening book: a clear of both sides (a consumer's book may still hold the previous day's
+    # levels and order ids, which restart every day), then every market maker quotes and noise
+    # orders rest on both sides, as ordinary adds at the open, so the day's stream is self-contained
     seq += 1
+    n = _emit(out, n, 0, seq, 0, 0, 0, K_CLEAR, 0, 0, 0, 0)
     for m in range(nmm):
         hs = max(par[P_MMHS] * 1e-4 * V, 0.5)
         size = max(100, int(par[P_MMSIZE] / 100.0 + 0.5) * 100)
