@@ -65,6 +65,19 @@ def test_missing_file_is_named(tmp_path):
 
 def test_with_values_validates():
     cfg = from_mapping({})
-    assert cfg.with_values(trigger__on_score=0.7)["trigger.on_score"] == 0.7
+    assert cfg.with_values(trigger__on_score=0.7)["creep.on_score"] == 0.7
     with pytest.raises(SignalConfigError, match="trigger.on_score"):
         cfg.with_values(trigger__on_score=2.0)
+
+
+def test_on_score_per_signal_and_shorthand():
+    """Each signal has its own on_score; trigger.on_score sets them all unless a signal sets its own,
+    and every on_score must stay above trigger.off_score."""
+    cfg = from_mapping({"trigger": {"on_score": 0.6}, "exit": {"on_score": 0.9}})
+    assert cfg["absorption.on_score"] == 0.6 and cfg["composite.on_score"] == 0.6
+    assert cfg["exit.on_score"] == 0.9
+    assert from_mapping({})["sinkhole.on_score"] != from_mapping({})["dark_pool.on_score"]
+    with pytest.raises(SignalConfigError, match="trigger.off_score .* must be below creep.on_score"):
+        from_mapping({"creep": {"on_score": 0.1}})
+    with pytest.raises(SignalConfigError, match="trigger.on_score must be a number"):
+        from_mapping({"trigger": {"on_score": "high"}})

@@ -112,7 +112,7 @@ def test_sinkhole_near_recent_low_uses_previous_days():
 def test_exit_on_dumping_rows():
     dump = dict(volume_30s=20000.0, sell_volume_30s=19000.0, buy_volume_30s=500.0, offex_volume_30s=15000.0,
                 mid_change_30s=-2.005 * 100 / 1e4, depth_imbalance=-0.7, spread_ratio_5s_1h=4.0)
-    out, _ = run([row()] * 3 + [row(**dump)] * 20)
+    out, _ = run([row()] * 3 + [row(**dump)] * 30)  # rows 1 s apart: longer than exit.persist_s
     assert out.score[3, K_EXIT] == pytest.approx(1.0)
     assert out.score[3, K_COMP] == pytest.approx(0.0)  # exit vetoes the composite
     assert out.trig[:, K_EXIT].sum() == 1
@@ -128,7 +128,7 @@ def test_smoothing_needs_sustained_evidence():
     assert out.score[-1, K_ABS] == pytest.approx(1.0 - 0.5 ** 3.0)
     # a 3 s burst never reaches the trigger level
     out, _ = run([row()] * 5 + [row(**ABSORB)] * 3 + [row()] * 30, config=cfg)
-    assert out.score[:, K_ABS].max() < load_config()["trigger.on_score"]
+    assert out.score[:, K_ABS].max() < load_config()["absorption.on_score"]
     assert out.trig[:, K_ABS].sum() == 0
 
 

@@ -20,6 +20,11 @@ import yaml
 
 from quantedge.signals.logic import INDEX, PARAMS, SECTIONS
 
+#: Sections that are signals (each has its own ``on_score``).
+SIGNAL_SECTIONS = tuple(sec for sec in SECTIONS if f"{sec}.on_score" in INDEX)
+#: ``trigger.on_score`` is shorthand for every signal's ``on_score`` (a signal's own key wins).
+ON_SCORE_ALL = "trigger.on_score"
+
 #: Pairs (lo, hi) that must be ordered lo < hi.
 ORDERED = (
     ("absorption.sell_share_lo", "absorption.sell_share_hi"),
@@ -38,8 +43,7 @@ ORDERED = (
     ("exit.sell_share_lo", "exit.sell_share_hi"),
     ("exit.spread_ratio_lo", "exit.spread_ratio_hi"),
     ("exit.bid_flight_lo", "exit.bid_flight_hi"),
-    ("trigger.off_score", "trigger.on_score"),
-)
+) + tuple(("trigger.off_score", f"{sec}.on_score") for sec in SIGNAL_SECTIONS)
 
 DEFAULT_PATH = Path(__file__).resolve().parents[3] / "config" / "strategy_params.yaml"
 
@@ -66,7 +70,13 @@ class SignalConfig:
         """A copy with some values replaced (keys as ``section__key``), validated."""
         vals = dict(self.values)
         for k, v in updates.items():
-            vals[k.replace("__", ".", 1)] = v
+            name = k.replace("__", ".", 1)
+            if name == ON_SCORE_ALL:
+                _check(ON_SCORE_ALL, v, self.source)
+                for sec in SIGNAL_SECTIONS:
+                    vals[f"{sec}.on_score"] = v
+            else:
+                vals[name] = v
         return from_mapping(_nest(vals), self.source)
 
     def to_mapping(self) -> dict[str, dict[str, float]]:
@@ -90,6 +100,8 @@ def from_mapping(data: Any, source: str = "<mapping>") -> SignalConfig:
     if not isinstance(data, dict):
         raise SignalConfigError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
     values = {p.name: p.default for p in PARAMS}
+    explicit: set[str] = set()
+    on_all: float | None = None
     for sec, body in data.items():
         if sec not in SECTIONS:
             raise SignalConfigError(f"{source}: unknown section {sec!r} (known: {', '.join(SECTIONS)})")
@@ -99,21 +111,33 @@ def from_mapping(data: Any, source: str = "<mapping>") -> SignalConfig:
             raise SignalConfigError(f"{source}: section {sec!r} must be a mapping, got {type(body).__name__}")
         for key, raw in body.items():
             name = f"{sec}.{key}"
+            if name == ON_SCORE_ALL:
+                on_all = _check(name, raw, source)
+                continue
             if name not in INDEX:
                 known = ", ".join(p.key for p in PARAMS if p.section == sec)
                 raise SignalConfigError(f"{source}: unknown key {name!r} (known in {sec}: {known})")
-            p = PARAMS[INDEX[name]]
-            if isinstance(raw, bool) or not isinstance(raw, int | float):
-                raise SignalConfigError(f"{source}: {name} must be a number ({p.unit}), got {raw!r}")
-            v = float(raw)
-            if not np.isfinite(v) or not p.lo <= v <= p.hi:
-                raise SignalConfigError(
-                    f"{source}: {name} = {raw!r} is outside [{p.lo:g}, {p.hi:g}] ({p.unit})")
-            values[name] = v
+            values[name] = _check(name, raw, source)
+            explicit.add(name)
+    if on_all is not None:
+        for sec in SIGNAL_SECTIONS:
+            if f"{sec}.on_score" not in explicit:
+                values[f"{sec}.on_score"] = on_all
     for lo, hi in ORDERED:
         if not values[lo] < values[hi]:
             raise SignalConfigError(f"{source}: {lo} ({values[lo]:g}) must be below {hi} ({values[hi]:g})")
     return SignalConfig(values, source)
+
+
+def _check(name: str, raw: Any, source: str) -> float:
+    """One value, checked against its parameter's range (``trigger.on_score``: a signal's on_score range)."""
+    p = PARAMS[INDEX["absorption.on_score" if name == ON_SCORE_ALL else name]]
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise SignalConfigError(f"{source}: {name} must be a number ({p.unit}), got {raw!r}")
+    v = float(raw)
+    if not np.isfinite(v) or not p.lo <= v <= p.hi:
+        raise SignalConfigError(f"{source}: {name} = {raw!r} is outside [{p.lo:g}, {p.hi:g}] ({p.unit})")
+    return v
 
 
 def load_config(path: str | Path | None = None) -> SignalConfig:
@@ -142,6 +166,7 @@ def render_yaml() -> str:
     lines = ["# Signal thresholds and windows (quantedge.signals). Units in the comments.",
              "# Every key is optional: an absent key takes the default shown here.",
              "# Validation: unknown keys, non-numbers and out-of-range values are errors naming the key.",
+             "# trigger.on_score (not listed) sets every signal's on_score at once; a signal's own key wins.",
              "signals:"]
     for sec in SECTIONS:
         lines.append(f"  {sec}:")

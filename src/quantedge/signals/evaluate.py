@@ -326,7 +326,8 @@ def markdown(sim: SimResult, real: list[tuple[str, float, np.ndarray]], command:
     for k in range(N_SIG - 1):
         cells = [f"{h / n:.2f} ({n})" if n else "n/a" for h, n in (sim.by_intensity[b][k] for b in BANDS)]
         lines.append(f"| {SIG_LABELS[k]} | " + " | ".join(cells) + " |")
-    lines += ["", "Precision / recall sweep over `trigger.on_score` (other parameters at defaults):", "",
+    lines += ["", "Precision / recall sweep over the trigger threshold (every signal's `on_score` set to "
+              "the column value, other parameters at defaults):", "",
               "| signal | " + " | ".join(f"{th:.1f}" for th in SWEEP) + " |",
               "|---|" + "---:|" * len(SWEEP)]
     for k in range(N_SIG):
@@ -368,7 +369,7 @@ def chart(sim: SimResult, path: Path) -> Path:
     a2.set_ylabel("precision")
     a2.set_xlim(0, 1.05)
     a2.set_ylim(0, 1.05)
-    a2.set_title("Sweep of trigger.on_score 0.2 .. 0.9")
+    a2.set_title("Sweep of on_score 0.2 .. 0.9")
     a2.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ indexing, so the same Python source compiles as a Numba CPU function (:data:`upd
 one definition, two targets, identical arithmetic (float64 throughout).
 
 State per symbol (float64 row of ``st``, columns ``ST_*``): per signal the trigger machine (armed /
-on, when the score first reached ``trigger.on_score``, when it re-armed), the day's running low of the
+on, when the score first reached its ``on_score``, when it re-armed), the day's running low of the
 mid and the previous session days' lows (the sinkhole's "near the recent low"), a geometric-mean
 spread baseline and a smoothed touch imbalance.  A symbol's outputs depend only on its own rows in
 time order, so any cut of the row stream into batches gives the same outputs.
@@ -47,7 +47,6 @@ _P = Param
 #: clip((x - lo) / (hi - lo), 0, 1) (see docs/signals.md for each formula).
 PARAMS: tuple[Param, ...] = (
     # --- shared trigger logic (applies to every signal) ----------------------------------------
-    _P("trigger", "on_score", 0.5, "score", 0.01, 1.0, "score at or above which a signal may trigger"),
     _P("trigger", "off_score", 0.2, "score", 0.0, 1.0, "score below which a triggered signal re-arms"),
     _P("trigger", "cooldown_s", 60.0, "s", 0.0, 86400.0,
        "after a signal re-arms, no new trigger of it for this long"),
@@ -63,31 +62,35 @@ PARAMS: tuple[Param, ...] = (
     _P("baseline", "depth_half_life_s", 1800.0, "s", 10.0, 86400.0,
        "half-life of the symbol's own mean N-level depth imbalance (sinkhole / absorption use the excess)"),
     # --- 1. absorption ------------------------------------------------------------------------------
+    _P("absorption", "on_score", 0.7, "score", 0.01, 1.0,
+       "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
     _P("absorption", "smooth_s", 10.0, "s", 0.0, 600.0,
        "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
     _P("absorption", "persist_s", 30.0, "s", 0.0, 600.0,
-       "score >= trigger.on_score for this long (event time) before the rising edge"),
-    _P("absorption", "sell_share_lo", 0.7, "1", 0.0, 1.0,
+       "score >= on_score for this long (event time) before the rising edge"),
+    _P("absorption", "sell_share_lo", 0.75, "1", 0.0, 1.0,
        "seller-initiated share of 30 s volume: ramp start"),
     _P("absorption", "sell_share_hi", 0.8, "1", 0.0, 1.0, "... ramp end (full credit)"),
-    _P("absorption", "rel_volume_lo", 1.0, "x", 0.0, 100.0, "relative 30 s volume: ramp start"),
+    _P("absorption", "rel_volume_lo", 0.7, "x", 0.0, 100.0, "relative 30 s volume: ramp start"),
     _P("absorption", "rel_volume_hi", 2.0, "x", 0.0, 100.0, "... ramp end"),
-    _P("absorption", "max_drop_bps", 3.0, "bps", 0.0, 1000.0,
+    _P("absorption", "max_drop_bps", 5.0, "bps", 0.0, 1000.0,
        "bid holds: 30 s mid change >= -max_drop (full credit), zero credit at -2 x max_drop"),
     _P("absorption", "max_spread_widen_bps", 1.0, "bps", 0.0, 1000.0,
        "spread - its 10 s average <= this (full credit), zero credit at 2 x"),
-    _P("absorption", "refills_lo", 3.0, "count", 0.0, 1000.0, "same-price touch refills in 30 s: ramp start"),
+    _P("absorption", "refills_lo", 1.0, "count", 0.0, 1000.0, "same-price touch refills in 30 s: ramp start"),
     _P("absorption", "refills_hi", 6.0, "count", 0.0, 1000.0, "... ramp end"),
     _P("absorption", "hidden_share_hi", 0.2, "1", 0.0, 1.0,
        "hidden (iceberg) share of 30 s volume giving full replenishment credit"),
-    _P("absorption", "max_depth_imbalance", 0.3, "1", -1.0, 1.0,
+    _P("absorption", "max_depth_imbalance", 0.25, "1", -1.0, 1.0,
        "N-level depth imbalance above which the book looks like a sinkhole, not touch absorption "
        "(zero credit at +0.15)"),
     # --- 2. creep -----------------------------------------------------------------------------------
+    _P("creep", "on_score", 0.5, "score", 0.01, 1.0,
+       "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
     _P("creep", "smooth_s", 3.0, "s", 0.0, 600.0,
        "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
     _P("creep", "persist_s", 10.0, "s", 0.0, 600.0,
-       "score >= trigger.on_score for this long (event time) before the rising edge (creeps last 10-45 s)"),
+       "score >= on_score for this long (event time) before the rising edge (creeps last 10-45 s)"),
     _P("creep", "min_rise_bps", 2.0, "bps", 0.0, 1000.0, "30 s mid change: ramp start (full credit at 2 x)"),
     _P("creep", "min_move_sigma", 3.0, "sigma", 0.0, 100.0,
        "30 s mid change in units of the symbol's 1 h realized volatility scaled to 30 s: ramp start "
@@ -103,10 +106,12 @@ PARAMS: tuple[Param, ...] = (
     _P("creep", "max_rel_volume", 1.5, "x", 0.0, 100.0,
        "relative 30 s volume at most this (low volume); zero credit at 2 x"),
     # --- 3. dark pool -------------------------------------------------------------------------------
+    _P("dark_pool", "on_score", 0.7, "score", 0.01, 1.0,
+       "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
     _P("dark_pool", "smooth_s", 10.0, "s", 0.0, 600.0,
        "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
-    _P("dark_pool", "persist_s", 30.0, "s", 0.0, 600.0,
-       "score >= trigger.on_score for this long (event time) before the rising edge"),
+    _P("dark_pool", "persist_s", 45.0, "s", 0.0, 600.0,
+       "score >= on_score for this long (event time) before the rising edge"),
     _P("dark_pool", "max_lit_share", 0.4, "1", 0.0, 1.0, "lit / consolidated 30 s volume: zero credit above"),
     _P("dark_pool", "lit_share_full", 0.25, "1", 0.0, 1.0, "... full credit at or below"),
     _P("dark_pool", "rel_volume_lo", 1.5, "x", 0.0, 100.0, "relative 30 s volume: ramp start"),
@@ -117,15 +122,17 @@ PARAMS: tuple[Param, ...] = (
        "buyer-initiated share (quote rule on TRF prints): ramp start"),
     _P("dark_pool", "buy_share_hi", 0.7, "1", 0.0, 1.0, "... ramp end"),
     # --- 4. sinkhole --------------------------------------------------------------------------------
-    _P("sinkhole", "smooth_s", 10.0, "s", 0.0, 600.0,
+    _P("sinkhole", "on_score", 0.3, "score", 0.01, 1.0,
+       "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
+    _P("sinkhole", "smooth_s", 12.0, "s", 0.0, 600.0,
        "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
     _P("sinkhole", "persist_s", 20.0, "s", 0.0, 600.0,
-       "score >= trigger.on_score for this long (event time) before the rising edge"),
+       "score >= on_score for this long (event time) before the rising edge"),
     _P("sinkhole", "sell_share_lo", 0.55, "1", 0.0, 1.0, "seller-initiated share of 30 s volume: ramp start"),
     _P("sinkhole", "sell_share_hi", 0.75, "1", 0.0, 1.0, "... ramp end"),
     _P("sinkhole", "rel_volume_lo", 1.0, "x", 0.0, 100.0, "relative 30 s volume: ramp start"),
     _P("sinkhole", "rel_volume_hi", 2.0, "x", 0.0, 100.0, "... ramp end"),
-    _P("sinkhole", "depth_imbalance_lo", 0.25, "1", -1.0, 1.0,
+    _P("sinkhole", "depth_imbalance_lo", 0.2, "1", -1.0, 1.0,
        "N-level depth imbalance (bid heavy): ramp start"),
     _P("sinkhole", "depth_imbalance_hi", 0.4, "1", -1.0, 1.0, "... ramp end"),
     _P("sinkhole", "max_drop_bps", 5.0, "bps", 0.0, 1000.0,
@@ -133,11 +140,13 @@ PARAMS: tuple[Param, ...] = (
     _P("sinkhole", "near_low_ratio", 0.95, "1", 0.0, 1.0,
        "recent low / current mid at or above this = near the recent low (zero credit 0.02 below)"),
     # --- 5. contraction -----------------------------------------------------------------------------
-    _P("contraction", "smooth_s", 10.0, "s", 0.0, 600.0,
+    _P("contraction", "on_score", 0.65, "score", 0.01, 1.0,
+       "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
+    _P("contraction", "smooth_s", 5.0, "s", 0.0, 600.0,
        "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
-    _P("contraction", "persist_s", 60.0, "s", 0.0, 600.0,
-       "score >= trigger.on_score for this long (event time) before the rising edge"),
-    _P("contraction", "max_spread_ratio", 0.5, "1", 0.0, 10.0,
+    _P("contraction", "persist_s", 120.0, "s", 0.0, 600.0,
+       "score >= on_score for this long (event time) before the rising edge"),
+    _P("contraction", "max_spread_ratio", 0.3, "1", 0.0, 10.0,
        "5 s and 30 s mean spread / 1 h mean spread, and 5 s / the robust baseline: the largest at most this; "
        "zero credit at +0.2"),
     _P("contraction", "max_rvol_ratio", 1.0, "1", 0.0, 100.0,
@@ -145,10 +154,12 @@ PARAMS: tuple[Param, ...] = (
     _P("contraction", "imbalance_lo", -0.1, "1", -1.0, 1.0, "smoothed touch imbalance (bias up): ramp start"),
     _P("contraction", "imbalance_hi", 0.1, "1", -1.0, 1.0, "... ramp end"),
     # --- exit ---------------------------------------------------------------------------------------
-    _P("exit", "smooth_s", 3.0, "s", 0.0, 600.0,
+    _P("exit", "on_score", 0.65, "score", 0.01, 1.0,
+       "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
+    _P("exit", "smooth_s", 6.0, "s", 0.0, 600.0,
        "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
-    _P("exit", "persist_s", 10.0, "s", 0.0, 600.0,
-       "score >= trigger.on_score for this long (event time) before the rising edge"),
+    _P("exit", "persist_s", 20.0, "s", 0.0, 600.0,
+       "score >= on_score for this long (event time) before the rising edge"),
     _P("exit", "drop_lo_bps", 15.0, "bps", 0.0, 10000.0, "30 s mid fall: ramp start"),
     _P("exit", "drop_hi_bps", 40.0, "bps", 0.0, 10000.0, "... ramp end"),
     _P("exit", "sell_share_lo", 0.6, "1", 0.0, 1.0, "seller-initiated share of 30 s volume: ramp start"),
@@ -162,18 +173,20 @@ PARAMS: tuple[Param, ...] = (
     _P("exit", "offex_share_hi", 0.8, "1", 0.0, 1.0,
        "off-exchange share of 30 s volume giving full 'heavy off-exchange selling' credit"),
     # --- composite ----------------------------------------------------------------------------------
+    _P("composite", "on_score", 0.7, "score", 0.01, 1.0,
+       "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
     _P("composite", "smooth_s", 0.0, "s", 0.0, 600.0,
        "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
-    _P("composite", "persist_s", 20.0, "s", 0.0, 600.0,
-       "score >= trigger.on_score for this long (event time) before the rising edge"),
+    _P("composite", "persist_s", 30.0, "s", 0.0, 600.0,
+       "score >= on_score for this long (event time) before the rising edge"),
     _P("composite", "w_absorption", 1.0, "1", 0.0, 1.0, "weight of each accumulation score in the composite"),
-    _P("composite", "w_creep", 1.0, "1", 0.0, 1.0, ""),
+    _P("composite", "w_creep", 0.8, "1", 0.0, 1.0, ""),
     _P("composite", "w_dark_pool", 1.0, "1", 0.0, 1.0, ""),
     _P("composite", "w_sinkhole", 1.0, "1", 0.0, 1.0, ""),
-    _P("composite", "w_contraction", 1.0, "1", 0.0, 1.0, ""),
+    _P("composite", "w_contraction", 0.85, "1", 0.0, 1.0, ""),
     _P("composite", "exit_veto", 1.0, "1", 0.0, 1.0,
        "composite is multiplied by (1 - exit_veto x exit score)"),
-    _P("composite", "agreement", 0.0, "1", 0.0, 1.0,
+    _P("composite", "agreement", 0.1, "1", 0.0, 1.0,
        "share of the other accumulation scores' noisy-OR added to the strongest one (0 = the max)"),
 )
 
@@ -206,7 +219,7 @@ EXPLAIN_NAMES: tuple[tuple[str, ...], ...] = (
 
 # --- state columns --------------------------------------------------------------------------------
 ST_ON = 0  # per signal k at 3k + 0: 1 while triggered (until the score falls below trigger.off_score)
-ST_ABOVE = 1  # 3k + 1: time (s) the score first reached trigger.on_score in the current run, -1 = below
+ST_ABOVE = 1  # 3k + 1: time (s) the score first reached <signal>.on_score in the current run, -1 = below
 ST_REARM = 2  # 3k + 2: time (s) the signal last re-armed (fell below trigger.off_score)
 ST_DAY = 21  # session day number of the last row: (ts - 6 h) // 1 day
 ST_DAY_LOW = 22  # running low of the mid today ($)
@@ -251,7 +264,10 @@ F_RVOL1H = COL["mid_rvol_bps_1h"]
 F_MICROV5 = COL["micro_velocity_5s"]
 
 # --- config positions ---------------------------------------------------------------------------------
-C_ON = INDEX["trigger.on_score"]
+#: trigger threshold of each output column k
+C_ON = (INDEX["absorption.on_score"], INDEX["creep.on_score"], INDEX["dark_pool.on_score"],
+        INDEX["sinkhole.on_score"], INDEX["contraction.on_score"], INDEX["exit.on_score"],
+        INDEX["composite.on_score"])
 C_OFF = INDEX["trigger.off_score"]
 #: persistence of each output column k
 C_SMOOTH = (INDEX["absorption.smooth_s"], INDEX["creep.smooth_s"], INDEX["dark_pool.smooth_s"],
@@ -585,11 +601,11 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
     score[r, K_COMP] = min(1.0, max(0.0, x))
 
     # ---- trigger machines: persistence, rising edge, hysteresis, cooldown ----
-    on = cfg[C_ON]
     off = cfg[C_OFF]
     emit = 0
     for k in range(N_SIG):
         b = 3 * k
+        on = cfg[C_ON[k]]
         v = score[r, k]
         trig[r, k] = 0
         if v >= ex_min:
