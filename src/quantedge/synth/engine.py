@@ -286,8 +286,14 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
             if active == EP_CREEP:
                 creep_ask0 = ba
                 creep_steps = 1 if ax < 0.5 else 2
-                if ladder_price(lo + max(bb, 0)) >= 200 * SUB:
-                    creep_steps = 2 + int(3 * ax)
+                # ... and at least 15-40 bps of the price (by intensity): 1-2 steps on a small cap,
+                # 15-40 cents on a $100 stock, where 1-2 cents would be lost in the mid's noise
+                if ba < WINDOW - 1:
+                    st = _step(lo + ba, par[P_QSUB])
+                    dpx = max(ladder_price(lo + ba + st) - ladder_price(lo + ba), 1)
+                    need = int(np.ceil((15.0 + 25.0 * ax) * 1e-4 * ladder_price(lo + ba) / dpx))
+                    if need > creep_steps:
+                        creep_steps = need
                 # sellers step away: resting offers up to the creep's target thin to a round lot,
                 # so the rise needs little volume (low volume per cent moved)
                 if ba < WINDOW:

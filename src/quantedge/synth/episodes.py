@@ -10,7 +10,8 @@ absorption     extra marketable sells hit the bid; an iceberg buy at the bid rel
                quoting, the fundamental is pinned (bid holds, spread stable)
 price_creep    sellers step away (offers up to the target thin to a round lot), then the best
                offer is lifted by small/medium buys (100-500 shares) on a schedule that raises
-               it 1-2 steps (1-2 cents at/above $1) over 10-30 s; a small offer re-appears one
+               it 1-2 steps (1-2 cents at/above $1), and at least 15-40 bps of the price by
+               intensity (15-40 cents on a $100 stock), over 10-30 s; a small offer re-appears one
                level up after each lift; background volume is cut, so the volume per cent moved
                is low against the symbol's own history
 dark_pool      heavy off-exchange buy prints (TRF, venue 19) near the offer while the
