@@ -177,6 +177,29 @@ def test_redis_state_is_written_a_bounded_number_of_symbols_per_flush(redis_url:
     sink.close()
 
 
+def test_scanner_outputs_send_signals_at_once_and_trickle_states(redis_url: str, run_id: str) -> None:
+    """Between polls the scanner's outputs write new signals at once and a few symbol states at a time
+    (at most one state write per ``every_s``); a checkpoint flush writes signals but leaves the states
+    to the trickle; the final flush writes everything."""
+    from quantedge.live.metrics import Metrics
+    from quantedge.live.scanner import Outputs
+
+    sink = RedisStateSink(RedisStateConfig(url=redis_url, prefix=f"it{run_id}"))
+    out = Outputs(None, None, sink, Metrics())
+    for i in range(10):
+        out.state(f"S{i}", {"mid": 1.0 + i})
+    out.flush()
+    assert sink.pending == (10, 0)  # a checkpoint leaves the states alone
+    out.trickle(4, every_s=3600.0)
+    assert sink.pending == (6, 0) and sink.latest_state("S3") == {"mid": "4.0"}
+    sink.add_signal("sig-1", {"symbol": "S1", "score": 0.9})
+    out.trickle(4, every_s=3600.0)  # too soon for states, but the signal goes now
+    assert sink.pending == (6, 0) and [f["signal_id"] for _e, f in sink.read_signals()] == ["sig-1"]
+    out.flush(final=True)
+    assert sink.pending == (0, 0) and sink.latest_state("S9") == {"mid": "10.0"}
+    sink.close()
+
+
 def test_redis_state_hashes_and_signal_stream_are_idempotent(redis_url: str, run_id: str) -> None:
     sink = RedisStateSink(RedisStateConfig(url=redis_url, prefix=f"it{run_id}"))
     sink.update_state("AAPL", {"spread_bps": 1.5, "score": 0.2})

@@ -32,8 +32,10 @@ import numpy as np
 from quantedge.catalog.symbols import NameTable
 from quantedge.live import codec, signal_schema
 from quantedge.live.kafka_io import GroupConsumer, KafkaConfig, TopicAdmin, ensure_topics
+from quantedge.live.metrics import Metrics
 from quantedge.live.publisher import Publisher, SliceEncoder
-from quantedge.live.scanner import ScanConfig, ScannerService
+from quantedge.live.scanner import Outputs, ScanConfig, ScannerService, scan_events
+from quantedge.signals.config import load_config
 
 
 def nept_events(shared: Path, day: str = "2021-03-01") -> np.ndarray:
@@ -46,11 +48,16 @@ def nept_events(shared: Path, day: str = "2021-03-01") -> np.ndarray:
     return Catalog(root).read("NEPT", day)
 
 
-def universe(base: np.ndarray, n_symbols: int, per_symbol: int) -> tuple[np.ndarray, list[str]]:
-    """``n_symbols`` copies of the first ``per_symbol`` events, merge-ordered, and their names."""
+def universe(base: np.ndarray, n_symbols: int, per_symbol: int,
+             offset_ns: int = 10_000_000_007) -> tuple[np.ndarray, list[str]]:
+    """``n_symbols`` copies of the first ``per_symbol`` events, merge-ordered, and their names.
+
+    Symbol k is shifted by k * ``offset_ns`` (10 s: 2,000 symbols span 5.6 h, the span of 1,500 NEPT
+    events), so the symbols are at different phases of the day and their signals spread over the run
+    instead of all firing in the same slice."""
     from quantedge.features.replay import replicate
 
-    ev = replicate(base[:per_symbol], n_symbols, offset_ns=997)
+    ev = replicate(base[:per_symbol], n_symbols, offset_ns=offset_ns)
     return ev, [f"S{i:04d}" for i in range(n_symbols)]
 
 
@@ -87,6 +94,77 @@ def codec_bench(events: np.ndarray, names: list[str], slice_events: int = 4096) 
                 "decoded_events": int(got.shape[0]),
                 "bytes_per_event": round(len(data) / events.shape[0], 1)})
     return out
+
+
+def _probe_producer_main(kc: dict, topics: list[str], partitions: int, rate: float, slice_ms: float,
+                         seconds: float, event_bytes: int, done: mp.Queue) -> None:
+    """Broker probe, producer side: per slice one record per topic and partition, sized as the
+    pipeline's records at ``rate`` events/s, the send time in its first 8 bytes."""
+    from quantedge.live.kafka_io import KeyedProducer
+
+    prod = KeyedProducer(KafkaConfig(**kc))
+    prod.warm()
+    n_slices = int(seconds * 1e3 / slice_ms)
+    size = max(16, int(rate * slice_ms / 1e3 * event_bytes / (len(topics) * partitions)))
+    pad = bytes(size - 8)
+    m0 = time.monotonic()
+    for k in range(n_slices):
+        for t in topics:
+            for p in range(partitions):
+                prod.produce(t, time.time_ns().to_bytes(8, "little") + pad, partition=p)
+        while (left := m0 + (k + 1) * slice_ms / 1e3 - time.monotonic()) > 0:
+            prod.poll(min(left, 0.002))
+    prod.flush(60.0)
+    done.put(n_slices * len(topics) * partitions)
+
+
+def broker_bench(*, rate: float = 100_000, seconds: float = 30.0, partitions: int = 4,
+                 slice_ms: float = 10.0, event_bytes: int = 67, bootstrap: str | None = None) -> dict:
+    """The broker alone, no QuantEdge work in between: records of the pipeline's sizes and rate
+    (3 topics x ``partitions`` records per ``slice_ms`` carrying ``rate`` events of ``event_bytes``)
+    from a producer process to a consumer in this one; latency = receipt - send time, per 5 s of the
+    run.  It is the floor under the pipeline's latency on the same broker."""
+    rid = uuid.uuid4().hex[:8]
+    cfg = KafkaConfig.from_env()
+    if bootstrap:
+        cfg = replace(cfg, bootstrap_servers=bootstrap)
+    cfg = replace(cfg, l2_topic=f"p{rid}.l2", trades_topic=f"p{rid}.tr", quotes_topic=f"p{rid}.q",
+                  signals_topic=f"p{rid}.sig", dead_letter_topic=f"p{rid}.dlq", raw_partitions=partitions)
+    ensure_topics(cfg)
+    topics = list(cfg.raw_topics)
+    cons = GroupConsumer(cfg, f"probe{rid}", topics)
+    t_join = time.monotonic()
+    while not cons.assignment and time.monotonic() - t_join < 30:
+        cons.poll_batch(100, 0.1)
+    ctx = mp.get_context("spawn")
+    done: mp.Queue = ctx.Queue()
+    kc = {"bootstrap_servers": cfg.bootstrap_servers}
+    proc = ctx.Process(target=_probe_producer_main, daemon=True,
+                       args=(kc, topics, partitions, rate, slice_ms, seconds, event_bytes, done))
+    proc.start()
+    expect = int(seconds * 1e3 / slice_ms) * len(topics) * partitions
+    sent: list[int] = []
+    lat: list[float] = []
+    deadline = time.monotonic() + seconds + 120
+    while len(lat) < expect and time.monotonic() < deadline:
+        msgs = cons.poll_batch(10_000, 0.005)
+        now = time.time_ns()
+        for m in msgs:
+            t_sent = int.from_bytes(m.value()[:8], "little")
+            sent.append(t_sent)
+            lat.append((now - t_sent) / 1e6)
+    proc.join(30)
+    cons.close()
+    TopicAdmin(cfg).delete_topics([*cfg.raw_topics, cfg.signals_topic, cfg.dead_letter_topic])
+    t = (np.asarray(sent) - min(sent)) / 1e9 if sent else np.zeros(0)
+    windows = []
+    for w0 in range(0, int(seconds), 5):
+        sel = (t >= w0) & (t < w0 + 5)
+        q = _quantiles(list(np.asarray(lat)[sel])) if sel.any() else {"count": 0}
+        windows.append({"from_s": w0, **{k: v for k, v in q.items() if k in ("p50_ms", "p99_ms")}})
+    return {"bench": "broker only", "partitions": partitions, "offered_events_per_s": rate,
+            "records_per_s": round(len(topics) * partitions * 1e3 / slice_ms), "records": len(lat),
+            "expected": expect, "latency": _quantiles(lat), "latency_per_5s": windows}
 
 
 def _quantiles(lat: list[float]) -> dict[str, float | int]:
@@ -173,13 +251,18 @@ def pipeline_bench(events: np.ndarray, names: list[str], *, rate: float | None =
                    slice_ms: float = 10.0, group: str = "partition", emit: str = "scores",
                    sinks: tuple[str, ...] = ("kafka", "redis"), bootstrap: str | None = None,
                    redis_url: str | None = None, max_seconds: float = 120.0, max_slice_events: int = 20_000,
-                   profile: Path | None = None) -> dict:
+                   partitions: int | None = None, profile: Path | None = None) -> dict:
     """Publish -> scan -> signals with the publisher in its own process.
 
     ``rate``: offered load in events/s (a slice of ``rate * slice_ms`` events every ``slice_ms``);
     None publishes as fast as possible (slices of ``max_slice_events``), which measures the sustained
     maximum (the scanner's rate over the whole run, backlog included).  Latency is only meaningful
-    below saturation.  ``profile``: write the scanner's cProfile stats there.
+    below saturation.  ``partitions``: partitions per raw topic (default: the project's
+    ``raw_partitions``).  ``profile``: write the scanner's cProfile stats there.
+
+    Signals: the composite triggers at 0.5 held 20 s (the defaults before the per-signal calibration,
+    as in the backtest benchmark): at the calibrated defaults the NEPT excerpt triggers nothing, and a
+    run without signals would not time the signal path.
     """
     rid = uuid.uuid4().hex[:8]
     cfg = KafkaConfig.from_env()
@@ -187,6 +270,8 @@ def pipeline_bench(events: np.ndarray, names: list[str], *, rate: float | None =
         cfg = replace(cfg, bootstrap_servers=bootstrap)
     cfg = replace(cfg, l2_topic=f"b{rid}.l2", trades_topic=f"b{rid}.tr", quotes_topic=f"b{rid}.q",
                   signals_topic=f"b{rid}.sig", dead_letter_topic=f"b{rid}.dlq")
+    if partitions is not None:
+        cfg = replace(cfg, raw_partitions=partitions)
     ensure_topics(cfg)
     tmp = Path(tempfile.mkdtemp(prefix="qe_bench_"))
     np.save(tmp / "events.npy", events)
@@ -211,9 +296,13 @@ def pipeline_bench(events: np.ndarray, names: list[str], *, rate: float | None =
             "max_seconds": max_seconds}
     proc = ctx.Process(target=_publisher_main, args=(args, ready, go, done, results), daemon=True)
     proc.start()
-    svc = ScannerService(cfg, ScanConfig(emit=emit, group_id=f"bench{rid}", snapshot_dir=None,
-                                         commit_interval_s=0.25, poll_timeout_s=0.005),
-                         sinks=sinks, redis_sink=redis_sink)
+    sig_conf = load_config().with_values(composite__on_score=0.5, composite__persist_s=20.0)
+    scan_cfg = ScanConfig(emit=emit, group_id=f"bench{rid}", snapshot_dir=None, commit_interval_s=0.25,
+                          poll_timeout_s=0.005, signal_config=sig_conf)
+    # compile (or load from Numba's cache) every kernel before the clock starts: a first compile after a
+    # source change takes ~20 s and would be counted as latency
+    scan_events([events[:20_000]], lambda i: names[i], scan_cfg, Outputs(None, None, None, Metrics()))
+    svc = ScannerService(cfg, scan_cfg, sinks=sinks, redis_sink=redis_sink)
     t_join = time.monotonic()
     while not svc.consumer.assignment and time.monotonic() - t_join < 30:
         svc.handle(svc.consumer.poll_batch(100, 0.2))
@@ -237,6 +326,7 @@ def pipeline_bench(events: np.ndarray, names: list[str], *, rate: float | None =
     wall = t_end - res["t0"]
     n_rec = res["records"]
     out = {"bench": "publish->scan->signals", "data": "NEPT 2021-03-01 replicated", "symbols": len(names),
+           "partitions": cfg.raw_partitions,
            "events": int(events.shape[0]), "events_processed": n_done, "group": group, "slice_ms": slice_ms,
            "emit": emit, "sinks": ",".join(sinks),
            "offered_events_per_s": rate if rate else "max",
@@ -277,9 +367,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sinks", default="kafka,redis")
     ap.add_argument("--bootstrap", default=None)
     ap.add_argument("--max-seconds", type=float, default=90.0)
+    ap.add_argument("--partitions", type=int, default=None,
+                    help="partitions per raw topic (default: the project's raw_partitions)")
     ap.add_argument("--profile", type=Path, default=None,
                     help="cProfile the scanner (one file per rate: NAME.RATE.prof)")
     ap.add_argument("--no-codec", action="store_true")
+    ap.add_argument("--broker-probe", type=float, default=0.0, metavar="SECONDS",
+                    help="first time the broker alone at each paced rate for this long (0: skip)")
     args = ap.parse_args(argv)
     base = nept_events(args.shared)
     ev, names = universe(base, args.symbols, args.events_per_symbol)
@@ -289,10 +383,14 @@ def main(argv: list[str] | None = None) -> None:
     sinks = tuple(s for s in args.sinks.split(",") if s)
     for r in args.rates.split(","):
         rate = None if r.strip() == "max" else float(r)
-        n = ev.shape[0] if rate is None else min(ev.shape[0], int(rate * 10))  # ~10 s per paced run
+        if rate and args.broker_probe > 0:
+            print(json.dumps(broker_bench(rate=rate, seconds=args.broker_probe, slice_ms=args.slice_ms,
+                                          partitions=args.partitions or KafkaConfig().raw_partitions,
+                                          bootstrap=args.bootstrap)), flush=True)
+        n = ev.shape[0]  # every event at every load: the signals need each symbol's whole stream
         res = pipeline_bench(ev[:n], names, rate=rate, slice_ms=args.slice_ms, group=args.group,
                              emit=args.emit, sinks=sinks, bootstrap=args.bootstrap,
-                             max_seconds=args.max_seconds,
+                             max_seconds=args.max_seconds, partitions=args.partitions,
                              profile=args.profile.with_suffix(f".{r.strip()}.prof") if args.profile else None)
         print(json.dumps(res), flush=True)
 

@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 DEFAULT_BOOTSTRAP = "127.0.0.1:39092"
 # librdkafka's own log lines (connection refused, retries) go through Python logging, not stderr.
 CLIENT_LOG = logging.getLogger("quantedge.kafka.client")
+LOG = logging.getLogger("quantedge.kafka")
 
 
 class KafkaIOError(RuntimeError):
@@ -293,6 +294,19 @@ class KeyedProducer:
                 self._p.poll(0.05)
         self.stats.produced += 1
         self._p.poll(0)
+
+    def warm(self, timeout: float = 10.0) -> bool:
+        """Fetch the broker's metadata now, before the first record: otherwise the first records of a
+        stream wait for the connection and the topic lookup (~0.5 s measured on tansu).  Returns False,
+        with a log line, when the broker does not answer in ``timeout`` (records are still queued and
+        sent once it does)."""
+        try:
+            self._p.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            LOG.warning("kafka producer: broker metadata not available yet (%s); records wait in the "
+                        "local queue until it is", exc)
+            return False
+        return True
 
     def poll(self, timeout: float = 0.0) -> int:
         """Serve delivery callbacks; returns how many were served."""

@@ -41,6 +41,7 @@ class OutageWatch:
     _down_since: float | None = None
     _last_progress: float = field(default_factory=time.monotonic)
     _last_delivered: int = 0
+    _prev_in_flight: int = 0
 
     @property
     def down(self) -> bool:
@@ -68,11 +69,14 @@ class OutageWatch:
                 self.log.append(line)
                 LOG.warning("%s", line)
                 self._down_since = None
+        elif in_flight > 0 and self._prev_in_flight == 0:
+            self._last_progress = now  # the queue was empty at the last look: the wait starts now
         elif in_flight > 0 and self._down_since is None and now - self._last_progress > self.stall_s:
             self._start(f"broker unavailable: no acknowledgement for {now - self._last_progress:.1f}s "
                         f"with {in_flight} message(s) in flight")
         elif in_flight == 0:
             self._last_progress = now
+        self._prev_in_flight = in_flight
 
 
 @dataclass
@@ -208,6 +212,7 @@ class Publisher:
         self.topic_of_role = {codec.ROLE_BOOK: kcfg.l2_topic, codec.ROLE_TRADES: kcfg.trades_topic,
                               codec.ROLE_QUOTES: kcfg.quotes_topic}
         self.partitions = partitions if partitions is not None else self._raw_partitions()
+        self.producer.warm()
         self.encoder = SliceEncoder(names_of, self.partitions, group)
         self._last_slice = 0
         self._t0_wall: float | None = None

@@ -126,19 +126,20 @@ class RedisStateSink:
         return len(self._state), len(self._signals)
 
     # -- writing ---------------------------------------------------------------------------------
-    def flush(self, force: bool = False) -> bool:
-        """Write the buffered signals and up to ``state_per_flush`` symbol states (all with ``force``);
-        True when the write succeeded.
+    def flush(self, force: bool = False, max_states: int | None = None) -> bool:
+        """Write the buffered signals and up to ``max_states`` (default ``state_per_flush``) symbol
+        states, all of them with ``force``; True when the write succeeded.
 
         While Redis is down, attempts are spaced by ``retry_interval_s`` (unless ``force``), so a
         per-batch flush costs nothing during an outage.
         """
-        if not self._state and not self._signals:
+        limit = len(self._state) if force else (self.config.state_per_flush if max_states is None
+                                                 else max(0, max_states))
+        if not self._signals and not (self._state and limit):
             return True
         now = time.monotonic()
         if not force and not self.stats.connected and now < self._next_try:
             return False
-        limit = len(self._state) if force else self.config.state_per_flush
         state_items = list(itertools.islice(self._state.items(), limit))  # oldest pending first
         signal_items = list(self._signals.items())
         try:

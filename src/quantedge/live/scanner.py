@@ -88,6 +88,9 @@ class ScanConfig:
     poll_max: int = 20_000
     poll_timeout_s: float = 0.05
     incomplete_slice_s: float = 10.0
+    #: Redis symbol states written every 20 ms between polls (see :meth:`Outputs.trickle`): up to 6,400
+    #: states/s, the checkpoints write none (all at the end of a run and on revoke)
+    states_per_step: int = 128
     feature_parquet: Path | None = None
 
     def sig_config(self) -> SignalConfig:
@@ -282,6 +285,7 @@ class Outputs:
         self.redis = redis_sink
         self.metrics = metrics
         self.collected: list[dict] = []  # only when neither sink is set (catalog dry runs)
+        self._last_trickle = 0.0
 
     def signals(self, dicts: list[dict]) -> None:
         self.metrics.inc("signals_emitted_total", len(dicts))
@@ -303,13 +307,33 @@ class Outputs:
         if self.redis is not None:
             self.redis.update_state(symbol, {k: ("nan" if v != v else repr(v)) for k, v in fields.items()})
 
+    def trickle(self, max_states: int, every_s: float = 0.02) -> None:
+        """After each poll: the new signals to Redis now (not at the next checkpoint), and every
+        ``every_s`` at most ``max_states`` pending symbol states, so the state writes spread over the
+        loop in small writes instead of pausing it at each checkpoint.  Kafka records go out on the
+        producer's own linger."""
+        if self.redis is None:
+            return
+        n_state, n_sig = self.redis.pending
+        now = time.monotonic()
+        states = n_state > 0 and max_states > 0 and now - self._last_trickle >= every_s
+        if n_sig or states:
+            self._redis_flush(force=False, max_states=max_states if states else 0)
+            if states:
+                self._last_trickle = now
+
     def flush(self, final: bool = False) -> None:
         """Kafka: wait for acks (raises on failure).  Redis: signals written, or kept buffered during an
-        outage; symbol states at most ``state_per_flush`` a time (all of them when ``final``)."""
+        outage; the symbol states are left to :meth:`trickle` (all of them are written when ``final``).
+        States are latest values, not part of the delivery contract: a replay rewrites them."""
         if self.producer is not None:
             self.producer.flush(60.0)
         if self.redis is not None:
-            ok = self.redis.flush(force=final)
+            self._redis_flush(force=final, max_states=None if final else 0)
+
+    def _redis_flush(self, force: bool, max_states: int | None = None) -> None:
+        if self.redis is not None:
+            ok = self.redis.flush(force=force, max_states=max_states)
             st = self.redis.stats
             self.metrics.set("redis_connected", 1.0 if ok else 0.0)
             self.metrics.set("redis_outages_total", st.outages)
@@ -465,6 +489,7 @@ class ScannerService:
         if unknown:
             raise ValueError(f"unknown sink(s) {sorted(unknown)}: use kafka, redis")
         self.producer = KeyedProducer(kcfg, on_error=self._producer_error)
+        self.producer.warm()
         if "redis" in sinks and redis_sink is None:
             from quantedge.live.redis_state import RedisStateSink
 
@@ -700,6 +725,7 @@ class ScannerService:
                 if msgs:
                     self.handle(msgs)
                     last_data = now
+                self.outputs.trickle(self.cfg.states_per_step)
                 if now - self._last_commit >= self.cfg.commit_interval_s:
                     self.checkpoint()
                 if now - last_lag >= 2.0:
