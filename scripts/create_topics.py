@@ -2,7 +2,7 @@
 """Create the streaming pipeline's Kafka topics with their partition counts (idempotent).
 
 Usage: .venv/bin/python scripts/create_topics.py [--bootstrap HOST:PORT] [--raw-partitions N]
-       [--signals-partitions N] [--replication-factor N]
+       [--signals-partitions N] [--replication-factor N] [--kafka-config FILE]
 The broker address defaults to $QUANTEDGE_KAFKA_BOOTSTRAP, then to the local broker of services.sh.
 """
 
@@ -12,7 +12,15 @@ import argparse
 import sys
 from dataclasses import replace
 
-from quantedge.live.kafka_io import KafkaConfig, KafkaIOError, ensure_topics
+from confluent_kafka import KafkaException
+
+from quantedge.live.kafka_io import (
+    KafkaConfig,
+    KafkaIOError,
+    KafkaSettingsError,
+    ensure_topics,
+    load_client_properties,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,8 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--raw-partitions", type=int)
     ap.add_argument("--signals-partitions", type=int)
     ap.add_argument("--replication-factor", type=int)
+    ap.add_argument("--kafka-config",
+                    help="Kafka client settings file (key=value lines, see docs/streaming.md)")
     args = ap.parse_args(argv)
-    cfg = KafkaConfig.from_env()
+    try:
+        cfg = KafkaConfig.from_env()
+        if args.kafka_config:
+            cfg = cfg.with_settings(load_client_properties(args.kafka_config))
+    except KafkaSettingsError as exc:
+        print(f"create_topics: ERROR: {exc}", file=sys.stderr)
+        return 2
     if args.bootstrap:
         cfg = replace(cfg, bootstrap_servers=args.bootstrap)
     if args.raw_partitions:
@@ -36,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     except KafkaIOError as exc:
         print(f"create_topics: ERROR: {exc} (bootstrap {cfg.bootstrap_servers})", file=sys.stderr)
         return 1
+    except KafkaException as exc:  # librdkafka refused a client setting
+        print(f"create_topics: ERROR: Kafka client settings ({cfg.describe_settings()}): {exc.args[0].str()}",
+              file=sys.stderr)
+        return 2
     for name, n in parts.items():
         print(f"{name}\t{n} partitions")
     return 0

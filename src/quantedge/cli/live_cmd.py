@@ -18,24 +18,52 @@ console = Console()
 DEFAULT_CATALOG = Path(os.environ.get("QUANTEDGE_CATALOG", "catalog"))
 
 
-def _kafka(bootstrap: str | None, topic_prefix: str, create: bool):  # noqa: ANN202
-    from quantedge.live.kafka_io import KafkaConfig, KafkaIOError, ensure_topics
+def _kafka(bootstrap: str | None, topic_prefix: str, create: bool,  # noqa: ANN202
+           settings_file: Path | None = None, options: list[str] | None = None):
+    from confluent_kafka import KafkaException
 
-    cfg = KafkaConfig.from_env()
+    from quantedge.live.kafka_io import (
+        KafkaConfig,
+        KafkaIOError,
+        KafkaSettingsError,
+        ensure_topics,
+        load_client_properties,
+        parse_client_options,
+    )
+
+    try:
+        cfg = KafkaConfig.from_env()
+        if settings_file is not None:
+            cfg = cfg.with_settings(load_client_properties(settings_file))
+        if options:
+            cfg = cfg.with_settings(parse_client_options(options))
+    except KafkaSettingsError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
     if bootstrap:
         cfg = replace(cfg, bootstrap_servers=bootstrap)
+    if cfg.extra:
+        logging.getLogger("quantedge.kafka").info("kafka client settings: %s", cfg.describe_settings())
     if topic_prefix:
         cfg = replace(cfg, l2_topic=topic_prefix + cfg.l2_topic,
                       trades_topic=topic_prefix + cfg.trades_topic,
                       quotes_topic=topic_prefix + cfg.quotes_topic,
                       signals_topic=topic_prefix + cfg.signals_topic,
                       dead_letter_topic=topic_prefix + cfg.dead_letter_topic)
-    if create:
-        try:
+    try:
+        if create:
             ensure_topics(cfg)
-        except KafkaIOError as exc:
-            console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(2) from exc
+        else:
+            from confluent_kafka import Producer
+
+            Producer(cfg.client_conf())  # builds no connection: only checks the settings
+    except KafkaIOError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    except KafkaException as exc:  # librdkafka refused a setting (unknown key, bad value)
+        reason = exc.args[0].str()
+        console.print(f"[red]error:[/] Kafka client settings ({cfg.describe_settings()}): {reason}")
+        raise typer.Exit(2) from exc
     return cfg
 
 
@@ -70,6 +98,10 @@ def register(app: typer.Typer) -> None:
         group: Annotated[str, typer.Option(help="Records per slice: partition (its symbols in one record "
                                                 "per role) or symbol (one per symbol).")] = "partition",
         bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers.")] = None,
+        kafka_config: Annotated[Path | None, typer.Option(
+            help="Kafka client settings file (key=value lines: security.protocol, sasl.*, ...).")] = None,
+        kafka_option: Annotated[list[str] | None, typer.Option(
+            help="One Kafka client setting KEY=VALUE (repeatable; wins over --kafka-config).")] = None,
         topic_prefix: Annotated[str, typer.Option(help="Prefix for every topic name.")] = "",
         iqfeed_host: Annotated[str, typer.Option(help="IQConnect / simulator host.")] = "127.0.0.1",
         iqfeed_ports: Annotated[str, typer.Option(help="ROLE=PORT list, e.g. level1=5009,level2=9200.")] = "",
@@ -83,7 +115,7 @@ def register(app: typer.Typer) -> None:
         from quantedge.live.publisher import Publisher, iqfeed_batches
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        kcfg = replace(_kafka(bootstrap, topic_prefix, True), linger_ms=linger_ms)
+        kcfg = replace(_kafka(bootstrap, topic_prefix, True, kafka_config, kafka_option), linger_ms=linger_ms)
         if source == "catalog":
             from quantedge.catalog.store import Catalog
 
@@ -132,6 +164,10 @@ def register(app: typer.Typer) -> None:
         metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics on this port (0 = any).")]
         = None,
         bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers.")] = None,
+        kafka_config: Annotated[Path | None, typer.Option(
+            help="Kafka client settings file (key=value lines: security.protocol, sasl.*, ...).")] = None,
+        kafka_option: Annotated[list[str] | None, typer.Option(
+            help="One Kafka client setting KEY=VALUE (repeatable; wins over --kafka-config).")] = None,
         topic_prefix: Annotated[str, typer.Option(help="Prefix for every topic name.")] = "",
         iqfeed_host: Annotated[str, typer.Option(help="IQConnect / simulator host.")] = "127.0.0.1",
         iqfeed_ports: Annotated[str, typer.Option(help="ROLE=PORT list.")] = "",
@@ -156,14 +192,14 @@ def register(app: typer.Typer) -> None:
             logging.getLogger("quantedge.scanner").info("metrics endpoint %s", server.url)
         try:
             if source == "kafka":
-                kcfg = _kafka(bootstrap, topic_prefix, True)
+                kcfg = _kafka(bootstrap, topic_prefix, True, kafka_config, kafka_option)
                 svc = ScannerService(kcfg, cfg, sinks=sinks, metrics=metrics)
                 svc.run(max_seconds=max_seconds, idle_exit_s=idle_exit, max_events=max_events)
             elif source in ("catalog", "iqfeed"):
                 from quantedge.live.kafka_io import KeyedProducer
                 from quantedge.live.scanner import FeatureParquet
 
-                kcfg = _kafka(bootstrap, topic_prefix, "kafka" in sinks)
+                kcfg = _kafka(bootstrap, topic_prefix, "kafka" in sinks, kafka_config, kafka_option)
                 producer = KeyedProducer(kcfg) if "kafka" in sinks else None
                 redis_sink = None
                 if "redis" in sinks:

@@ -32,6 +32,53 @@ class KafkaIOError(RuntimeError):
     """A broker-side failure the caller must see (create/commit/delivery), with the broker's reason."""
 
 
+class KafkaSettingsError(ValueError):
+    """A client settings file or option that cannot be used, naming the file/line or the option."""
+
+
+def parse_client_properties(text: str, source: str = "<text>") -> dict[str, str]:
+    """Kafka client settings in the Java ``client.properties`` form: ``key=value`` (or ``key: value``)
+    per line, ``#`` / ``!`` comments and blank lines ignored, surrounding spaces stripped.  The keys
+    are librdkafka's (``security.protocol``, ``sasl.mechanism``, ``sasl.username``,
+    ``sasl.password``, ``ssl.ca.location``...); librdkafka itself rejects an unknown key when a client
+    is built.  A line without a key or a separator raises :class:`KafkaSettingsError` naming it."""
+    out: dict[str, str] = {}
+    for no, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#!":
+            continue
+        cut = [i for i in (line.find("="), line.find(":")) if i >= 0]
+        if not cut:
+            raise KafkaSettingsError(f"{source}:{no}: expected key=value, got {line[:60]!r}")
+        i = min(cut)
+        key, value = line[:i].strip(), line[i + 1:].strip()
+        if not key:
+            raise KafkaSettingsError(f"{source}:{no}: empty key in {line[:60]!r}")
+        out[key] = value
+    return out
+
+
+def load_client_properties(path: str | os.PathLike[str]) -> dict[str, str]:
+    """:func:`parse_client_properties` of a file; a missing or unreadable file names itself."""
+    try:
+        text = open(path, encoding="utf-8").read()  # noqa: PTH123, SIM115 - tiny file, read once
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KafkaSettingsError(f"{path}: cannot read Kafka client settings ({exc})") from exc
+    return parse_client_properties(text, str(path))
+
+
+def parse_client_options(options: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` strings (the CLI's ``--kafka-option``) as client settings."""
+    out: dict[str, str] = {}
+    for opt in options:
+        key, sep, value = opt.partition("=")
+        if not sep or not key.strip():
+            raise KafkaSettingsError(
+                f"--kafka-option {opt!r}: expected KEY=VALUE (e.g. security.protocol=SASL_SSL)")
+        out[key.strip()] = value.strip()
+    return out
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     """One topic to create: name, partition count and per-topic broker config."""
@@ -77,15 +124,34 @@ class KafkaConfig:
 
     @classmethod
     def from_env(cls, **overrides: object) -> KafkaConfig:
-        """Defaults, then ``QUANTEDGE_KAFKA_BOOTSTRAP`` / ``QUANTEDGE_KAFKA_IDEMPOTENT``, then overrides."""
+        """Defaults, then ``QUANTEDGE_KAFKA_BOOTSTRAP`` / ``QUANTEDGE_KAFKA_IDEMPOTENT`` /
+        ``QUANTEDGE_KAFKA_CONFIG`` (a client settings file, see :func:`parse_client_properties`),
+        then overrides."""
         cfg = cls()
         env_bs = os.environ.get("QUANTEDGE_KAFKA_BOOTSTRAP")
         if env_bs:
             cfg = replace(cfg, bootstrap_servers=env_bs)
+        env_file = os.environ.get("QUANTEDGE_KAFKA_CONFIG")
+        if env_file:
+            cfg = cfg.with_settings(load_client_properties(env_file))
         env_idem = os.environ.get("QUANTEDGE_KAFKA_IDEMPOTENT")
         if env_idem is not None:
             cfg = replace(cfg, idempotent=env_idem.strip().lower() in ("1", "true", "yes", "on"))
         return replace(cfg, **overrides)  # type: ignore[arg-type]
+
+    def with_settings(self, settings: Mapping[str, str]) -> KafkaConfig:
+        """These client settings added to ``extra`` (a later setting of a key wins);
+        ``bootstrap.servers`` among them sets :attr:`bootstrap_servers`."""
+        settings = dict(settings)
+        cfg = self
+        if "bootstrap.servers" in settings:
+            cfg = replace(cfg, bootstrap_servers=settings.pop("bootstrap.servers"))
+        return replace(cfg, extra={**cfg.extra, **settings})
+
+    def describe_settings(self) -> str:
+        """The ``extra`` settings for a log line, secrets masked."""
+        return ", ".join(f"{k}={'***' if any(w in k for w in ('password', 'secret', 'key.pem')) else v}"
+                         for k, v in sorted(self.extra.items())) or "none"
 
     @property
     def raw_topics(self) -> tuple[str, str, str]:
