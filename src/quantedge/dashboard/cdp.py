@@ -61,7 +61,10 @@ class Browser:
             targets = [t for t in json.loads(r.read()) if t.get("type") == "page"]
         if not targets:
             raise CDPError("no page target")
-        self.ws = connect(targets[0]["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024, open_timeout=10)
+        # entered by hand: the page lives as long as this object (closed in close()), and websockets
+        # >= 17.1 warns about a connection that is neither entered nor made with legacy=True
+        self.ws = connect(targets[0]["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024,
+                          open_timeout=10).__enter__()
         self._id = 0
         self.console: list[str] = []
         self.send("Page.enable")
