@@ -12,8 +12,6 @@ import argparse
 import sys
 from dataclasses import replace
 
-from confluent_kafka import KafkaException
-
 from quantedge.live.kafka_io import (
     KafkaConfig,
     KafkaIOError,
@@ -52,9 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     except KafkaIOError as exc:
         print(f"create_topics: ERROR: {exc} (bootstrap {cfg.bootstrap_servers})", file=sys.stderr)
         return 1
-    except KafkaException as exc:  # librdkafka refused a client setting
-        print(f"create_topics: ERROR: Kafka client settings ({cfg.describe_settings()}): {exc.args[0].str()}",
-              file=sys.stderr)
+    except KafkaSettingsError as exc:  # librdkafka refused a client setting
+        print(f"create_topics: ERROR: {exc}", file=sys.stderr)
         return 2
     for name, n in parts.items():
         print(f"{name}\t{n} partitions")

@@ -102,8 +102,27 @@ def codec_bench(events: np.ndarray, names: list[str], slice_events: int = 4096) 
     return out
 
 
+def _run_config(prefix: str, bootstrap: str | None, partitions: int | None) -> tuple[KafkaConfig, str]:
+    """The environment's Kafka settings with fresh topic names for one run (``prefix`` + a random id)
+    and, when given, this many partitions per raw topic; and the run id."""
+    rid = uuid.uuid4().hex[:8]
+    cfg = KafkaConfig.from_env()
+    if bootstrap:
+        cfg = replace(cfg, bootstrap_servers=bootstrap)
+    cfg = replace(cfg, l2_topic=f"{prefix}{rid}.l2", trades_topic=f"{prefix}{rid}.tr",
+                  quotes_topic=f"{prefix}{rid}.q", signals_topic=f"{prefix}{rid}.sig",
+                  dead_letter_topic=f"{prefix}{rid}.dlq")
+    return (replace(cfg, raw_partitions=partitions) if partitions is not None else cfg), rid
+
+
+def _config_fields(cfg: KafkaConfig) -> dict:
+    """What a spawned process needs to rebuild ``cfg`` (broker, client settings, topic names)."""
+    return {k: getattr(cfg, k) for k in ("bootstrap_servers", "l2_topic", "trades_topic", "quotes_topic",
+                                          "signals_topic", "dead_letter_topic")} | {"extra": dict(cfg.extra)}
+
+
 def _probe_producer_main(kc: dict, topics: list[str], partitions: int, rate: float, slice_ms: float,
-                         seconds: float, event_bytes: int, done: mp.Queue) -> None:
+                         seconds: float, event_bytes: int) -> None:
     """Broker probe, producer side: per slice one record per topic and partition, sized as the
     pipeline's records at ``rate`` events/s, the send time in its first 8 bytes."""
     from quantedge.live.kafka_io import KeyedProducer
@@ -121,7 +140,6 @@ def _probe_producer_main(kc: dict, topics: list[str], partitions: int, rate: flo
         while (left := m0 + (k + 1) * slice_ms / 1e3 - time.monotonic()) > 0:
             prod.poll(min(left, 0.002))
     prod.flush(60.0)
-    done.put(n_slices * len(topics) * partitions)
 
 
 def broker_bench(*, rate: float = 100_000, seconds: float = 30.0, partitions: int = 4,
@@ -130,23 +148,16 @@ def broker_bench(*, rate: float = 100_000, seconds: float = 30.0, partitions: in
     (3 topics x ``partitions`` records per ``slice_ms`` carrying ``rate`` events of ``event_bytes``)
     from a producer process to a consumer in this one; latency = receipt - send time, per 5 s of the
     run.  It is the floor under the pipeline's latency on the same broker."""
-    rid = uuid.uuid4().hex[:8]
-    cfg = KafkaConfig.from_env()
-    if bootstrap:
-        cfg = replace(cfg, bootstrap_servers=bootstrap)
-    cfg = replace(cfg, l2_topic=f"p{rid}.l2", trades_topic=f"p{rid}.tr", quotes_topic=f"p{rid}.q",
-                  signals_topic=f"p{rid}.sig", dead_letter_topic=f"p{rid}.dlq", raw_partitions=partitions)
+    cfg, rid = _run_config("p", bootstrap, partitions)
     ensure_topics(cfg)
     topics = list(cfg.raw_topics)
     cons = GroupConsumer(cfg, f"probe{rid}", topics)
     t_join = time.monotonic()
     while not cons.assignment and time.monotonic() - t_join < 30:
         cons.poll_batch(100, 0.1)
-    ctx = mp.get_context("spawn")
-    done: mp.Queue = ctx.Queue()
-    kc = {"bootstrap_servers": cfg.bootstrap_servers}
-    proc = ctx.Process(target=_probe_producer_main, daemon=True,
-                       args=(kc, topics, partitions, rate, slice_ms, seconds, event_bytes, done))
+    proc = mp.get_context("spawn").Process(
+        target=_probe_producer_main, daemon=True,
+        args=(_config_fields(cfg), topics, partitions, rate, slice_ms, seconds, event_bytes))
     proc.start()
     expect = int(seconds * 1e3 / slice_ms) * len(topics) * partitions
     sent: list[int] = []
@@ -283,14 +294,7 @@ def pipeline_bench(events: np.ndarray, names: list[str], *, rate: float | None =
     as in the backtest benchmark): at the calibrated defaults the NEPT excerpt triggers nothing, and a
     run without signals would not time the signal path.
     """
-    rid = uuid.uuid4().hex[:8]
-    cfg = KafkaConfig.from_env()
-    if bootstrap:
-        cfg = replace(cfg, bootstrap_servers=bootstrap)
-    cfg = replace(cfg, l2_topic=f"b{rid}.l2", trades_topic=f"b{rid}.tr", quotes_topic=f"b{rid}.q",
-                  signals_topic=f"b{rid}.sig", dead_letter_topic=f"b{rid}.dlq")
-    if partitions is not None:
-        cfg = replace(cfg, raw_partitions=partitions)
+    cfg, rid = _run_config("b", bootstrap, partitions)
     ensure_topics(cfg)
     tmp = Path(tempfile.mkdtemp(prefix="qe_bench_"))
     np.save(tmp / "events.npy", events)
@@ -307,9 +311,7 @@ def pipeline_bench(events: np.ndarray, names: list[str], *, rate: float | None =
         redis_url = rcfg.url
     ctx = mp.get_context("spawn")
     ready, go, done, results = ctx.Event(), ctx.Event(), ctx.Event(), ctx.Queue()
-    kc = {k: getattr(cfg, k) for k in ("bootstrap_servers", "l2_topic", "trades_topic", "quotes_topic",
-                                        "signals_topic", "dead_letter_topic")}
-    args = {"kcfg": kc, "events_path": str(tmp / "events.npy"), "names": names, "rid": rid,
+    args = {"kcfg": _config_fields(cfg), "events_path": str(tmp / "events.npy"), "names": names, "rid": rid,
             "redis_url": redis_url if "redis" in sinks else "", "redis_stream": stream, "rate": rate,
             "slice_ms": slice_ms, "group": group, "max_slice_events": max_slice_events,
             "max_seconds": max_seconds}
@@ -407,8 +409,8 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(broker_bench(rate=rate, seconds=args.broker_probe, slice_ms=args.slice_ms,
                                           partitions=args.partitions or KafkaConfig().raw_partitions,
                                           bootstrap=args.bootstrap)), flush=True)
-        n = ev.shape[0]  # every event at every load: the signals need each symbol's whole stream
-        res = pipeline_bench(ev[:n], names, rate=rate, slice_ms=args.slice_ms, group=args.group,
+        # every event at every load: the signals need each symbol's whole stream
+        res = pipeline_bench(ev, names, rate=rate, slice_ms=args.slice_ms, group=args.group,
                              emit=args.emit, sinks=sinks, bootstrap=args.bootstrap,
                              max_seconds=args.max_seconds, partitions=args.partitions,
                              profile=args.profile.with_suffix(f".{r.strip()}.prof") if args.profile else None)

@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
@@ -77,6 +78,16 @@ def parse_client_options(options: Sequence[str]) -> dict[str, str]:
                 f"--kafka-option {opt!r}: expected KEY=VALUE (e.g. security.protocol=SASL_SSL)")
         out[key.strip()] = value.strip()
     return out
+
+
+def _client(factory: Callable[[dict], Any], conf: dict[str, object], config: KafkaConfig) -> Any:
+    """Build a librdkafka client; a setting it refuses (unknown key, bad value) becomes a
+    :class:`KafkaSettingsError` that names the settings (secrets masked) and librdkafka's reason."""
+    try:
+        return factory(conf)
+    except KafkaException as exc:
+        raise KafkaSettingsError(
+            f"Kafka client settings ({config.describe_settings()}): {exc.args[0].str()}") from exc
 
 
 @dataclass(frozen=True)
@@ -217,7 +228,7 @@ class TopicAdmin:
 
     def __init__(self, config: KafkaConfig) -> None:
         self.config = config
-        self._admin = AdminClient(config.client_conf())
+        self._admin = _client(AdminClient, config.client_conf(), config)
 
     def partitions(self, timeout: float = 10.0) -> dict[str, int]:
         """Partition count of every topic the broker reports."""
@@ -320,7 +331,7 @@ class KeyedProducer:
         self._pending_failures: list[str] = []
         conf = config.producer_conf()
         conf["error_cb"] = self._error_cb
-        self._p = Producer(conf)
+        self._p = _client(Producer, conf, config)
 
     def _error_cb(self, err: KafkaError) -> None:
         msg = f"{err.name()}: {err.str()}"
@@ -414,7 +425,7 @@ class GroupConsumer:
     ) -> None:
         self.config = config
         self.group_id = group_id
-        self._c = Consumer(config.consumer_conf(group_id, from_beginning=from_beginning))
+        self._c = _client(Consumer, config.consumer_conf(group_id, from_beginning=from_beginning), config)
         self._marks: dict[tuple[str, int], int] = {}
         self._assigned: set[tuple[str, int]] = set()
         self._user_assign = on_assign
