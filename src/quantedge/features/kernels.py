@@ -218,6 +218,36 @@ def _ring_add(rq, s: int, w: int, slot: int, q: int, x: int) -> None:
     rq[s, w, NB, q] += x
 
 
+@njit(cache=True, inline="always")
+def _refill_ring(fs, rq, fz, s: int, w: int, cb: int, b: int, t0: int, sv: int, vv: int) -> None:
+    """Ring w moves from bucket cb to b >= cb + NB: every slot is rewritten, so the ring is the spread
+    integral of buckets b-NB+1..b and nothing else — the state the bucket-by-bucket walk of _rotate
+    ends in, written directly (sparse symbols cross whole rings on most events; the walk cleared up to
+    2 x NB slots of NQ sums each).  The base window's EWMA still sees each bucket boundary while its
+    volume sum is positive (at zero volume the update does nothing)."""
+    if w == BASE_WINDOW:
+        k = cb + 1
+        while k <= cb + NB and rq[s, w, NB, Q_VOL] > 0:
+            _baseline(fs, rq, fz, s)
+            slot = k % NB
+            for q in range(NQ):
+                rq[s, w, NB, q] -= rq[s, w, slot, q]
+                rq[s, w, slot, q] = 0
+            k += 1
+    for j in range(NB + 1):
+        for q in range(NQ):
+            rq[s, w, j, q] = 0
+    if vv:
+        width = BUCKET_NS[w]
+        for k in range(b - NB + 1, b + 1):
+            d = width if k < b else t0 - k * width
+            if d > 0:
+                _ring_add(rq, s, w, k % NB, Q_SPRT, sv * d)
+                _ring_add(rq, s, w, k % NB, Q_TVALID, d)
+    fs[s, S_RB + 2 * w] = b
+    fs[s, S_RB + 2 * w + 1] = b % NB
+
+
 @njit(cache=True, _nrt=False)
 def _rotate(fs, rq, fz, s: int, t: int) -> None:
     """t reached the end of the current finest bucket: add the pending sums to every ring, then move
@@ -253,6 +283,9 @@ def _rotate(fs, rq, fz, s: int, t: int) -> None:
                 _ring_add(rq, s, w, slot, Q_TVALID, d)
             continue
         b = cb + 1 if t0 < end + width else t0 // width
+        if b - cb >= NB:
+            _refill_ring(fs, rq, fz, s, w, cb, b, t0, sv, vv)
+            continue
         if vv:
             d = end - nb
             if d > 0:
