@@ -130,7 +130,7 @@ def prefetch_rings(fs, rq, s: int, t: int) -> None:
 
 
 @njit(cache=True, inline="always")
-def pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s_src, marked, n_marked, s: int, ts: int,
+def pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s_rank, marked, n_marked, s: int, ts: int,
               i: int) -> int:
     """Steps 1-3 for one event; returns the (monotone) event time, or -1 when the snapshot buffer
     is full (nothing was changed: the caller stops and resumes at this event)."""
@@ -146,16 +146,20 @@ def pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s_src, marked
         t = fs[s, S_TLAST]
     cad = cfg[CFG_CADENCE]
     if cad > 0 and t >= fs[s, S_NEXT_SAMPLE]:
-        r = s_n[0]
-        if r >= s_ts.shape[0]:
-            return -1
+        if s_rank.shape[0] > 0:  # a grouped chunk: the row goes where stream order puts it
+            r = s_rank[i]
+            if r < 0:
+                return -1
+        else:
+            r = s_n[0]
+            if r >= s_ts.shape[0]:
+                return -1
         bnd = (t // cad) * cad
         advance(fs, rq, fz, s, bnd)
         derive(s_F, r, fs, rq, vap, fz, s)
         s_ts[r] = bnd
         s_sym[r] = s
-        s_src[r] = i
-        s_n[0] = r + 1
+        s_n[0] += 1
         fs[s, S_NEXT_SAMPLE] = bnd + cad
     advance(fs, rq, fz, s, t)
     if fs[s, S_MARK] == 0:
@@ -189,7 +193,7 @@ def post_event(fs, pl, vap, cfg, lv, sd, s: int, t: int, kind: int, flags: int, 
 
 
 @njit(cache=True, _nrt=False)
-def l3_features_step(lv, sd, bk, ot, otn, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n, s_src, marked,
+def l3_features_step(lv, sd, bk, ot, otn, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n, s_rank, marked,
                      n_marked, batch, start: int) -> int:
     """Market-by-order books + features over batch[start:]; returns the index where it stopped
     (len(batch) when done, earlier when the snapshot buffer filled up)."""
@@ -220,7 +224,7 @@ def l3_features_step(lv, sd, bk, ot, otn, fs, rq, pl, vap, fz, cfg, s_ts, s_sym,
         if s < 0 or s >= ns:
             anomaly(bk, ns, A_BAD_SYMBOL)
             continue
-        t = pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s_src, marked, n_marked, s,
+        t = pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s_rank, marked, n_marked, s,
                       e.ts_event, i)
         if t < 0:
             return i
@@ -232,7 +236,7 @@ def l3_features_step(lv, sd, bk, ot, otn, fs, rq, pl, vap, fz, cfg, s_ts, s_sym,
 
 
 @njit(cache=True, _nrt=False)
-def l2_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n, s_src, marked, n_marked,
+def l2_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n, s_rank, marked, n_marked,
                      batch, start: int) -> int:
     """Market-by-price books + features over batch[start:] (depth, clear, status and trades)."""
     ns = lv.shape[0]
@@ -258,7 +262,7 @@ def l2_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n
         if s < 0 or s >= ns:
             anomaly(bk, ns, A_BAD_SYMBOL)
             continue
-        t = pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s_src, marked, n_marked, s,
+        t = pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s_rank, marked, n_marked, s,
                       e.ts_event, i)
         if t < 0:
             return i
@@ -304,7 +308,7 @@ def nbbo_event(lv, sd, bk, s: int, kind: int, action: int, side: int, price: int
 
 
 @njit(cache=True, _nrt=False)
-def nbbo_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n, s_src, marked, n_marked,
+def nbbo_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n, s_rank, marked, n_marked,
                        batch, start: int) -> int:
     """Features-only path: NBBO quotes, trades, clears and status over batch[start:].  A quote
     without a size is not stale, so the stale-level rule never applies here."""
@@ -330,7 +334,7 @@ def nbbo_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s
         if s < 0 or s >= ns:
             anomaly(bk, ns, A_BAD_SYMBOL)
             continue
-        t = pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s_src, marked, n_marked, s,
+        t = pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s_rank, marked, n_marked, s,
                       e.ts_event, i)
         if t < 0:
             return i
@@ -344,18 +348,25 @@ def nbbo_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s
 GROUP_CHUNK = 1 << 20
 #: batches (and chunks) shorter than this, or one-symbol pipelines, run in stream order
 GROUP_MIN = 4096
-NO_TS_HI = np.iinfo(np.int64).max
 NO_TS_LO = np.iinfo(np.int64).min
+#: event kinds each step kernel works (bit k = kind k); the others are skipped
+MODE_KINDS = {
+    "l3": (1 << KIND_ORDER) | (1 << KIND_TRADE) | (1 << KIND_STATUS) | (1 << KIND_CLEAR),
+    "l2": (1 << KIND_DEPTH) | (1 << KIND_TRADE) | (1 << KIND_STATUS) | (1 << KIND_CLEAR),
+    "nbbo": (1 << KIND_QUOTE) | (1 << KIND_TRADE) | (1 << KIND_STATUS) | (1 << KIND_CLEAR),
+}
 
 
 @njit(cache=True, _nrt=False)
-def group_by_symbol(batch, a: int, b: int, ns: int, counts, out, pos) -> None:
+def group_by_symbol(batch, a: int, b: int, ns: int, counts, out, rank_in, rank_out) -> None:
     """Counting sort of batch[a:b] by symbol into out[:b-a], stable (each symbol's events keep their
-    order); pos[k] = the index in batch[a:b] of out[k].  Symbols outside [0, ns) go last, in order.
+    order), carrying each event's snapshot row (rank_in[i - a] -> rank_out[k]; skipped when rank_in
+    is empty).  Symbols outside [0, ns) go last, in order.
 
     Why: with thousands of symbols, consecutive events in time order belong to different symbols and
     each one loads a cold symbol's state (~90 kB of books and windows per symbol); worked symbol by
     symbol the state stays in cache.  Symbols share no state, so each symbol's result is the same."""
+    has_rank = rank_in.shape[0] > 0
     for k in range(ns + 2):
         counts[k] = 0
     for i in range(a, b):
@@ -370,82 +381,51 @@ def group_by_symbol(batch, a: int, b: int, ns: int, counts, out, pos) -> None:
         j = counts[k]
         counts[k] = j + 1
         out[j] = batch[i]
-        pos[j] = i - a
+        if has_rank:
+            rank_out[j] = rank_in[i - a]
 
 
 @njit(cache=True, _nrt=False)
-def rows_bound(batch, a: int, b: int, ns: int, fs, cad: int, lo, hi) -> int:
-    """An upper bound on the snapshot rows batch[a:b] can write at cadence ``cad``: per symbol, the
-    cadence intervals its (monotone-clamped) event times can reach.  lo/hi: scratch of ns entries."""
+def rows_fit(batch, a: int, b: int, ns: int, fs, cad: int, kinds: int, room: int, base: int, lastt, lastb,
+             rank) -> int:
+    """Which events of batch[a:b] write a snapshot row at cadence ``cad``, and where: rank[i - a] =
+    ``base`` + the row's index in stream order, -1 for an event that writes none.  Returns the end
+    e <= b of the longest run batch[a:e] with at most ``room`` rows.  ``kinds``: bit k set for each
+    event kind the step works; lastt/lastb: scratch of ns entries.
+
+    Exact, from the sampling rule of pre_event: after any worked event the symbol's next sampling
+    time is the first cadence multiple after its (monotone-clamped) time, so an event writes a row iff
+    its time lies in a later cadence interval than the symbol's previous worked event; a symbol's first
+    event ever only starts its clock."""
     for s in range(ns):
-        lo[s] = NO_TS_HI
-        hi[s] = NO_TS_LO
+        if fs[s, S_INIT] == 1:
+            lastt[s] = fs[s, S_TLAST]
+            lastb[s] = lastt[s] // cad
+        else:
+            lastt[s] = NO_TS_LO
+    used = 0
     for i in range(a, b):
-        s = batch[i].symbol
-        if s < 0 or s >= ns:
+        rank[i - a] = -1
+        e = batch[i]
+        s = e.symbol
+        if s < 0 or s >= ns or ((kinds >> e.kind) & 1) == 0:
             continue
-        t = batch[i].ts_event
-        if t < lo[s]:
-            lo[s] = t
-        if t > hi[s]:
-            hi[s] = t
-    total = 0
-    for s in range(ns):
-        if lo[s] > hi[s]:
+        t = e.ts_event
+        if lastt[s] == NO_TS_LO:  # the symbol's first event: init, no row
+            lastt[s] = t
+            lastb[s] = t // cad
             continue
-        top = max(hi[s], fs[s, S_TLAST])
-        total += top // cad - min(lo[s], top) // cad + 1
-    return total
-
-
-@njit(cache=True, _nrt=False)
-def restore_row_order(s_ts, s_sym, s_F, s_src, r0: int, r1: int, pos, at, order, tmp) -> None:
-    """Put the snapshot rows r0..r1-1, written while a chunk ran symbol by symbol, back into the order
-    of the events that wrote them (s_src = the event's index in the grouped chunk, pos maps it back to
-    the stream order), in place: the sampler then holds exactly what a stream-order run writes.
-    ``at`` (>= chunk length, all -1) is left all -1; ``order`` needs r1 - r0 entries, ``tmp`` one row."""
-    m = r1 - r0
-    if m <= 1:
-        return
-    for r in range(r0, r1):
-        at[pos[s_src[r]]] = r
-    k = 0
-    for o in range(at.shape[0]):
-        r = at[o]
-        if r >= 0:
-            order[k] = r  # destination r0 + k takes row r
-            at[o] = -1
-            k += 1
-            if k == m:
-                break
-    nf = s_F.shape[1]
-    # cycle-following permutation; order[k] = -1 marks a destination already filled
-    for k0 in range(m):
-        if order[k0] < 0 or order[k0] == r0 + k0:
-            order[k0] = -1
-            continue
-        t_ts = s_ts[r0 + k0]
-        t_sym = s_sym[r0 + k0]
-        t_src = s_src[r0 + k0]
-        for c in range(nf):
-            tmp[c] = s_F[r0 + k0, c]
-        k = k0
-        while True:
-            r = order[k]
-            order[k] = -1
-            if r == r0 + k0:
-                s_ts[r0 + k] = t_ts
-                s_sym[r0 + k] = t_sym
-                s_src[r0 + k] = t_src
-                for c in range(nf):
-                    s_F[r0 + k, c] = tmp[c]
-                break
-            s_ts[r0 + k] = s_ts[r]
-            s_sym[r0 + k] = s_sym[r]
-            s_src[r0 + k] = s_src[r]
-            for c in range(nf):
-                s_F[r0 + k, c] = s_F[r, c]
-            k = r - r0
+        if t < lastt[s]:
+            t = lastt[s]
+        lastt[s] = t
+        k = t // cad
+        if k > lastb[s]:
+            lastb[s] = k
+            if used == room:
+                return i
+            rank[i - a] = base + used
+            used += 1
+    return b
 
 
 class FeaturePipeline:
@@ -483,13 +463,13 @@ class FeaturePipeline:
         self.group_symbols = True
         ns = features.n_symbols
         self._grp_counts = np.zeros(ns + 2, np.int64)
-        self._grp_lo = np.zeros(ns, np.int64)
-        self._grp_hi = np.zeros(ns, np.int64)
+        self._grp_rank_out = np.empty(0, np.int64)
+        self._grp_lastt = np.zeros(ns, np.int64)
+        self._grp_lastb = np.zeros(ns, np.int64)
         self._grp_out = np.empty(0, np.uint8)
-        self._grp_pos = np.empty(0, np.int64)
-        self._grp_at = np.empty(0, np.int64)
-        self._grp_order = np.empty(0, np.int64)
-        self._grp_tmp = np.empty(features.F.shape[1], np.float64)
+        self._grp_rank = np.empty(0, np.int64)
+        #: the snapshot row of each event of the grouped chunk being worked (empty: stream order)
+        self._rank = np.empty(0, np.int64)
 
     def step(self, batch: np.ndarray, derive: bool | None = None,
              on_full: Callable[[Sampler], None] | None = None) -> None:
@@ -521,13 +501,13 @@ class FeaturePipeline:
         sm = self.sampler
         if self.mode == "l3":
             return l3_features_step(b.lv, b.sd, b.bk, b.ot, b.otn, f.fs, f.rq, f.pl, f.vap, f.fz, f.cfg,
-                                    sm.ts, sm.symbol, sm.F, sm.n, sm.src, self._marked, self._n_marked, batch,
-                                    start)
+                                    sm.ts, sm.symbol, sm.F, sm.n, self._rank, self._marked, self._n_marked,
+                                    batch, start)
         if self.mode == "l2":
             return l2_features_step(b.lv, b.sd, b.bk, f.fs, f.rq, f.pl, f.vap, f.fz, f.cfg, sm.ts, sm.symbol,
-                                    sm.F, sm.n, sm.src, self._marked, self._n_marked, batch, start)
+                                    sm.F, sm.n, self._rank, self._marked, self._n_marked, batch, start)
         return nbbo_features_step(b.lv, b.sd, b.bk, f.fs, f.rq, f.pl, f.vap, f.fz, f.cfg, sm.ts, sm.symbol,
-                                  sm.F, sm.n, sm.src, self._marked, self._n_marked, batch, start)
+                                  sm.F, sm.n, self._rank, self._marked, self._n_marked, batch, start)
 
     def _flush(self, on_full: Callable[[Sampler], None] | None) -> None:
         sm = self.sampler
@@ -553,52 +533,48 @@ class FeaturePipeline:
         """Grow the grouping buffers to n events (kept: bounded by GROUP_CHUNK)."""
         if self._grp_out.shape[0] < n or self._grp_out.dtype != dtype:
             self._grp_out = np.empty(n, dtype)
-        if self._grp_pos.shape[0] < n:
-            self._grp_pos = np.empty(n, np.int64)
-            self._grp_at = np.full(n, -1, np.int64)
+        if self._grp_rank.shape[0] < n:
+            self._grp_rank = np.empty(n, np.int64)
+            self._grp_rank_out = np.empty(n, np.int64)
 
     def _step_grouped(self, batch: np.ndarray, on_full: Callable[[Sampler], None] | None) -> None:
-        """The batch symbol by symbol, chunk by chunk (group_by_symbol).  A chunk's snapshot rows
-        must fit the sampler's free room whole (rows_bound), so the sampler is emptied before a chunk
-        when needed and the chunk is halved while its bound exceeds the capacity; the rows are then
-        put back in stream order (restore_row_order)."""
+        """The batch symbol by symbol, chunk by chunk (group_by_symbol).  Each event's snapshot row is
+        known before the chunk runs (rows_fit), so the kernel writes every row where stream order puts
+        it; a chunk ends where its rows fill the sampler's free room, after emptying the sampler when
+        it holds rows and the chunk would be cut short."""
         sm = self.sampler
         f = self.features
         ns = f.n_symbols
         cad = int(f.cfg[CFG_CADENCE])
         n = batch.shape[0]
         self._scratch(min(n, GROUP_CHUNK), batch.dtype)
+        kinds = MODE_KINDS[self.mode]
+        no_rank = self._grp_rank[:0]
         a = 0
-        while a < n:
-            c = min(n - a, GROUP_CHUNK)
-            if cad > 0:
-                while True:
-                    need = rows_bound(batch, a, a + c, ns, f.fs, cad, self._grp_lo, self._grp_hi)
-                    if need <= sm.capacity - int(sm.n[0]):
-                        break
-                    if sm.n[0] > 0 and need <= sm.capacity:
+        try:
+            while a < n:
+                c = min(n - a, GROUP_CHUNK)
+                rank_in = no_rank
+                if cad > 0:
+                    end = rows_fit(batch, a, a + c, ns, f.fs, cad, kinds, sm.capacity - int(sm.n[0]),
+                                   int(sm.n[0]), self._grp_lastt, self._grp_lastb, self._grp_rank)
+                    if end < a + c and sm.n[0] > 0:
                         self._flush(on_full)
-                        break
-                    if c <= GROUP_MIN:
-                        break
-                    c = max(GROUP_MIN, c // 2)
-                if need > sm.capacity - int(sm.n[0]):
-                    # too many rows even for an empty buffer (a tiny sampler): stream order
-                    self._step_stream(batch[a:a + c], on_full)
-                    a += c
-                    continue
-            group_by_symbol(batch, a, a + c, ns, self._grp_counts, self._grp_out, self._grp_pos)
-            r0 = int(sm.n[0])
-            end = self._kernel(self._grp_out[:c], 0)
-            if end != c:  # rows_bound is an upper bound; reaching this is a defect, not bad input
-                raise RuntimeError(f"snapshot buffer filled inside a grouped chunk ({end} of {c} events)")
-            r1 = int(sm.n[0])
-            if r1 - r0 > 1:
-                if self._grp_order.shape[0] < r1 - r0:
-                    self._grp_order = np.empty(sm.capacity, np.int64)
-                restore_row_order(sm.ts, sm.symbol, sm.F, sm.src, r0, r1, self._grp_pos, self._grp_at[:c],
-                                  self._grp_order, self._grp_tmp)
-            a += c
+                        end = rows_fit(batch, a, a + c, ns, f.fs, cad, kinds, sm.capacity, 0, self._grp_lastt,
+                                       self._grp_lastb, self._grp_rank)
+                    c = end - a  # >= min(GROUP_MIN, n - a): a row per event at most, capacity >= GROUP_MIN
+                    rank_in = self._grp_rank[:c]
+                self._rank = self._grp_rank_out[:c] if cad > 0 else no_rank
+                group_by_symbol(batch, a, a + c, ns, self._grp_counts, self._grp_out, rank_in, self._rank)
+                r0 = int(sm.n[0])
+                end = self._kernel(self._grp_out[:c], 0)
+                # rows_fit is exact: a stop or a row count it did not predict is a defect, not bad input
+                if end != c or (cad > 0 and int(sm.n[0]) - r0 != int(np.count_nonzero(rank_in >= 0))):
+                    raise RuntimeError(f"grouped chunk: {end} of {c} events, {int(sm.n[0]) - r0} rows "
+                                       "(not the predicted snapshot rows)")
+                a += c
+        finally:
+            self._rank = no_rank
 
     def derive(self) -> None:
         """Bring F up to date for every symbol touched since the last derivation (njit)."""

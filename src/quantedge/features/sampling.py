@@ -43,8 +43,6 @@ class Sampler:
     symbol: np.ndarray = field(init=False)
     F: np.ndarray = field(init=False)
     n: np.ndarray = field(init=False)
-    #: per buffered row, the index (in the batch the kernel ran over) of the event that wrote it
-    src: np.ndarray = field(init=False)
     _chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
@@ -54,7 +52,6 @@ class Sampler:
         self.symbol = np.zeros(self.capacity, np.int32)
         self.F = np.zeros((self.capacity, NF), np.float64)
         self.n = np.zeros(1, np.int64)
-        self.src = np.zeros(self.capacity, np.int64)
 
     def drain(self) -> None:
         """Move the rows in the buffer to the chunk list and empty the buffer."""
