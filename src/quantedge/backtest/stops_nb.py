@@ -252,19 +252,55 @@ def update_one(
     return R_NONE
 
 
+@njit(cache=True, inline="always")
+def _idle_learn(f, iv, fw, kinds, P, s: int, ts: int, price: float, bid: float, ask: float, depth: float,
+                has_depth: bool) -> None:
+    """What update_one learns from an observation of a flat symbol with no prints (high = low =
+    price), without the exit reason: the same state, in the same order of operations, except
+    I_REASON and F_LAST_STOP, which every observation overwrites (catch_up computes them on its
+    last tick).  Skips the flow-window sums, the bulk of an idle tick."""
+    iv[s, I_OBS] += 1
+    for r in range(kinds.shape[0]):
+        k = kinds[r]
+        if k == K_ATR:
+            _atr_bar(f, iv, s, P, ts, price, price, price)
+        elif k == K_SUPPORT:
+            f[s, F_SPRICE], iv[s, I_SPRICE_SET] = price, 1
+        elif k == K_MICRO:
+            w = fw.shape[1]
+            pos = iv[s, I_FW_POS]
+            fw[s, pos, 0], fw[s, pos, 1] = 0.0, 0.0
+            iv[s, I_FW_POS] = (pos + 1) % w
+            iv[s, I_FW_N] = min(iv[s, I_FW_N] + 1, int(P[P_M_WINDOW]))
+            if bid > 0 and ask > 0 and ask > bid:
+                sp = ask - bid
+                a = f[s, F_SPAVG]
+                f[s, F_SPAVG] = sp if a == 0 else a + P[P_M_ALPHA] * (sp - a)
+            if has_depth:
+                a = f[s, F_DPAVG]
+                f[s, F_DPAVG] = depth if a == 0 else a + P[P_M_ALPHA] * (depth - a)
+    f[s, F_PEAK] = max(f[s, F_PEAK], price)
+
+
 @njit(cache=True)
 def catch_up(f, iv, sup_px, sup_vol, fw, kinds, P, s: int, upto: int) -> None:
     """Apply the ticks symbol s sat out while idle, up to ``upto``: nothing happened to it, so each
-    is its last observation again with no prints (exactly what observing it then would have given)."""
+    is its last observation again with no prints (exactly what observing it then would have given;
+    for a flat symbol every tick but the last learns without computing its discarded exit reason)."""
     t0 = iv[s, I_LAST_TS]
     dt = int(P[P_DT])
     if t0 == 0 or dt <= 0:
         return
     price = f[s, F_LPRICE]
+    bid, ask, depth = f[s, F_LBID], f[s, F_LASK], f[s, F_LDEPTH]
+    has_depth = iv[s, I_LHAS_DEPTH] == 1
     t = t0 + dt
     while t <= upto:
-        update_one(f, iv, sup_px, sup_vol, fw, kinds, P, s, t, price, price, price, f[s, F_LBID],
-                   f[s, F_LASK], f[s, F_LDEPTH], iv[s, I_LHAS_DEPTH] == 1, 0.0, 0.0, 0.0, f[s, F_ENTRY] != 0)
+        if t + dt <= upto and f[s, F_ENTRY] == 0:
+            _idle_learn(f, iv, fw, kinds, P, s, t, price, bid, ask, depth, has_depth)
+        else:
+            update_one(f, iv, sup_px, sup_vol, fw, kinds, P, s, t, price, price, price, bid, ask, depth,
+                       has_depth, 0.0, 0.0, 0.0, f[s, F_ENTRY] != 0)
         iv[s, I_LAST_TS] = t
         t += dt
 
