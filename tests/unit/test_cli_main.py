@@ -75,5 +75,8 @@ def test_export_then_import_round_trips(tmp_path):
 def test_bench_rejects_unknown_stage(tmp_path):
     res = runner.invoke(app, ["bench", "--only", "nosuch", "--data", str(tmp_path)])
     assert res.exit_code == 2 and "unknown benchmark" in res.output
+    # a comma list is split: the known name passes, the unknown one is named
+    res = runner.invoke(app, ["bench", "--only", "features,nosuch2", "--data", str(tmp_path)])
+    assert res.exit_code == 2 and "nosuch2" in res.output and "features," not in res.output.split(";")[0]
     res = runner.invoke(app, ["bench", "--data", str(tmp_path / "missing")])
     assert res.exit_code == 1 and "not found" in res.output

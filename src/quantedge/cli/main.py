@@ -215,7 +215,8 @@ def bench(
     data: Annotated[Path, typer.Option(help="Real data folder (../shared/data).")] = DEFAULT_DATA,
     only: Annotated[
         list[str] | None,
-        typer.Option(help="Run only these: imports, stream, books, features, signals, backtest, iqfeed."),
+        typer.Option(help="Run only these (repeat the option or separate by commas): imports, stream, books, "
+                          "features, signals, backtest, iqfeed."),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results here.")] = None,
 ) -> None:
@@ -231,7 +232,8 @@ def bench(
     if not data.is_dir():
         console.print(f"[red]real data folder {data} not found[/] (use --data)")
         raise typer.Exit(1)
-    unknown = set(only or []) - set(bm.STAGES)
+    only = [x.strip() for o in only or [] for x in o.split(",") if x.strip()]
+    unknown = set(only) - set(bm.STAGES)
     if unknown:
         console.print(f"[red]unknown benchmark(s) {', '.join(sorted(unknown))}[/]; "
                       f"choose from {', '.join(bm.STAGES)}")
