@@ -285,7 +285,7 @@ class Outputs:
         self.redis = redis_sink
         self.metrics = metrics
         self.collected: list[dict] = []  # only when neither sink is set (catalog dry runs)
-        self._last_trickle = 0.0
+        self._last_trickle = -math.inf  # monotonic time can be small after boot
 
     def signals(self, dicts: list[dict]) -> None:
         self.metrics.inc("signals_emitted_total", len(dicts))
