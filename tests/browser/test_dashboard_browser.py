@@ -25,8 +25,8 @@ def _post(url: str, body) -> tuple[int, dict]:  # noqa: ANN001
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
     try:
-    # 240 s: the first seek of a fresh checkout compiles the feature kernels in the server while the
-    # rest of the suite loads both cores
+        # 240 s: the first seek of a fresh checkout compiles the feature kernels in the server while the
+        # rest of the suite loads both cores
         with urllib.request.urlopen(req, timeout=240) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
