@@ -468,8 +468,6 @@ class FeaturePipeline:
         self._grp_lastb = np.zeros(ns, np.int64)
         self._grp_out = np.empty(0, np.uint8)
         self._grp_rank = np.empty(0, np.int64)
-        #: the snapshot row of each event of the grouped chunk being worked (empty: stream order)
-        self._rank = np.empty(0, np.int64)
 
     def step(self, batch: np.ndarray, derive: bool | None = None,
              on_full: Callable[[Sampler], None] | None = None) -> None:
@@ -495,19 +493,20 @@ class FeaturePipeline:
         if self.derive_on_step if derive is None else derive:
             self.derive()
 
-    def _kernel(self, batch: np.ndarray, start: int) -> int:
+    def _kernel(self, batch: np.ndarray, start: int, rank: np.ndarray) -> int:
+        """The mode's step kernel; ``rank``: each event's snapshot row (grouped chunk) or empty."""
         b = self.book
         f = self.features
         sm = self.sampler
         if self.mode == "l3":
             return l3_features_step(b.lv, b.sd, b.bk, b.ot, b.otn, f.fs, f.rq, f.pl, f.vap, f.fz, f.cfg,
-                                    sm.ts, sm.symbol, sm.F, sm.n, self._rank, self._marked, self._n_marked,
+                                    sm.ts, sm.symbol, sm.F, sm.n, rank, self._marked, self._n_marked,
                                     batch, start)
         if self.mode == "l2":
             return l2_features_step(b.lv, b.sd, b.bk, f.fs, f.rq, f.pl, f.vap, f.fz, f.cfg, sm.ts, sm.symbol,
-                                    sm.F, sm.n, self._rank, self._marked, self._n_marked, batch, start)
+                                    sm.F, sm.n, rank, self._marked, self._n_marked, batch, start)
         return nbbo_features_step(b.lv, b.sd, b.bk, f.fs, f.rq, f.pl, f.vap, f.fz, f.cfg, sm.ts, sm.symbol,
-                                  sm.F, sm.n, self._rank, self._marked, self._n_marked, batch, start)
+                                  sm.F, sm.n, rank, self._marked, self._n_marked, batch, start)
 
     def _flush(self, on_full: Callable[[Sampler], None] | None) -> None:
         sm = self.sampler
@@ -524,7 +523,7 @@ class FeaturePipeline:
         start = 0
         n = batch.shape[0]
         while True:
-            start = self._kernel(batch, start)
+            start = self._kernel(batch, start, self._grp_rank[:0])
             if start >= n:
                 return
             self._flush(on_full)
@@ -551,30 +550,27 @@ class FeaturePipeline:
         kinds = MODE_KINDS[self.mode]
         no_rank = self._grp_rank[:0]
         a = 0
-        try:
-            while a < n:
-                c = min(n - a, GROUP_CHUNK)
-                rank_in = no_rank
-                if cad > 0:
-                    end = rows_fit(batch, a, a + c, ns, f.fs, cad, kinds, sm.capacity - int(sm.n[0]),
-                                   int(sm.n[0]), self._grp_lastt, self._grp_lastb, self._grp_rank)
-                    if end < a + c and sm.n[0] > 0:
-                        self._flush(on_full)
-                        end = rows_fit(batch, a, a + c, ns, f.fs, cad, kinds, sm.capacity, 0, self._grp_lastt,
-                                       self._grp_lastb, self._grp_rank)
-                    c = end - a  # >= min(GROUP_MIN, n - a): a row per event at most, capacity >= GROUP_MIN
-                    rank_in = self._grp_rank[:c]
-                self._rank = self._grp_rank_out[:c] if cad > 0 else no_rank
-                group_by_symbol(batch, a, a + c, ns, self._grp_counts, self._grp_out, rank_in, self._rank)
-                r0 = int(sm.n[0])
-                end = self._kernel(self._grp_out[:c], 0)
-                # rows_fit is exact: a stop or a row count it did not predict is a defect, not bad input
-                if end != c or (cad > 0 and int(sm.n[0]) - r0 != int(np.count_nonzero(rank_in >= 0))):
-                    raise RuntimeError(f"grouped chunk: {end} of {c} events, {int(sm.n[0]) - r0} rows "
-                                       "(not the predicted snapshot rows)")
-                a += c
-        finally:
-            self._rank = no_rank
+        while a < n:
+            c = min(n - a, GROUP_CHUNK)
+            rank_in = rank = no_rank
+            if cad > 0:
+                end = rows_fit(batch, a, a + c, ns, f.fs, cad, kinds, sm.capacity - int(sm.n[0]),
+                               int(sm.n[0]), self._grp_lastt, self._grp_lastb, self._grp_rank)
+                if end < a + c and sm.n[0] > 0:
+                    self._flush(on_full)
+                    end = rows_fit(batch, a, a + c, ns, f.fs, cad, kinds, sm.capacity, 0, self._grp_lastt,
+                                   self._grp_lastb, self._grp_rank)
+                c = end - a  # >= min(GROUP_MIN, n - a): a row per event at most, capacity >= GROUP_MIN
+                rank_in = self._grp_rank[:c]
+                rank = self._grp_rank_out[:c]
+            group_by_symbol(batch, a, a + c, ns, self._grp_counts, self._grp_out, rank_in, rank)
+            r0 = int(sm.n[0])
+            end = self._kernel(self._grp_out[:c], 0, rank)
+            # rows_fit is exact: a stop or a row count it did not predict is a defect, not bad input
+            if end != c or (cad > 0 and int(sm.n[0]) - r0 != int(np.count_nonzero(rank_in >= 0))):
+                raise RuntimeError(f"grouped chunk: {end} of {c} events, {int(sm.n[0]) - r0} rows "
+                                   "(not the predicted snapshot rows)")
+            a += c
 
     def derive(self) -> None:
         """Bring F up to date for every symbol touched since the last derivation (njit)."""
