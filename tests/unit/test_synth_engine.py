@@ -12,9 +12,13 @@ from hypothesis import strategies as st
 from quantedge import events as ev
 from quantedge.synth import engine as E
 from quantedge.synth.episodes import KINDS
+from quantedge.synth.episodes import FIRST_START
 from quantedge.synth.generate import (
+    CONTRACTION_MIN_SPREAD_TICKS,
+    SPREAD_PROBE_S,
     generate_to_catalog,
     open_ns,
+    opening_spread_ticks,
     plan_symbol_day,
     read_labels,
     simulate_symbol,
@@ -73,6 +77,37 @@ def test_every_episode_kind_is_labelled_inside_the_session(penny_day, large_day)
         ts = day.events["ts_event"]
         assert ts.min() >= o and ts.max() < o + 23_400 * 10**9
     assert seen == set(KINDS.values())
+
+
+def test_contraction_is_planted_only_where_the_spread_can_contract():
+    """The opening-spread probe is the real day's first 30 minutes (same events), and a contraction
+    is planted exactly when that spread is at least 2.5 minimum ticks; $1+ small caps pinned at one
+    cent get none, and a planted one really narrows the spread."""
+    assert SPREAD_PROBE_S <= FIRST_START
+    seen = set()
+    for index, regime in ((0, "penny"), (1, "penny"), (6, "penny"), (10, "large")):
+        par, plan, kseed = plan_symbol_day(101, index, 0, regime, None, tuple(KINDS))
+        ticks = opening_spread_ticks(par, kseed)
+        planted = E.EP_CONTRACTION in plan[0]
+        assert planted == (ticks >= CONTRACTION_MIN_SPREAD_TICKS)
+        seen.add(planted)
+        day, _ = simulate_symbol_day(par, plan, kseed, 0, 0)
+        probe = par.copy()
+        probe[E.P_STOP] = SPREAD_PROBE_S
+        none = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0))
+        head, _ = simulate_symbol_day(probe, none, kseed, 0, 0)
+        assert day[: head.shape[0]].tobytes() == head.tobytes()
+        if par[E.P_P0] >= E.SUB and regime == "penny":
+            assert not planted and ticks <= 1.0
+        if planted:
+            k = list(plan[0]).index(E.EP_CONTRACTION)
+            bid, ask = _nbbo(day)
+            t = bid["ts_event"] / 1e9
+            inside = (t >= plan[1][k] + 10) & (t < plan[2][k])
+            spread = (ask["price"] - bid["price"]).astype(float)
+            tick = 100 if par[E.P_P0] >= E.SUB else 1
+            assert np.median(spread[inside]) / tick < ticks
+    assert seen == {True, False}
 
 
 def _check_book(events):

@@ -85,7 +85,8 @@ P_USHAPE = 24  # open/close activity boost (U-shaped intraday intensity)
 P_DARKSZ = 25  # off-exchange size multiplier
 P_HJUMP = 26  # self-excitation of marketable flow: intensity jump per order (x base rate)
 P_HTAU = 27  # decay time of that excitation, seconds (bursts of prints, as in real tapes)
-NPAR = 28
+P_STOP = 28  # stop the run this many seconds after the open (0 = the whole session): a probe of the opening
+NPAR = 29
 
 # ---- episode kinds (labels) ------------------------------------------------------------------------
 EP_ABSORPTION = 1
@@ -169,6 +170,7 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
     cap = out.shape[0]
     p0 = par[P_P0]
     dur = par[P_DUR]
+    stop = par[P_STOP] if par[P_STOP] > 0.0 else dur
     nmm = int(par[P_NMM])
     sig_s = par[P_VOL] / np.sqrt(dur)
     lo = ladder_floor(p0) - WINDOW // 2
@@ -368,7 +370,7 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
         rtot = r_lim + r_mkt + r_can + r_mm + r_dark + r_e1 + r_e2
         dt = np.random.exponential(1.0 / rtot)
         t += dt
-        if t >= dur:
+        if t >= dur or t >= stop:
             break
         hx *= np.exp(-dt / par[P_HTAU])
         V *= 1.0 + sig_s * volm * np.sqrt(dt) * np.random.normal()

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from quantedge import events as ev
 from quantedge.synth import engine as E
 from quantedge.synth.episodes import KINDS, LABEL_SCHEMA, labels_table, plan_episodes
-from quantedge.synth.regimes import REGIMES, draw_params, typical_spread_steps
+from quantedge.synth.regimes import REGIMES, draw_params
 
 ET = ZoneInfo("America/New_York")
 #: Modeled feed latency: a fixed part plus an exponential jitter, per message.
@@ -77,7 +77,8 @@ def simulate_symbol_day(par: np.ndarray, episodes: tuple[np.ndarray, ...], seed:
     """Run the kernel for one symbol-day; returns (events in merge order, final state vector)."""
     kinds, t0, t1, x = episodes
     expected = (par[E.P_RLIM] + par[E.P_RMKT] * 6 + par[E.P_RDARK] + par[E.P_NMM] * par[E.P_MMRATE] * 2)
-    cap = int(expected * par[E.P_DUR] * 6) + 200_000
+    span = par[E.P_STOP] if 0 < par[E.P_STOP] < par[E.P_DUR] else par[E.P_DUR]
+    cap = int(expected * span * 6) + 200_000
     final = np.zeros(4, np.float64)
     while True:
         out = np.empty((cap, E.NCOL), np.int64)
@@ -121,9 +122,48 @@ def plan_symbol_day(seed: int, index: int, day: int, regime: str, price: float |
     if price is not None:
         par[E.P_P0] = round(price * 10_000)
     # a symbol keeps its character across days; only the episode plan and the flow differ
-    feasible = [k for k in kinds if k != E.EP_CONTRACTION or typical_spread_steps(par) >= 2.5]
+    kseed = _mix(seed, index, day)
+    feasible = [k for k in kinds if k != E.EP_CONTRACTION
+                or opening_spread_ticks(par, kseed) >= CONTRACTION_MIN_SPREAD_TICKS]
     plan = plan_episodes(rng, par[E.P_DUR], feasible)
-    return par, plan, _mix(seed, index, day)
+    return par, plan, kseed
+
+
+#: A contraction is planted only where the day's normal spread is at least this many minimum ticks
+#: ($0.0001 below $1, $0.01 above): a spread that already sits at one or two ticks cannot contract.
+CONTRACTION_MIN_SPREAD_TICKS = 2.5
+#: Length of the episode-free opening stretch simulated to measure that spread.
+SPREAD_PROBE_S = 1800.0
+
+
+def opening_spread_ticks(par: np.ndarray, seed: int) -> float:
+    """Time-weighted median NBBO spread, in minimum price ticks, of the day's first ``SPREAD_PROBE_S``
+    seconds: the same kernel run, stopped early (no episode or lead-in starts before
+    ``episodes.FIRST_START``, so these are exactly the real day's opening events).  Measured, not estimated from the market makers' width: noise traders
+    improving inside the quotes pin most $1+ small caps at one cent, which no formula of the
+    parameters predicts."""
+    probe = par.copy()
+    probe[E.P_STOP] = SPREAD_PROBE_S
+    none = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0))
+    events, _ = simulate_symbol_day(probe, none, seed, 0, 0)
+    q = events[events["kind"] == ev.KIND_QUOTE]
+    bid = q[q["side"] == ev.SIDE_BID]
+    ask = q[q["side"] == ev.SIDE_ASK]
+    n = min(len(bid), len(ask))  # the kernel writes every NBBO change as a (bid, ask) pair
+    if n == 0:
+        return 0.0
+    bid, ask = bid[:n], ask[:n]
+    ok = (bid["price"] > 0) & (ask["price"] > 0)
+    t = bid["ts_event"]
+    dur = np.diff(np.append(t, max(int(SPREAD_PROBE_S * 1e9), int(t[-1]))))
+    tick = np.where(bid["price"] >= E.SUB, 100, 1)
+    spread = (ask["price"] - bid["price"]) / tick
+    spread, dur = spread[ok], dur[ok]
+    if dur.sum() <= 0:
+        return float(np.median(spread)) if spread.size else 0.0
+    order = np.argsort(spread, kind="stable")
+    cum = np.cumsum(dur[order])
+    return float(spread[order][np.searchsorted(cum, cum[-1] / 2.0)])
 
 
 def simulate_symbol(seed: int, index: int, regime: str, dates: list[dt.date], symbol_id: int,

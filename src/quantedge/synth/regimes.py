@@ -68,9 +68,3 @@ def draw_params(regime: str, rng: np.random.Generator, price: float | None = Non
         par[E.P_MMSIZE] *= min(3.0, max(0.5, 2.0 / price))
     return par
 
-
-def typical_spread_steps(par: np.ndarray) -> float:
-    """Rough typical spread in quote steps (market makers' width): decides contraction feasibility."""
-    p = par[E.P_P0]
-    step = 100.0 if p >= E.SUB else max(1.0, par[E.P_QSUB])
-    return 2.0 * par[E.P_MMHS] * 1e-4 * p / step
