@@ -32,6 +32,7 @@ ORDERED = (
     ("absorption.refills_lo", "absorption.refills_hi"),
     ("creep.buy_share_lo", "creep.buy_share_hi"),
     ("creep.lit_share_lo", "creep.lit_share_hi"),
+    ("creep.depth_imbalance_lo", "creep.depth_imbalance_hi"),
     ("dark_pool.lit_share_full", "dark_pool.max_lit_share"),
     ("dark_pool.rel_volume_lo", "dark_pool.rel_volume_hi"),
     ("dark_pool.buy_share_lo", "dark_pool.buy_share_hi"),

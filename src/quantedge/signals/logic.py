@@ -55,7 +55,7 @@ PARAMS: tuple[Param, ...] = (
     # --- baselines kept in the signal state --------------------------------------------------------
     _P("baseline", "spread_half_life_s", 1800.0, "s", 10.0, 86400.0,
        "half-life of the geometric-mean spread baseline (robust to spread blow-outs)"),
-    _P("baseline", "imbalance_half_life_s", 10.0, "s", 0.0, 3600.0,
+    _P("baseline", "imbalance_half_life_s", 30.0, "s", 0.0, 3600.0,
        "half-life of the smoothed touch imbalance used for the upward bias (0 = raw)"),
     _P("baseline", "low_lookback_days", 5.0, "days", 1.0, 10.0,
        "recent low = min of mid over today and the previous (days - 1) session days"),
@@ -92,19 +92,22 @@ PARAMS: tuple[Param, ...] = (
     _P("creep", "persist_s", 1.65, "s", 0.0, 600.0,
        "score >= on_score for this long (event time) before the rising edge (creeps last 10-45 s)"),
     _P("creep", "min_rise_bps", 2.0, "bps", 0.0, 1000.0, "30 s mid change: ramp start (full credit at 2 x)"),
-    _P("creep", "min_move_sigma", 4.5, "sigma", 0.0, 100.0,
+    _P("creep", "min_move_sigma", 5.5, "sigma", 0.0, 100.0,
        "30 s mid change in units of the symbol's 1 h realized volatility scaled to 30 s: ramp start "
        "(full credit 1 sigma above); makes 'a slow rise' comparable across symbols"),
     _P("creep", "max_velocity_pct_s", 0.2, "%/s", 0.0, 100.0,
        "30 s mid velocity cap (slow creep); zero credit at 1.5 x"),
-    _P("creep", "buy_share_lo", 0.8, "1", 0.0, 1.0, "buyer-initiated share of 30 s volume: ramp start"),
-    _P("creep", "buy_share_hi", 0.95, "1", 0.0, 1.0, "... ramp end"),
-    _P("creep", "lit_share_lo", 0.5, "1", 0.0, 1.0, "lit share of 30 s volume: ramp start (lifts are lit)"),
-    _P("creep", "lit_share_hi", 0.85, "1", 0.0, 1.0, "... ramp end"),
+    _P("creep", "buy_share_lo", 0.65, "1", 0.0, 1.0, "buyer-initiated share of 30 s volume: ramp start"),
+    _P("creep", "buy_share_hi", 0.8, "1", 0.0, 1.0, "... ramp end"),
+    _P("creep", "lit_share_lo", 0.3, "1", 0.0, 1.0, "lit share of 30 s volume: ramp start (lifts are lit)"),
+    _P("creep", "lit_share_hi", 0.65, "1", 0.0, 1.0, "... ramp end"),
+    _P("creep", "depth_imbalance_lo", 0.3, "1", -1.0, 1.0,
+       "N-level depth imbalance above the symbol's own mean (offers thin: sellers stepped away): ramp start"),
+    _P("creep", "depth_imbalance_hi", 0.5, "1", -1.0, 1.0, "... ramp end"),
     _P("creep", "max_vol_dmid_z", 1.0, "sigma", -100.0, 100.0,
        "volume per unit mid move vs the symbol's own history (vol_dmid_z) at most this; zero at +1"),
-    _P("creep", "max_rel_volume", 1.3, "x", 0.0, 100.0,
-       "relative 30 s volume at most this (low volume); zero credit at 2 x"),
+    _P("creep", "max_rel_volume", 5.0, "x", 0.0, 100.0,
+       "relative 30 s volume at most this (no loud burst); zero credit at 2 x"),
     # --- 3. dark pool -------------------------------------------------------------------------------
     _P("dark_pool", "on_score", 0.7, "score", 0.01, 1.0,
        "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
@@ -140,19 +143,19 @@ PARAMS: tuple[Param, ...] = (
     _P("sinkhole", "near_low_ratio", 0.95, "1", 0.0, 1.0,
        "recent low / current mid at or above this = near the recent low (zero credit 0.02 below)"),
     # --- 5. contraction -----------------------------------------------------------------------------
-    _P("contraction", "on_score", 0.65, "score", 0.01, 1.0,
+    _P("contraction", "on_score", 0.8, "score", 0.01, 1.0,
        "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
-    _P("contraction", "smooth_s", 5.0, "s", 0.0, 600.0,
+    _P("contraction", "smooth_s", 2.0, "s", 0.0, 600.0,
        "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
-    _P("contraction", "persist_s", 120.0, "s", 0.0, 600.0,
+    _P("contraction", "persist_s", 60.0, "s", 0.0, 600.0,
        "score >= on_score for this long (event time) before the rising edge"),
-    _P("contraction", "max_spread_ratio", 0.3, "1", 0.0, 10.0,
+    _P("contraction", "max_spread_ratio", 0.2, "1", 0.0, 10.0,
        "5 s and 30 s mean spread / 1 h mean spread, and 5 s / the robust baseline: the largest at most this; "
        "zero credit at +0.2"),
     _P("contraction", "max_rvol_ratio", 1.0, "1", 0.0, 100.0,
        "5 s realized mid volatility / the 1 h one scaled to 5 s: at most this; zero at 2 x"),
-    _P("contraction", "imbalance_lo", -0.1, "1", -1.0, 1.0, "smoothed touch imbalance (bias up): ramp start"),
-    _P("contraction", "imbalance_hi", 0.1, "1", -1.0, 1.0, "... ramp end"),
+    _P("contraction", "imbalance_lo", 0.0, "1", -1.0, 1.0, "smoothed touch imbalance (bias up): ramp start"),
+    _P("contraction", "imbalance_hi", 0.2, "1", -1.0, 1.0, "... ramp end"),
     # --- exit ---------------------------------------------------------------------------------------
     _P("exit", "on_score", 0.65, "score", 0.01, 1.0,
        "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
@@ -204,7 +207,7 @@ N_SIG = 7
 EXPLAIN_NAMES: tuple[tuple[str, ...], ...] = (
     ("sell_share_30s", "rel_volume_30s", "mid_change_30s_bps", "refills_30s", "spread_minus_avg_10s_bps",
      "depth_imbalance"),
-    ("mid_change_30s_bps", "mid_velocity_30s", "buy_share_30s", "lit_share_30s", "vol_dmid_z",
+    ("mid_change_30s_bps", "depth_imbalance_excess", "buy_share_30s", "lit_share_30s", "vol_dmid_z",
      "move_sigma_30s"),
     ("lit_share_30s", "rel_volume_30s", "mid_change_30s_bps", "buy_share_30s", "offex_volume_30s",
      "volume_30s"),
@@ -302,6 +305,8 @@ C_C_LS_LO = INDEX["creep.lit_share_lo"]
 C_C_LS_HI = INDEX["creep.lit_share_hi"]
 C_C_VDMZ = INDEX["creep.max_vol_dmid_z"]
 C_C_RVMAX = INDEX["creep.max_rel_volume"]
+C_C_DI_LO = INDEX["creep.depth_imbalance_lo"]
+C_C_DI_HI = INDEX["creep.depth_imbalance_hi"]
 C_D_LS_MAX = INDEX["dark_pool.max_lit_share"]
 C_D_LS_FULL = INDEX["dark_pool.lit_share_full"]
 C_D_RV_LO = INDEX["dark_pool.rel_volume_lo"]
@@ -507,7 +512,8 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
         g7 = 1.0
         if rel_vol > rvm:
             g7 = 0.0 if rvm <= 0.0 else min(1.0, max(0.0, (2.0 * rvm - rel_vol) / rvm))
-        x = g1 * g2 * g3 * g4 * g5 * g6 * g7
+        g8 = min(1.0, max(0.0, (dimb_x - cfg[C_C_DI_LO]) / (cfg[C_C_DI_HI] - cfg[C_C_DI_LO])))
+        x = g1 * g2 * g3 * g4 * g5 * g6 * g7 * g8
     score[r, K_CREEP] = x
 
     # ---- 3. dark pool ----
@@ -635,7 +641,7 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
     expl[j, K_ABS, 4] = sprel_bps
     expl[j, K_ABS, 5] = dimb
     expl[j, K_CREEP, 0] = dmid_bps
-    expl[j, K_CREEP, 1] = midvel
+    expl[j, K_CREEP, 1] = dimb_x
     expl[j, K_CREEP, 2] = buy_sh
     expl[j, K_CREEP, 3] = lit_sh
     expl[j, K_CREEP, 4] = vdmz
