@@ -257,14 +257,14 @@ def test_pnl_equals_quantedge_backtest(cfg, tmp_path: Path) -> None:
 
 
 def _accumulation_cfg(tmp_path: Path):
-    """The accumulation config with a more sensitive composite trigger (on_score 0.5, 20 s): at the
+    """The accumulation config with a more sensitive composite trigger (on_score 0.4, 20 s): at the
     calibrated defaults the composite never triggers on the short NEPT excerpt, and these tests
     need trades to compare (they check paths agree, not detection quality)."""
     from quantedge.backtest.config import BacktestConfig
 
     repo = Path(__file__).resolve().parents[2]
     sens = tmp_path / "sensitive_signals.yaml"
-    sens.write_text("signals:\n  composite: {on_score: 0.5, persist_s: 20}\n")
+    sens.write_text("signals:\n  composite: {on_score: 0.4, persist_s: 20}\n")
     return BacktestConfig.load(
         repo / "config" / "backtest_accumulation.yaml",
         {"output": str(tmp_path / "d"), "signals.config": str(sens)},

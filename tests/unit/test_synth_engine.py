@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from quantedge import events as ev
 from quantedge.synth import engine as E
-from quantedge.synth.episodes import KINDS
-from quantedge.synth.episodes import FIRST_START
+from quantedge.synth.episodes import FIRST_START, KINDS
 from quantedge.synth.generate import (
     CONTRACTION_MIN_SPREAD_TICKS,
     SPREAD_PROBE_S,

@@ -317,7 +317,7 @@ def pipeline_bench(events: np.ndarray, names: list[str], *, rate: float | None =
             "max_seconds": max_seconds}
     proc = ctx.Process(target=_publisher_main, args=(args, ready, go, done, results), daemon=True)
     proc.start()
-    sig_conf = load_config().with_values(composite__on_score=0.5, composite__persist_s=20.0)
+    sig_conf = load_config().with_values(composite__on_score=0.4, composite__persist_s=20.0)
     scan_cfg = ScanConfig(emit=emit, group_id=f"bench{rid}", snapshot_dir=None, commit_interval_s=0.25,
                           poll_timeout_s=0.005, signal_config=sig_conf)
     # compile (or load from Numba's cache) every kernel before the clock starts: a first compile after a

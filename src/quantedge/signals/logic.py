@@ -176,17 +176,17 @@ PARAMS: tuple[Param, ...] = (
     _P("exit", "offex_share_hi", 0.8, "1", 0.0, 1.0,
        "off-exchange share of 30 s volume giving full 'heavy off-exchange selling' credit"),
     # --- composite ----------------------------------------------------------------------------------
-    _P("composite", "on_score", 0.7, "score", 0.01, 1.0,
+    _P("composite", "on_score", 0.55, "score", 0.01, 1.0,
        "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
     _P("composite", "smooth_s", 0.0, "s", 0.0, 600.0,
        "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
-    _P("composite", "persist_s", 30.0, "s", 0.0, 600.0,
+    _P("composite", "persist_s", 20.0, "s", 0.0, 600.0,
        "score >= on_score for this long (event time) before the rising edge"),
     _P("composite", "w_absorption", 1.0, "1", 0.0, 1.0, "weight of each accumulation score in the composite"),
-    _P("composite", "w_creep", 0.8, "1", 0.0, 1.0, ""),
+    _P("composite", "w_creep", 1.0, "1", 0.0, 1.0, ""),
     _P("composite", "w_dark_pool", 1.0, "1", 0.0, 1.0, ""),
     _P("composite", "w_sinkhole", 1.0, "1", 0.0, 1.0, ""),
-    _P("composite", "w_contraction", 0.85, "1", 0.0, 1.0, ""),
+    _P("composite", "w_contraction", 1.0, "1", 0.0, 1.0, ""),
     _P("composite", "exit_veto", 1.0, "1", 0.0, 1.0,
        "composite is multiplied by (1 - exit_veto x exit score)"),
     _P("composite", "agreement", 0.1, "1", 0.0, 1.0,
@@ -591,10 +591,19 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
         score[r, k] = v
 
     # ---- composite accumulation score: the strongest weighted score (+ agreement of the others) ----
+    # each score is first put on a common scale where its own trigger threshold is 0.5 (linear
+    # below and above): the thresholds differ per signal (creep 0.35, contraction 0.8), so a raw max
+    # against one composite threshold would hear some signals at half their strength and others early
     best = 0.0
     p = 1.0
     for k in range(5):
-        v = cfg[C_W0 + k] * score[r, k]
+        v = score[r, k]
+        on = cfg[C_ON[k]]
+        if v <= on:
+            v = 0.5 * v / on
+        else:
+            v = 0.5 + 0.5 * (v - on) / (1.0 - on)
+        v = cfg[C_W0 + k] * v
         p *= 1.0 - v
         if v > best:
             best = v

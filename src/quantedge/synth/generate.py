@@ -139,9 +139,10 @@ SPREAD_PROBE_S = 1800.0
 def opening_spread_ticks(par: np.ndarray, seed: int) -> float:
     """Time-weighted median NBBO spread, in minimum price ticks, of the day's first ``SPREAD_PROBE_S``
     seconds: the same kernel run, stopped early (no episode or lead-in starts before
-    ``episodes.FIRST_START``, so these are exactly the real day's opening events).  Measured, not estimated from the market makers' width: noise traders
-    improving inside the quotes pin most $1+ small caps at one cent, which no formula of the
-    parameters predicts."""
+    ``episodes.FIRST_START``, so these are exactly the real day's opening events).
+
+    Measured, not estimated from the market makers' width: noise traders improving inside the
+    quotes pin most $1+ small caps at one cent, which no formula of the parameters predicts."""
     probe = par.copy()
     probe[E.P_STOP] = SPREAD_PROBE_S
     none = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0))
