@@ -15,7 +15,7 @@ from quantedge.features.sampling import Snapshots
 from quantedge.features.state import COL, NF, FeatureState
 from quantedge.signals.config import load_config
 from quantedge.signals.engine import SignalEngine
-from quantedge.signals.logic import K_ABS, K_COMP, K_EXIT, K_SINK, N_SIG
+from quantedge.signals.logic import K_ABS, K_COMP, K_CREEP, K_EXIT, K_SINK, N_SIG
 from quantedge.signals.types import SIGNAL_DTYPE
 
 NS = 1_000_000_000
@@ -74,6 +74,40 @@ def test_absorption_scores_and_triggers_once_after_persistence():
     assert fired.tolist() == [5 + persist]
     # the composite follows the strongest accumulation score
     assert out.score[5, K_COMP] == pytest.approx(1.0)
+
+
+# a 3-cent creep on a $2 stock in 30 s (150 bps, 0.05 %/s) on lifts: buyers, lit, little volume per
+# cent against the symbol's history, far outside its usual 30 s moves
+CREEP = dict(mid_change_30s=0.03, mid_velocity_30s=0.05, volume_30s=1500.0, buy_volume_30s=1400.0,
+             sell_volume_30s=100.0, offex_volume_30s=100.0, vol_dmid_z=-0.5, mid_rvol_bps_1h=20.0)
+
+
+def test_creep_needs_thin_offers_against_the_symbols_own_depth():
+    """The creep scores only when the N-level depth imbalance is well above the symbol's own mean
+    (sellers stepped away): the same rise on a balanced book scores 0."""
+    quiet = [row()] * 5
+    out, _ = run(quiet + [row(**CREEP, depth_imbalance=0.6)])
+    assert out.score[5, K_CREEP] == pytest.approx(1.0)
+    assert out.explain[5, K_CREEP, 1] == pytest.approx(0.6)  # excess over the mean (0 on the quiet rows)
+    out, _ = run(quiet + [row(**CREEP, depth_imbalance=0.0)])
+    assert out.score[5, K_CREEP] == 0.0
+    # halfway up the ramp (depth_imbalance_lo 0.3 .. hi 0.5)
+    out, _ = run(quiet + [row(**CREEP, depth_imbalance=0.4)])
+    assert out.score[5, K_CREEP] == pytest.approx(0.5)
+
+
+def test_composite_puts_each_score_on_its_own_threshold_scale():
+    """A detector exactly at its own trigger threshold gives a composite of 0.5, whatever that
+    threshold is (creep 0.35, absorption 0.7), and 1 at a full score."""
+    cfg = raw_config(composite__agreement=0.0)
+    on = cfg["creep.on_score"]
+    assert on != cfg["absorption.on_score"]
+    quiet = [row()] * 5
+    out, _ = run(quiet + [row(**CREEP, depth_imbalance=0.3 + 0.2 * on)], config=cfg)
+    assert out.score[5, K_CREEP] == pytest.approx(on)
+    assert out.score[5, K_COMP] == pytest.approx(0.5)
+    out, _ = run(quiet + [row(**CREEP, depth_imbalance=0.3 + 0.2 * (on + 1.0) / 2.0)], config=cfg)
+    assert out.score[5, K_COMP] == pytest.approx(0.75)
 
 
 def test_absorption_needs_the_bid_to_hold():
