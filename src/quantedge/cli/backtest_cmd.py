@@ -85,3 +85,81 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{name}: {p}")
         for s in m.get("reports_skipped", []):
             console.print(f"[yellow]skipped {s}[/yellow]")
+
+    @app.command("sweep")
+    def sweep(
+        config: Annotated[
+            Path, typer.Option("--config", "-f", help="Backtest YAML every trial starts from.")
+        ],
+        grid: Annotated[
+            list[str], typer.Option("--grid", "-g", help="Swept key: dotted.key=v1,v2,... (repeatable).")
+        ],
+        set_: Annotated[
+            list[str] | None, typer.Option("--set", help="Fixed override: dotted.key=value (repeatable).")
+        ] = None,
+        oos: Annotated[
+            list[str] | None,
+            typer.Option("--oos", help="Out-of-sample override for a rerun of the best trial, e.g. "
+                                       "data.date=2021-03-02 (repeatable)."),
+        ] = None,
+        rank: Annotated[
+            str, typer.Option(help="Metric to rank by (sharpe, sortino, total_return, ...).")
+        ] = "sharpe",
+        output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("out/sweep"),
+        workers: Annotated[int | None, typer.Option(help="Worker processes (default: up to 2).")] = None,
+    ) -> None:
+        """Run a backtest per grid point, rank them, and report the best trial's deflated Sharpe."""
+        from quantedge.backtest.sweep import SweepError, parse_grid, run_sweep
+
+        console = Console(stderr=True)
+
+        def pairs(items: list[str] | None, flag: str) -> dict[str, str]:
+            d = {}
+            for item in items or []:
+                if "=" not in item:
+                    raise SweepError(f"{flag} {item!r}: expected key=value")
+                k, v = item.split("=", 1)
+                d[k.strip()] = v
+            return d
+
+        try:
+            g = parse_grid(grid)
+            n = 1
+            for v in g.values():
+                n *= len(v)
+            with Progress(TextColumn("sweep"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                          TimeElapsedColumn(), console=console, transient=True) as prog:
+                task = prog.add_task("run", total=n)
+                res = run_sweep(config, g, pairs(set_, "--set"), output, rank, workers, pairs(oos, "--oos"),
+                                on_trial=lambda _t: prog.advance(task))
+        except SweepError as e:
+            console.print(f"[red]{e}[/red]")
+            raise typer.Exit(2) from None
+        except (ValueError, OSError) as e:
+            console.print(f"[red]sweep failed: {e}[/red]")
+            raise typer.Exit(1) from None
+        keys = list(res.grid)
+        shown = ("sharpe", "total_return", "max_drawdown", "trades", "fees_paid")
+        t = Table(title=f"Sweep: {len(res.trials)} trials, ranked by {res.rank_by}")
+        for c in ("rank", "trial", *(k.rsplit(".", 1)[-1] for k in keys), *shown):
+            t.add_column(c, justify="left" if c == "trial" else "right")
+        for r, ti in enumerate(res.ranking):
+            tr = res.trials[ti]
+            cells = (["failed"] + [""] * (len(shown) - 1) if tr.error else
+                     [f"{tr.metrics.get(m):,.4g}" if isinstance(tr.metrics.get(m), float)
+                      else str(tr.metrics.get(m)) for m in shown])
+            t.add_row(str(r + 1), tr.name.removeprefix("trial_"), *(tr.values[k] for k in keys), *cells)
+        Console().print(t)
+        for tr in res.trials:
+            if tr.error:
+                console.print(f"[yellow]{tr.name} failed: {tr.error}[/yellow]")
+        if res.deflated is not None:
+            typer.echo(f"deflated Sharpe of {res.best.name} over {res.deflated['n_trials']} trials: "
+                       f"{res.deflated['dsr']:.3f}")
+        if res.out_of_sample is not None:
+            o = res.out_of_sample["metrics"]
+            typer.echo("out of sample: " + ", ".join(f"{m} {o.get(m):.4g}" if isinstance(o.get(m), float)
+                                                     else f"{m} {o.get(m)}"
+                                                     for m in ("sharpe", "total_return", "trades")))
+        for name, p in res.outputs.items():
+            typer.echo(f"{name}: {p}")
