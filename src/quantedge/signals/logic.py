@@ -73,6 +73,9 @@ PARAMS: tuple[Param, ...] = (
     _P("absorption", "sell_share_hi", 0.8, "1", 0.0, 1.0, "... ramp end (full credit)"),
     _P("absorption", "rel_volume_lo", 0.7, "x", 0.0, 100.0, "relative 30 s volume: ramp start"),
     _P("absorption", "rel_volume_hi", 2.0, "x", 0.0, 100.0, "... ramp end"),
+    _P("absorption", "max_rel_volume", 10.0, "x", 0.0, 1000.0,
+       "relative 30 s volume at most this (a volume explosion is a panic or news, not quiet absorption); "
+       "zero credit at 2 x"),
     _P("absorption", "max_drop_bps", 5.0, "bps", 0.0, 1000.0,
        "bid holds: 30 s mid change >= -max_drop (full credit), zero credit at -2 x max_drop"),
     _P("absorption", "max_spread_widen_bps", 1.0, "bps", 0.0, 1000.0,
@@ -290,6 +293,7 @@ C_A_SS_LO = INDEX["absorption.sell_share_lo"]
 C_A_SS_HI = INDEX["absorption.sell_share_hi"]
 C_A_RV_LO = INDEX["absorption.rel_volume_lo"]
 C_A_RV_HI = INDEX["absorption.rel_volume_hi"]
+C_A_RVMAX = INDEX["absorption.max_rel_volume"]
 C_A_DROP = INDEX["absorption.max_drop_bps"]
 C_A_WIDEN = INDEX["absorption.max_spread_widen_bps"]
 C_A_RF_LO = INDEX["absorption.refills_lo"]
@@ -488,6 +492,9 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
         if g5b > g5:
             g5 = g5b
         g6 = min(1.0, max(0.0, (cfg[C_A_DIMB] + 0.15 - dimb_x) / 0.15))
+        rvm = cfg[C_A_RVMAX]
+        if rel_vol > rvm:
+            g2 *= 0.0 if rvm <= 0.0 else min(1.0, max(0.0, (2.0 * rvm - rel_vol) / rvm))
         x = g1 * g2 * g3 * g4 * g5 * g6
     score[r, K_ABS] = x
 
