@@ -130,3 +130,23 @@ def test_sweep_command(shared_data, tmp_path, monkeypatch):
     assert (out / "sweep.csv").exists() and (out / "trial_001" / "trades.csv").exists()
     bad = CliRunner().invoke(app(), ["sweep", "-f", "config/backtest_sma.yaml", "-g", "strategy.params.fast"])
     assert bad.exit_code == 2 and "expected dotted.key" in bad.output
+
+
+def test_signal_parameters_are_swept_through_the_backtest_config(tmp_path):
+    """``signals.params.<section>.<key>`` lays signal parameters over the config's signal file, so a
+    sweep can search detector thresholds; a bad one stops the sweep up front (bundled NEPT excerpt)."""
+    from quantedge.backtest.pipeline import signal_config
+
+    acc = REPO / "config" / "backtest_accumulation.yaml"
+    over = {"signals.params.composite.on_score": "0.4", "output": str(tmp_path / "x")}
+    cfg = BacktestConfig.load(acc, over)
+    conf, source = signal_config(cfg)
+    assert conf["composite.on_score"] == 0.4 and source.endswith("strategy_params.yaml")
+    res = run_sweep(acc, parse_grid(["signals.params.composite.on_score=0.4,0.55"]), {}, tmp_path / "sw",
+                    workers=1)
+    low, default = res.trials
+    assert low.metrics["trades"] >= 1 and default.metrics["trades"] == 0  # 0.55 triggers nothing here
+    with pytest.raises(SweepError, match=r"composite.on_score = 1.5 is outside"):
+        run_sweep(acc, parse_grid(["signals.params.composite.on_score=0.4,1.5"]), {}, tmp_path / "s2")
+    with pytest.raises(ValueError, match="signals.params must be a mapping"):
+        BacktestConfig.load(acc, {"signals.params": "0.4"})

@@ -81,3 +81,18 @@ def test_on_score_per_signal_and_shorthand():
         from_mapping({"creep": {"on_score": 0.1}})
     with pytest.raises(SignalConfigError, match="trigger.on_score must be a number"):
         from_mapping({"trigger": {"on_score": "high"}})
+
+
+def test_with_mapping_lays_a_nested_mapping_over_a_config():
+    base = load_config().with_values(creep__on_score=0.5)
+    cfg = base.with_mapping({"composite": {"on_score": 0.4}, "absorption": {"persist_s": 10}})
+    assert cfg["composite.on_score"] == 0.4 and cfg["absorption.persist_s"] == 10.0
+    assert cfg["creep.on_score"] == 0.5  # the rest is the base config's
+    # trigger.on_score sets every on_score the mapping does not set itself
+    cfg = base.with_mapping({"trigger": {"on_score": 0.3}, "exit": {"on_score": 0.9}})
+    assert cfg["creep.on_score"] == 0.3 and cfg["composite.on_score"] == 0.3 and cfg["exit.on_score"] == 0.9
+    assert base.with_mapping(None) is base
+    with pytest.raises(SignalConfigError, match="params: creep.buy_share_lo .* must be below"):
+        base.with_mapping({"creep": {"buy_share_lo": 0.9}}, "params")
+    with pytest.raises(SignalConfigError, match="expected a mapping"):
+        base.with_mapping({"creep": 0.3})

@@ -36,7 +36,7 @@ TOP_KEYS = {
     "state_path",
     "signals",
 }
-SIGNAL_KEYS = {"config", "path", "mode", "device", "emit_min"}
+SIGNAL_KEYS = {"config", "path", "mode", "device", "emit_min", "params"}
 DATA_KEYS = {"source", "path", "date", "symbols", "catalog", "batch_rows", "download"}
 DOWNLOAD_KEYS = {"host", "lookup_port", "rate"}
 
@@ -135,6 +135,14 @@ def _check_signals(sig: object, where: str) -> dict:
         raise ValueError(f"{where}: signals.mode must be auto, l3, l2 or nbbo, got {sig['mode']!r}")
     if sig.get("device", "auto") not in ("auto", "cpu", "gpu"):
         raise ValueError(f"{where}: signals.device must be auto, cpu or gpu, got {sig['device']!r}")
+    if "params" in sig:
+        if "config" not in sig:
+            raise ValueError(f"{where}: signals.params applies to the signal pipeline (signals.config), "
+                             "not to precomputed records")
+        prm = sig["params"]
+        if not isinstance(prm, dict) or not all(isinstance(v, dict | None) for v in prm.values()):
+            raise ValueError(f"{where}: signals.params must be a mapping {{section: {{key: number}}}} "
+                             f"like config/strategy_params.yaml, got {prm!r}")
     if "emit_min" in sig:
         try:
             em = float(sig["emit_min"])

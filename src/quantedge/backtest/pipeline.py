@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from numba import njit
 
 from quantedge.backtest.engine import Engine
+from quantedge.signals.config import SignalConfig
 from quantedge.signals.types import SIGNAL_BY_NAME, SIGNAL_DTYPE, SIGNAL_NAMES
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -241,16 +242,28 @@ def signal_inputs(cfg, names: list[str]) -> tuple[SignalStage | None, np.ndarray
     if "path" in sig:
         recs, info = read_signal_file(cfg.resolve(str(sig["path"])), names)
         return None, recs, info
-    from quantedge.signals.config import load_config
-
-    conf = None if str(sig.get("config")) in ("default", "None") else cfg.resolve(str(sig["config"]))
+    conf, source = signal_config(cfg)
     mode = sig.get("mode", "auto")
     if mode == "auto":
         mode = MODE_FOR_BOOK[cfg.engine.execution.book]
-    stage = SignalStage(
-        max(len(names), 1), mode, load_config(conf), sig.get("device", "auto"), sig.get("emit_min")
-    )
-    return stage, None, {"config": str(conf) if conf else "defaults"}
+    stage = SignalStage(max(len(names), 1), mode, conf, sig.get("device", "auto"), sig.get("emit_min"))
+    info = {"config": source}
+    if sig.get("params"):
+        info["params"] = sig["params"]
+    return stage, None, info
+
+
+def signal_config(cfg) -> tuple[SignalConfig, str]:
+    """The signal parameters a backtest config's ``signals`` section asks for: its ``config`` file (or
+    the defaults) with ``params`` laid over it; errors name the file and the key."""
+    from quantedge.signals.config import load_config
+
+    sig = cfg.signals or {}
+    path = None if str(sig.get("config")) in ("default", "None") else cfg.resolve(str(sig["config"]))
+    conf = load_config(path)
+    if sig.get("params"):
+        conf = conf.with_mapping(sig["params"], "signals.params")
+    return conf, str(path) if path else "defaults"
 
 
 def run_with_signals(

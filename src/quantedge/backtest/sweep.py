@@ -114,6 +114,10 @@ def _load(config: Path, overrides: dict[str, str], where: str):
     try:
         cfg = BacktestConfig.load(config, overrides)
         make_strategy(cfg.strategy, cfg.params)  # the strategy validates its parameters
+        if cfg.signals and "config" in cfg.signals:
+            from quantedge.backtest.pipeline import signal_config
+
+            signal_config(cfg)  # signal parameters (signals.params.<section>.<key>) too
     except (ValueError, TypeError, KeyError) as e:
         raise SweepError(f"{where}: {e}") from None
     return cfg

@@ -83,6 +83,27 @@ class SignalConfig:
     def to_mapping(self) -> dict[str, dict[str, float]]:
         return _nest(self.values)
 
+    def with_mapping(self, overrides: Any, source: str = "<overrides>") -> SignalConfig:
+        """A copy with a nested ``{section: {key: number}}`` mapping laid over it, validated like a
+        YAML file (``trigger.on_score`` sets every signal's on_score the mapping does not set)."""
+        if overrides is None:
+            return self
+        if not isinstance(overrides, dict) or not all(isinstance(v, dict | None) for v in overrides.values()):
+            raise SignalConfigError(
+                f"{source}: expected a mapping {{section: {{key: number}}}}, got {overrides!r}")
+        merged = self.to_mapping()
+        on_all = (overrides.get("trigger") or {}).get("on_score")
+        for sec, body in overrides.items():
+            for key, v in (body or {}).items():
+                if f"{sec}.{key}" != ON_SCORE_ALL:
+                    merged.setdefault(sec, {})[key] = v
+        if on_all is not None:
+            _check(ON_SCORE_ALL, on_all, source)
+            for sec in SIGNAL_SECTIONS:
+                if "on_score" not in (overrides.get(sec) or {}):
+                    merged[sec]["on_score"] = on_all
+        return from_mapping(merged, source)
+
 
 def _nest(flat: dict[str, float]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
