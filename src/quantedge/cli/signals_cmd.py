@@ -104,3 +104,45 @@ def register(app: typer.Typer) -> None:
         png = E.chart(sim, out / "signals_quality.png")
         console.print(md)
         console.print(f"{time.perf_counter() - t0:.0f} s; wrote {out / 'signals_quality.md'} and {png}")
+
+    @app.command("calibrate-signals")
+    def calibrate_signals(
+        signal: Annotated[str, typer.Option(help="Signal to calibrate (absorption ... exit, composite).")],
+        grid: Annotated[list[str], typer.Option("--grid", "-g", help="section.key=v1,v2,... (repeatable).")],
+        symbols: Annotated[int, typer.Option(help="Simulated symbols.")] = 40,
+        days: Annotated[int, typer.Option(help="Days per symbol.")] = 3,
+        seed: Annotated[int, typer.Option(help="Calibration seed (not the evaluation seed).")] = 101,
+        penny_share: Annotated[float, typer.Option(help="Share of penny stocks.")] = 0.8,
+        config: Annotated[Path | None, typer.Option(help="Starting parameter YAML.")] = None,
+        rounds: Annotated[int, typer.Option(help="Coordinate-search rounds.")] = 2,
+        out: Annotated[Path, typer.Option(help="Folder for calibrated.yaml and calibration.md.")] = Path(
+            "out/calibration"),
+        workers: Annotated[int, typer.Option(help="Worker processes for the simulation.")] = 2,
+    ) -> None:
+        """Coordinate search of one signal's parameters on simulated days: maximise min(precision, recall)."""
+        from quantedge.signals import calibrate as C
+
+        cfg = _config(config)
+        try:
+            g = C.parse_grid(grid, signal)
+            if signal not in C.SIGNAL_K:
+                raise C.CalibrationError(f"--signal {signal!r}: choose one of {', '.join(C.SIGNAL_K)}")
+        except C.CalibrationError as e:
+            console.print(f"[red]{e}[/]")
+            raise typer.Exit(2) from None
+        if symbols < 1 or days < 1 or rounds < 1:
+            console.print("[red]--symbols, --days and --rounds must be >= 1[/]")
+            raise typer.Exit(2)
+        t0 = time.perf_counter()
+        console.print(f"simulating {symbols} x {days} symbol-days (seed {seed}) ...")
+        cs = C.simulate_set(symbols, days, seed, penny_share, workers)
+
+        def shown(name: str, v: float, c) -> None:
+            console.print(f"  {name} = {v:g}: precision {c.precision:.3f} recall {c.recall:.3f}")
+
+        res = C.coordinate_search(cs, cfg, signal, g, rounds, on_trial=shown)
+        cmd = (f"quantedge calibrate-signals --signal {signal} " + " ".join(f"-g {x}" for x in grid)
+               + f" --symbols {symbols} --days {days} --seed {seed} --penny-share {penny_share}")
+        paths = C.write_result(out, res, cs, cmd)
+        console.print(Path(paths["markdown"]).read_text())
+        console.print(f"{time.perf_counter() - t0:.0f} s; wrote {paths['yaml']} and {paths['markdown']}")

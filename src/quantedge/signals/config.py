@@ -183,8 +183,9 @@ def load_config(path: str | Path | None = None) -> SignalConfig:
     return from_mapping(data, str(path))
 
 
-def render_yaml() -> str:
-    """The default parameter file, documented (what config/strategy_params.yaml holds)."""
+def render_yaml(config: SignalConfig | None = None) -> str:
+    """The default parameter file, documented (what config/strategy_params.yaml holds); with
+    ``config``, the same file holding that config's values (the comments keep the defaults' ranges)."""
     lines = ["# Signal thresholds and windows (quantedge.signals). Units in the comments.",
              "# Every key is optional: an absent key takes the default shown here.",
              "# Validation: unknown keys, non-numbers and out-of-range values are errors naming the key.",
@@ -195,5 +196,6 @@ def render_yaml() -> str:
         for p in PARAMS:
             if p.section == sec:
                 doc = f"  # {p.unit}; {p.doc}" if p.doc else f"  # {p.unit}"
-                lines.append(f"    {p.key}: {p.default:g}{doc} [{p.lo:g}, {p.hi:g}]")
+                v = config[p.name] if config is not None else p.default
+                lines.append(f"    {p.key}: {v:g}{doc} [{p.lo:g}, {p.hi:g}]")
     return "\n".join(lines) + "\n"
