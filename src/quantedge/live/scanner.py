@@ -241,6 +241,10 @@ class ShardEngine:
         f, b = eng.pipeline.features, eng.pipeline.book
         if not np.array_equal(arrays["f_cfg"], f.cfg):
             raise ValueError("snapshot was taken with other feature settings (levels/cadence)")
+        if arrays["sig_state"].shape[1:] != eng.sig_state.shape[1:]:
+            got, want = arrays["sig_state"].shape[1], eng.sig_state.shape[1]
+            raise ValueError(f"snapshot holds {got} signal-state columns, this build keeps {want}: delete "
+                             "the snapshot folder to rebuild the state from the raw topics")
         for k in cls.ARRAYS:
             getattr(f, k)[:n] = arrays[f"f_{k}"]
         b.lv[:n], b.sd[:n] = arrays["b_lv"], arrays["b_sd"]

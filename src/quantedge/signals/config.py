@@ -40,6 +40,7 @@ ORDERED = (
     ("sinkhole.rel_volume_lo", "sinkhole.rel_volume_hi"),
     ("sinkhole.depth_imbalance_lo", "sinkhole.depth_imbalance_hi"),
     ("contraction.imbalance_lo", "contraction.imbalance_hi"),
+    ("contraction.touch_depth_lo", "contraction.touch_depth_hi"),
     ("exit.drop_lo_bps", "exit.drop_hi_bps"),
     ("exit.sell_share_lo", "exit.sell_share_hi"),
     ("exit.spread_ratio_lo", "exit.spread_ratio_hi"),

@@ -60,7 +60,8 @@ PARAMS: tuple[Param, ...] = (
     _P("baseline", "low_lookback_days", 5.0, "days", 1.0, 10.0,
        "recent low = min of mid over today and the previous (days - 1) session days"),
     _P("baseline", "depth_half_life_s", 1800.0, "s", 10.0, 86400.0,
-       "half-life of the symbol's own mean N-level depth imbalance (sinkhole / absorption use the excess)"),
+       "half-life of the symbol's own mean N-level depth imbalance (sinkhole / absorption / creep use the "
+       "excess) and of its mean touch size (contraction)"),
     # --- 1. absorption ------------------------------------------------------------------------------
     _P("absorption", "on_score", 0.7, "score", 0.01, 1.0,
        "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
@@ -146,19 +147,23 @@ PARAMS: tuple[Param, ...] = (
     _P("sinkhole", "near_low_ratio", 0.95, "1", 0.0, 1.0,
        "recent low / current mid at or above this = near the recent low (zero credit 0.02 below)"),
     # --- 5. contraction -----------------------------------------------------------------------------
-    _P("contraction", "on_score", 0.8, "score", 0.01, 1.0,
+    _P("contraction", "on_score", 0.65, "score", 0.01, 1.0,
        "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
     _P("contraction", "smooth_s", 2.0, "s", 0.0, 600.0,
        "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
     _P("contraction", "persist_s", 60.0, "s", 0.0, 600.0,
        "score >= on_score for this long (event time) before the rising edge"),
-    _P("contraction", "max_spread_ratio", 0.2, "1", 0.0, 10.0,
+    _P("contraction", "max_spread_ratio", 0.4, "1", 0.0, 10.0,
        "5 s and 30 s mean spread / 1 h mean spread, and 5 s / the robust baseline: the largest at most this; "
        "zero credit at +0.2"),
     _P("contraction", "max_rvol_ratio", 1.0, "1", 0.0, 100.0,
        "5 s realized mid volatility / the 1 h one scaled to 5 s: at most this; zero at 2 x"),
-    _P("contraction", "imbalance_lo", 0.0, "1", -1.0, 1.0, "smoothed touch imbalance (bias up): ramp start"),
-    _P("contraction", "imbalance_hi", 0.2, "1", -1.0, 1.0, "... ramp end"),
+    _P("contraction", "imbalance_lo", -0.1, "1", -1.0, 1.0, "smoothed touch imbalance (bias up): ramp start"),
+    _P("contraction", "imbalance_hi", 0.1, "1", -1.0, 1.0, "... ramp end"),
+    _P("contraction", "touch_depth_lo", 1.0, "x", 0.0, 100.0,
+       "touch size (bid + ask) / the symbol's own mean touch size: ramp start (liquidity providers step "
+       "in: the quotes get tighter and deeper)"),
+    _P("contraction", "touch_depth_hi", 1.5, "x", 0.0, 100.0, "... ramp end"),
     # --- exit ---------------------------------------------------------------------------------------
     _P("exit", "on_score", 0.65, "score", 0.01, 1.0,
        "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
@@ -217,7 +222,7 @@ EXPLAIN_NAMES: tuple[tuple[str, ...], ...] = (
     ("sell_share_30s", "rel_volume_30s", "depth_imbalance", "recent_low_ratio", "mid_change_30s_bps",
      "recent_low"),
     ("spread_ratio_5s_1h", "spread_ratio_5s_baseline", "rvol_ratio_5s", "touch_imbalance_smoothed",
-     "micro_velocity_5s", "spread_bps"),
+     "touch_depth_ratio", "spread_bps"),
     ("mid_change_30s_bps", "sell_share_30s", "spread_ratio", "depth_imbalance", "offex_share_30s",
      "rel_volume_30s"),
     ("absorption", "creep", "dark_pool", "sinkhole", "contraction", "exit"),
@@ -241,7 +246,9 @@ ST_NROWS = 39  # rows seen
 ST_SM = 40  # 40 + k: smoothed score of signal k (EWMA, half-life <signal>.smooth_s)
 ST_DIMB = 47  # EWMA of the N-level depth imbalance (the symbol's own mean)
 ST_DIMB_INIT = 48
-N_ST = 49
+ST_TOUCH = 49  # EWMA of the touch size (bid + ask shares): the symbol's own mean
+ST_TOUCH_INIT = 50
+N_ST = 51
 NEVER = -1.0e18
 
 # --- feature columns used ---------------------------------------------------------------------------
@@ -267,7 +274,8 @@ F_REFILL30 = COL["refills_30s"]
 F_HIDDEN30 = COL["hidden_30s"]
 F_RVOL5 = COL["mid_rvol_bps_5s"]
 F_RVOL1H = COL["mid_rvol_bps_1h"]
-F_MICROV5 = COL["micro_velocity_5s"]
+F_BIDSZ = COL["bid_size"]
+F_ASKSZ = COL["ask_size"]
 
 # --- config positions ---------------------------------------------------------------------------------
 #: trigger threshold of each output column k
@@ -330,6 +338,8 @@ C_R_SPR = INDEX["contraction.max_spread_ratio"]
 C_R_RVOL = INDEX["contraction.max_rvol_ratio"]
 C_R_IMB_LO = INDEX["contraction.imbalance_lo"]
 C_R_IMB_HI = INDEX["contraction.imbalance_hi"]
+C_R_TD_LO = INDEX["contraction.touch_depth_lo"]
+C_R_TD_HI = INDEX["contraction.touch_depth_hi"]
 C_E_DROP_LO = INDEX["exit.drop_lo_bps"]
 C_E_DROP_HI = INDEX["exit.drop_hi_bps"]
 C_E_SS_LO = INDEX["exit.sell_share_lo"]
@@ -439,6 +449,19 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
         dimb_x = dimb
         st[s, ST_DIMB] = dimb
         st[s, ST_DIMB_INIT] = 1.0
+    # the symbol's own mean touch size (value before this row), like the depth imbalance's
+    touch = F[r, F_BIDSZ] + F[r, F_ASKSZ]
+    tdr = math.nan
+    if touch == touch and touch > 0.0:
+        if st[s, ST_TOUCH_INIT] > 0.0:
+            tdr = touch / st[s, ST_TOUCH] if st[s, ST_TOUCH] > 0.0 else math.nan
+            if dt > 0.0:
+                a = 1.0 - math.pow(0.5, min(dt, 60.0) / cfg[C_DIMB_HL])
+                st[s, ST_TOUCH] += a * (touch - st[s, ST_TOUCH])
+        else:
+            tdr = 1.0
+            st[s, ST_TOUCH] = touch
+            st[s, ST_TOUCH_INIT] = 1.0
     refills = F[r, F_REFILL30]
     if not refills == refills:
         refills = 0.0
@@ -450,9 +473,6 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
     timb = F[r, F_TOUCH_IMB]
     if not timb == timb:
         timb = 0.0
-    microv = F[r, F_MICROV5]
-    if not microv == microv:
-        microv = 0.0
 
     # ---- baselines: geometric-mean spread, smoothed touch imbalance ----
     spr5 = F[r, F_SPRAVG5]
@@ -566,7 +586,10 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
         if rvr == rvr and rvr > m:
             g2 = 0.0 if m <= 0.0 else min(1.0, max(0.0, (2.0 * m - rvr) / m))
         g3 = min(1.0, max(0.0, (imb_s - cfg[C_R_IMB_LO]) / (cfg[C_R_IMB_HI] - cfg[C_R_IMB_LO])))
-        x = g1 * g2 * g3
+        g4 = 0.0
+        if tdr == tdr:
+            g4 = min(1.0, max(0.0, (tdr - cfg[C_R_TD_LO]) / (cfg[C_R_TD_HI] - cfg[C_R_TD_LO])))
+        x = g1 * g2 * g3 * g4
     score[r, K_CONTR] = x
 
     # ---- exit (fleeing / dumping) ----
@@ -678,7 +701,7 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
     expl[j, K_CONTR, 1] = sprat_b
     expl[j, K_CONTR, 2] = rvr
     expl[j, K_CONTR, 3] = imb_s
-    expl[j, K_CONTR, 4] = microv
+    expl[j, K_CONTR, 4] = tdr
     expl[j, K_CONTR, 5] = F[r, F_SPREAD_BPS]
     expl[j, K_EXIT, 0] = dmid_bps
     expl[j, K_EXIT, 1] = sell_sh
