@@ -15,7 +15,7 @@ from quantedge.features.sampling import Snapshots
 from quantedge.features.state import COL, NF, FeatureState
 from quantedge.signals.config import load_config
 from quantedge.signals.engine import SignalEngine
-from quantedge.signals.logic import K_ABS, K_COMP, K_CREEP, K_EXIT, K_SINK, N_SIG
+from quantedge.signals.logic import K_ABS, K_COMP, K_CONTR, K_CREEP, K_EXIT, K_SINK, N_SIG
 from quantedge.signals.types import SIGNAL_DTYPE
 
 NS = 1_000_000_000
@@ -108,6 +108,20 @@ def test_composite_puts_each_score_on_its_own_threshold_scale():
     assert out.score[5, K_COMP] == pytest.approx(0.5)
     out, _ = run(quiet + [row(**CREEP, depth_imbalance=0.3 + 0.2 * (on + 1.0) / 2.0)], config=cfg)
     assert out.score[5, K_COMP] == pytest.approx(0.75)
+
+
+def test_contraction_needs_a_tighter_and_deeper_touch():
+    """A spread at a fifth of its averages with bids leaning up scores only when the touch holds more
+    shares than the symbol's own mean (ramp 1.0 -> 1.5 x): 2,000 shares on average, then 4,000 -> 1,
+    2,500 -> 0.5, 2,000 -> 0."""
+    cfg = raw_config(baseline__imbalance_half_life_s=0.0)
+    quiet = [row(bid_size=1000.0, ask_size=1000.0)] * 10
+    tight = dict(spread=20.0, spread_avg_5s=20.0, spread_avg_30s=20.0, spread_avg_1h=100.0,
+                 spread_ratio_5s_1h=0.2, touch_imbalance=0.5)
+    for bid, ask, want in ((3000.0, 1000.0, 1.0), (1875.0, 625.0, 0.5), (1500.0, 500.0, 0.0)):
+        out, _ = run(quiet + [row(**tight, bid_size=bid, ask_size=ask)], config=cfg)
+        assert out.score[10, K_CONTR] == pytest.approx(want)
+        assert out.explain[10, K_CONTR, 4] == pytest.approx((bid + ask) / 2000.0)
 
 
 def test_absorption_needs_the_bid_to_hold():
