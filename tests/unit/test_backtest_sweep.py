@@ -150,3 +150,25 @@ def test_signal_parameters_are_swept_through_the_backtest_config(tmp_path):
         run_sweep(acc, parse_grid(["signals.params.composite.on_score=0.4,1.5"]), {}, tmp_path / "s2")
     with pytest.raises(ValueError, match="signals.params must be a mapping"):
         BacktestConfig.load(acc, {"signals.params": "0.4"})
+
+
+def test_any_trial_failure_is_recorded_and_state_files_are_per_trial(shared_data, tmp_path, monkeypatch):
+    """An unexpected exception in one trial marks that trial failed (the others run); a config that
+    persists its portfolio state gets one state file per trial, never a shared one."""
+    import quantedge.backtest.runner as runner
+
+    real = runner.run_backtest
+
+    def flaky(cfg, *a, **kw):
+        if cfg.params.get("fast") == 8:
+            raise RuntimeError("no CUDA device")
+        return real(cfg, *a, **kw)
+
+    monkeypatch.setattr(runner, "run_backtest", flaky)
+    nept = f"{shared_data}/iqfeed/NEPT_ticks_2021-03-01_2021-03-03.csv"
+    shared_state = tmp_path / "state.json"
+    res = run_sweep(CONFIG, parse_grid(["strategy.params.fast=5,8"]),
+                    {"data.path": nept, "state_path": str(shared_state)}, tmp_path / "sw", workers=1)
+    assert res.trials[1].error == "RuntimeError: no CUDA device" and res.ranking == [0, 1]
+    assert not shared_state.exists()
+    assert (tmp_path / "sw" / "trial_000" / "portfolio_state.json").exists()

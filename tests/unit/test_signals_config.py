@@ -96,3 +96,14 @@ def test_with_mapping_lays_a_nested_mapping_over_a_config():
         base.with_mapping({"creep": {"buy_share_lo": 0.9}}, "params")
     with pytest.raises(SignalConfigError, match="expected a mapping"):
         base.with_mapping({"creep": 0.3})
+
+
+def test_rendered_calibrated_file_loads_back_exactly(tmp_path):
+    """A calibrated config written by render_yaml reads back as the same values, tiny and long ones
+    included (YAML reads 5e-05 without a mantissa dot as a string)."""
+    from quantedge.signals.config import render_yaml
+
+    cfg = load_config().with_values(creep__min_rise_bps=0.00005, creep__buy_share_lo=0.6123456789)
+    f = tmp_path / "c.yaml"
+    f.write_text(render_yaml(cfg))
+    assert load_config(f).values == cfg.values

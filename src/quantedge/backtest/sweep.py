@@ -78,6 +78,14 @@ class Trial:
     metrics: dict = field(default_factory=dict)
     returns: list[float] = field(default_factory=list)
     error: str = ""
+    state_path: str = ""  # the trial's own portfolio state file, when the config persists one
+
+    def private(self) -> dict[str, str]:
+        """Overrides that keep this trial's files apart from the others' (output, state file)."""
+        d = {"output": str(self.output)}
+        if self.state_path:
+            d["state_path"] = self.state_path
+        return d
 
     @property
     def name(self) -> str:
@@ -136,7 +144,7 @@ def _run_one(args: tuple[str, dict[str, str]]) -> tuple[dict, list[float], str]:
     cfg = BacktestConfig.load(Path(config), overrides)
     try:
         m = run_backtest(cfg, report=False)
-    except (ValueError, TypeError, KeyError, OSError) as e:
+    except Exception as e:  # noqa: BLE001 - any failure of one trial is that trial's result
         return {}, [], f"{type(e).__name__}: {e}"
     eq = pq.read_table(m["outputs"]["equity"], columns=["ts", "equity"])
     ts = eq.column("ts").to_numpy().astype(np.int64)
@@ -173,11 +181,14 @@ def run_sweep(config: str | Path, grid: dict[str, list[str]], overrides: dict[st
     trials: list[Trial] = []
     for i, values in enumerate(grid_points(grid)):
         t = Trial(i, values, out / f"trial_{i:03d}")
-        _load(config, {**base, **values, "output": str(t.output)}, f"{t.name} ({_label(values)})")
+        cfg = _load(config, {**base, **values, "output": str(t.output)}, f"{t.name} ({_label(values)})")
+        if cfg.engine.state_path and "state_path" not in values:
+            # a persisted portfolio state is per run: trials running at once must not share one file
+            t.state_path = str(t.output / "portfolio_state.json")
         trials.append(t)
     if oos:
         _load(config, {**base, **oos, "output": str(out / "oos")}, "out-of-sample run")
-    jobs = [(str(config), {**base, **t.values, "output": str(t.output)}) for t in trials]
+    jobs = [(str(config), {**base, **t.values, **t.private()}) for t in trials]
     workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1, 2)
     if workers <= 1:
         for t, job in zip(trials, jobs, strict=True):
@@ -204,7 +215,10 @@ def run_sweep(config: str | Path, grid: dict[str, list[str]], overrides: dict[st
         deflated = deflated_sharpe(np.asarray(best.returns), [t.per_period_sharpe() for t in ok])
     out_of_sample = None
     if oos:
-        m, _, err = _run_one((str(config), {**base, **best.values, **oos, "output": str(out / "oos")}))
+        private = {"output": str(out / "oos")}
+        if best.state_path:
+            private["state_path"] = str(out / "oos" / "portfolio_state.json")
+        m, _, err = _run_one((str(config), {**base, **best.values, **oos, **private}))
         if err:
             raise SweepError(f"out-of-sample run ({_label(oos)}) failed: {err}")
         out_of_sample = {"overrides": oos, "params": best.values, "metrics": m,

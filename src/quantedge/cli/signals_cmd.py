@@ -142,7 +142,8 @@ def register(app: typer.Typer) -> None:
 
         res = C.coordinate_search(cs, cfg, signal, g, rounds, on_trial=shown)
         cmd = (f"quantedge calibrate-signals --signal {signal} " + " ".join(f"-g {x}" for x in grid)
-               + f" --symbols {symbols} --days {days} --seed {seed} --penny-share {penny_share}")
+               + f" --symbols {symbols} --days {days} --seed {seed} --penny-share {penny_share}"
+               + f" --rounds {rounds}" + (f" --config {config}" if config else ""))
         paths = C.write_result(out, res, cs, cmd)
         console.print(Path(paths["markdown"]).read_text())
         console.print(f"{time.perf_counter() - t0:.0f} s; wrote {paths['yaml']} and {paths['markdown']}")

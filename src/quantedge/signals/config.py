@@ -188,7 +188,8 @@ def render_yaml(config: SignalConfig | None = None) -> str:
     """The default parameter file, documented (what config/strategy_params.yaml holds); with
     ``config``, the same file holding that config's values (the comments keep the defaults' ranges)."""
     lines = ["# Signal thresholds and windows (quantedge.signals). Units in the comments.",
-             "# Every key is optional: an absent key takes the default shown here.",
+             "# Every key is optional: an absent key takes the default shown here." if config is None else
+             "# Every key is optional: an absent key takes the built-in default.",
              "# Validation: unknown keys, non-numbers and out-of-range values are errors naming the key.",
              "# trigger.on_score (not listed) sets every signal's on_score at once; a signal's own key wins.",
              "signals:"]
@@ -198,5 +199,18 @@ def render_yaml(config: SignalConfig | None = None) -> str:
             if p.section == sec:
                 doc = f"  # {p.unit}; {p.doc}" if p.doc else f"  # {p.unit}"
                 v = config[p.name] if config is not None else p.default
-                lines.append(f"    {p.key}: {v:g}{doc} [{p.lo:g}, {p.hi:g}]")
+                lines.append(f"    {p.key}: {_yaml_number(v)}{doc} [{p.lo:g}, {p.hi:g}]")
     return "\n".join(lines) + "\n"
+
+
+def _yaml_number(v: float) -> str:
+    """A value YAML reads back as the same float: the short form when it is exact, else the shortest
+    round-trip form, with a mantissa dot (YAML 1.1 reads ``5e-05`` as a string)."""
+    short = f"{v:g}"
+    if "e" not in short and float(short) == v:
+        return short
+    r = repr(float(v))
+    if "e" in r and "." not in r.split("e")[0]:
+        m, e = r.split("e")
+        r = f"{m}.0e{e}"
+    return r

@@ -327,7 +327,8 @@ def markdown(sim: SimResult, real: list[tuple[str, float, np.ndarray]], command:
         cells = [f"{h / n:.2f} ({n})" if n else "n/a" for h, n in (sim.by_intensity[b][k] for b in BANDS)]
         lines.append(f"| {SIG_LABELS[k]} | " + " | ".join(cells) + " |")
     lines += ["", "Precision / recall sweep over the trigger threshold (every signal's `on_score` set to "
-              "the column value, other parameters at defaults):", "",
+              "the column value, other parameters at defaults; the composite row moves its inputs' "
+              "thresholds too, which anchor its rescaling, so it reads differently from the others):", "",
               "| signal | " + " | ".join(f"{th:.1f}" for th in SWEEP) + " |",
               "|---|" + "---:|" * len(SWEEP)]
     for k in range(N_SIG):

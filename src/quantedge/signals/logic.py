@@ -437,7 +437,8 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
     if not sprel_bps == sprel_bps:
         sprel_bps = 0.0
     dimb = F[r, F_DEPTH_IMB]
-    if not dimb == dimb:
+    dimb_known = dimb == dimb  # a feed without sizes (IQFeed history ticks) has no depth at all
+    if not dimb_known:
         dimb = 0.0
     # the symbol's own mean depth imbalance (value before this row): excess = dimb - mean; a gap
     # counts as at most 60 s so that a silent night does not hand the baseline to the next rows
@@ -539,7 +540,9 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
         g7 = 1.0
         if rel_vol > rvm:
             g7 = 0.0 if rvm <= 0.0 else min(1.0, max(0.0, (2.0 * rvm - rel_vol) / rvm))
-        g8 = min(1.0, max(0.0, (dimb_x - cfg[C_C_DI_LO]) / (cfg[C_C_DI_HI] - cfg[C_C_DI_LO])))
+        g8 = 1.0  # sizes unknown: the thin-offer condition cannot be checked (neutral)
+        if dimb_known:
+            g8 = min(1.0, max(0.0, (dimb_x - cfg[C_C_DI_LO]) / (cfg[C_C_DI_HI] - cfg[C_C_DI_LO])))
         x = g1 * g2 * g3 * g4 * g5 * g6 * g7 * g8
     score[r, K_CREEP] = x
 
@@ -586,7 +589,7 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
         if rvr == rvr and rvr > m:
             g2 = 0.0 if m <= 0.0 else min(1.0, max(0.0, (2.0 * m - rvr) / m))
         g3 = min(1.0, max(0.0, (imb_s - cfg[C_R_IMB_LO]) / (cfg[C_R_IMB_HI] - cfg[C_R_IMB_LO])))
-        g4 = 0.0
+        g4 = 1.0  # touch sizes unknown (a feed without sizes): the depth condition cannot be checked
         if tdr == tdr:
             g4 = min(1.0, max(0.0, (tdr - cfg[C_R_TD_LO]) / (cfg[C_R_TD_HI] - cfg[C_R_TD_LO])))
         x = g1 * g2 * g3 * g4
@@ -622,8 +625,9 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
 
     # ---- composite accumulation score: the strongest weighted score (+ agreement of the others) ----
     # each score is first put on a common scale where its own trigger threshold is 0.5 (linear
-    # below and above): the thresholds differ per signal (creep 0.35, contraction 0.8), so a raw max
-    # against one composite threshold would hear some signals at half their strength and others early
+    # below and above): the thresholds differ per signal (creep 0.35, sinkhole 0.3, absorption 0.7),
+    # so a raw max against one composite threshold would hear some signals at half their strength and
+    # others early (an on_score of 1 maps a perfect score to 0.5)
     best = 0.0
     p = 1.0
     for k in range(5):
