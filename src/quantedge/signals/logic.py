@@ -442,10 +442,11 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
         dimb = 0.0
     # the symbol's own mean depth imbalance (value before this row): excess = dimb - mean; a gap
     # counts as at most 60 s so that a silent night does not hand the baseline to the next rows
+    a_dep = 1.0 - math.pow(0.5, min(dt, 60.0) / cfg[C_DIMB_HL]) if dt > 0.0 else 0.0  # also the touch's
     if st[s, ST_DIMB_INIT] > 0.0:
         dimb_x = dimb - st[s, ST_DIMB]
         if dt > 0.0:
-            st[s, ST_DIMB] += (1.0 - math.pow(0.5, min(dt, 60.0) / cfg[C_DIMB_HL])) * (dimb - st[s, ST_DIMB])
+            st[s, ST_DIMB] += a_dep * (dimb - st[s, ST_DIMB])
     else:
         dimb_x = dimb
         st[s, ST_DIMB] = dimb
@@ -457,8 +458,7 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
         if st[s, ST_TOUCH_INIT] > 0.0:
             tdr = touch / st[s, ST_TOUCH] if st[s, ST_TOUCH] > 0.0 else math.nan
             if dt > 0.0:
-                a = 1.0 - math.pow(0.5, min(dt, 60.0) / cfg[C_DIMB_HL])
-                st[s, ST_TOUCH] += a * (touch - st[s, ST_TOUCH])
+                st[s, ST_TOUCH] += a_dep * (touch - st[s, ST_TOUCH])
         else:
             tdr = 1.0
             st[s, ST_TOUCH] = touch
