@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from quantedge.backtest.bias import deflated_sharpe
@@ -18,21 +17,10 @@ from quantedge.backtest.config import BacktestConfig
 from quantedge.backtest.metrics import resample_equity, returns_from_equity
 from quantedge.backtest.runner import run_backtest
 from quantedge.backtest.sweep import SweepError, grid_points, parse_grid, run_sweep
-from quantedge.cli.backtest_cmd import register
+from quantedge.cli.main import app
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "backtest_sma.yaml"
-
-
-def app() -> typer.Typer:
-    a = typer.Typer()
-    register(a)
-
-    @a.command()
-    def noop() -> None:
-        """Second command so Typer keeps sub-command names."""
-
-    return a
 
 
 def test_grid_parsing_and_points():
@@ -122,13 +110,13 @@ def test_sweep_command(shared_data, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
     nept = f"{shared_data}/iqfeed/NEPT_ticks_2021-03-01_2021-03-03.csv"
     out = tmp_path / "cli"
-    res = CliRunner().invoke(app(), ["sweep", "-f", "config/backtest_sma.yaml", "-g",
+    res = CliRunner().invoke(app, ["sweep", "-f", "config/backtest_sma.yaml", "-g",
                                      "strategy.params.fast=4,6", "--set", f"data.path={nept}", "-o", str(out),
                                      "--workers", "2"])
     assert res.exit_code == 0, res.output
     assert "deflated Sharpe of trial_00" in res.output
     assert (out / "sweep.csv").exists() and (out / "trial_001" / "trades.csv").exists()
-    bad = CliRunner().invoke(app(), ["sweep", "-f", "config/backtest_sma.yaml", "-g", "strategy.params.fast"])
+    bad = CliRunner().invoke(app, ["sweep", "-f", "config/backtest_sma.yaml", "-g", "strategy.params.fast"])
     assert bad.exit_code == 2 and "expected dotted.key" in bad.output
 
 

@@ -4,10 +4,9 @@ its result file loads as the config it reports, and bad grids are clear errors."
 from __future__ import annotations
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from quantedge.cli.signals_cmd import register
+from quantedge.cli.main import app
 from quantedge.signals.calibrate import (
     CalibrationError,
     coordinate_search,
@@ -59,7 +58,5 @@ def test_bad_grids_are_named():
 
 
 def test_command_rejects_an_unknown_signal():
-    a = typer.Typer()
-    register(a)
-    res = CliRunner().invoke(a, ["calibrate-signals", "--signal", "luck", "-g", "creep.on_score=0.3"])
+    res = CliRunner().invoke(app, ["calibrate-signals", "--signal", "luck", "-g", "creep.on_score=0.3"])
     assert res.exit_code == 2 and "choose one of" in res.output

@@ -31,9 +31,9 @@ import numpy as np
 #: Metrics kept per trial (from the backtest's metrics.json), in table order.
 METRICS = ("total_return", "sharpe", "sortino", "max_drawdown", "calmar", "trades", "win_rate",
            "profit_factor", "fills", "fees_paid", "final_equity")
-#: Metrics a sweep can rank by, and whether larger is better.
-RANKABLE = {"sharpe": True, "sortino": True, "total_return": True, "calmar": True, "profit_factor": True,
-            "win_rate": True, "max_drawdown": True, "final_equity": True}
+#: Metrics a sweep can rank by; larger is better for each (drawdowns are negative fractions).
+RANKABLE = ("sharpe", "sortino", "total_return", "calmar", "profit_factor", "win_rate", "max_drawdown",
+            "final_equity")
 
 
 class SweepError(ValueError):
@@ -160,7 +160,7 @@ def _key(m: dict, rank_by: str) -> float:
     v = m.get(rank_by)
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return -math.inf
-    return float(v) if RANKABLE[rank_by] else -float(v)
+    return float(v)
 
 
 def run_sweep(config: str | Path, grid: dict[str, list[str]], overrides: dict[str, str] | None = None,

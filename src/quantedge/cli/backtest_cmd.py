@@ -11,6 +11,21 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 
+class KeyValueError(ValueError):
+    """A command-line override that is not ``key=value``."""
+
+
+def _pairs(items: list[str] | None, flag: str) -> dict[str, str]:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": "1", "c": "x"}`` (the config loader parses values as YAML)."""
+    d = {}
+    for item in items or []:
+        if "=" not in item:
+            raise KeyValueError(f"{flag} {item!r}: expected key=value")
+        k, v = item.split("=", 1)
+        d[k.strip()] = v
+    return d
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``backtest`` command to the given Typer app."""
 
@@ -32,13 +47,11 @@ def register(app: typer.Typer) -> None:
         from quantedge.backtest.runner import run_backtest
 
         console = Console(stderr=True)
-        overrides = {}
-        for item in set_ or []:
-            if "=" not in item:
-                console.print(f"[red]--set {item!r}: expected key=value[/red]")
-                raise typer.Exit(2)
-            k, v = item.split("=", 1)
-            overrides[k.strip()] = v
+        try:
+            overrides = _pairs(set_, "--set")
+        except ValueError as e:
+            console.print(f"[red]{e}[/red]")
+            raise typer.Exit(2) from None
         if output is not None:
             overrides["output"] = str(output)
         try:
@@ -109,30 +122,18 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[int | None, typer.Option(help="Worker processes (default: up to 2).")] = None,
     ) -> None:
         """Run a backtest per grid point, rank them, and report the best trial's deflated Sharpe."""
-        from quantedge.backtest.sweep import SweepError, parse_grid, run_sweep
+        from quantedge.backtest.sweep import SweepError, grid_points, parse_grid, run_sweep
 
         console = Console(stderr=True)
-
-        def pairs(items: list[str] | None, flag: str) -> dict[str, str]:
-            d = {}
-            for item in items or []:
-                if "=" not in item:
-                    raise SweepError(f"{flag} {item!r}: expected key=value")
-                k, v = item.split("=", 1)
-                d[k.strip()] = v
-            return d
-
         try:
             g = parse_grid(grid)
-            n = 1
-            for v in g.values():
-                n *= len(v)
+            fixed, oos_set = _pairs(set_, "--set"), _pairs(oos, "--oos")
             with Progress(TextColumn("sweep"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                           TimeElapsedColumn(), console=console, transient=True) as prog:
-                task = prog.add_task("run", total=n)
-                res = run_sweep(config, g, pairs(set_, "--set"), output, rank, workers, pairs(oos, "--oos"),
+                task = prog.add_task("run", total=len(grid_points(g)))
+                res = run_sweep(config, g, fixed, output, rank, workers, oos_set,
                                 on_trial=lambda _t: prog.advance(task))
-        except SweepError as e:
+        except (SweepError, KeyValueError) as e:
             console.print(f"[red]{e}[/red]")
             raise typer.Exit(2) from None
         except (ValueError, OSError) as e:

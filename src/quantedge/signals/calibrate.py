@@ -62,6 +62,13 @@ def simulate_set(n_symbols: int = 40, days: int = 3, seed: int = 101, penny_shar
     return CalibrationSet([r for r, _ in res], [lab for _, lab in res], seed, n_symbols * days)
 
 
+def signal_column(signal: str) -> int:
+    """Output column k of a signal name; a clear error for an unknown one."""
+    if signal not in SIGNAL_K:
+        raise CalibrationError(f"--signal {signal!r}: choose one of {', '.join(SIGNAL_K)}")
+    return SIGNAL_K[signal]
+
+
 def quality(cs: CalibrationSet, config: SignalConfig, k: int) -> Counts:
     """Precision / recall counts of output column ``k`` at ``config`` over the whole set."""
     total = Counts()
@@ -128,9 +135,7 @@ def coordinate_search(cs: CalibrationSet, config: SignalConfig, signal: str, gri
     """Search ``grid`` one parameter at a time from ``config``, keeping improvements of
     :func:`objective` for signal ``signal``; values that make the config invalid (a ramp's ends out
     of order) are skipped."""
-    if signal not in SIGNAL_K:
-        raise CalibrationError(f"--signal {signal!r}: choose one of {', '.join(SIGNAL_K)}")
-    k = SIGNAL_K[signal]
+    k = signal_column(signal)
     best_cfg = config
     start = best = quality(cs, config, k)
     res = CalibrationResult(signal, start, best, config)
