@@ -10,7 +10,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import platform
-import resource
 import shutil
 import tempfile
 import time
@@ -90,11 +89,22 @@ def _replicate(events: np.ndarray, n_symbols: int, symbols: NameTable, name: str
     return out
 
 
+def proc_mem_mb(pid: int | str = "self") -> tuple[float, float]:
+    """(VmRSS, VmHWM) of a process in MiB.  VmHWM belongs to the address space, so unlike
+    ``ru_maxrss`` it does not carry a parent's peak over into a spawned child."""
+    d = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        if k in ("VmRSS", "VmHWM"):
+            d[k] = int(v.split()[0]) / 1024
+    return d["VmRSS"], d["VmHWM"]
+
+
 def _stream_child(root: str, batch_rows: int, q) -> None:  # pragma: no cover - child
     from quantedge.catalog.store import Catalog
 
     cat = Catalog(root)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _, rss0 = proc_mem_mb()
     for _ in cat.stream(batch_rows=batch_rows):  # warm-up: JIT + page cache
         pass
     t0 = time.perf_counter()
@@ -104,8 +114,8 @@ def _stream_child(root: str, batch_rows: int, q) -> None:  # pragma: no cover - 
         n += b.shape[0]
         batches += 1
     secs = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    q.put({"events": n, "batches": batches, "seconds": secs, "rss_mb": rss / 1024, "rss0_mb": rss0 / 1024})
+    _, rss = proc_mem_mb()
+    q.put({"events": n, "batches": batches, "seconds": secs, "rss_mb": rss, "rss0_mb": rss0})
 
 
 def bench_stream(data: Path, n_symbols: int = 100, batch_rows: int = 1 << 20,

