@@ -127,6 +127,26 @@ def test_stream_consumer_leaving_early_stops_the_decoders(tmp_path):
     assert threading.active_count() == before
 
 
+def test_stream_reuses_only_batches_nobody_holds(tmp_path):
+    """A batch (or a view of one, or a buffer export) the consumer keeps is never written again;
+    batches the consumer dropped are reused, and every batch is what it was when it was yielded."""
+    cat = _grouped_catalog(tmp_path)
+    want = [b.copy() for b in cat.stream(batch_rows=100)]
+    views, exports, addresses = {}, {}, []
+    for i, b in enumerate(cat.stream(batch_rows=100)):
+        addresses.append(b.ctypes.data)
+        assert b.tobytes() == want[i].tobytes()
+        if i % 7 == 0:
+            views[i] = b[3:50]
+        if i % 7 == 3:
+            exports[i] = memoryview(b)
+    for i, v in views.items():
+        assert v.tobytes() == want[i][3:50].tobytes()
+    for i, m in exports.items():
+        assert m.tobytes() == want[i].tobytes()
+    assert len(set(addresses)) < len(addresses)  # dropped batches were recycled
+
+
 def test_stream_names_a_damaged_part_file(tmp_path):
     """A part file whose pages are damaged stops the stream with an error naming the file."""
     import pytest

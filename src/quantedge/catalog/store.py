@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,8 +44,11 @@ from quantedge.events import EVENT_DTYPE, KIND_BY_NAME, KIND_NAMES
 from quantedge.timeutil import et_dates
 from quantedge.venues import MMID_BASE
 
+#: Every field is required: nullable Parquet columns carry definition levels that cost ~30 % of the
+#: decode time for values that can never be null.
 ARROW_SCHEMA = pa.schema(
-    [(name, pa.from_numpy_dtype(EVENT_DTYPE.fields[name][0])) for name in EVENT_DTYPE.names]
+    [pa.field(name, pa.from_numpy_dtype(EVENT_DTYPE.fields[name][0]), nullable=False)
+     for name in EVENT_DTYPE.names]
 )
 ROW_GROUP_ROWS = 1 << 15
 #: Parquet codec.  LZ4 decodes several times faster than zstd for ~20% more disk (BENCHMARKS.md).
@@ -281,22 +285,24 @@ class Catalog:
         by_date: dict[dt.date, list[Path]] = {}
         for p in parts:
             by_date.setdefault(p.date, []).extend(p.files())
-        out = np.empty(batch_rows, EVENT_DTYPE)
         n = 0
         with ThreadPoolExecutor(max_workers=decode_threads or _decode_threads(),
                                 thread_name_prefix="qe-decode") as decoder, \
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="qe-batch") as batches:
-            spare = batches.submit(_fresh_batch, batch_rows)
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="qe-batch") as helper:
+            batches = _Batches(batch_rows, helper)
+            out = batches.take()
+            records = None  # the day pool's buffer, reused by the next day when large enough
             for date in sorted(by_date):
-                pool = _DayPool(by_date[date], decoder)
+                pool = _DayPool(by_date[date], decoder, records)
+                records = pool.records
                 try:
                     pool.start()
                     while True:
                         n, dry = merge_pool_into(pool.pool, pool.head, pool.tail, pool.more, out, n)
                         if n == batch_rows:
                             yield out
-                            out = spare.result()
-                            spare = batches.submit(_fresh_batch, batch_rows)
+                            batches.handed_out(out)
+                            out = batches.take()
                             n = 0
                         if dry >= 0:
                             pool.refill(dry)
@@ -318,11 +324,46 @@ def _decode_threads() -> int:
 
 
 def _fresh_batch(n: int) -> np.ndarray:
-    """Decoder thread: the next output batch with its pages already mapped (writing 64 MB of
-    fresh pages costs the merging thread ~8 ms per batch in page faults otherwise)."""
+    """Helper thread: a new output batch with its pages already mapped (writing 64 MB of fresh
+    pages costs the merging thread ~8 ms per batch in page faults otherwise)."""
     out = _aligned_events(n)
     out.view(np.uint8)[::4096] = 0
     return out
+
+
+class _Batches:
+    """Output batches of ``stream``.
+
+    A batch the consumer no longer references (not the array, not a view of it, not a buffer
+    export: all of these hold a reference that ``sys.getrefcount`` sees) is written again instead
+    of allocating a new one, which spares the kernel zeroing 64 MB of fresh pages per batch.  A
+    consumer that keeps its batches (``list(stream)``) keeps them intact: those are never reused.
+    Fresh batches are prepared on a helper thread.
+    """
+
+    KEEP = 4  # handed-out batches watched for reuse (a plain ``for b in stream`` frees all but one)
+
+    def __init__(self, rows: int, helper: ThreadPoolExecutor) -> None:
+        self.rows = rows
+        self.helper = helper
+        self.watched: list[np.ndarray] = []
+        self.spare = helper.submit(_fresh_batch, rows)
+
+    def handed_out(self, batch: np.ndarray) -> None:
+        self.watched.append(batch)
+        if len(self.watched) > self.KEEP:
+            del self.watched[0]
+
+    def take(self) -> np.ndarray:
+        for i in range(len(self.watched)):
+            b = self.watched[i]
+            # references: the list, ``b``, the call's argument; the buffer: ``b.base`` and the argument
+            if sys.getrefcount(b) == 3 and sys.getrefcount(b.base) == 2:
+                del self.watched[i]
+                return b
+        out = self.spare.result()
+        self.spare = self.helper.submit(_fresh_batch, self.rows)
+        return out
 
 
 def _aligned_events(n: int) -> np.ndarray:
@@ -356,7 +397,8 @@ class _DayPool:
     decoding (pyarrow's batch iterator hands back page-sized slivers at a high per-call cost).
     """
 
-    def __init__(self, files: list[Path], decoder: ThreadPoolExecutor) -> None:
+    def __init__(self, files: list[Path], decoder: ThreadPoolExecutor,
+                 records: np.ndarray | None = None) -> None:
         self.decoder = decoder
         self.paths = files
         self.files = [pq.ParquetFile(f) for f in files]
@@ -372,7 +414,11 @@ class _DayPool:
         starts = ends - np.concatenate([cap_a, cap_b])
         self.slot[:, 0] = starts[:k]
         self.slot[:, 1] = starts[k:]
-        self.pool = _aligned_events(int(ends[-1]) if k else 0)
+        need = int(ends[-1]) if k else 0
+        if records is None or records.shape[0] < need:
+            records = _aligned_events(need)  # (a previous day's pages are already mapped)
+        self.records = records
+        self.pool = records[:need]
         self.head = self.slot[:, 0].copy()
         self.tail = self.head.copy()
         self.more = np.zeros(k, np.bool_)  # a decoded or decoding row group waits in the other slot
