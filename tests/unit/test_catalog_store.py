@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -147,21 +148,39 @@ def test_stream_reuses_only_batches_nobody_holds(tmp_path):
     assert len(set(addresses)) < len(addresses)  # dropped batches were recycled
 
 
-def test_stream_names_a_damaged_part_file(tmp_path):
-    """A part file whose pages are damaged stops the stream with an error naming the file."""
-    import pytest
-
+@pytest.mark.parametrize("damage", ["pages", "truncated", "footer"])
+def test_stream_names_a_damaged_part_file(tmp_path, damage):
+    """A part file with damaged pages, cut short or with a damaged footer stops the stream with an
+    error naming the file."""
     cat = _grouped_catalog(tmp_path)
     victim = max((f for p in cat.partitions() for f in p.files()), key=lambda f: f.stat().st_size)
     raw = bytearray(victim.read_bytes())
-    mid = len(raw) // 2
-    raw[mid: mid + 400] = b"\xff" * 400  # inside the data pages; the footer stays readable
+    if damage == "pages":
+        mid = len(raw) // 2
+        raw[mid: mid + 400] = b"\xff" * 400  # inside the data pages; the footer stays readable
+    elif damage == "truncated":
+        raw = raw[: len(raw) // 2]
+    else:
+        raw[-8:-4] = b"\xff\xff\xff\x7f"  # footer length
     victim.write_bytes(bytes(raw))
     with pytest.raises(store.CatalogReadError, match=victim.name):
         for _ in cat.stream(batch_rows=100):
             pass
 
 
+def test_merge_keeps_events_at_the_largest_timestamp():
+    """An event at the largest int64 timestamp still sorts before a finished source's placeholder."""
+    top = np.iinfo(np.int64).max
+
+    def run(ts, seq, kind):
+        r = empty(len(ts))
+        r["ts_recv"], r["seq"], r["kind"] = ts, seq, kind
+        return r
+
+    got = merge_sorted_runs([run([1, 2], [0, 0], [6, 6]), run([3, top], [0, 1], [6, 6]), run([4], [0], [6])])
+    assert got["ts_recv"].tolist() == [1, 2, 3, 4, top]
+    got = merge_sorted_runs([run([1], [0], [6]), run([2, top], [0, 0], [5, 5])])
+    assert got["ts_recv"].tolist() == [1, 2, top]
 def test_stream_filters(tmp_path):
     cat = Catalog(tmp_path)
     a, b = cat.symbols.id("AAA"), cat.symbols.id("BBB")

@@ -78,11 +78,15 @@ def merge_sorted_runs(runs: list[np.ndarray]) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _head_before(kts, kseq, kkind, a, b) -> bool:
+def _head_before(kts, kseq, kkind, dead, a, b) -> bool:
     # "source a's head before source b's head"; equal keys keep source order.  The timestamps
-    # decide almost every comparison, so the tie-breaks cost nothing on the common path.
+    # decide almost every comparison, so the tie-breaks cost nothing on the common path.  A finished
+    # source (or padding leaf) has the largest timestamp and loses every tie by its ``dead`` flag,
+    # so even an event at the largest timestamp sorts before it.
     if kts[a] != kts[b]:
         return kts[a] < kts[b]
+    if dead[a] != dead[b]:
+        return dead[b]
     if kseq[a] != kseq[b]:
         return kseq[a] < kseq[b]
     if kkind[a] != kkind[b]:
@@ -90,7 +94,7 @@ def _head_before(kts, kseq, kkind, a, b) -> bool:
     return a < b
 
 
-_DONE = np.iinfo(np.int64).max  # key of a finished source: after every real event
+_DONE = np.iinfo(np.int64).max  # timestamp key of a finished source (ties broken by ``dead``)
 
 
 @njit(cache=True, nogil=True)
@@ -114,6 +118,7 @@ def merge_pool_into(pool, head, tail, more, out, n0):
     kts = np.full(width, _DONE, np.int64)  # padding leaves and finished sources never win
     kseq = np.zeros(width, np.int64)
     kkind = np.zeros(width, np.int64)
+    dead = np.ones(width, np.bool_)
     live = 0
     for r in range(k):
         if head[r] < tail[r]:
@@ -121,6 +126,7 @@ def merge_pool_into(pool, head, tail, more, out, n0):
             kts[r] = e.ts_recv
             kseq[r] = e.seq
             kkind[r] = e.kind
+            dead[r] = False
             live += 1
     # build: win[node] is the winner of node's subtree, tree[node] the loser kept at the node
     win = np.empty(2 * width, np.int64)
@@ -130,7 +136,7 @@ def merge_pool_into(pool, head, tail, more, out, n0):
     for node in range(width - 1, 0, -1):
         a = win[2 * node]
         b = win[2 * node + 1]
-        if _head_before(kts, kseq, kkind, a, b):
+        if _head_before(kts, kseq, kkind, dead, a, b):
             win[node] = a
             tree[node] = b
         else:
@@ -156,12 +162,21 @@ def merge_pool_into(pool, head, tail, more, out, n0):
             kts[w] = _DONE
             kseq[w] = 0
             kkind[w] = 0
+            dead[w] = True
             live -= 1
+        # replay w's path; the step is written as selects (no branch on the outcome, which is a
+        # coin flip over interleaved sources): the full key is only read on a timestamp tie
+        tw = kts[w]
         node = (w + width) >> 1
         while node > 0:
             lo = tree[node]
-            if _head_before(kts, kseq, kkind, lo, w):
-                tree[node] = w
-                w = lo
+            tl = kts[lo]
+            c = tl < tw
+            if tl == tw:
+                c = _head_before(kts, kseq, kkind, dead, lo, w)
+            nw = lo if c else w
+            tree[node] = w if c else lo
+            tw = tl if c else tw
+            w = nw
             node >>= 1
     return n, -1

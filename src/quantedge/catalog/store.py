@@ -277,7 +277,8 @@ class Catalog:
         stalling it.  A compiled k-way merge copies each record once from the pool into the batch and
         stops when a file's slot runs dry; the slots then swap.  Peak memory is the pool (per file its
         largest row group, plus a second slot for files of more than one row group, each at most
-        ``ROW_GROUP_ROWS``) plus one batch; it does not grow with the number of days.
+        ``ROW_GROUP_ROWS``) plus at most four batches (the one being filled, a prepared spare and two
+        handed out, watched for reuse: see ``_Batches``); it does not grow with the number of days.
         """
         if batch_rows < 1:
             raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
@@ -318,6 +319,17 @@ class CatalogReadError(OSError):
     """A part file that cannot be decoded; the message names the file and row group."""
 
 
+#: What a damaged or foreign part file raises while it is opened or decoded.
+_PART_ERRORS = (OSError, pa.ArrowException, KeyError, ValueError, TypeError)
+
+
+def _open_part(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except _PART_ERRORS as exc:
+        raise CatalogReadError(f"{path}: cannot open as a Parquet part file: {exc}") from exc
+
+
 def _decode_threads() -> int:
     """One decoder per core beside the merging one (at least one, at most four)."""
     return max(1, min(4, (os.cpu_count() or 2) - 1))
@@ -338,10 +350,11 @@ class _Batches:
     export: all of these hold a reference that ``sys.getrefcount`` sees) is written again instead
     of allocating a new one, which spares the kernel zeroing 64 MB of fresh pages per batch.  A
     consumer that keeps its batches (``list(stream)``) keeps them intact: those are never reused.
-    Fresh batches are prepared on a helper thread.
+    What the count cannot see is reused too: a ``weakref`` to a batch, or a raw address taken from
+    it (copy what must outlive the next batch).  Fresh batches are prepared on a helper thread.
     """
 
-    KEEP = 4  # handed-out batches watched for reuse (a plain ``for b in stream`` frees all but one)
+    KEEP = 2  # handed-out batches watched for reuse (a plain ``for b in stream`` frees all but one)
 
     def __init__(self, rows: int, helper: ThreadPoolExecutor) -> None:
         self.rows = rows
@@ -401,7 +414,7 @@ class _DayPool:
                  records: np.ndarray | None = None) -> None:
         self.decoder = decoder
         self.paths = files
-        self.files = [pq.ParquetFile(f) for f in files]
+        self.files = [_open_part(f) for f in files]
         self.groups = [[g for g in range(pf.num_row_groups) if pf.metadata.row_group(g).num_rows]
                        for pf in self.files]
         caps = [[pf.metadata.row_group(g).num_rows for g in gs] for pf, gs in zip(self.files, self.groups,
@@ -414,6 +427,7 @@ class _DayPool:
         starts = ends - np.concatenate([cap_a, cap_b])
         self.slot[:, 0] = starts[:k]
         self.slot[:, 1] = starts[k:]
+        self.slot_rows = np.stack([cap_a, cap_b], axis=1) if k else np.zeros((0, 2), np.int64)
         need = int(ends[-1]) if k else 0
         if records is None or records.shape[0] < need:
             records = _aligned_events(need)  # (a previous day's pages are already mapped)
@@ -430,14 +444,17 @@ class _DayPool:
     def _decode(self, r: int, g: int, slot: int) -> int:
         """Decoder thread: row group ``g`` of file ``r`` into slot ``slot``; returns its rows."""
         pf = self.files[r]
+        b = int(self.slot[r, slot])
+        room = int(self.slot_rows[r, slot])
         try:
             tbl = pf.read_row_group(g, use_threads=self.threads)
-        except (OSError, pa.ArrowException) as exc:
+            if tbl.num_rows > room:
+                raise ValueError(f"{tbl.num_rows} rows where the file's metadata says at most {room}")
+            table_to_events(tbl, self.pool[b: b + tbl.num_rows])
+        except _PART_ERRORS as exc:
             raise CatalogReadError(f"{self.paths[r]}: row group {g}: {exc}") from exc
         if g == self.groups[r][-1]:
             pf.close()
-        b = int(self.slot[r, slot])
-        table_to_events(tbl, self.pool[b: b + tbl.num_rows])
         return tbl.num_rows
 
     def _submit(self, r: int, slot: int) -> None:
