@@ -395,7 +395,7 @@ class _Decode:
     file: int
     group: int
     slot: int
-    future: Future | None = None
+    future: Future
     rows: int = -1
 
 
@@ -422,13 +422,10 @@ class _DayPool:
         cap_a = np.array([max(c, default=0) for c in caps], np.int64)
         cap_b = np.array([max(c[1:], default=0) for c in caps], np.int64)
         k = len(files)
-        self.slot = np.zeros((k, 2), np.int64)  # start of each file's slots in the pool
-        ends = np.cumsum(np.concatenate([cap_a, cap_b]))
-        starts = ends - np.concatenate([cap_a, cap_b])
-        self.slot[:, 0] = starts[:k]
-        self.slot[:, 1] = starts[k:]
-        self.slot_rows = np.stack([cap_a, cap_b], axis=1) if k else np.zeros((0, 2), np.int64)
-        need = int(ends[-1]) if k else 0
+        self.slot_rows = np.stack([cap_a, cap_b], axis=1)  # rows each of a file's two slots holds
+        sizes = self.slot_rows.T.ravel()  # every file's first slot, then every second slot
+        self.slot = (np.cumsum(sizes) - sizes).reshape(2, k).T.copy()  # where each slot starts
+        need = int(sizes.sum())
         if records is None or records.shape[0] < need:
             records = _aligned_events(need)  # (a previous day's pages are already mapped)
         self.records = records
@@ -460,8 +457,8 @@ class _DayPool:
     def _submit(self, r: int, slot: int) -> None:
         i = self.next_group[r]
         if i < len(self.groups[r]):
-            job = _Decode(r, self.groups[r][i], slot)
-            job.future = self.decoder.submit(self._decode, r, job.group, slot)
+            g = self.groups[r][i]
+            job = _Decode(r, g, slot, self.decoder.submit(self._decode, r, g, slot))
             self.pending[r] = job
             self.queue.append(job)
             self.next_group[r] = i + 1
@@ -474,7 +471,7 @@ class _DayPool:
         """Decode the oldest row group no decoder has started, on this thread; False if none."""
         while self.queue:
             job = self.queue.popleft()
-            if job.future is not None and job.future.cancel():
+            if job.future.cancel():
                 job.rows = self._decode(job.file, job.group, job.slot)
                 return True
         return False
