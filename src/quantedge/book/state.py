@@ -331,7 +331,7 @@ def apply_window(lv, sd, bk, s: int, si: int) -> None:
         lv[s, si, w, LV_KNOWN] = 0
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", _nrt=False)
 def check_tick(bk, s: int, price: int) -> None:
     t = bk[s, B_TICK]
     if t <= 0 or price < 10_000:
@@ -342,29 +342,35 @@ def check_tick(bk, s: int, price: int) -> None:
         anomaly(bk, s, A_OFF_TICK)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", _nrt=False)
 def check_cross(lv, sd, bk, s: int) -> None:
-    """Update the crossed / locked state flags; count each entry into either state."""
-    f = bk[s, B_FLAGS]
+    """Update the crossed / locked state flags; count each entry into either state.
+
+    Runs after every book event, so it is inlined and indexes with unsigned ints (no negative-index
+    wraparound code) and writes the flags word once."""
+    u = np.uint64(s)
+    z = np.uint64(0)
+    o = np.uint64(1)
+    f = bk[u, B_FLAGS]
     crossed = False
     locked = False
-    if sd[s, 0, SD_NLEV] > 0 and sd[s, 1, SD_NLEV] > 0:
-        b = lv[s, 0, 0, LV_PX]
-        a = lv[s, 1, 0, LV_PX]
+    if sd[u, z, SD_NLEV] > 0 and sd[u, o, SD_NLEV] > 0:
+        b = lv[u, z, z, LV_PX]
+        a = lv[u, o, z, LV_PX]
         crossed = b > a
         locked = b == a
+    nf = f & ~(F_CROSSED | F_LOCKED)
     if crossed:
         if not (f & F_CROSSED):
-            anomaly(bk, s, A_CROSSED)
-        bk[s, B_FLAGS] |= F_CROSSED
-    else:
-        bk[s, B_FLAGS] &= ~F_CROSSED
+            bk[u, A_CROSSED] += 1
+            nf |= FLAG_ANOM_BASE << A_CROSSED
+        nf |= F_CROSSED
     if locked:
         if not (f & F_LOCKED):
-            anomaly(bk, s, A_LOCKED)
-        bk[s, B_FLAGS] |= F_LOCKED
-    else:
-        bk[s, B_FLAGS] &= ~F_LOCKED
+            bk[u, A_LOCKED] += 1
+            nf |= FLAG_ANOM_BASE << A_LOCKED
+        nf |= F_LOCKED
+    bk[u, B_FLAGS] = nf
 
 
 @njit(cache=True, _nrt=False)
