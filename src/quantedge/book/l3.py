@@ -119,7 +119,7 @@ def _bits(m: int) -> int:
     return b
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", _nrt=False)
 def ot_find(ot, s: int, oid: int, bits: int) -> int:
     """Slot of (s, oid), or -1."""
     mask = ot.shape[0] - 1
@@ -134,7 +134,7 @@ def ot_find(ot, s: int, oid: int, bits: int) -> int:
         i = (i + 1) & mask
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", _nrt=False)
 def ot_insert(ot, otn, s: int, oid: int, si: int, price: int, size: int, bits: int) -> bool:
     m = ot.shape[0]
     if otn[OTN_LIVE] * 8 >= m * 7:
@@ -153,7 +153,7 @@ def ot_insert(ot, otn, s: int, oid: int, si: int, price: int, size: int, bits: i
     return True
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", _nrt=False)
 def ot_delete(ot, otn, slot: int, bits: int) -> None:
     """Backward-shift deletion keeps probe chains intact without tombstones."""
     mask = ot.shape[0] - 1
@@ -204,7 +204,7 @@ def _prefetch_row(typingctx, arr, row):
     return sig, codegen
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", _nrt=False)
 def _level_add(lv, sd, bk, s: int, si: int, price: int, size: int, untracked: int) -> None:
     i = find_level_ordered(lv, sd, bk, s, si, price)
     if i >= 0:
@@ -217,7 +217,7 @@ def _level_add(lv, sd, bk, s: int, si: int, price: int, size: int, untracked: in
         apply_window(lv, sd, bk, s, si)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", _nrt=False)
 def _level_sub(lv, sd, bk, s: int, si: int, price: int, size: int, untracked: int) -> None:
     """Remove size shares at price (untracked of them from LV_AUX); clamps and counts at 0."""
     i = find_level_ordered(lv, sd, bk, s, si, price)
@@ -252,7 +252,7 @@ def _evict_stale(lv, sd, bk, s: int, si: int, price: int, executed: bool) -> Non
             bk[s, C_EVICTED] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", _nrt=False)
 def l3_event(lv, sd, bk, ot, otn, bits: int, s: int, kind: int, action: int, side: int, price: int,
              size: int, oid: int, cond: int, ts: int) -> int:
     """Apply one event to book s; returns 1 when the event was handled (state changed or recorded)."""
@@ -275,12 +275,13 @@ def l3_event(lv, sd, bk, ot, otn, bits: int, s: int, kind: int, action: int, sid
                 anomaly(bk, s, A_TABLE_FULL)
                 untracked = size
             _level_add(lv, sd, bk, s, si, price, size, untracked)
-            _evict_stale(lv, sd, bk, s, si, price, False)
+            if bk[s, B_EVICT] != 0:
+                _evict_stale(lv, sd, bk, s, si, price, False)
         elif action == ACTION_CANCEL or action == ACTION_EXECUTE or action == ACTION_DELETE:
             if slot < 0:
                 anomaly(bk, s, A_UNKNOWN_ORDER)
                 _level_sub(lv, sd, bk, s, si, price, size, size)
-                if action == ACTION_EXECUTE:
+                if action == ACTION_EXECUTE and bk[s, B_EVICT] != 0:
                     _evict_stale(lv, sd, bk, s, si, price, True)
             else:
                 rem = ot[slot, OT_SZ]
@@ -304,7 +305,7 @@ def l3_event(lv, sd, bk, ot, otn, bits: int, s: int, kind: int, action: int, sid
                         ot[slot, OT_SZ] = rem - q
                 if q > 0:
                     _level_sub(lv, sd, bk, s, osi, opx, q, 0)
-                if action == ACTION_EXECUTE:
+                if action == ACTION_EXECUTE and bk[s, B_EVICT] != 0:
                     _evict_stale(lv, sd, bk, s, osi, opx, True)
         elif action == ACTION_MODIFY:
             if slot < 0:

@@ -269,7 +269,7 @@ def _move_levels_nb(lv, s, si, dst, src, count):
     return impl_any
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", _nrt=False)
 def insert_level(lv, sd, bk, s: int, si: int, i: int, price: int, size: int, aux: int, known: int,
                  count_overflow: bool) -> bool:
     """Insert a level at index i, shifting deeper ones; drops the deepest one at capacity.
@@ -300,7 +300,7 @@ def insert_level(lv, sd, bk, s: int, si: int, i: int, price: int, size: int, aux
     return True
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", _nrt=False)
 def remove_level(lv, sd, s: int, si: int, i: int) -> None:
     n = sd[s, si, SD_NLEV]
     move_levels(lv, s, si, i, i + 1, n - 1 - i)
@@ -311,7 +311,7 @@ def remove_level(lv, sd, s: int, si: int, i: int) -> None:
     sd[s, si, SD_NLEV] = n - 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", _nrt=False)
 def apply_window(lv, sd, bk, s: int, si: int) -> None:
     """After an insert: the feed window (e.g. 5 levels of a 5-level LOBSTER file) bounds what is seen.
 
