@@ -146,6 +146,66 @@ def _set_by_price(lv, sd, bk, s, si, price: int, size: int, delete: bool) -> Non
 
 
 @njit(cache=True, inline="always", _nrt=False)
+def _set_by_price_deep(lv, sd, bk, s: int, si: int, price: int, size: int, delete: bool) -> None:
+    """The by-price path on a side deeper than BISECT_FROM levels (bisection, memmove shifts)."""
+    i = find_level_ordered(lv, sd, bk, s, si, price)
+    if i >= 0:
+        if size == 0 or delete:
+            remove_level(lv, sd, s, si, i)
+        else:
+            lv[s, si, i, LV_SZ] = size
+            if within(si, price, sd[s, si, SD_HZ]):
+                lv[s, si, i, LV_KNOWN] = 1
+    elif size > 0 and not delete:
+        at = -i - 1
+        known = 1 if within(si, price, sd[s, si, SD_HZ]) else 0
+        if insert_level(lv, sd, bk, s, si, at, price, size, 0, known, True):
+            apply_window(lv, sd, bk, s, si)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _by_price(lv, sd, bk, s, si, price: int, size: int, delete: bool) -> None:
+    """A by-price depth update (price > 0, size >= 0) of side si; ``s``, ``si`` unsigned."""
+    check_tick(bk, s, price)
+    if sd[s, si, SD_NLEV] > BISECT_FROM:
+        _set_by_price_deep(lv, sd, bk, np.int64(s), np.int64(si), price, size, delete)
+    else:
+        _set_by_price(lv, sd, bk, s, si, price, size, delete)
+
+
+@njit(cache=True, _nrt=False)
+def _by_position(lv, sd, bk, s: int, si: int, action: int, level: int, price: int, size: int) -> bool:
+    """Position-based depth (IQFeed/IB-style level index): out of line; False = rejected (counted)."""
+    n = sd[s, si, SD_NLEV]
+    if action == ACTION_ADD:
+        if level > n or price <= 0:
+            anomaly(bk, s, A_BAD_INDEX if level > n else A_BAD_FIELD)
+            return False
+        check_tick(bk, s, price)
+        if not insert_level(lv, sd, bk, s, si, level, price, size, 0, 1, True):
+            return False
+        _check_order(lv, sd, bk, s, si, level)
+    elif action == ACTION_MODIFY:
+        if level >= n or price <= 0:
+            anomaly(bk, s, A_BAD_INDEX if level >= n else A_BAD_FIELD)
+            return False
+        check_tick(bk, s, price)
+        lv[s, si, level, LV_PX] = price
+        lv[s, si, level, LV_SZ] = size
+        lv[s, si, level, LV_KNOWN] = 1
+        _check_order(lv, sd, bk, s, si, level)
+    elif action == ACTION_DELETE:
+        if level >= n:
+            anomaly(bk, s, A_BAD_INDEX)
+            return False
+        remove_level(lv, sd, s, si, level)
+    else:
+        anomaly(bk, s, A_BAD_FIELD)
+        return False
+    return True
+
+
+@njit(cache=True, inline="always", _nrt=False)
 def l2_event(lv, sd, bk, s: int, kind: int, action: int, side: int, level: int, price: int, size: int,
              ts: int) -> int:
     if kind == KIND_DEPTH:
@@ -157,50 +217,9 @@ def l2_event(lv, sd, bk, s: int, kind: int, action: int, side: int, level: int, 
             if price <= 0:
                 anomaly(bk, s, A_BAD_FIELD)
                 return 0
-            check_tick(bk, s, price)
-            if sd[s, si, SD_NLEV] > BISECT_FROM:
-                i = find_level_ordered(lv, sd, bk, s, si, price)
-                if i >= 0:
-                    if size == 0 or action == ACTION_DELETE:
-                        remove_level(lv, sd, s, si, i)
-                    else:
-                        lv[s, si, i, LV_SZ] = size
-                        if within(si, price, sd[s, si, SD_HZ]):
-                            lv[s, si, i, LV_KNOWN] = 1
-                elif size > 0 and action != ACTION_DELETE:
-                    at = -i - 1
-                    known = 1 if within(si, price, sd[s, si, SD_HZ]) else 0
-                    if insert_level(lv, sd, bk, s, si, at, price, size, 0, known, True):
-                        apply_window(lv, sd, bk, s, si)
-            else:
-                _set_by_price(lv, sd, bk, np.uint64(s), np.uint64(si), price, size, action == ACTION_DELETE)
-        else:
-            n = sd[s, si, SD_NLEV]
-            if action == ACTION_ADD:
-                if level > n or price <= 0:
-                    anomaly(bk, s, A_BAD_INDEX if level > n else A_BAD_FIELD)
-                    return 0
-                check_tick(bk, s, price)
-                if not insert_level(lv, sd, bk, s, si, level, price, size, 0, 1, True):
-                    return 0
-                _check_order(lv, sd, bk, s, si, level)
-            elif action == ACTION_MODIFY:
-                if level >= n or price <= 0:
-                    anomaly(bk, s, A_BAD_INDEX if level >= n else A_BAD_FIELD)
-                    return 0
-                check_tick(bk, s, price)
-                lv[s, si, level, LV_PX] = price
-                lv[s, si, level, LV_SZ] = size
-                lv[s, si, level, LV_KNOWN] = 1
-                _check_order(lv, sd, bk, s, si, level)
-            elif action == ACTION_DELETE:
-                if level >= n:
-                    anomaly(bk, s, A_BAD_INDEX)
-                    return 0
-                remove_level(lv, sd, s, si, level)
-            else:
-                anomaly(bk, s, A_BAD_FIELD)
-                return 0
+            _by_price(lv, sd, bk, np.uint64(s), np.uint64(si), price, size, action == ACTION_DELETE)
+        elif not _by_position(lv, sd, bk, s, si, action, level, price, size):
+            return 0
         check_cross(lv, sd, bk, s)
     elif kind == KIND_CLEAR:
         for si in range(2):
@@ -230,6 +249,16 @@ def l2_step(lv, sd, bk, batch) -> int:
         s = e.symbol
         if s < 0 or s >= ns:
             anomaly(bk, ns, A_BAD_SYMBOL)
+            continue
+        if k == KIND_DEPTH and e.level < 0 and e.price > 0 and e.size >= 0 and (e.side == 1 or e.side == -1):
+            # the common event, a valid by-price update: l2_event's path with its checks done here
+            u = np.uint64(s)
+            _by_price(lv, sd, bk, u, np.uint64(0) if e.side == 1 else np.uint64(1), e.price, e.size,
+                      e.action == ACTION_DELETE)
+            check_cross(lv, sd, bk, u)
+            bk[u, C_EVENTS] += 1
+            bk[u, B_LAST_TS] = e.ts_event
+            applied += 1
             continue
         applied += l2_event(lv, sd, bk, s, k, e.action, e.side, e.level, e.price, e.size, e.ts_event)
     return applied
