@@ -415,6 +415,43 @@ def _first_usable(lv, s: int, si: int, n: int, other: int) -> int:
 
 
 @njit(cache=True, inline="always")
+def _side_levels(lv, pl, s: int, si: int, off: int, n: int, nlev: int, empty: int) -> tuple[int, int, int]:
+    """One side's part of book_update over its top nlev levels (from level ``off``, ``n`` usable):
+    the multi-level OFI term (bid sign), the depth and whether every level is known; stores the
+    levels into ``pl`` for the next update.  A missing level is price ``empty``, size 0.
+
+    Unsigned indexes (no negative-index code per subscript) and no branch per level on the side's
+    length: this runs at the end of every group that changed the book."""
+    u = np.uint64(s)
+    v = np.uint64(si)
+    o = np.uint64(off)
+    k = np.uint64(max(min(n, nlev), 0))
+    ml = 0
+    depth = 0
+    known = 1
+    for m in range(k):
+        p = lv[u, v, o + m, LV_PX]
+        q = lv[u, v, o + m, LV_SZ]
+        depth += q
+        known &= lv[u, v, o + m, LV_KNOWN] != 0
+        p0 = pl[u, v, m, 0]
+        q0 = pl[u, v, m, 1]
+        at_least = p >= p0 if si == 0 else p <= p0
+        at_most = p <= p0 if si == 0 else p >= p0
+        ml += (q if at_least else 0) - (q0 if at_most else 0)
+        pl[u, v, m, 0] = p
+        pl[u, v, m, 1] = q
+    for m in range(k, np.uint64(nlev)):
+        p0 = pl[u, v, m, 0]
+        q0 = pl[u, v, m, 1]
+        at_most = empty <= p0 if si == 0 else empty >= p0
+        ml -= q0 if at_most else 0
+        pl[u, v, m, 0] = empty
+        pl[u, v, m, 1] = 0
+    return ml, depth, known
+
+
+@njit(cache=True, inline="always")
 def book_update(fs, pl, lv, sd, cfg, s: int, skip_stale: bool) -> None:
     """Book state at the end of an atomic group that changed the book: touch, spread, mid,
     micro-price, depth over N levels, OFI at the touch and over N levels, touch episodes.
@@ -458,43 +495,10 @@ def book_update(fs, pl, lv, sd, cfg, s: int, skip_stale: bool) -> None:
             e += pas
         if e != 0:
             add_q(fs, s, Q_OFI, e)
-    ml = 0
-    db = 0
-    da = 0
-    known = 1
-    for m in range(nlev):
-        if m < nb:
-            p = lv[s, 0, ob + m, LV_PX]
-            q = lv[s, 0, ob + m, LV_SZ]
-            db += q
-            if lv[s, 0, ob + m, LV_KNOWN] == 0:
-                known = 0
-        else:
-            p = 0
-            q = 0
-        p0 = pl[s, 0, m, 0]
-        if p >= p0:
-            ml += q
-        if p <= p0:
-            ml -= pl[s, 0, m, 1]
-        pl[s, 0, m, 0] = p
-        pl[s, 0, m, 1] = q
-        if m < na:
-            p = lv[s, 1, oa + m, LV_PX]
-            q = lv[s, 1, oa + m, LV_SZ]
-            da += q
-            if lv[s, 1, oa + m, LV_KNOWN] == 0:
-                known = 0
-        else:
-            p = EMPTY_ASK
-            q = 0
-        p0 = pl[s, 1, m, 0]
-        if p <= p0:
-            ml -= q
-        if p >= p0:
-            ml += pl[s, 1, m, 1]
-        pl[s, 1, m, 0] = p
-        pl[s, 1, m, 1] = q
+    mb, db, kb = _side_levels(lv, pl, s, 0, ob, nb, nlev, 0)
+    ma, da, ka = _side_levels(lv, pl, s, 1, oa, na, nlev, EMPTY_ASK)
+    ml = mb - ma
+    known = kb & ka
     if valid and ml != 0:
         add_q(fs, s, Q_MLOFI, ml)
     fs[s, S_PB] = bp
