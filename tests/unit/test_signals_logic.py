@@ -91,8 +91,10 @@ def test_creep_needs_thin_offers_against_the_symbols_own_depth():
     assert out.explain[5, K_CREEP, 1] == pytest.approx(0.6)  # excess over the mean (0 on the quiet rows)
     out, _ = run(quiet + [row(**CREEP, depth_imbalance=0.0)])
     assert out.score[5, K_CREEP] == 0.0
-    # halfway up the ramp (depth_imbalance_lo 0.3 .. hi 0.5)
-    out, _ = run(quiet + [row(**CREEP, depth_imbalance=0.4)])
+    # halfway up the ramp (depth_imbalance_lo .. depth_imbalance_hi)
+    cfg = load_config()
+    half = 0.5 * (cfg["creep.depth_imbalance_lo"] + cfg["creep.depth_imbalance_hi"])
+    out, _ = run(quiet + [row(**CREEP, depth_imbalance=half)])
     assert out.score[5, K_CREEP] == pytest.approx(0.5)
 
 
@@ -111,15 +113,16 @@ def test_feeds_without_sizes_skip_the_depth_conditions():
 
 def test_composite_puts_each_score_on_its_own_threshold_scale():
     """A detector exactly at its own trigger threshold gives a composite of 0.5, whatever that
-    threshold is (creep 0.35, absorption 0.7), and 1 at a full score."""
+    threshold is (creep 0.25, absorption 0.7), and 1 at a full score."""
     cfg = raw_config(composite__agreement=0.0)
     on = cfg["creep.on_score"]
     assert on != cfg["absorption.on_score"]
+    lo, hi = cfg["creep.depth_imbalance_lo"], cfg["creep.depth_imbalance_hi"]
     quiet = [row()] * 5
-    out, _ = run(quiet + [row(**CREEP, depth_imbalance=0.3 + 0.2 * on)], config=cfg)
+    out, _ = run(quiet + [row(**CREEP, depth_imbalance=lo + (hi - lo) * on)], config=cfg)
     assert out.score[5, K_CREEP] == pytest.approx(on)
     assert out.score[5, K_COMP] == pytest.approx(0.5)
-    out, _ = run(quiet + [row(**CREEP, depth_imbalance=0.3 + 0.2 * (on + 1.0) / 2.0)], config=cfg)
+    out, _ = run(quiet + [row(**CREEP, depth_imbalance=lo + (hi - lo) * (on + 1.0) / 2.0)], config=cfg)
     assert out.score[5, K_COMP] == pytest.approx(0.75)
 
 

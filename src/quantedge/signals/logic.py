@@ -89,26 +89,26 @@ PARAMS: tuple[Param, ...] = (
        "N-level depth imbalance above which the book looks like a sinkhole, not touch absorption "
        "(zero credit at +0.15)"),
     # --- 2. creep -----------------------------------------------------------------------------------
-    _P("creep", "on_score", 0.35, "score", 0.01, 1.0,
+    _P("creep", "on_score", 0.25, "score", 0.01, 1.0,
        "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
-    _P("creep", "smooth_s", 1.8, "s", 0.0, 600.0,
+    _P("creep", "smooth_s", 3.0, "s", 0.0, 600.0,
        "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
-    _P("creep", "persist_s", 1.65, "s", 0.0, 600.0,
+    _P("creep", "persist_s", 3.0, "s", 0.0, 600.0,
        "score >= on_score for this long (event time) before the rising edge (creeps last 10-45 s)"),
     _P("creep", "min_rise_bps", 2.0, "bps", 0.0, 1000.0, "30 s mid change: ramp start (full credit at 2 x)"),
     _P("creep", "min_move_sigma", 5.5, "sigma", 0.0, 100.0,
        "30 s mid change in units of the symbol's 1 h realized volatility scaled to 30 s: ramp start "
        "(full credit 1 sigma above); makes 'a slow rise' comparable across symbols"),
-    _P("creep", "max_velocity_pct_s", 0.2, "%/s", 0.0, 100.0,
+    _P("creep", "max_velocity_pct_s", 0.3, "%/s", 0.0, 100.0,
        "30 s mid velocity cap (slow creep); zero credit at 1.5 x"),
-    _P("creep", "buy_share_lo", 0.65, "1", 0.0, 1.0, "buyer-initiated share of 30 s volume: ramp start"),
+    _P("creep", "buy_share_lo", 0.7, "1", 0.0, 1.0, "buyer-initiated share of 30 s volume: ramp start"),
     _P("creep", "buy_share_hi", 0.8, "1", 0.0, 1.0, "... ramp end"),
     _P("creep", "lit_share_lo", 0.3, "1", 0.0, 1.0, "lit share of 30 s volume: ramp start (lifts are lit)"),
     _P("creep", "lit_share_hi", 0.65, "1", 0.0, 1.0, "... ramp end"),
-    _P("creep", "depth_imbalance_lo", 0.3, "1", -1.0, 1.0,
+    _P("creep", "depth_imbalance_lo", 0.35, "1", -1.0, 1.0,
        "N-level depth imbalance above the symbol's own mean (offers thin: sellers stepped away): ramp start"),
     _P("creep", "depth_imbalance_hi", 0.5, "1", -1.0, 1.0, "... ramp end"),
-    _P("creep", "max_vol_dmid_z", 1.0, "sigma", -100.0, 100.0,
+    _P("creep", "max_vol_dmid_z", 3.0, "sigma", -100.0, 100.0,
        "volume per unit mid move vs the symbol's own history (vol_dmid_z) at most this; zero at +1"),
     _P("creep", "max_rel_volume", 5.0, "x", 0.0, 100.0,
        "relative 30 s volume at most this (no loud burst); zero credit at 2 x"),
@@ -625,7 +625,7 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
 
     # ---- composite accumulation score: the strongest weighted score (+ agreement of the others) ----
     # each score is first put on a common scale where its own trigger threshold is 0.5 (linear
-    # below and above): the thresholds differ per signal (creep 0.35, sinkhole 0.3, absorption 0.7),
+    # below and above): the thresholds differ per signal (creep 0.25, sinkhole 0.3, absorption 0.7),
     # so a raw max against one composite threshold would hear some signals at half their strength and
     # others early (an on_score of 1 maps a perfect score to 0.5)
     best = 0.0

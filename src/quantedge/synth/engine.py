@@ -214,6 +214,7 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
     ice_disp = 0
     creep_ask0 = 0
     creep_steps = 0
+    creep_gap = 1  # ladder levels between the accumulator's stepped-up bid and the offer
     last_bbpx = -1
     last_bbq = -1
     last_bapx = -1
@@ -288,6 +289,7 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
             if active == EP_CREEP:
                 creep_ask0 = ba
                 creep_steps = 1 if ax < 0.5 else 2
+                creep_gap = ba - bb if bb >= 0 and ba < WINDOW and ba > bb else 1
                 # ... and at least 15-40 bps of the price (by intensity): 1-2 steps on a small cap,
                 # 15-40 cents on a $100 stock, where 1-2 cents would be lost in the mid's noise
                 if ba < WINDOW - 1:
@@ -466,6 +468,19 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
                                                       ba, norders)
                         agent[nagent] = oi
                         nagent += 1
+                    # the accumulator steps its bid up behind the offer (at the spread the episode
+                    # began with): the best bid and the mid creep with the ask, the spread does not
+                    # simply widen; an ordinary resting order (noise cancels may take it later)
+                    if bb >= 0 and ba < WINDOW:
+                        st = _step(lo + ba, par[P_QSUB])
+                        want = ba - max(1, creep_gap // st) * st
+                        if want > bb and want > 0:
+                            n, oi, bb, ba, norders = _add(out, n, tsn, seq, 1, want, 100 * (1 + (seq & 1)),
+                                                          OWN_NOISE, lo, bq, head, tail, o_lvl, o_rem, o_side,
+                                                          o_prev, o_next, o_own, bb, ba, norders)
+                            o_lpos[oi] = nlive
+                            live[nlive] = oi
+                            nlive += 1
                     V = max(V, a_v0 + (ladder_price(lo + ba) - ladder_price(lo + creep_ask0)))
             elif active == EP_DARK:
                 if bb >= 0 and ba < WINDOW:

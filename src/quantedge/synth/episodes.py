@@ -12,8 +12,9 @@ price_creep    sellers step away (offers up to the target thin to a round lot), 
                offer is lifted by small/medium buys (100-500 shares) on a schedule that raises
                it 1-2 steps (1-2 cents at/above $1), and at least 15-40 bps of the price by
                intensity (15-40 cents on a $100 stock), over 10-30 s; a small offer re-appears one
-               level up after each lift; background volume is cut, so the volume per cent moved
-               is low against the symbol's own history
+               level up after each lift and the buyer steps a small bid up behind the offer (the
+               bid and mid creep, the spread does not widen); background volume is cut, so the
+               volume per cent moved is low against the symbol's own history
 dark_pool      heavy off-exchange buy prints (TRF, venue 19) near the offer while the
                fundamental rises 0.4-1.6 %: consolidated volume high, lit share low
 sinkhole       after a 5-minute decline to a fresh low (unlabelled lead-in), a buyer keeps a
