@@ -113,7 +113,7 @@ def test_feeds_without_sizes_skip_the_depth_conditions():
 
 def test_composite_puts_each_score_on_its_own_threshold_scale():
     """A detector exactly at its own trigger threshold gives a composite of 0.5, whatever that
-    threshold is (creep 0.25, absorption 0.7), and 1 at a full score."""
+    threshold is (creep 0.5, absorption 0.7), and 1 at a full score."""
     cfg = raw_config(composite__agreement=0.0)
     on = cfg["creep.on_score"]
     assert on != cfg["absorption.on_score"]

@@ -89,7 +89,7 @@ PARAMS: tuple[Param, ...] = (
        "N-level depth imbalance above which the book looks like a sinkhole, not touch absorption "
        "(zero credit at +0.15)"),
     # --- 2. creep -----------------------------------------------------------------------------------
-    _P("creep", "on_score", 0.25, "score", 0.01, 1.0,
+    _P("creep", "on_score", 0.5, "score", 0.01, 1.0,
        "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
     _P("creep", "smooth_s", 3.0, "s", 0.0, 600.0,
        "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
@@ -101,7 +101,7 @@ PARAMS: tuple[Param, ...] = (
        "(full credit 1 sigma above); makes 'a slow rise' comparable across symbols"),
     _P("creep", "max_velocity_pct_s", 0.3, "%/s", 0.0, 100.0,
        "30 s mid velocity cap (slow creep); zero credit at 1.5 x"),
-    _P("creep", "buy_share_lo", 0.7, "1", 0.0, 1.0, "buyer-initiated share of 30 s volume: ramp start"),
+    _P("creep", "buy_share_lo", 0.6, "1", 0.0, 1.0, "buyer-initiated share of 30 s volume: ramp start"),
     _P("creep", "buy_share_hi", 0.8, "1", 0.0, 1.0, "... ramp end"),
     _P("creep", "lit_share_lo", 0.3, "1", 0.0, 1.0, "lit share of 30 s volume: ramp start (lifts are lit)"),
     _P("creep", "lit_share_hi", 0.65, "1", 0.0, 1.0, "... ramp end"),
@@ -625,7 +625,7 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
 
     # ---- composite accumulation score: the strongest weighted score (+ agreement of the others) ----
     # each score is first put on a common scale where its own trigger threshold is 0.5 (linear
-    # below and above): the thresholds differ per signal (creep 0.25, sinkhole 0.3, absorption 0.7),
+    # below and above): the thresholds differ per signal (creep 0.5, sinkhole 0.3, absorption 0.7),
     # so a raw max against one composite threshold would hear some signals at half their strength and
     # others early (an on_score of 1 maps a perfect score to 0.5)
     best = 0.0
