@@ -231,7 +231,7 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
         size = max(100, int(par[P_MMSIZE] / 100.0 + 0.5) * 100)
         n, bb, ba, norders = _requote(out, n, 0, seq, m, V, hs, size, size, lo, bq, head, tail, o_lvl, o_rem,
                                       o_side, o_prev, o_next, o_own, o_lpos, live, bb, ba, mm_bid, mm_ask,
-                                      norders)
+                                      norders, False)
     for k in range(40):
         side = 1 if k % 2 == 0 else -1
         lvl = _noise_level(side, bb, ba, lo, V, par, 0.3)
@@ -435,7 +435,7 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
                 size = 100  # offers stay thin while the price creeps
             n, bb, ba, norders = _requote(out, n, tsn, seq, m, fair, hs, bsz, size, lo, bq, head, tail,
                                           o_lvl, o_rem, o_side, o_prev, o_next, o_own, o_lpos, live,
-                                          bb, ba, mm_bid, mm_ask, norders)
+                                          bb, ba, mm_bid, mm_ask, norders, active == EP_CONTRACTION)
         elif u < r_lim + r_can + r_mkt + r_mm + r_dark:
             if bb >= 0 and ba < WINDOW:
                 size = int(_lot_size(par[P_PODD], par[P_LOT_MU], par[P_LOT_SIG]) * par[P_DARKSZ])
@@ -728,8 +728,12 @@ def _market(out, n, ts, seq, side, size, maxwalk, par, lo, bq, head, tail, o_lvl
 
 @njit(cache=True)
 def _requote(out, n, ts, seq, m, fair, hs, bsz, asz, lo, bq, head, tail, o_lvl, o_rem, o_side, o_prev,
-             o_next, o_own, o_lpos, live, bb, ba, mm_bid, mm_ask, norders):
-    """Market maker ``m`` moves its bid/ask to fair -/+ half spread (post-only: never crosses)."""
+             o_next, o_own, o_lpos, live, bb, ba, mm_bid, mm_ask, norders, join_bid):
+    """Market maker ``m`` moves its bid/ask to fair -/+ half spread (post-only: never crosses).
+
+    ``join_bid`` (a volatility contraction with upward bias): a bid that would rest below the best
+    bid joins it instead, so the bigger bids are at the touch (micro-price above the mid) and not
+    one level down behind a noise order while the makers' asks fill the touch."""
     bl = ladder_floor(fair - hs) - lo
     al = ladder_ceil(fair + hs) - lo
     if al <= bl:
@@ -751,6 +755,8 @@ def _requote(out, n, ts, seq, m, fair, hs, bsz, asz, lo, bq, head, tail, o_lvl, 
         if s == 1:
             if ba < WINDOW and want > ba - gap:
                 want = ba - gap
+            if join_bid and bb >= 0 and want < bb and (ba >= WINDOW or bb < ba):
+                want = bb
         else:
             if bb >= 0 and want < bb + gap:
                 want = bb + gap

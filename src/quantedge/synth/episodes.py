@@ -19,7 +19,7 @@ dark_pool      heavy off-exchange buy prints (TRF, venue 19) near the offer whil
                fundamental rises 0.4-1.6 %: consolidated volume high, lit share low
 sinkhole       after a 5-minute decline to a fresh low (unlabelled lead-in), a buyer keeps a
                deep bid across 10 levels and replenishes it quickly while heavy selling hits it
-vol_contraction market makers quote one tick wide with bigger bids (micro-price above mid),
+vol_contraction market makers quote one tick wide with bigger bids at the touch (micro-price above mid),
                fundamental volatility is cut and drifts slightly up, background flow is thinner
 dumping        resting bids are pulled, marketable sells and off-exchange sells surge, market
                makers widen (spread blow-out) while the fundamental drops 1.5-5.5 %
