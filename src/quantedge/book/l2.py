@@ -237,6 +237,14 @@ def l2_event(lv, sd, bk, s: int, kind: int, action: int, side: int, level: int, 
 
 
 @njit(cache=True, _nrt=False)
+def l2_event_call(lv, sd, bk, s: int, kind: int, action: int, side: int, level: int, price: int, size: int,
+                  ts: int) -> int:
+    """``l2_event`` compiled once as an ordinary function, for loops where a call per event does not
+    matter (the verifier): they link to it instead of compiling the inlined event code again."""
+    return l2_event(lv, sd, bk, s, kind, action, side, level, price, size, ts)
+
+
+@njit(cache=True, _nrt=False)
 def l2_step(lv, sd, bk, batch) -> int:
     """Apply a batch to every L2 book; returns the number of events handled."""
     ns = lv.shape[0]

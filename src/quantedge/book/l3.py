@@ -350,6 +350,14 @@ def l3_event(lv, sd, bk, ot, otn, bits: int, s: int, kind: int, action: int, sid
 
 
 @njit(cache=True, _nrt=False)
+def l3_event_call(lv, sd, bk, ot, otn, bits: int, s: int, kind: int, action: int, side: int, price: int,
+                  size: int, oid: int, cond: int, ts: int) -> int:
+    """``l3_event`` compiled once as an ordinary function, for loops where a call per event does not
+    matter (the verifier): they link to it instead of compiling the inlined event code again."""
+    return l3_event(lv, sd, bk, ot, otn, bits, s, kind, action, side, price, size, oid, cond, ts)
+
+
+@njit(cache=True, _nrt=False)
 def _purge_orders(ot, otn, s: int, si: int, bits: int) -> None:
     i = 0
     m = ot.shape[0]

@@ -26,8 +26,8 @@ import numpy as np
 from numba import njit
 
 from quantedge import events as ev
-from quantedge.book.l2 import L2Book, l2_event
-from quantedge.book.l3 import L3Book, _bits, l3_event
+from quantedge.book.l2 import L2Book, l2_event_call
+from quantedge.book.l3 import L3Book, _bits, l3_event_call
 from quantedge.book.state import (
     A_BAD_SYMBOL,
     ANOMALY_NAMES,
@@ -134,10 +134,10 @@ def _verify(lv, sd, bk, ot, otn, events, apply, cmp_row, truth, resync: bool, mo
             anomaly(bk, lv.shape[0], A_BAD_SYMBOL)
             continue
         if mode == MODE_L3:
-            l3_event(lv, sd, bk, ot, otn, bits, s, e.kind, e.action, e.side, e.price, e.size, e.order_id,
+            l3_event_call(lv, sd, bk, ot, otn, bits, s, e.kind, e.action, e.side, e.price, e.size, e.order_id,
                      e.conditions, e.ts_event)
         else:
-            l2_event(lv, sd, bk, s, e.kind, e.action, e.side, e.level, e.price, e.size, e.ts_event)
+            l2_event_call(lv, sd, bk, s, e.kind, e.action, e.side, e.level, e.price, e.size, e.ts_event)
         stats[S_EVENTS] += 1
         r = cmp_row[i]
         if r < 0 or r >= truth.shape[0]:
