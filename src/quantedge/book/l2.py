@@ -22,22 +22,16 @@ from quantedge.book.state import (
     A_BAD_FIELD,
     A_BAD_INDEX,
     A_BAD_SYMBOL,
-    A_CAPACITY,
     A_UNSORTED,
-    B_FLAGS,
     B_LAST_TS,
-    B_WINDOW,
     BISECT_FROM,
     C_CLEARS,
     C_EVENTS,
-    F_TRUNCATED,
-    LV_AUX,
     LV_KNOWN,
     LV_PX,
     LV_SZ,
     SD_HZ,
     SD_NLEV,
-    SD_TRUNC,
     LevelBook,
     anomaly,
     apply_window,
@@ -47,7 +41,6 @@ from quantedge.book.state import (
     clear_side,
     find_level_ordered,
     insert_level,
-    move_levels,
     remove_level,
     side_index,
     status_event,
@@ -72,105 +65,51 @@ def _check_order(lv, sd, bk, s: int, si: int, i: int) -> None:
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def _set_by_price(lv, sd, bk, s, si, price: int, size: int, delete: bool) -> None:
-    """Set the total at ``price`` on side si of a side with at most BISECT_FROM levels (the by-price
-    path of l2_event: the same result as find_level + remove_level / insert_level + apply_window).
-
-    Every by-price depth event runs this, so it is one inlined pass with unsigned indexes ``s``,
-    ``si`` (no negative-index wraparound code per access): about half the time of the general path.
-    """
+def _scan_unsigned(lv, sd, s, si, price: int):
+    """find_level's linear scan of a side with at most BISECT_FROM levels, with unsigned indexes
+    (no negative-index wraparound code per subscript: this runs for every by-price event); returns
+    (index, found) where index is the level or the insertion point."""
     z = np.uint64(0)
     o = np.uint64(1)
-    cap = np.uint64(lv.shape[2])
     n = np.uint64(sd[s, si, SD_NLEV])
-    hz = sd[s, si, SD_HZ]
     j = z
-    found = False
     if si == z:
         while j < n:
             p = lv[s, z, j, LV_PX]
             if p <= price:
-                found = p == price
-                break
+                return j, p == price
             j += o
-        inside = price >= hz
     else:
         while j < n:
             p = lv[s, o, j, LV_PX]
             if p >= price:
-                found = p == price
-                break
+                return j, p == price
             j += o
-        inside = price <= hz
-    if found:
-        if size == 0 or delete:
-            last = n - o
-            if last > j:
-                move_levels(lv, s, si, j, j + o, last - j)
-            lv[s, si, last, LV_PX] = 0
-            lv[s, si, last, LV_SZ] = 0
-            lv[s, si, last, LV_AUX] = 0
-            lv[s, si, last, LV_KNOWN] = 0
-            sd[s, si, SD_NLEV] = np.int64(last)
-        else:
-            lv[s, si, j, LV_SZ] = size
-            if inside:
-                lv[s, si, j, LV_KNOWN] = 1
-        return
-    if size <= 0 or delete:
-        return
-    if n == cap:  # the deepest level falls off (or the price itself is beyond capacity)
-        anomaly(bk, s, A_CAPACITY)
-        sd[s, si, SD_TRUNC] = 1
-        bk[s, B_FLAGS] |= F_TRUNCATED
-        n -= o
-        if j > n:
-            return
-    if n > j:
-        move_levels(lv, s, si, j + o, j, n - j)
-    lv[s, si, j, LV_PX] = price
-    lv[s, si, j, LV_SZ] = size
-    lv[s, si, j, LV_AUX] = 0
-    lv[s, si, j, LV_KNOWN] = 1 if inside else 0
-    sd[s, si, SD_NLEV] = np.int64(n + o)
-    # the feed window (apply_window): a level pushed past it becomes unknown, the horizon moves in
-    w = bk[s, B_WINDOW]
-    if w > 0 and n + o >= np.uint64(w):
-        e = np.uint64(w - 1)
-        if lv[s, si, e, LV_KNOWN] != 0:
-            edge = lv[s, si, e, LV_PX]
-            if (edge > hz) if si == z else (edge < hz):
-                sd[s, si, SD_HZ] = edge
-            if n + o > e + o:
-                lv[s, si, e + o, LV_KNOWN] = 0
-
-
-@njit(cache=True, inline="always", _nrt=False)
-def _set_by_price_deep(lv, sd, bk, s: int, si: int, price: int, size: int, delete: bool) -> None:
-    """The by-price path on a side deeper than BISECT_FROM levels (bisection, memmove shifts)."""
-    i = find_level_ordered(lv, sd, bk, s, si, price)
-    if i >= 0:
-        if size == 0 or delete:
-            remove_level(lv, sd, s, si, i)
-        else:
-            lv[s, si, i, LV_SZ] = size
-            if within(si, price, sd[s, si, SD_HZ]):
-                lv[s, si, i, LV_KNOWN] = 1
-    elif size > 0 and not delete:
-        at = -i - 1
-        known = 1 if within(si, price, sd[s, si, SD_HZ]) else 0
-        if insert_level(lv, sd, bk, s, si, at, price, size, 0, known, True):
-            apply_window(lv, sd, bk, s, si)
+    return j, False
 
 
 @njit(cache=True, inline="always", _nrt=False)
 def _by_price(lv, sd, bk, s, si, price: int, size: int, delete: bool) -> None:
-    """A by-price depth update (price > 0, size >= 0) of side si; ``s``, ``si`` unsigned."""
+    """A by-price depth update (price > 0, size >= 0) of side si; ``s``, ``si`` unsigned: ``size`` is
+    the new total at ``price``, 0 (or a delete) removes the level.  Inlined into the step loops."""
     check_tick(bk, s, price)
     if sd[s, si, SD_NLEV] > BISECT_FROM:
-        _set_by_price_deep(lv, sd, bk, np.int64(s), np.int64(si), price, size, delete)
+        i = find_level_ordered(lv, sd, bk, np.int64(s), np.int64(si), price)
+        found = i >= 0
+        j = np.uint64(i if found else -i - 1)
     else:
-        _set_by_price(lv, sd, bk, s, si, price, size, delete)
+        j, found = _scan_unsigned(lv, sd, s, si, price)
+    if found:
+        if size == 0 or delete:
+            remove_level(lv, sd, s, si, j)
+        else:
+            lv[s, si, j, LV_SZ] = size
+            if within(si, price, sd[s, si, SD_HZ]):
+                lv[s, si, j, LV_KNOWN] = 1
+    elif size > 0 and not delete:
+        known = 1 if within(si, price, sd[s, si, SD_HZ]) else 0
+        if insert_level(lv, sd, bk, s, si, j, price, size, 0, known, True):
+            apply_window(lv, sd, bk, s, si)
 
 
 @njit(cache=True, _nrt=False)
