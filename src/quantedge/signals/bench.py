@@ -26,8 +26,11 @@ def _machine(device: str) -> str:
     if device == "gpu":
         from numba import cuda
 
-        name = cuda.get_current_device().name
-        gpu = f", GPU {name.decode() if isinstance(name, bytes) else name}"
+        if hasattr(cuda, "get_current_device"):  # absent under the CUDA simulator
+            name = cuda.get_current_device().name
+            gpu = f", GPU {name.decode() if isinstance(name, bytes) else name}"
+        else:
+            gpu = ", CUDA simulator"
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores{gpu}"
 
 

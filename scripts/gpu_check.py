@@ -1,0 +1,266 @@
+"""GPU check: the numba.cuda signal kernels on a real device, against the CPU path, and their speed.
+
+Run where a CUDA device exists (the CI machine has none; its tests use the CUDA simulator):
+
+    python scripts/gpu_check.py --data ../shared/data --out gpu_check.json
+
+Sections (each recorded in the JSON even when one fails, so a short lease still returns results):
+
+1. ``env``: numba / numba-cuda versions, the device, compute capability.
+2. ``match_random``: random feature rows of 4 symbols in three batch cuts: scores, triggers, explain
+   values and state on the GPU equal the CPU's (the unit test's check, on silicon instead of the
+   simulator).
+3. ``match_real``: the feature rows of the real LOBSTER AMZN day replicated over 2,000 symbols
+   (~740k rows), scored on both paths with every row explained: triggers equal, largest score and
+   explain differences (the device's libdevice ``pow``/``exp``/``log`` may differ from the host libm in
+   the last bit).
+4. ``kernel``: rows/s of the signal stage alone on the same rows: CPU kernel, GPU with transfers
+   (the engine's ``step``), GPU kernel alone (inputs resident), for block sizes and state layouts.
+5. ``full_path``: books + features (one CPU core) + signals (CPU, then GPU), 2,000 symbols.
+6. ``latency``: small live batches, events in -> signal outputs, CPU and GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+RESULTS: dict[str, object] = {}
+
+
+def _save(out: Path) -> None:
+    out.write_text(json.dumps(RESULTS, indent=1, default=str))
+
+
+def section(name: str, out: Path):
+    def wrap(fn):
+        def run(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                RESULTS[name] = fn(*a, **k)
+            except Exception:  # record and go on: the other sections still run
+                RESULTS[name] = {"error": traceback.format_exc()}
+            RESULTS.setdefault("wall_s", {})[name] = round(time.perf_counter() - t0, 1)
+            _save(out)
+            print(name, json.dumps(RESULTS[name], default=str)[:2000], flush=True)
+        return run
+    return wrap
+
+
+def env() -> dict:
+    import numba
+    from numba import cuda
+
+    d = {"python": sys.version.split()[0], "numba": numba.__version__, "numpy": np.__version__,
+         "machine": f"{platform.processor() or platform.machine()}"}
+    try:
+        import importlib.metadata as md
+        d["numba_cuda"] = md.version("numba-cuda")
+    except Exception:
+        d["numba_cuda"] = "absent"
+    d["cuda_available"] = bool(cuda.is_available())
+    if hasattr(cuda, "get_current_device"):  # absent under the CUDA simulator
+        dev = cuda.get_current_device()
+        name = dev.name.decode() if isinstance(dev.name, bytes) else dev.name
+        d.update(gpu=name, cc=list(dev.compute_capability), sms=dev.MULTIPROCESSOR_COUNT)
+    return d
+
+
+def match_random() -> dict:
+    from quantedge.features.sampling import Snapshots
+    from quantedge.features.state import COL, NF
+    from quantedge.signals.config import load_config
+    from quantedge.signals.engine import SignalEngine
+
+    rng = np.random.default_rng(5)
+    n_sym, n = 4, 600
+    F = np.full((n, NF), np.nan)
+    F[:, COL["mid"]] = 2.0 + rng.normal(0, 0.01, n)
+    F[:, COL["spread"]] = rng.choice([100.0, 200.0], n)
+    for c in ("spread_avg_5s", "spread_avg_30s", "spread_avg_1h"):
+        F[:, COL[c]] = rng.uniform(50, 200, n)
+    F[:, COL["spread_ratio_5s_1h"]] = rng.uniform(0.1, 3.0, n)
+    F[:, COL["volume_30s"]] = rng.uniform(0, 6000, n)
+    F[:, COL["volume_1h"]] = 120_000.0
+    sh = rng.uniform(0, 1, n)
+    F[:, COL["sell_volume_30s"]] = F[:, COL["volume_30s"]] * sh
+    F[:, COL["buy_volume_30s"]] = F[:, COL["volume_30s"]] * (1 - sh)
+    F[:, COL["offex_volume_30s"]] = F[:, COL["volume_30s"]] * rng.uniform(0, 1, n)
+    F[:, COL["mid_change_30s"]] = rng.normal(0, 0.005, n)
+    F[:, COL["depth_imbalance"]] = rng.uniform(-1, 1, n)
+    F[:, COL["touch_imbalance"]] = rng.uniform(-1, 1, n)
+    F[:, COL["refills_30s"]] = rng.integers(0, 10, n)
+    F[:, COL["mid_rvol_bps_1h"]] = 20.0
+    F[:, COL["mid_rvol_bps_5s"]] = rng.uniform(0, 3, n)
+    sym = np.repeat(np.arange(n_sym), n // n_sym)
+    rng.shuffle(sym)
+    ts = 1_704_205_800 * 10**9 + np.arange(n, dtype=np.int64) * 250_000_000
+    cfg = load_config().with_values(absorption__persist_s=1.0, dark_pool__persist_s=1.0,
+                                    exit__persist_s=1.0, composite__persist_s=1.0)
+    gpu = SignalEngine(n_sym, cfg, device="gpu", explain="all")
+    cpu = SignalEngine(n_sym, cfg, device="cpu", explain="all")
+    res = {"rows": n, "triggers": 0, "trig_equal": True, "score_max_abs": 0.0, "explain_max_abs": 0.0}
+    for a, b in ((0, 250), (250, 251), (251, 600)):
+        part = Snapshots(ts[a:b], sym[a:b].astype(np.int32), F[a:b])
+        g, c = gpu.step(part), cpu.step(part)
+        _compare(res, g, c)
+    res["state_max_abs"] = _maxdiff(gpu.state(), cpu.state())
+    return res
+
+
+def _maxdiff(a: np.ndarray, b: np.ndarray) -> float:
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    same_nan = np.isnan(a) == np.isnan(b)
+    if not same_nan.all():
+        return float("inf")
+    both = ~np.isnan(a) & ~np.isinf(a)
+    inf_ok = np.array_equal(np.isinf(a), np.isinf(b)) and np.array_equal(a[np.isinf(a)], b[np.isinf(b)])
+    if not inf_ok:
+        return float("inf")
+    return float(np.abs(a[both] - b[both]).max()) if both.any() else 0.0
+
+
+def _compare(res: dict, g, c) -> None:
+    res["triggers"] += int(c.trig.sum())
+    res["trig_equal"] = bool(res["trig_equal"] and np.array_equal(g.trig, c.trig))
+    res["score_max_abs"] = max(res["score_max_abs"], _maxdiff(g.score, c.score))
+    res["explain_max_abs"] = max(res["explain_max_abs"], _maxdiff(g.explain, c.explain))
+    res["score_exact_share"] = float(np.mean(g.score == c.score))
+
+
+def real_rows(data: Path, n_symbols: int, events: int):
+    from quantedge.features.replay import load_lobster_day, lobster_pipeline, replicate
+
+    day = load_lobster_day(data / "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip")
+    ev_day = day.events[:events]
+    n_add = int(np.count_nonzero(ev_day["action"] == 1))
+    p = lobster_pipeline(day, n_symbols, max_orders=n_symbols * min(n_add, 8192))
+    for a in range(0, ev_day.shape[0], 500):
+        p.step(replicate(ev_day[a:a + 500], n_symbols))
+    return p.sampler.collect()
+
+
+def match_real(rows, n_symbols: int) -> dict:
+    from quantedge.features.sampling import Snapshots
+    from quantedge.signals.config import load_config
+    from quantedge.signals.engine import SignalEngine
+
+    gpu = SignalEngine(n_symbols, load_config(), device="gpu", explain="all")
+    cpu = SignalEngine(n_symbols, load_config(), device="cpu", explain="all")
+    n = len(rows)
+    cuts = [0, n // 7, n // 7 + 1, n // 2, n]
+    res = {"rows": n, "symbols": n_symbols, "triggers": 0, "trig_equal": True, "score_max_abs": 0.0,
+           "explain_max_abs": 0.0}
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        part = Snapshots(rows.ts[a:b], rows.symbol[a:b], rows.F[a:b])
+        _compare(res, gpu.step(part), cpu.step(part))
+    res["state_max_abs"] = _maxdiff(gpu.state(), cpu.state())
+    return res
+
+
+def kernel(rows, n_symbols: int) -> dict:
+    from numba import cuda
+
+    from quantedge.signals import gpu as G
+    from quantedge.signals.bench import kernel_rate
+    from quantedge.signals.config import load_config
+    from quantedge.signals.cpu import allocate_outputs
+    from quantedge.signals.engine import SignalEngine
+    from quantedge.signals.logic import INDEX, N_ST
+
+    res: dict[str, object] = {"cpu": kernel_rate(rows, n_symbols, repeat=3)}
+    n = len(rows)
+    eng = SignalEngine(n_symbols, load_config(), device="gpu", reuse=True)
+    eng.step(rows)
+    best = float("inf")
+    for _ in range(3):
+        eng = SignalEngine(n_symbols, load_config(), device="gpu", reuse=True)
+        t0 = time.perf_counter()
+        eng.step(rows)
+        best = min(best, time.perf_counter() - t0)
+    res["gpu_with_transfers"] = {"seconds": round(best, 4), "rows_per_s": round(n / best)}
+
+    cfg = load_config().vector()
+    ex_min = float(cfg[INDEX["trigger.emit_min"]])
+    step, init = G._kernels()
+    order, offsets, _ = G.group_rows(rows.symbol, n_symbols)
+    d = {k: cuda.to_device(v) for k, v in dict(
+        cfg=np.ascontiguousarray(cfg, np.float64), ts=np.ascontiguousarray(rows.ts, np.int64),
+        F=np.ascontiguousarray(rows.F, np.float64), order=order, offsets=offsets).items()}
+    score, trig, expl = allocate_outputs(n)
+    d_score, d_trig, d_expl = cuda.to_device(score), cuda.to_device(trig), cuda.to_device(expl)
+    d_flag = cuda.to_device(np.zeros(n, np.int64))
+    for tpb in (32, 64, 128):
+        for layout in ("C", "F"):
+            st = cuda.device_array((n_symbols, N_ST), dtype=np.float64, order=layout)
+            blocks = (n_symbols + tpb - 1) // tpb
+            times = []
+            for _ in range(4):
+                init[blocks, tpb](st)
+                cuda.synchronize()
+                t0 = time.perf_counter()
+                step[blocks, tpb](st, d["cfg"], d["ts"], d["F"], d["order"], d["offsets"], d_score, d_trig,
+                                  ex_min, d_flag, d_expl)
+                cuda.synchronize()
+                times.append(time.perf_counter() - t0)
+            t = min(times[1:])
+            res[f"gpu_kernel_tpb{tpb}_{layout}"] = {"seconds": round(t, 5), "rows_per_s": round(n / t)}
+    return res
+
+
+def full_path(data: Path, n_symbols: int) -> dict:
+    from quantedge.signals.bench import full_path_rate
+
+    z = data / "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
+    return {"cpu": full_path_rate(z, n_symbols=n_symbols, device="cpu"),
+            "gpu": full_path_rate(z, n_symbols=n_symbols, device="gpu")}
+
+
+def latency(data: Path) -> dict:
+    from quantedge.signals.bench import live_latency
+
+    z = data / "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
+    return {"cpu": live_latency(z, device="cpu"), "gpu": live_latency(z, device="gpu")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--out", type=Path, default=Path("gpu_check.json"))
+    ap.add_argument("--symbols", type=int, default=2000)
+    ap.add_argument("--events", type=int, default=3000, help="events per symbol for the real rows")
+    ap.add_argument("--only", default="env,match_random,match_real,kernel,full_path,latency")
+    a = ap.parse_args()
+    only = set(a.only.split(","))
+    out = a.out
+    if "env" in only:
+        section("env", out)(env)()
+    if "match_random" in only:
+        section("match_random", out)(match_random)()
+    rows = None
+    if only & {"match_real", "kernel"}:
+        t0 = time.perf_counter()
+        rows = real_rows(a.data, a.symbols, a.events)
+        RESULTS.setdefault("wall_s", {})["real_rows"] = round(time.perf_counter() - t0, 1)
+        print("rows", len(rows), flush=True)
+    if "match_real" in only:
+        section("match_real", out)(match_real)(rows, a.symbols)
+    if "kernel" in only:
+        section("kernel", out)(kernel)(rows, a.symbols)
+    if "full_path" in only:
+        section("full_path", out)(full_path)(a.data, a.symbols)
+    if "latency" in only:
+        section("latency", out)(latency)(a.data)
+    _save(out)
+
+
+if __name__ == "__main__":
+    main()
