@@ -60,6 +60,15 @@ SCRIPT = textwrap.dedent("""
         assert np.allclose(g.explain, c.explain, rtol=1e-12, atol=1e-12, equal_nan=True), "explain differs"
         assert np.array_equal(g.ex_row >= 0, c.ex_row >= 0), "explained rows differ"
     assert np.allclose(gpu.state(), cpu.state(), rtol=1e-12, atol=1e-12, equal_nan=True)
+    # an empty batch, then one with rows of unknown symbols (score -1, no trigger, not explained)
+    empty = Snapshots(ts[:0], rows.symbol[:0], F[:0])
+    g, c = gpu.step(empty), cpu.step(empty)
+    assert len(g.score) == len(c.score) == 0
+    bad_sym = np.array([1, 99, 2, -1], np.int32)
+    g, c = gpu.step(Snapshots(ts[-4:], bad_sym, F[-4:])), cpu.step(Snapshots(ts[-4:], bad_sym, F[-4:]))
+    assert g.skipped == c.skipped == 2, (g.skipped, c.skipped)
+    assert np.array_equal(g.score, c.score) and np.array_equal(g.trig, c.trig)
+    assert np.array_equal(g.ex_row >= 0, c.ex_row >= 0)
     print("triggers", int(c.trig.sum()), "ok")
 """)
 

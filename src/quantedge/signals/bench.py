@@ -48,6 +48,7 @@ def full_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_sy
     n_add = int(np.count_nonzero(ev_day["action"] == 1))
     p = lobster_pipeline(day, n_symbols, max_orders=n_symbols * min(n_add, 8192))
     eng = SignalEngine(n_symbols, load_config(), device=device, reuse=True)
+    eng.pin(p.sampler)
     batches = [replicate(ev_day[a:a + chunk], n_symbols) for a in range(0, ev_day.shape[0], chunk)]
     t_feat = t_sig = 0.0
     n = rows = trig = 0
@@ -87,6 +88,7 @@ def live_latency(lobster_zip: str | Path, n_symbols: int = 20, batch_events: int
     stream = replicate(day.events[:need], n_symbols)[: batch_events * n_batches]
     p = lobster_pipeline(day, n_symbols, max_orders=1 << 18)
     eng = SignalEngine(n_symbols, load_config(), device=device, reuse=True)
+    eng.pin(p.sampler)
     p.step(stream[:batch_events])
     eng.step_sampler(p.sampler)
     lat = []

@@ -170,6 +170,20 @@ class SignalEngine:
         sampler.n[0] = 0
         return out
 
+    def pin(self, sampler: Sampler) -> Sampler:
+        """On the GPU path, move the sampler's row buffers to page-locked host memory, so that
+        ``step_sampler`` copies rows to the device by DMA straight from where the feature kernels
+        wrote them (no staging copy); a no-op on the CPU path.  Returns the sampler."""
+        if self._gpu is not None:
+            from numba import cuda
+
+            for name in ("ts", "symbol", "F"):
+                a = getattr(sampler, name)
+                b = cuda.pinned_array(a.shape, a.dtype)
+                b[...] = a
+                setattr(sampler, name, b)
+        return sampler
+
     def state(self) -> np.ndarray:
         """Per-symbol signal state (host copy)."""
         return self._gpu.state() if self._gpu is not None else self._cpu.st.copy()
