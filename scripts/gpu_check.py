@@ -222,6 +222,80 @@ def kernel(rows, n_symbols: int) -> dict:
     return res
 
 
+def gpu_path(data: Path, n_symbols: int, events: int, store: dict) -> dict:
+    """Books + features + signals in one kernel (L3GpuPath) against the CPU pipeline + CPU signals."""
+    from quantedge.features.replay import load_lobster_day, lobster_pipeline, replicate
+    from quantedge.features.state import S_MARK
+    from quantedge.signals.config import load_config
+    from quantedge.signals.engine import SignalEngine, concat_outputs, take_rows
+    from quantedge.signals.gpu_path import L3GpuPath
+
+    day = load_lobster_day(data / "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip")
+    ev_day = day.events[:events]
+    per = min(int(np.count_nonzero(ev_day["action"] == 1)), 8192)
+    batches = [replicate(ev_day[a:a + 500], n_symbols) for a in range(0, ev_day.shape[0], 500)]
+    n_ev = sum(b.shape[0] for b in batches)
+    ref = lobster_pipeline(day, n_symbols, max_orders=n_symbols * per)
+    eng = SignalEngine(n_symbols, load_config(), device="cpu")
+    ro, rows = [], []
+    t0 = time.perf_counter()
+    for b in batches:
+        ref.step(b)
+        r = take_rows(ref.sampler)
+        rows.append(r)
+        ro.append(eng.step(r))
+    res: dict[str, object] = {"events": n_ev, "symbols": n_symbols,
+                              "cpu_reference_s": round(time.perf_counter() - t0, 2)}
+    from quantedge.features.sampling import Snapshots
+    store["rows"] = Snapshots(np.concatenate([r.ts for r in rows]), np.concatenate([r.symbol for r in rows]),
+                              np.concatenate([r.F for r in rows]))
+    src = lobster_pipeline(day, n_symbols, max_orders=n_symbols * per)
+    t0 = time.perf_counter()
+    gp = L3GpuPath(src.book, src.features, device=PATH_DEVICE, orders_per_symbol=per)
+    go = [gp.step(b) for b in batches]
+    res["first_run_with_compile_s"] = round(time.perf_counter() - t0, 1)
+    r, g = concat_outputs(ro), concat_outputs(go)
+    res.update(rows=len(r), gpu_rows=len(g), triggers=int(r.trig.sum()), gpu_triggers=int(g.trig.sum()))
+    if len(r) == len(g):
+        res.update(ts_sym_equal=bool(np.array_equal(r.ts, g.ts) and np.array_equal(r.symbol, g.symbol)),
+                   trig_equal=bool(np.array_equal(r.trig, g.trig)), score_max_abs=_maxdiff(g.score, r.score),
+                   explained_rows_equal=bool(np.array_equal(r.ex_row >= 0, g.ex_row >= 0)),
+                   explain_max_abs=_maxdiff(g.explain, r.explain))
+    st = gp.download()
+    b, f = ref.book, ref.features
+    fs1, fs2 = st["fs"].copy(), f.fs.copy()
+    fs1[:, S_MARK] = 0
+    fs2[:, S_MARK] = 0
+    res["state_equal"] = {k: bool(np.array_equal(st[k], x)) for k, x in (
+        ("lv", b.lv), ("sd", b.sd), ("bk", b.bk), ("rq", f.rq), ("pl", f.pl), ("vap", f.vap))}
+    res["state_equal"]["fs"] = bool(np.array_equal(fs1, fs2))
+    res["fz_max_abs"] = _maxdiff(st["fz"], f.fz)
+    res["signal_state_max_abs"] = _maxdiff(st["st"], eng.st)
+    _save_partial("gpu_path", res)
+    for label, bs, kw in (("batches_of_1M_events", batches, {}),
+                          ("one_batch_6M_events", [np.concatenate(batches)], {"row_capacity": 1 << 20})):
+        src = lobster_pipeline(day, n_symbols, max_orders=n_symbols * per)
+        gp = L3GpuPath(src.book, src.features, device=PATH_DEVICE, orders_per_symbol=per, **kw)
+        t0 = time.perf_counter()
+        n_out = sum(len(gp.step(x)) for x in bs)
+        t = time.perf_counter() - t0
+        res[label] = {"seconds": round(t, 4), "events_per_s": round(n_ev / t), "rows": n_out,
+                      "timing_s": {k: round(v, 4) for k, v in gp.timing.items()},
+                      "kernel_events_per_s": round(n_ev / gp.timing["kernel"])}
+        _save_partial("gpu_path", res)
+    return res
+
+
+def _save_partial(name: str, res: dict) -> None:
+    RESULTS[name] = res
+    if OUT is not None:
+        _save(OUT)
+
+
+OUT: Path | None = None
+PATH_DEVICE = "gpu"  # --path-device cpu: the same body on the CPU (to try this script without a GPU)
+
+
 def full_path(data: Path, n_symbols: int) -> dict:
     from quantedge.signals.bench import full_path_rate
 
@@ -238,25 +312,30 @@ def latency(data: Path) -> dict:
 
 
 def main() -> None:
+    global OUT, PATH_DEVICE
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--out", type=Path, default=Path("gpu_check.json"))
     ap.add_argument("--symbols", type=int, default=2000)
     ap.add_argument("--events", type=int, default=3000, help="events per symbol for the real rows")
-    ap.add_argument("--only", default="env,match_random,match_real,kernel,full_path,latency")
+    ap.add_argument("--path-device", default="gpu", choices=["gpu", "cpu"])
+    ap.add_argument("--only", default="env,match_random,gpu_path,match_real,kernel,full_path,latency")
     a = ap.parse_args()
     only = set(a.only.split(","))
-    out = a.out
+    out = OUT = a.out
+    PATH_DEVICE = a.path_device
+    store: dict[str, object] = {}
     if "env" in only:
         section("env", out)(env)()
     if "match_random" in only:
         section("match_random", out)(match_random)()
-    rows = None
-    if only & {"match_real", "kernel"}:
+    if "gpu_path" in only:
+        section("gpu_path", out)(gpu_path)(a.data, a.symbols, a.events, store)
+    rows = store.get("rows")
+    if rows is None and only & {"match_real", "kernel"}:
         t0 = time.perf_counter()
         rows = real_rows(a.data, a.symbols, a.events)
         RESULTS.setdefault("wall_s", {})["real_rows"] = round(time.perf_counter() - t0, 1)
-        print("rows", len(rows), flush=True)
     if "match_real" in only:
         section("match_real", out)(match_real)(rows, a.symbols)
     if "kernel" in only:

@@ -258,15 +258,21 @@ def _move_levels_nb(lv, s, si, dst, src, count):
         return impl
 
     def impl_any(lv, s, si, dst, src, count):
-        if dst < src:
-            for k in range(count):
-                for c in range(lv.shape[3]):
-                    lv[s, si, dst + k, c] = lv[s, si, src + k, c]
-        else:
-            for k in range(count - 1, -1, -1):
-                for c in range(lv.shape[3]):
-                    lv[s, si, dst + k, c] = lv[s, si, src + k, c]
+        move_levels_loop(lv, s, si, dst, src, count)
     return impl_any
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def move_levels_loop(lv, s, si, dst, src, count) -> None:
+    """:func:`move_levels` element by element (any layout; the GPU path's version)."""
+    if dst < src:
+        for k in range(count):
+            for c in range(lv.shape[3]):
+                lv[s, si, dst + k, c] = lv[s, si, src + k, c]
+    else:
+        for k in range(count - 1, -1, -1):
+            for c in range(lv.shape[3]):
+                lv[s, si, dst + k, c] = lv[s, si, src + k, c]
 
 
 @njit(cache=True, inline="always", _nrt=False)

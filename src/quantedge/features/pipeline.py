@@ -391,7 +391,7 @@ def rows_fit(batch, a: int, b: int, ns: int, fs, cad: int, kinds: int, room: int
     """Which events of batch[a:b] write a snapshot row at cadence ``cad``, and where: rank[i - a] =
     ``base`` + the row's index in stream order, -1 for an event that writes none.  Returns the end
     e <= b of the longest run batch[a:e] with at most ``room`` rows.  ``kinds``: bit k set for each
-    event kind the step works; lastt/lastb: scratch of ns entries.
+    event kind the step works; lastt/lastb: scratch of ns entries, set here from the features state.
 
     Exact, from the sampling rule of pre_event: after any worked event the symbol's next sampling
     time is the first cadence multiple after its (monotone-clamped) time, so an event writes a row iff
@@ -403,6 +403,15 @@ def rows_fit(batch, a: int, b: int, ns: int, fs, cad: int, kinds: int, room: int
             lastb[s] = lastt[s] // cad
         else:
             lastt[s] = NO_TS_LO
+    return rows_scan(batch, a, b, ns, cad, kinds, room, base, lastt, lastb, rank)
+
+
+@njit(cache=True, _nrt=False)
+def rows_scan(batch, a: int, b: int, ns: int, cad: int, kinds: int, room: int, base: int, lastt, lastb,
+              rank) -> int:
+    """:func:`rows_fit` from the symbols' clocks ``lastt`` / ``lastb`` as they are (``NO_TS_LO``: not
+    started), which it advances over batch[a:e] only: a caller that keeps them from chunk to chunk
+    (the GPU path, whose features state stays on the device) can go on with the next chunk at e."""
     used = 0
     for i in range(a, b):
         rank[i - a] = -1
@@ -417,14 +426,14 @@ def rows_fit(batch, a: int, b: int, ns: int, fs, cad: int, kinds: int, room: int
             continue
         if t < lastt[s]:
             t = lastt[s]
-        lastt[s] = t
         k = t // cad
         if k > lastb[s]:
-            lastb[s] = k
             if used == room:
                 return i
+            lastb[s] = k
             rank[i - a] = base + used
             used += 1
+        lastt[s] = t
     return b
 
 

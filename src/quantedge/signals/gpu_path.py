@@ -1,0 +1,350 @@
+"""The full path on the GPU for market-by-order streams: books, features and signals in one CUDA kernel,
+one thread per symbol.
+
+Why: on the CPU the full path is bound by the book and feature work (BENCHMARKS.md), while the
+signal stage alone is a small part of it.  Here each thread applies its symbol's events in stream
+order with the very functions the CPU step uses (``pre_event``, ``l3_event``, ``post_event`` of
+:mod:`quantedge.features.pipeline` and :mod:`quantedge.book.l3`: the same Python source compiled for
+the CUDA target) and scores each snapshot row with :func:`quantedge.signals.logic.update_row` right
+after writing it.  Symbols share no state, so every output equals the CPU path's.
+
+What differs is layout only: each symbol has its own order table (the CPU's is one hash table for
+all symbols, on which threads would race), and the two counters the CPU keeps in one shared cell
+(snapshot rows written, symbols touched) are per-symbol cells.  The kernel needs no shared memory,
+atomics or other recent CUDA features.
+
+Host work per chunk of events: which events write a snapshot row and where (``rows_scan``, with the
+symbols' sampling clocks kept on the host), a stable counting sort by symbol (``group_by_symbol``),
+the copy of the chunk to the device; back come the scores, trigger flags and the explain values of
+the rows worth emitting (and the snapshot rows themselves with ``keep_rows``).
+
+``device="cpu"`` runs the same per-symbol body through a compiled CPU loop over the symbols, with the
+same host work: the test of this arrangement on machines without a GPU (the CUDA simulator cannot
+run kernels that call compiled functions).  It is a check, not a fast path.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import cuda, njit  # importing numba.cuda needs no GPU
+
+from quantedge.book.l3 import (
+    KIND_CLEAR,
+    KIND_ORDER,
+    KIND_STATUS,
+    KIND_TRADE,
+    OT_NCOL,
+    OT_TAG,
+    L3Book,
+    l3_event,
+    ot_insert,
+)
+from quantedge.book.l3 import _bits as table_bits
+from quantedge.book.state import A_BAD_SYMBOL, A_TABLE_FULL, B_FLAGS, FLAG_ANOM_BASE
+from quantedge.features.pipeline import MODE_KINDS, group_by_symbol, post_event, pre_event, rows_scan
+from quantedge.features.sampling import Snapshots
+from quantedge.features.state import CFG_CADENCE, CFG_SKIP_STALE, NF, FeatureState
+from quantedge.signals.config import SignalConfig, load_config
+from quantedge.signals.engine import SignalOutput
+from quantedge.signals.logic import INDEX, N_SIG, N_ST, init_states, update_row
+from quantedge.signals.types import N_EXPLAIN
+
+#: "not started" for the host's sampling clocks (rows_scan)
+_NO_TS = np.iinfo(np.int64).min
+
+
+def aligned(dtype: np.dtype) -> np.dtype:
+    """The same record layout declared aligned (EVENT_DTYPE's fields already sit at natural offsets):
+    compiled code then loads each field whole instead of byte by byte."""
+    return np.dtype({"names": list(dtype.names), "formats": [dtype.fields[n][0] for n in dtype.names],
+                     "offsets": [dtype.fields[n][1] for n in dtype.names], "itemsize": dtype.itemsize},
+                    align=True)
+
+
+@njit(cache=True, _nrt=False)
+def symbol_run(s, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s_sym, s_F, s_n2, rank,
+               marked2, n_marked2, ev, offsets, st, scfg, score, trig, ex_min, flag, expl) -> int:
+    """Symbol s's events ``ev[offsets[s]:offsets[s + 1]]`` (grouped, stream order kept) through book,
+    features and signals; returns the events worked.  ``rank[q]``: the snapshot row event q writes."""
+    ot = ot3[s]
+    otn = otn2[s]
+    s_n = s_n2[s:s + 1]
+    marked = marked2[s:s + 1]
+    n_marked = n_marked2[s:s + 1]
+    skip_stale = fcfg[CFG_SKIP_STALE] == 1
+    worked = 0
+    for q in range(offsets[s], offsets[s + 1]):
+        e = ev[q]
+        k = e.kind
+        if k != KIND_ORDER and k != KIND_TRADE and k != KIND_STATUS and k != KIND_CLEAR:
+            continue
+        rows_before = s_n[0]
+        t = pre_event(fs, rq, vap, fz, fcfg, lv, sd, s_ts, s_sym, s_F, s_n, rank, marked, n_marked, s,
+                      e.ts_event, q)
+        if t < 0:  # no row place: cannot happen when rank came from rows_scan (the host checks)
+            return worked
+        if s_n[0] != rows_before:
+            r = rank[q]
+            flag[r] = update_row(s_F, r, s_ts[r], st, s, scfg, score, trig, ex_min, expl, r)
+        l3_event(lv, sd, bk, ot, otn, bits, s, k, e.action, e.side, e.price, e.size, e.order_id,
+                 e.conditions, e.ts_event)
+        post_event(fs, pl, vap, fcfg, lv, sd, s, t, k, e.flags, e.price, e.size, e.conditions, e.venue,
+                   e.side, skip_stale)
+        worked += 1
+    return worked
+
+
+@njit(cache=True, _nrt=False)
+def _symbols_cpu(lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s_sym, s_F, s_n2, rank,
+                 marked2, n_marked2, ev, offsets, st, scfg, score, trig, ex_min, flag, expl) -> int:
+    """The kernel's work on the CPU, symbol after symbol (device="cpu")."""
+    worked = 0
+    for s in range(offsets.shape[0] - 1):
+        worked += symbol_run(s, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s_sym, s_F,
+                             s_n2, rank, marked2, n_marked2, ev, offsets, st, scfg, score, trig, ex_min,
+                             flag, expl)
+    return worked
+
+
+@njit(cache=True, _nrt=False)
+def split_order_table(ot, ot3, otn2, bk, bits: int) -> None:
+    """Move the orders of the shared table into per-symbol tables (a full one counts A_TABLE_FULL)."""
+    for i in range(ot.shape[0]):
+        tag = ot[i, OT_TAG]
+        if tag != 0:
+            s = (tag >> 1) - 1
+            if not ot_insert(ot3[s], otn2[s], s, ot[i, 0], tag & 1, ot[i, 2], ot[i, 3], bits):
+                bk[s, A_TABLE_FULL] += 1
+                bk[s, B_FLAGS] |= FLAG_ANOM_BASE << A_TABLE_FULL
+
+
+def l3_path_kernel(lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s_sym, s_F, s_n2, rank,
+                   marked2, n_marked2, ev, offsets, st, scfg, score, trig, ex_min, flag, expl) -> None:
+    """CUDA kernel (compiled by :func:`cuda_kernel`): thread s runs :func:`symbol_run` for symbol s."""
+    s = cuda.grid(1)
+    if s < offsets.shape[0] - 1:
+        symbol_run(s, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s_sym, s_F, s_n2, rank,
+                   marked2, n_marked2, ev, offsets, st, scfg, score, trig, ex_min, flag, expl)
+
+
+def retarget(fn, memo: dict | None = None, device: bool = True):
+    """``fn`` (a Python function or an ``@njit`` dispatcher) compiled with ``numba.cuda.jit``, and the
+    same for every ``@njit`` function it calls, recursively: the same source for both targets.
+
+    Why not let numba.cuda compile the njit functions it meets: the CPU functions' IR-level inlining
+    (``inline="always"``) does not carry over to the CUDA compiler of the numba-cuda package (an
+    internal assertion fails); as CUDA device functions the calls are inlined by NVVM instead."""
+    from types import FunctionType
+
+    from numba.core.registry import CPUDispatcher
+
+    from quantedge.book.state import move_levels, move_levels_loop
+
+    # CPU-only overloads (a vectorized memmove) -> their plain versions
+    substitutes = {move_levels: move_levels_loop}
+    memo = {} if memo is None else memo
+    py = fn.py_func if isinstance(fn, CPUDispatcher) else fn
+    if py in memo:
+        return memo[py]
+    glb = dict(py.__globals__)
+    for name in py.__code__.co_names:
+        obj = glb.get(name)
+        obj = substitutes.get(obj, obj) if callable(obj) else obj
+        if isinstance(obj, CPUDispatcher):
+            glb[name] = retarget(obj, memo)
+    new = FunctionType(py.__code__, glb, py.__name__, py.__defaults__, py.__closure__)
+    out = cuda.jit(device=True)(new) if device else cuda.jit(new)
+    memo[py] = out
+    return out
+
+
+_KERNEL: dict[str, object] = {}
+
+
+def cuda_kernel():
+    """The compiled kernel (once per process; compiling takes a while: it holds the whole path)."""
+    if not _KERNEL:
+        _KERNEL["l3"] = retarget(l3_path_kernel, device=False)
+    return _KERNEL["l3"]
+
+
+class L3GpuPath:
+    """Books + features + signals of ``n`` symbols on the device (``device="gpu"``), fed event batches.
+
+    Starts from the given (seeded) book and feature state, which it copies; ``step(batch)`` returns
+    the batch's signal outputs (rows in stream order, as :class:`SignalEngine` gives them after a
+    :class:`FeaturePipeline` step); :meth:`download` brings the state back for inspection.
+    ``orders_per_symbol``: each symbol's order table (rounded up to a power of two; 7/8 of it usable).
+    ``row_capacity``: snapshot rows per kernel launch (a chunk with more rows is cut).
+    ``keep_rows``: also return the snapshot rows (``self.rows`` after each step)."""
+
+    def __init__(self, book: L3Book, features: FeatureState, config: SignalConfig | None = None,
+                 device: str = "gpu", orders_per_symbol: int = 8192, row_capacity: int = 1 << 18,
+                 chunk_events: int = 1 << 22, explain: str = "emitted", keep_rows: bool = False,
+                 threads_per_block: int = 32) -> None:
+        if device not in ("gpu", "cpu"):
+            raise ValueError(f"device must be 'gpu' or 'cpu', got {device!r}")
+        if features.cfg[CFG_CADENCE] <= 0:
+            raise ValueError("the full path samples snapshot rows: the feature state needs a cadence > 0")
+        if book.n_symbols != features.n_symbols:
+            raise ValueError(f"book has {book.n_symbols} symbols, features {features.n_symbols}")
+        self.device = device
+        self.n_symbols = ns = book.n_symbols
+        self.cad = int(features.cfg[CFG_CADENCE])
+        self.kinds = MODE_KINDS["l3"]
+        self.row_capacity = int(row_capacity)
+        self.chunk_events = int(chunk_events)
+        self.keep_rows = keep_rows
+        self.tpb = threads_per_block
+        self.rows: Snapshots | None = None
+        self.rows_seen = 0
+        #: seconds spent per part of the work (host grouping, copies in, kernel, copies out)
+        self.timing = {"host": 0.0, "to_device": 0.0, "kernel": 0.0, "from_device": 0.0}
+        cfg = (config if config is not None else load_config()).vector()
+        self.ex_min = -1.0 if explain == "all" else float(cfg[INDEX["trigger.emit_min"]])
+        cap = 1 << table_bits(max(2, int(orders_per_symbol)))
+        self.bits = table_bits(cap)
+        ot3 = np.zeros((ns, cap, OT_NCOL), np.int64)
+        otn2 = np.zeros((ns, 2), np.int64)
+        bk = book.bk.copy()
+        split_order_table(book.ot, ot3, otn2, bk, self.bits)
+        st = np.zeros((ns, N_ST))
+        init_states(st)
+        R = self.row_capacity
+        host = dict(lv=book.lv.copy(), sd=book.sd.copy(), bk=bk, ot3=ot3, otn2=otn2, fs=features.fs.copy(),
+                    rq=features.rq.copy(), pl=features.pl.copy(), vap=features.vap.copy(),
+                    fz=features.fz.copy(), fcfg=features.cfg.copy(), s_ts=np.zeros(R, np.int64),
+                    s_sym=np.zeros(R, np.int32), s_F=np.zeros((R, NF)), s_n2=np.zeros(ns, np.int64),
+                    marked2=np.zeros(ns, np.int64), n_marked2=np.zeros(ns, np.int64),
+                    st=np.asfortranarray(st) if device == "gpu" else st,
+                    scfg=np.ascontiguousarray(cfg, np.float64), score=np.zeros((R, N_SIG)),
+                    trig=np.zeros((R, N_SIG), np.uint8), flag=np.zeros(R, np.uint8),
+                    expl=np.zeros((R, N_SIG, N_EXPLAIN)))
+        self._names = list(host)
+        if device == "gpu":
+            self.d = {k: cuda.to_device(v) for k, v in host.items()}
+            self._kernel = cuda_kernel()
+        else:
+            self.d = host
+        # host-side sampling clocks and grouping scratch
+        self._lastt = np.full(ns, _NO_TS, np.int64)
+        self._lastb = np.zeros(ns, np.int64)
+        self._counts = np.zeros(ns + 2, np.int64)
+        self._offsets = np.zeros(ns + 1, np.int64)
+        self._bad_symbol = 0
+        self._grp = np.empty(0, np.uint8)
+        self._rank_in = np.empty(0, np.int64)
+        self._rank = np.empty(0, np.int64)
+
+    def _scratch(self, n: int, dtype: np.dtype) -> None:
+        if self._grp.shape[0] < n or self._grp.dtype != dtype:
+            self._grp = np.empty(n, dtype)
+            self._rank_in = np.empty(n, np.int64)
+            self._rank = np.empty(n, np.int64)
+
+    def step(self, batch: np.ndarray) -> SignalOutput:
+        """Apply one batch of EVENT_DTYPE events (any cut of the stream); the signal outputs of the
+        snapshot rows it wrote, in stream order."""
+        from quantedge.signals.engine import concat_outputs
+
+        outs: list[SignalOutput] = []
+        rows: list[Snapshots] = []
+        n = batch.shape[0]
+        self._scratch(min(n, self.chunk_events), batch.dtype)
+        ns = self.n_symbols
+        a = 0
+        while a < n:
+            t0 = time.perf_counter()
+            c = min(n - a, self.chunk_events)
+            c = rows_scan(batch, a, a + c, ns, self.cad, self.kinds, self.row_capacity, 0, self._lastt,
+                          self._lastb, self._rank_in) - a  # >= 1: row_capacity >= 1
+            chunk = batch[a:a + c]
+            worked = ((self.kinds >> chunk["kind"].astype(np.int64)) & 1) == 1
+            unknown = (chunk["symbol"] < 0) | (chunk["symbol"] >= ns)
+            self._bad_symbol += int(np.count_nonzero(worked & unknown))
+            group_by_symbol(batch, a, a + c, ns, self._counts, self._grp, self._rank_in[:c], self._rank[:c])
+            self._offsets[1:] = self._counts[:ns]
+            n_rows = int(np.count_nonzero(self._rank_in[:c] >= 0))
+            self.timing["host"] += time.perf_counter() - t0
+            out, snap = self._launch(c, n_rows)
+            outs.append(out)
+            if snap is not None:
+                rows.append(snap)
+            a += c
+        res = concat_outputs(outs) if outs else self._empty()
+        if self.keep_rows:
+            if rows:
+                cat = np.concatenate
+                self.rows = Snapshots(cat([r.ts for r in rows]), cat([r.symbol for r in rows]),
+                                      cat([r.F for r in rows]))
+            else:
+                self.rows = Snapshots(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros((0, NF)))
+        return res
+
+    def _empty(self) -> SignalOutput:
+        return SignalOutput(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros((0, N_SIG)),
+                            np.zeros((0, N_SIG), np.uint8), np.zeros(0, np.int64),
+                            np.zeros((0, N_SIG, N_EXPLAIN)), self.rows_seen, 0)
+
+    def _args(self, ev, rank, offsets) -> tuple:
+        d = self.d
+        return (d["lv"], d["sd"], d["bk"], d["ot3"], d["otn2"], self.bits, d["fs"], d["rq"], d["pl"],
+                d["vap"], d["fz"], d["fcfg"], d["s_ts"], d["s_sym"], d["s_F"], d["s_n2"], rank, d["marked2"],
+                d["n_marked2"], ev, offsets, d["st"], d["scfg"], d["score"], d["trig"], self.ex_min,
+                d["flag"], d["expl"])
+
+    def _launch(self, c: int, n_rows: int) -> tuple[SignalOutput, Snapshots | None]:
+        d = self.d
+        ev = self._grp[:c].view(aligned(self._grp.dtype))
+        rank, offsets = self._rank[:c], self._offsets
+        get = (lambda a: a.copy_to_host()) if self.device == "gpu" else (lambda a: a.copy())
+        if self.device == "gpu":
+            t0 = time.perf_counter()
+            args = self._args(cuda.to_device(ev), cuda.to_device(rank), cuda.to_device(offsets))
+            t1 = time.perf_counter()
+            blocks = max(1, (self.n_symbols + self.tpb - 1) // self.tpb)
+            self._kernel[blocks, self.tpb](*args)
+            cuda.synchronize()
+            t2 = time.perf_counter()
+        else:
+            t0 = t1 = time.perf_counter()
+            _symbols_cpu(*self._args(ev, rank, offsets))
+            t2 = time.perf_counter()
+        score, trig, flag = get(d["score"][:n_rows]), get(d["trig"][:n_rows]), get(d["flag"][:n_rows])
+        ts, sym = get(d["s_ts"][:n_rows]), get(d["s_sym"][:n_rows])
+        F = get(d["s_F"][:n_rows]) if self.keep_rows else None
+        have = np.nonzero(flag > 0)[0]
+        ex_val = self._gather(have) if self.device == "gpu" else d["expl"][have].copy()
+        self.timing["to_device"] += t1 - t0
+        self.timing["kernel"] += t2 - t1
+        self.timing["from_device"] += time.perf_counter() - t2
+        ex_row = np.full(n_rows, -1, np.int64)
+        ex_row[have] = np.arange(have.shape[0])
+        out = SignalOutput(ts, sym, score, trig, ex_row, ex_val, self.rows_seen, 0)
+        self.rows_seen += n_rows
+        return out, (Snapshots(ts, sym, F) if F is not None else None)
+
+    def _gather(self, rows: np.ndarray) -> np.ndarray:
+        from quantedge.signals.gpu import _kernels
+
+        out = np.empty((rows.shape[0], N_SIG, N_EXPLAIN))
+        if rows.shape[0]:
+            d_out = cuda.device_array(out.shape, np.float64)
+            d_rows = cuda.to_device(rows.astype(np.int64))
+            _kernels()[2][max(1, (rows.shape[0] + 127) // 128), 128](self.d["expl"], d_rows, d_out)
+            d_out.copy_to_host(out)
+        return out
+
+    def download(self) -> dict[str, np.ndarray]:
+        """Host copies of the state arrays (books: lv, sd, bk; features: fs, rq, pl, vap, fz; signals:
+        st row-major), with the host's count of events for unknown symbols in ``bk[n, A_BAD_SYMBOL]``."""
+        keep = ("lv", "sd", "bk", "fs", "rq", "pl", "vap", "fz", "st", "otn2")
+        if self.device == "gpu":
+            out = {k: self.d[k].copy_to_host() for k in keep}
+        else:
+            out = {k: self.d[k].copy() for k in keep}
+        out["st"] = np.ascontiguousarray(out["st"])
+        out["bk"][self.n_symbols, A_BAD_SYMBOL] += self._bad_symbol
+        return out
