@@ -4,6 +4,10 @@ Run where a CUDA device exists (the CI machine has none; its tests use the CUDA 
 
     python scripts/gpu_check.py --data ../shared/data --out gpu_check.json
 
+Needs numba with a CUDA target and numpy < 2.5 (numba-cuda 0.30.4 fails at the first kernel
+compile under numpy 2.5: ``np.row_stack`` is gone).  The LOBSTER AMZN level-5 zip must be under
+``--data``/lobster/.
+
 Sections (each recorded in the JSON even when one fails, so a short lease still returns results):
 
 1. ``env``: numba / numba-cuda versions, the device, compute capability.
@@ -18,6 +22,8 @@ Sections (each recorded in the JSON even when one fails, so a short lease still 
    (the engine's ``step``), GPU kernel alone (inputs resident), for block sizes and state layouts.
 5. ``full_path``: books + features (one CPU core) + signals (CPU, then GPU), 2,000 symbols.
 6. ``latency``: small live batches, events in -> signal outputs, CPU and GPU.
+7. ``gpu_path``: books + features + signals in one kernel (``L3GpuPath``) against the CPU pipeline
+   (outputs and state), and its speed with a split of the time.
 """
 
 from __future__ import annotations

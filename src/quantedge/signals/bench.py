@@ -78,6 +78,38 @@ def full_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_sy
             "machine": _machine(eng.device)}
 
 
+def gpu_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_symbol: int = 3000,
+                  chunk: int = 500, device: str = "gpu") -> dict:
+    """Events/s of books + features + signals all on the device (:class:`L3GpuPath`), on the stream of
+    :func:`full_path_rate` in the same batches; ``timing_s`` splits the time into the host's grouping,
+    the copies in, the kernel and the copies out (``device="cpu"``: the same per-symbol body on the
+    CPU, a check rather than a speed)."""
+    from quantedge.features.replay import load_lobster_day, lobster_pipeline, replicate
+    from quantedge.signals.gpu_path import L3GpuPath
+
+    day = load_lobster_day(lobster_zip)
+    ev_day = day.events[:events_per_symbol]
+    per = min(int(np.count_nonzero(ev_day["action"] == 1)), 8192)
+    warm = lobster_pipeline(day, 2, max_orders=1 << 14)
+    warm_path = L3GpuPath(warm.book, warm.features, device=device, orders_per_symbol=per)
+    warm_path.step(replicate(ev_day[:1000], 2))  # compile / load the kernels
+    batches = [replicate(ev_day[a:a + chunk], n_symbols) for a in range(0, ev_day.shape[0], chunk)]
+    src = lobster_pipeline(day, n_symbols, max_orders=n_symbols * per)
+    gp = L3GpuPath(src.book, src.features, device=device, orders_per_symbol=per)
+    t0 = time.perf_counter()
+    rows = trig = 0
+    for b in batches:
+        o = gp.step(b)
+        rows += len(o)
+        trig += int(o.trig.sum())
+    t = time.perf_counter() - t0
+    n = sum(b.shape[0] for b in batches)
+    return {"bench": "gpu_full_path", "device": device, "symbols": n_symbols, "events": n,
+            "snapshot_rows": rows, "triggers": trig, "seconds": round(t, 3), "events_per_s": round(n / t),
+            "kernel_events_per_s": round(n / gp.timing["kernel"]) if gp.timing["kernel"] else 0,
+            "timing_s": {k: round(v, 4) for k, v in gp.timing.items()}, "machine": _machine(device)}
+
+
 def live_latency(lobster_zip: str | Path, n_symbols: int = 20, batch_events: int = 50,
                  n_batches: int = 2000, device: str = "cpu") -> dict:
     """Per-batch wall time (events in -> signal outputs) for small live batches; p50 / p99 / max in µs."""
@@ -135,7 +167,8 @@ def kernel_rate(rows, n_symbols: int, repeat: int = 5) -> dict:
 
 
 def run_all(data: str | Path, device: str = "auto", n_symbols: int = 2000) -> list[dict]:
-    """Both benchmarks on the CPU, and on the GPU as well when one is present."""
+    """Both benchmarks on the CPU, and on the GPU as well when one is present (plus books + features +
+    signals all on the GPU)."""
     from quantedge.signals import gpu
 
     z = Path(data) / "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
@@ -144,4 +177,6 @@ def run_all(data: str | Path, device: str = "auto", n_symbols: int = 2000) -> li
     for d in devices:
         out.append(full_path_rate(z, n_symbols=n_symbols, device=d))
         out.append(live_latency(z, device=d))
+    if "gpu" in devices:
+        out.append(gpu_path_rate(z, n_symbols=n_symbols))
     return out

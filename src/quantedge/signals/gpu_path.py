@@ -109,6 +109,18 @@ def _symbols_cpu(lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s
 
 
 @njit(cache=True, _nrt=False)
+def _unknown_symbols(batch, a: int, b: int, ns: int, kinds: int) -> int:
+    """Events of batch[a:b] of a worked kind whose symbol is outside [0, ns) (the CPU step counts them
+    as A_BAD_SYMBOL anomalies)."""
+    bad = 0
+    for i in range(a, b):
+        e = batch[i]
+        if ((kinds >> e.kind) & 1) == 1 and (e.symbol < 0 or e.symbol >= ns):
+            bad += 1
+    return bad
+
+
+@njit(cache=True, _nrt=False)
 def split_order_table(ot, ot3, otn2, bk, bits: int) -> None:
     """Move the orders of the shared table into per-symbol tables (a full one counts A_TABLE_FULL)."""
     for i in range(ot.shape[0]):
@@ -260,10 +272,7 @@ class L3GpuPath:
             c = min(n - a, self.chunk_events)
             c = rows_scan(batch, a, a + c, ns, self.cad, self.kinds, self.row_capacity, 0, self._lastt,
                           self._lastb, self._rank_in) - a  # >= 1: row_capacity >= 1
-            chunk = batch[a:a + c]
-            worked = ((self.kinds >> chunk["kind"].astype(np.int64)) & 1) == 1
-            unknown = (chunk["symbol"] < 0) | (chunk["symbol"] >= ns)
-            self._bad_symbol += int(np.count_nonzero(worked & unknown))
+            self._bad_symbol += _unknown_symbols(batch, a, a + c, ns, self.kinds)
             group_by_symbol(batch, a, a + c, ns, self._counts, self._grp, self._rank_in[:c], self._rank[:c])
             self._offsets[1:] = self._counts[:ns]
             n_rows = int(np.count_nonzero(self._rank_in[:c] >= 0))
@@ -346,5 +355,7 @@ class L3GpuPath:
         else:
             out = {k: self.d[k].copy() for k in keep}
         out["st"] = np.ascontiguousarray(out["st"])
-        out["bk"][self.n_symbols, A_BAD_SYMBOL] += self._bad_symbol
+        if self._bad_symbol:
+            out["bk"][self.n_symbols, A_BAD_SYMBOL] += self._bad_symbol
+            out["bk"][self.n_symbols, B_FLAGS] |= FLAG_ANOM_BASE << A_BAD_SYMBOL
         return out

@@ -1,0 +1,83 @@
+"""The full-path GPU arrangement (books + features + signals per symbol thread, per-symbol order
+tables, host-kept sampling clocks, grouped chunks) gives exactly the CPU pipeline's outputs and state.
+
+Run through ``device="cpu"``: the kernel's per-symbol body over the symbols on the CPU, with the same
+host work (the CUDA simulator cannot run kernels that call compiled functions).  On a device,
+``scripts/gpu_check.py`` compares the CUDA kernel the same way (results in BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quantedge.features.replay import load_lobster_day, lobster_pipeline, replicate
+from quantedge.features.state import S_MARK
+from quantedge.signals.config import load_config
+from quantedge.signals.engine import SignalEngine, concat_outputs, take_rows
+from quantedge.signals.gpu_path import L3GpuPath
+
+LOBSTER_ZIP = "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
+
+
+@pytest.fixture(scope="module")
+def amzn(shared_data):
+    return load_lobster_day(shared_data / LOBSTER_ZIP)
+
+
+def _stream(day, ns: int, n: int) -> np.ndarray:
+    ev = replicate(day.events[:n], ns)
+    # a few events of unknown symbols: counted, never applied
+    bad = ev[::997].copy()
+    bad["symbol"] = ns + 3
+    return np.sort(np.concatenate([ev, bad]), order=["ts_event", "seq"], kind="stable")
+
+
+@pytest.mark.parametrize("explain", ["emitted", "all"])
+def test_gpu_path_equals_cpu_pipeline(amzn, explain):
+    ns = 4
+    ev = _stream(amzn, ns, 3000)
+    cfg = load_config().with_values(absorption__persist_s=1.0, composite__persist_s=1.0)
+    ref = lobster_pipeline(amzn, ns, max_orders=ns * 4096)
+    eng = SignalEngine(ns, cfg, device="cpu", explain=explain)
+    src = lobster_pipeline(amzn, ns, max_orders=ns * 4096)
+    # small row capacity and chunks: chunks are cut by both limits
+    gp = L3GpuPath(src.book, src.features, cfg, device="cpu", orders_per_symbol=4096, row_capacity=97,
+                   chunk_events=1500, explain=explain, keep_rows=True)
+    rng = np.random.default_rng(11)
+    cuts = np.unique(np.concatenate([[0, 1, 2, ev.shape[0]], rng.integers(0, ev.shape[0], 6)]))
+    ro, go, rrows, grows = [], [], [], []
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        ref.step(ev[a:b])
+        rows = take_rows(ref.sampler)
+        rrows.append(rows.F)
+        ro.append(eng.step(rows))
+        go.append(gp.step(ev[a:b]))
+        grows.append(gp.rows.F)
+    r, g = concat_outputs(ro), concat_outputs(go)
+    assert len(r) > 500 and len(r) == len(g)
+    assert np.array_equal(r.ts, g.ts) and np.array_equal(r.symbol, g.symbol)
+    assert np.array_equal(np.concatenate(rrows), np.concatenate(grows), equal_nan=True)
+    assert np.array_equal(r.score, g.score) and np.array_equal(r.trig, g.trig)
+    assert np.array_equal(r.ex_row >= 0, g.ex_row >= 0)
+    assert np.array_equal(r.explain, g.explain, equal_nan=True)
+    st = gp.download()
+    book, f = ref.book, ref.features
+    for name, want in (("lv", book.lv), ("sd", book.sd), ("bk", book.bk), ("rq", f.rq), ("pl", f.pl),
+                       ("vap", f.vap)):
+        assert np.array_equal(st[name], want), name
+    assert st["bk"][ns].sum() > 0  # the unknown-symbol events were counted
+    assert np.array_equal(st["fz"], f.fz, equal_nan=True)
+    fs_gpu, fs_cpu = st["fs"].copy(), f.fs.copy()
+    fs_gpu[:, S_MARK] = fs_cpu[:, S_MARK] = 0  # "touched since the last derive": the GPU path never derives
+    assert np.array_equal(fs_gpu, fs_cpu)
+    assert np.array_equal(st["st"], eng.st, equal_nan=True)
+
+
+def test_gpu_path_rejects_bad_setup(amzn):
+    from quantedge.features.state import FeatureState
+
+    p = lobster_pipeline(amzn, 2, max_orders=1024)
+    with pytest.raises(ValueError, match="device"):
+        L3GpuPath(p.book, p.features, device="tpu")
+    with pytest.raises(ValueError, match="cadence"):
+        L3GpuPath(p.book, FeatureState.allocate(2, cadence_ns=0), device="cpu")
