@@ -22,7 +22,7 @@ Sections (each recorded in the JSON even when one fails, so a short lease still 
    (the engine's ``step``), GPU kernel alone (inputs resident), for block sizes and state layouts.
 5. ``full_path``: books + features (one CPU core) + signals (CPU, then GPU), 2,000 symbols.
 6. ``latency``: small live batches, events in -> signal outputs, CPU and GPU.
-7. ``gpu_path``: books + features + signals in one kernel (``L3GpuPath``) against the CPU pipeline
+7. ``gpu_path``: books + features + signals in one kernel (``GpuPath``, mode l3) against the CPU pipeline
    (outputs and state), and its speed with a split of the time.
 """
 
@@ -229,12 +229,12 @@ def kernel(rows, n_symbols: int) -> dict:
 
 
 def gpu_path(data: Path, n_symbols: int, events: int, store: dict) -> dict:
-    """Books + features + signals in one kernel (L3GpuPath) against the CPU pipeline + CPU signals."""
+    """Books + features + signals in one kernel (GpuPath, mode "l3") against the CPU pipeline and signals."""
     from quantedge.features.replay import load_lobster_day, lobster_pipeline, replicate
     from quantedge.features.state import S_MARK
     from quantedge.signals.config import load_config
     from quantedge.signals.engine import SignalEngine, concat_outputs, take_rows
-    from quantedge.signals.gpu_path import L3GpuPath
+    from quantedge.signals.gpu_path import GpuPath
 
     day = load_lobster_day(data / "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip")
     ev_day = day.events[:events]
@@ -257,7 +257,7 @@ def gpu_path(data: Path, n_symbols: int, events: int, store: dict) -> dict:
                               np.concatenate([r.F for r in rows]))
     src = lobster_pipeline(day, n_symbols, max_orders=n_symbols * per)
     t0 = time.perf_counter()
-    gp = L3GpuPath(src.book, src.features, device=PATH_DEVICE, orders_per_symbol=per)
+    gp = GpuPath("l3", src.book, src.features, device=PATH_DEVICE, orders_per_symbol=per)
     go = [gp.step(b) for b in batches]
     res["first_run_with_compile_s"] = round(time.perf_counter() - t0, 1)
     r, g = concat_outputs(ro), concat_outputs(go)
@@ -281,7 +281,7 @@ def gpu_path(data: Path, n_symbols: int, events: int, store: dict) -> dict:
     for label, bs, kw in (("batches_of_1M_events", batches, {}),
                           ("one_batch_6M_events", [np.concatenate(batches)], {"row_capacity": 1 << 20})):
         src = lobster_pipeline(day, n_symbols, max_orders=n_symbols * per)
-        gp = L3GpuPath(src.book, src.features, device=PATH_DEVICE, orders_per_symbol=per, **kw)
+        gp = GpuPath("l3", src.book, src.features, device=PATH_DEVICE, orders_per_symbol=per, **kw)
         t0 = time.perf_counter()
         n_out = sum(len(gp.step(x)) for x in bs)
         t = time.perf_counter() - t0

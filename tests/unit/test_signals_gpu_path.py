@@ -10,13 +10,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from quantedge.book.l2 import L2Book
+from quantedge.book.state import A_BAD_SYMBOL
+from quantedge.catalog.importers.databento import read_databento_mbp10
+from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks
+from quantedge.catalog.symbols import NameTable
+from quantedge.features.pipeline import FeaturePipeline
 from quantedge.features.replay import load_lobster_day, lobster_pipeline, replicate
-from quantedge.features.state import S_MARK
+from quantedge.features.state import S_MARK, FeatureState
 from quantedge.signals.config import load_config
 from quantedge.signals.engine import SignalEngine, concat_outputs, take_rows
-from quantedge.signals.gpu_path import L3GpuPath
+from quantedge.signals.gpu_path import GpuPath
 
 LOBSTER_ZIP = "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
+DATABENTO = "databento/AAPL_2024-10-21_mbp10_premarket_excerpt.csv"
 
 
 @pytest.fixture(scope="module")
@@ -32,19 +39,7 @@ def _stream(day, ns: int, n: int) -> np.ndarray:
     return np.sort(np.concatenate([ev, bad]), order=["ts_event", "seq"], kind="stable")
 
 
-@pytest.mark.parametrize("explain", ["emitted", "all"])
-def test_gpu_path_equals_cpu_pipeline(amzn, explain):
-    ns = 4
-    ev = _stream(amzn, ns, 3000)
-    cfg = load_config().with_values(absorption__persist_s=1.0, composite__persist_s=1.0)
-    ref = lobster_pipeline(amzn, ns, max_orders=ns * 4096)
-    eng = SignalEngine(ns, cfg, device="cpu", explain=explain)
-    src = lobster_pipeline(amzn, ns, max_orders=ns * 4096)
-    # small row capacity and chunks: chunks are cut by both limits
-    gp = L3GpuPath(src.book, src.features, cfg, device="cpu", orders_per_symbol=4096, row_capacity=97,
-                   chunk_events=1500, explain=explain, keep_rows=True)
-    rng = np.random.default_rng(11)
-    cuts = np.unique(np.concatenate([[0, 1, 2, ev.shape[0]], rng.integers(0, ev.shape[0], 6)]))
+def _run_both(ref, eng, gp, ev, cuts):
     ro, go, rrows, grows = [], [], [], []
     for a, b in zip(cuts[:-1], cuts[1:], strict=True):
         ref.step(ev[a:b])
@@ -53,6 +48,10 @@ def test_gpu_path_equals_cpu_pipeline(amzn, explain):
         ro.append(eng.step(rows))
         go.append(gp.step(ev[a:b]))
         grows.append(gp.rows.F)
+    return ro, go, rrows, grows
+
+
+def _assert_same(ref, eng, ro, go, rrows, grows, gp, ns, unknown: bool = False):
     r, g = concat_outputs(ro), concat_outputs(go)
     assert len(r) > 500 and len(r) == len(g)
     assert np.array_equal(r.ts, g.ts) and np.array_equal(r.symbol, g.symbol)
@@ -65,7 +64,7 @@ def test_gpu_path_equals_cpu_pipeline(amzn, explain):
     for name, want in (("lv", book.lv), ("sd", book.sd), ("bk", book.bk), ("rq", f.rq), ("pl", f.pl),
                        ("vap", f.vap)):
         assert np.array_equal(st[name], want), name
-    assert st["bk"][ns].sum() > 0  # the unknown-symbol events were counted
+    assert (st["bk"][ns, A_BAD_SYMBOL] > 0) == unknown  # the unknown-symbol events were counted
     assert np.array_equal(st["fz"], f.fz, equal_nan=True)
     fs_gpu, fs_cpu = st["fs"].copy(), f.fs.copy()
     fs_gpu[:, S_MARK] = fs_cpu[:, S_MARK] = 0  # "touched since the last derive": the GPU path never derives
@@ -73,11 +72,54 @@ def test_gpu_path_equals_cpu_pipeline(amzn, explain):
     assert np.array_equal(st["st"], eng.st, equal_nan=True)
 
 
-def test_gpu_path_rejects_bad_setup(amzn):
-    from quantedge.features.state import FeatureState
+@pytest.mark.parametrize("explain", ["emitted", "all"])
+def test_gpu_path_equals_cpu_pipeline(amzn, explain):
+    ns = 4
+    ev = _stream(amzn, ns, 3000)
+    cfg = load_config().with_values(absorption__persist_s=1.0, composite__persist_s=1.0)
+    ref = lobster_pipeline(amzn, ns, max_orders=ns * 4096)
+    eng = SignalEngine(ns, cfg, device="cpu", explain=explain)
+    src = lobster_pipeline(amzn, ns, max_orders=ns * 4096)
+    # small row capacity and chunks: chunks are cut by both limits
+    gp = GpuPath("l3", src.book, src.features, cfg, device="cpu", orders_per_symbol=4096, row_capacity=97,
+                 chunk_events=1500, explain=explain, keep_rows=True)
+    rng = np.random.default_rng(11)
+    cuts = np.unique(np.concatenate([[0, 1, 2, ev.shape[0]], rng.integers(0, ev.shape[0], 6)]))
+    ro, go, rrows, grows = _run_both(ref, eng, gp, ev, cuts)
+    _assert_same(ref, eng, ro, go, rrows, grows, gp, ns, unknown=True)
 
+
+def test_gpu_path_rejects_bad_setup(amzn):
     p = lobster_pipeline(amzn, 2, max_orders=1024)
     with pytest.raises(ValueError, match="device"):
-        L3GpuPath(p.book, p.features, device="tpu")
+        GpuPath("l3", p.book, p.features, device="tpu")
     with pytest.raises(ValueError, match="cadence"):
-        L3GpuPath(p.book, FeatureState.allocate(2, cadence_ns=0), device="cpu")
+        GpuPath("l3", p.book, FeatureState.allocate(2, cadence_ns=0), device="cpu")
+    with pytest.raises(ValueError, match="mode"):
+        GpuPath("l4", p.book, p.features, device="cpu")
+    with pytest.raises(ValueError, match="L3Book"):
+        GpuPath("l3", L2Book.allocate(2, capacity=8, tick=1), p.features, device="cpu")
+
+
+@pytest.mark.parametrize("mode", ["l2", "nbbo"])
+def test_gpu_path_price_level_and_nbbo_modes(shared_data, mode):
+    """Market-by-price (real Databento MBP-10 excerpt) and NBBO-only (real NEPT IQFeed ticks), three
+    copies each, through the same per-symbol body: the CPU pipeline's outputs and state exactly."""
+    ns = 3
+    if mode == "l2":
+        ev = replicate(read_databento_mbp10(shared_data / DATABENTO, NameTable())[0], ns, offset_ns=3_000_000)
+    else:
+        ticks = read_iqfeed_ticks(shared_data / "iqfeed/NEPT_ticks_2021-03-01_2021-03-03.csv", NameTable())[0]
+        ev = replicate(ticks[:12_000], ns, offset_ns=3_000_000)
+
+    def book():
+        return L2Book.allocate(ns, capacity=64, tick=1) if mode == "l2" else None
+
+    cfg = load_config().with_values(absorption__persist_s=1.0, composite__persist_s=1.0)
+    ref = FeaturePipeline(mode, FeatureState.allocate(ns, cadence_ns=100_000_000), book())
+    eng = SignalEngine(ns, cfg, device="cpu")
+    gp = GpuPath(mode, book(), FeatureState.allocate(ns, cadence_ns=100_000_000), cfg, device="cpu",
+                 row_capacity=331, chunk_events=5000, keep_rows=True)
+    cuts = np.array([0, 7, 4000, 4001, ev.shape[0] // 2, ev.shape[0]])
+    ro, go, rrows, grows = _run_both(ref, eng, gp, ev, cuts)
+    _assert_same(ref, eng, ro, go, rrows, grows, gp, ns)

@@ -80,22 +80,22 @@ def full_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_sy
 
 def gpu_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_symbol: int = 3000,
                   chunk: int = 500, device: str = "gpu") -> dict:
-    """Events/s of books + features + signals all on the device (:class:`L3GpuPath`), on the stream of
+    """Events/s of books + features + signals all on the device (:class:`GpuPath`), on the stream of
     :func:`full_path_rate` in the same batches; ``timing_s`` splits the time into the host's grouping,
     the copies in, the kernel and the copies out (``device="cpu"``: the same per-symbol body on the
     CPU, a check rather than a speed)."""
     from quantedge.features.replay import load_lobster_day, lobster_pipeline, replicate
-    from quantedge.signals.gpu_path import L3GpuPath
+    from quantedge.signals.gpu_path import GpuPath
 
     day = load_lobster_day(lobster_zip)
     ev_day = day.events[:events_per_symbol]
     per = min(int(np.count_nonzero(ev_day["action"] == 1)), 8192)
     warm = lobster_pipeline(day, 2, max_orders=1 << 14)
-    warm_path = L3GpuPath(warm.book, warm.features, device=device, orders_per_symbol=per)
+    warm_path = GpuPath("l3", warm.book, warm.features, device=device, orders_per_symbol=per)
     warm_path.step(replicate(ev_day[:1000], 2))  # compile / load the kernels
     batches = [replicate(ev_day[a:a + chunk], n_symbols) for a in range(0, ev_day.shape[0], chunk)]
     src = lobster_pipeline(day, n_symbols, max_orders=n_symbols * per)
-    gp = L3GpuPath(src.book, src.features, device=device, orders_per_symbol=per)
+    gp = GpuPath("l3", src.book, src.features, device=device, orders_per_symbol=per)
     t0 = time.perf_counter()
     rows = trig = 0
     for b in batches:

@@ -1,16 +1,15 @@
-"""The full path on the GPU for market-by-order streams: books, features and signals in one CUDA kernel,
-one thread per symbol.
+"""The full path on the GPU: books, features and signals in one CUDA kernel, one thread per symbol.
 
 Why: on the CPU the full path is bound by the book and feature work (BENCHMARKS.md), while the
 signal stage alone is a small part of it.  Here each thread applies its symbol's events in stream
-order with the very functions the CPU step uses (``pre_event``, ``l3_event``, ``post_event`` of
-:mod:`quantedge.features.pipeline` and :mod:`quantedge.book.l3`: the same Python source compiled for
-the CUDA target) and scores each snapshot row with :func:`quantedge.signals.logic.update_row` right
+order with the very functions the CPU step kernels use (``pre_event``, the mode's book event
+function ``l3_event`` / ``l2_event`` / ``nbbo_event``, ``post_event``: the same Python source compiled
+for the CUDA target) and scores each snapshot row with :func:`quantedge.signals.logic.update_row` right
 after writing it.  Symbols share no state, so every output equals the CPU path's.
 
-What differs is layout only: each symbol has its own order table (the CPU's is one hash table for
-all symbols, on which threads would race), and the two counters the CPU keeps in one shared cell
-(snapshot rows written, symbols touched) are per-symbol cells.  The kernel needs no shared memory,
+What differs is layout only: each symbol has its own order table (market-by-order; the CPU's is one
+hash table for all symbols, on which threads would race), and the two counters the CPU keeps in one
+shared cell (snapshot rows written, symbols touched) are per-symbol cells.  The kernel needs no shared memory,
 atomics or other recent CUDA features.
 
 Host work per chunk of events: which events write a snapshot row and where (``rows_scan``, with the
@@ -30,20 +29,18 @@ import time
 import numpy as np
 from numba import cuda, njit  # importing numba.cuda needs no GPU
 
-from quantedge.book.l3 import (
-    KIND_CLEAR,
-    KIND_ORDER,
-    KIND_STATUS,
-    KIND_TRADE,
-    OT_NCOL,
-    OT_TAG,
-    L3Book,
-    l3_event,
-    ot_insert,
-)
+from quantedge.book.l2 import l2_event
+from quantedge.book.l3 import KIND_TRADE, OT_NCOL, OT_TAG, L3Book, l3_event, ot_insert
 from quantedge.book.l3 import _bits as table_bits
-from quantedge.book.state import A_BAD_SYMBOL, A_TABLE_FULL, B_FLAGS, FLAG_ANOM_BASE
-from quantedge.features.pipeline import MODE_KINDS, group_by_symbol, post_event, pre_event, rows_scan
+from quantedge.book.state import A_BAD_SYMBOL, A_TABLE_FULL, B_FLAGS, FLAG_ANOM_BASE, LevelBook
+from quantedge.features.pipeline import (
+    MODE_KINDS,
+    group_by_symbol,
+    nbbo_event,
+    post_event,
+    pre_event,
+    rows_scan,
+)
 from quantedge.features.sampling import Snapshots
 from quantedge.features.state import CFG_CADENCE, CFG_SKIP_STALE, NF, FeatureState
 from quantedge.signals.config import SignalConfig, load_config
@@ -63,22 +60,29 @@ def aligned(dtype: np.dtype) -> np.dtype:
                     align=True)
 
 
+#: book modes of the path (as FeaturePipeline's ``mode``)
+MODES = {"l3": 0, "l2": 1, "nbbo": 2}
+
+
 @njit(cache=True, _nrt=False)
-def symbol_run(s, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s_sym, s_F, s_n2, rank,
-               marked2, n_marked2, ev, offsets, st, scfg, score, trig, ex_min, flag, expl) -> int:
+def symbol_run(s, mode, kinds, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s_sym, s_F, s_n2,
+               rank, marked2, n_marked2, ev, offsets, st, scfg, score, trig, ex_min, flag, expl) -> int:
     """Symbol s's events ``ev[offsets[s]:offsets[s + 1]]`` (grouped, stream order kept) through book,
-    features and signals; returns the events worked.  ``rank[q]``: the snapshot row event q writes."""
+    features and signals; returns the events worked.  ``mode``: 0 market-by-order (``l3_event``), 1
+    market-by-price (``l2_event``), 2 NBBO only (``nbbo_event``), each exactly as its CPU step kernel
+    does it; ``kinds``: the mode's worked event kinds (bit k = kind k).  ``rank[q]``: the snapshot row
+    event q writes."""
     ot = ot3[s]
     otn = otn2[s]
     s_n = s_n2[s:s + 1]
     marked = marked2[s:s + 1]
     n_marked = n_marked2[s:s + 1]
-    skip_stale = fcfg[CFG_SKIP_STALE] == 1
+    skip_stale = fcfg[CFG_SKIP_STALE] == 1 and mode != 2  # the NBBO path never skips stale levels
     worked = 0
     for q in range(offsets[s], offsets[s + 1]):
         e = ev[q]
         k = e.kind
-        if k != KIND_ORDER and k != KIND_TRADE and k != KIND_STATUS and k != KIND_CLEAR:
+        if ((kinds >> k) & 1) == 0:
             continue
         rows_before = s_n[0]
         t = pre_event(fs, rq, vap, fz, fcfg, lv, sd, s_ts, s_sym, s_F, s_n, rank, marked, n_marked, s,
@@ -88,8 +92,14 @@ def symbol_run(s, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, 
         if s_n[0] != rows_before:
             r = rank[q]
             flag[r] = update_row(s_F, r, s_ts[r], st, s, scfg, score, trig, ex_min, expl, r)
-        l3_event(lv, sd, bk, ot, otn, bits, s, k, e.action, e.side, e.price, e.size, e.order_id,
-                 e.conditions, e.ts_event)
+        if mode == 0:
+            l3_event(lv, sd, bk, ot, otn, bits, s, k, e.action, e.side, e.price, e.size, e.order_id,
+                     e.conditions, e.ts_event)
+        elif mode == 1:
+            if k != KIND_TRADE:
+                l2_event(lv, sd, bk, s, k, e.action, e.side, e.level, e.price, e.size, e.ts_event)
+        else:
+            nbbo_event(lv, sd, bk, s, k, e.action, e.side, e.price, e.size, e.ts_event)
         post_event(fs, pl, vap, fcfg, lv, sd, s, t, k, e.flags, e.price, e.size, e.conditions, e.venue,
                    e.side, skip_stale)
         worked += 1
@@ -97,14 +107,14 @@ def symbol_run(s, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, 
 
 
 @njit(cache=True, _nrt=False)
-def _symbols_cpu(lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s_sym, s_F, s_n2, rank,
-                 marked2, n_marked2, ev, offsets, st, scfg, score, trig, ex_min, flag, expl) -> int:
+def _symbols_cpu(mode, kinds, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s_sym, s_F, s_n2,
+                 rank, marked2, n_marked2, ev, offsets, st, scfg, score, trig, ex_min, flag, expl) -> int:
     """The kernel's work on the CPU, symbol after symbol (device="cpu")."""
     worked = 0
     for s in range(offsets.shape[0] - 1):
-        worked += symbol_run(s, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s_sym, s_F,
-                             s_n2, rank, marked2, n_marked2, ev, offsets, st, scfg, score, trig, ex_min,
-                             flag, expl)
+        worked += symbol_run(s, mode, kinds, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts,
+                             s_sym, s_F, s_n2, rank, marked2, n_marked2, ev, offsets, st, scfg, score, trig,
+                             ex_min, flag, expl)
     return worked
 
 
@@ -132,13 +142,13 @@ def split_order_table(ot, ot3, otn2, bk, bits: int) -> None:
                 bk[s, B_FLAGS] |= FLAG_ANOM_BASE << A_TABLE_FULL
 
 
-def l3_path_kernel(lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s_sym, s_F, s_n2, rank,
-                   marked2, n_marked2, ev, offsets, st, scfg, score, trig, ex_min, flag, expl) -> None:
+def path_kernel(mode, kinds, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s_sym, s_F, s_n2,
+                rank, marked2, n_marked2, ev, offsets, st, scfg, score, trig, ex_min, flag, expl) -> None:
     """CUDA kernel (compiled by :func:`cuda_kernel`): thread s runs :func:`symbol_run` for symbol s."""
     s = cuda.grid(1)
     if s < offsets.shape[0] - 1:
-        symbol_run(s, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s_sym, s_F, s_n2, rank,
-                   marked2, n_marked2, ev, offsets, st, scfg, score, trig, ex_min, flag, expl)
+        symbol_run(s, mode, kinds, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz, fcfg, s_ts, s_sym, s_F,
+                   s_n2, rank, marked2, n_marked2, ev, offsets, st, scfg, score, trig, ex_min, flag, expl)
 
 
 def retarget(fn, memo: dict | None = None, device: bool = True):
@@ -178,34 +188,47 @@ _KERNEL: dict[str, object] = {}
 def cuda_kernel():
     """The compiled kernel (once per process; compiling takes a while: it holds the whole path)."""
     if not _KERNEL:
-        _KERNEL["l3"] = retarget(l3_path_kernel, device=False)
-    return _KERNEL["l3"]
+        _KERNEL["path"] = retarget(path_kernel, device=False)
+    return _KERNEL["path"]
 
 
-class L3GpuPath:
+class GpuPath:
     """Books + features + signals of ``n`` symbols on the device (``device="gpu"``), fed event batches.
 
-    Starts from the given (seeded) book and feature state, which it copies; ``step(batch)`` returns
-    the batch's signal outputs (rows in stream order, as :class:`SignalEngine` gives them after a
-    :class:`FeaturePipeline` step); :meth:`download` brings the state back for inspection.
-    ``orders_per_symbol``: each symbol's order table (rounded up to a power of two; 7/8 of it usable).
-    ``row_capacity``: snapshot rows per kernel launch (a chunk with more rows is cut).
-    ``keep_rows``: also return the snapshot rows (``self.rows`` after each step)."""
+    ``mode``: ``"l3"`` (market-by-order: an :class:`L3Book`), ``"l2"`` (market-by-price: an
+    :class:`L2Book`) or ``"nbbo"`` (features from quotes and trades; ``book`` may be None), as in
+    :class:`FeaturePipeline`.  Starts from the given (seeded) book and feature state, which it copies;
+    ``step(batch)`` returns the batch's signal outputs (rows in stream order, as
+    :class:`SignalEngine` gives them after a :class:`FeaturePipeline` step); :meth:`download` brings
+    the state back for inspection.  ``orders_per_symbol`` (l3): each symbol's order table (rounded up
+    to a power of two; 7/8 of it usable).  ``row_capacity``: snapshot rows per kernel launch (a chunk
+    with more rows is cut).  ``keep_rows``: also return the snapshot rows (``self.rows`` after each
+    step).  ``device``, ``emit_min``: as a :class:`SignalEngine`'s, so it can stand in for one."""
 
-    def __init__(self, book: L3Book, features: FeatureState, config: SignalConfig | None = None,
-                 device: str = "gpu", orders_per_symbol: int = 8192, row_capacity: int = 1 << 18,
-                 chunk_events: int = 1 << 22, explain: str = "emitted", keep_rows: bool = False,
-                 threads_per_block: int = 32) -> None:
+    def __init__(self, mode: str, book: LevelBook | None, features: FeatureState,
+                 config: SignalConfig | None = None, device: str = "gpu", orders_per_symbol: int = 8192,
+                 row_capacity: int = 1 << 18, chunk_events: int = 1 << 22, explain: str = "emitted",
+                 keep_rows: bool = False, threads_per_block: int = 32) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be 'l3', 'l2' or 'nbbo', got {mode!r}")
         if device not in ("gpu", "cpu"):
             raise ValueError(f"device must be 'gpu' or 'cpu', got {device!r}")
+        if explain not in ("emitted", "all"):
+            raise ValueError(f"explain must be 'emitted' or 'all', got {explain!r}")
+        if mode == "nbbo" and book is None:
+            book = LevelBook.allocate(features.n_symbols, capacity=1, tick=0)
+        if (mode == "l3") != isinstance(book, L3Book):
+            raise ValueError(f"mode {mode!r} needs {'an L3Book' if mode == 'l3' else 'a price-level book'}")
         if features.cfg[CFG_CADENCE] <= 0:
             raise ValueError("the full path samples snapshot rows: the feature state needs a cadence > 0")
         if book.n_symbols != features.n_symbols:
             raise ValueError(f"book has {book.n_symbols} symbols, features {features.n_symbols}")
+        self.mode = mode
+        self.mode_id = MODES[mode]
         self.device = device
         self.n_symbols = ns = book.n_symbols
         self.cad = int(features.cfg[CFG_CADENCE])
-        self.kinds = MODE_KINDS["l3"]
+        self.kinds = MODE_KINDS[mode]
         self.row_capacity = int(row_capacity)
         self.chunk_events = int(chunk_events)
         self.keep_rows = keep_rows
@@ -216,12 +239,14 @@ class L3GpuPath:
         self.timing = {"host": 0.0, "to_device": 0.0, "kernel": 0.0, "from_device": 0.0}
         cfg = (config if config is not None else load_config()).vector()
         self.ex_min = -1.0 if explain == "all" else float(cfg[INDEX["trigger.emit_min"]])
-        cap = 1 << table_bits(max(2, int(orders_per_symbol)))
+        self.emit_min = float(cfg[INDEX["trigger.emit_min"]])
+        cap = 1 << table_bits(max(2, int(orders_per_symbol))) if mode == "l3" else 2  # l2/nbbo: unused
         self.bits = table_bits(cap)
         ot3 = np.zeros((ns, cap, OT_NCOL), np.int64)
         otn2 = np.zeros((ns, 2), np.int64)
         bk = book.bk.copy()
-        split_order_table(book.ot, ot3, otn2, bk, self.bits)
+        if mode == "l3":
+            split_order_table(book.ot, ot3, otn2, bk, self.bits)
         st = np.zeros((ns, N_ST))
         init_states(st)
         R = self.row_capacity
@@ -234,7 +259,6 @@ class L3GpuPath:
                     scfg=np.ascontiguousarray(cfg, np.float64), score=np.zeros((R, N_SIG)),
                     trig=np.zeros((R, N_SIG), np.uint8), flag=np.zeros(R, np.uint8),
                     expl=np.zeros((R, N_SIG, N_EXPLAIN)))
-        self._names = list(host)
         if device == "gpu":
             self.d = {k: cuda.to_device(v) for k, v in host.items()}
             self._kernel = cuda_kernel()
@@ -299,10 +323,11 @@ class L3GpuPath:
 
     def _args(self, ev, rank, offsets) -> tuple:
         d = self.d
-        return (d["lv"], d["sd"], d["bk"], d["ot3"], d["otn2"], self.bits, d["fs"], d["rq"], d["pl"],
-                d["vap"], d["fz"], d["fcfg"], d["s_ts"], d["s_sym"], d["s_F"], d["s_n2"], rank, d["marked2"],
-                d["n_marked2"], ev, offsets, d["st"], d["scfg"], d["score"], d["trig"], self.ex_min,
-                d["flag"], d["expl"])
+        state = tuple(d[k] for k in ("lv", "sd", "bk", "ot3", "otn2"))
+        feats = tuple(d[k] for k in ("fs", "rq", "pl", "vap", "fz", "fcfg", "s_ts", "s_sym", "s_F", "s_n2"))
+        rest = (rank, d["marked2"], d["n_marked2"], ev, offsets, d["st"], d["scfg"], d["score"], d["trig"],
+                self.ex_min, d["flag"], d["expl"])
+        return (self.mode_id, self.kinds) + state + (self.bits,) + feats + rest
 
     def _launch(self, c: int, n_rows: int) -> tuple[SignalOutput, Snapshots | None]:
         d = self.d
