@@ -123,3 +123,26 @@ def test_gpu_path_price_level_and_nbbo_modes(shared_data, mode):
     cuts = np.array([0, 7, 4000, 4001, ev.shape[0] // 2, ev.shape[0]])
     ro, go, rrows, grows = _run_both(ref, eng, gp, ev, cuts)
     _assert_same(ref, eng, ro, go, rrows, grows, gp, ns)
+
+
+def test_signal_pipeline_gpu_path_device(shared_data, monkeypatch):
+    """``SignalPipeline(device="gpu-path")``: the whole path through GpuPath, same records as the split
+    path; without a CUDA device it is an error, never a silent CPU run."""
+    from quantedge.signals import gpu
+    from quantedge.signals.run import SignalPipeline
+
+    ticks = read_iqfeed_ticks(shared_data / "iqfeed/NEPT_ticks_2021-03-01_2021-03-03.csv", NameTable())[0]
+    ev = replicate(ticks[:8000], 2, offset_ns=5_000_000)
+    split = SignalPipeline(2, "nbbo", device="cpu")
+    whole = SignalPipeline(2, "nbbo", device="gpu-path", path_device="cpu")
+    assert whole.features is None and whole.signals.emit_min == split.signals.emit_min
+    for a, b in ((0, 5000), (5000, ev.shape[0])):
+        r, g = split.step(ev[a:b]), whole.step(ev[a:b])
+        em = split.signals.emit_min
+        rr, gr = r.records(em), g.records(em)
+        for name in rr.dtype.names:
+            assert np.array_equal(rr[name], gr[name], equal_nan=rr[name].dtype.kind == "f"), name
+        assert len(r) > 0
+    monkeypatch.setattr(gpu, "available", lambda: False)
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        SignalPipeline(2, "nbbo", device="gpu-path")

@@ -133,8 +133,8 @@ def _check_signals(sig: object, where: str) -> dict:
                          "or 'path' (a Parquet file of signal records)")
     if sig.get("mode", "auto") not in ("auto", "l3", "l2", "nbbo"):
         raise ValueError(f"{where}: signals.mode must be auto, l3, l2 or nbbo, got {sig['mode']!r}")
-    if sig.get("device", "auto") not in ("auto", "cpu", "gpu"):
-        raise ValueError(f"{where}: signals.device must be auto, cpu or gpu, got {sig['device']!r}")
+    if sig.get("device", "auto") not in ("auto", "cpu", "gpu", "gpu-path"):
+        raise ValueError(f"{where}: signals.device must be auto, cpu, gpu or gpu-path, got {sig['device']!r}")
     if "params" in sig:
         if "config" not in sig:
             raise ValueError(f"{where}: signals.params applies to the signal pipeline (signals.config), "

@@ -38,7 +38,8 @@ def register(app: typer.Typer) -> None:
         symbol: Annotated[list[str] | None, typer.Option("--symbol", "-s", help="Only these.")] = None,
         mode: Annotated[str, typer.Option(help="Books from: l3 (orders), l2 (depth), nbbo (quotes).")] = "l2",
         config: Annotated[Path | None, typer.Option(help="Signal parameter YAML.")] = None,
-        device: Annotated[str, typer.Option(help="auto | cpu | gpu")] = "auto",
+        device: Annotated[str, typer.Option(
+            help="auto | cpu | gpu (signal stage) | gpu-path (books, features, signals on GPU)")] = "auto",
         all_rows: Annotated[bool, typer.Option(help="Emit every row's scores.")] = False,
     ) -> None:
         """Run books -> features -> signals over one catalog day and write SIGNAL_DTYPE records to Parquet."""

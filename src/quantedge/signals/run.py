@@ -6,6 +6,7 @@ used by the CLI, the benchmarks and the backtest/live stages.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -20,25 +21,47 @@ from quantedge.signals.logic import EXPLAIN_NAMES
 from quantedge.signals.types import SIGNAL_NAMES
 
 CADENCE_NS = 1_000_000_000
+log = logging.getLogger("quantedge.signals")
 
 
 class SignalPipeline:
     """Books + features + signals for ``n_symbols`` symbols: ``step(events)`` -> the batch's signal outputs.
 
     ``mode`` as in :class:`FeaturePipeline` (``l3`` / ``l2`` / ``nbbo``); the book is allocated here
-    (L2 / NBBO) or passed in (an ``L3Book``)."""
+    (L2 / NBBO) or passed in (an ``L3Book``).  ``device``: ``auto`` / ``cpu`` / ``gpu`` place the signal
+    stage (books and features on the CPU); ``gpu-path`` runs books, features and signals all on the
+    GPU (:class:`quantedge.signals.gpu_path.GpuPath`; an error without a CUDA device).  ``signals`` is
+    the stage that scores the rows (a :class:`SignalEngine`, or the whole-path GpuPath, which has the
+    same ``device`` and ``emit_min``).  ``path_device="cpu"`` runs the gpu-path's per-symbol body on
+    the CPU instead (its test on machines without a GPU)."""
 
     def __init__(self, n_symbols: int, mode: str = "l2", config: SignalConfig | None = None,
-                 device: str = "auto", cadence_ns: int = CADENCE_NS, book=None, n_levels: int = 10) -> None:
+                 device: str = "auto", cadence_ns: int = CADENCE_NS, book=None, n_levels: int = 10,
+                 path_device: str = "gpu") -> None:
         if mode == "l2" and book is None:
             from quantedge.book.l2 import L2Book
 
             book = L2Book.allocate(n_symbols, capacity=256, tick=1)
-        self.features = FeaturePipeline(mode, FeatureState.allocate(n_symbols, n_levels=n_levels,
-                                                                     cadence_ns=cadence_ns), book)
+        fstate = FeatureState.allocate(n_symbols, n_levels=n_levels, cadence_ns=cadence_ns)
+        self.path = None
+        if device == "gpu-path":
+            from quantedge.signals import gpu
+            from quantedge.signals.gpu_path import GpuPath
+
+            if path_device == "gpu" and not gpu.available():
+                raise RuntimeError("device='gpu-path' but numba.cuda finds no CUDA device")
+            self.features = None
+            self.path = GpuPath(mode, book, fstate, config, device=path_device)
+            self.signals = self.path
+            log.info("signals: whole path on the %s (books, features and signals in one kernel) for %d "
+                     "symbols", path_device.upper(), n_symbols)
+            return
+        self.features = FeaturePipeline(mode, fstate, book)
         self.signals = SignalEngine(n_symbols, config, device)
 
     def step(self, events: np.ndarray) -> SignalOutput:
+        if self.path is not None:
+            return self.path.step(events)
         # the signals score the snapshot rows in the sampler's buffer, also each time it fills
         # mid-batch: no copy of the (rows x features) matrix
         outs: list[SignalOutput] = []
