@@ -6,7 +6,7 @@ Run where a CUDA device exists (the CI machine has none; its tests use the CUDA 
 
 Needs numba with a CUDA target and numpy < 2.5 (numba-cuda 0.30.4 fails at the first kernel
 compile under numpy 2.5: ``np.row_stack`` is gone).  The LOBSTER AMZN level-5 zip must be under
-``--data``/lobster/.
+``--data``/lobster/ (the Databento and NEPT files under databento/ and iqfeed/ for section 8).
 
 Sections (each recorded in the JSON even when one fails, so a short lease still returns results):
 
@@ -24,6 +24,8 @@ Sections (each recorded in the JSON even when one fails, so a short lease still 
 6. ``latency``: small live batches, events in -> signal outputs, CPU and GPU.
 7. ``gpu_path``: books + features + signals in one kernel (``GpuPath``, mode l3) against the CPU pipeline
    (outputs and state), and its speed with a split of the time.
+8. ``gpu_path_modes``: the same for market-by-price (Databento MBP-10 excerpt) and NBBO-only (NEPT
+   ticks) streams, 500 symbol ids each (skipped when those files are not under ``--data``).
 """
 
 from __future__ import annotations
@@ -292,6 +294,70 @@ def gpu_path(data: Path, n_symbols: int, events: int, store: dict) -> dict:
     return res
 
 
+def gpu_path_modes(data: Path, copies: int = 500) -> dict:
+    """GpuPath in market-by-price mode (Databento MBP-10 excerpt) and NBBO mode (NEPT IQFeed ticks),
+    ``copies`` symbol ids each, against the CPU pipeline + CPU signals (outputs and state)."""
+    from quantedge.book.l2 import L2Book
+    from quantedge.catalog.importers.databento import read_databento_mbp10
+    from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks
+    from quantedge.catalog.symbols import NameTable
+    from quantedge.features.pipeline import FeaturePipeline
+    from quantedge.features.replay import replicate
+    from quantedge.features.state import S_MARK, FeatureState
+    from quantedge.signals.config import load_config
+    from quantedge.signals.engine import SignalEngine, concat_outputs, take_rows
+    from quantedge.signals.gpu_path import GpuPath
+
+    files = {"l2": data / "databento/AAPL_2024-10-21_mbp10_premarket_excerpt.csv",
+             "nbbo": data / "iqfeed/NEPT_ticks_2021-03-01_2021-03-03.csv"}
+    res: dict[str, object] = {}
+    for mode, f in files.items():
+        if not f.exists():
+            res[mode] = f"skipped: {f} not found"
+            continue
+        if mode == "l2":
+            base = read_databento_mbp10(f, NameTable())[0]
+        else:
+            base = read_iqfeed_ticks(f, NameTable())[0][:20_000]
+        ev = replicate(base, copies, offset_ns=3_000_000)
+
+        def book(mode=mode):
+            return L2Book.allocate(copies, capacity=64, tick=1) if mode == "l2" else None
+
+        ref = FeaturePipeline(mode, FeatureState.allocate(copies, cadence_ns=100_000_000), book())
+        eng = SignalEngine(copies, load_config(), device="cpu")
+        gp = GpuPath(mode, book(), FeatureState.allocate(copies, cadence_ns=100_000_000), load_config(),
+                     device=PATH_DEVICE)
+        ro, go = [], []
+        step = max(1, ev.shape[0] // 4)
+        for a in range(0, ev.shape[0], step):
+            ref.step(ev[a:a + step])
+            ro.append(eng.step(take_rows(ref.sampler)))
+            go.append(gp.step(ev[a:a + step]))
+        t0 = time.perf_counter()
+        gp2 = GpuPath(mode, book(), FeatureState.allocate(copies, cadence_ns=100_000_000), load_config(),
+                      device=PATH_DEVICE)
+        gp2.step(ev)
+        t = time.perf_counter() - t0
+        r, g = concat_outputs(ro), concat_outputs(go)
+        st = gp.download()
+        fs1, fs2 = st["fs"].copy(), ref.features.fs.copy()
+        fs1[:, S_MARK] = 0
+        fs2[:, S_MARK] = 0
+        out = {"events": int(ev.shape[0]), "rows": len(r), "gpu_rows": len(g), "triggers": int(r.trig.sum()),
+               "gpu_triggers": int(g.trig.sum()), "events_per_s": round(ev.shape[0] / t),
+               "timing_s": {k: round(v, 4) for k, v in gp2.timing.items()},
+               "books_equal": bool(np.array_equal(st["lv"], ref.book.lv)
+                                   and np.array_equal(st["sd"], ref.book.sd)),
+               "fs_equal": bool(np.array_equal(fs1, fs2)), "fz_max_abs": _maxdiff(st["fz"], ref.features.fz)}
+        if len(r) == len(g):
+            out.update(trig_equal=bool(np.array_equal(r.trig, g.trig)),
+                       score_max_abs=_maxdiff(g.score, r.score))
+        res[mode] = out
+        _save_partial("gpu_path_modes", res)
+    return res
+
+
 def _save_partial(name: str, res: dict) -> None:
     RESULTS[name] = res
     if OUT is not None:
@@ -325,7 +391,8 @@ def main() -> None:
     ap.add_argument("--symbols", type=int, default=2000)
     ap.add_argument("--events", type=int, default=3000, help="events per symbol for the real rows")
     ap.add_argument("--path-device", default="gpu", choices=["gpu", "cpu"])
-    ap.add_argument("--only", default="env,match_random,gpu_path,match_real,kernel,full_path,latency")
+    ap.add_argument("--only",
+                    default="env,match_random,gpu_path,gpu_path_modes,match_real,kernel,full_path,latency")
     a = ap.parse_args()
     only = set(a.only.split(","))
     out = OUT = a.out
@@ -337,6 +404,8 @@ def main() -> None:
         section("match_random", out)(match_random)()
     if "gpu_path" in only:
         section("gpu_path", out)(gpu_path)(a.data, a.symbols, a.events, store)
+    if "gpu_path_modes" in only:
+        section("gpu_path_modes", out)(gpu_path_modes)(a.data)
     rows = store.get("rows")
     if rows is None and only & {"match_real", "kernel"}:
         t0 = time.perf_counter()
