@@ -91,6 +91,10 @@ def test_gpu_path_equals_cpu_pipeline(amzn, explain):
 
 def test_gpu_path_rejects_bad_setup(amzn):
     p = lobster_pipeline(amzn, 2, max_orders=1024)
+    gp = GpuPath("l3", p.book, p.features, device="cpu", orders_per_symbol=1024)
+    for n in (3, 0):  # a batch that writes no snapshot row, an empty batch
+        out = gp.step(replicate(amzn.events[:n], 2))
+        assert len(out) == 0 and out.score.shape == (0, 7) and out.ex_val.shape[0] == 0
     with pytest.raises(ValueError, match="device"):
         GpuPath("l3", p.book, p.features, device="tpu")
     with pytest.raises(ValueError, match="cadence"):

@@ -333,7 +333,11 @@ class GpuPath:
         d = self.d
         ev = self._grp[:c].view(aligned(self._grp.dtype))
         rank, offsets = self._rank[:c], self._offsets
-        get = (lambda a: a.copy_to_host()) if self.device == "gpu" else (lambda a: a.copy())
+        def get(a):  # rows [0, n_rows) of an output buffer (no device copy for an empty range)
+            if a.shape[0] == 0:
+                return np.empty(a.shape, a.dtype)
+            return a.copy_to_host() if self.device == "gpu" else a.copy()
+
         if self.device == "gpu":
             t0 = time.perf_counter()
             args = self._args(cuda.to_device(ev), cuda.to_device(rank), cuda.to_device(offsets))
