@@ -82,7 +82,7 @@ def test_gpu_path_equals_cpu_pipeline(amzn, explain):
     src = lobster_pipeline(amzn, ns, max_orders=ns * 4096)
     # small row capacity and chunks: chunks are cut by both limits
     gp = GpuPath("l3", src.book, src.features, cfg, device="cpu", orders_per_symbol=4096, row_capacity=97,
-                 chunk_events=1500, explain=explain, keep_rows=True)
+                 chunk_events=1500, explain=explain, keep_rows=True, host_threads=3)
     rng = np.random.default_rng(11)
     cuts = np.unique(np.concatenate([[0, 1, 2, ev.shape[0]], rng.integers(0, ev.shape[0], 6)]))
     ro, go, rrows, grows = _run_both(ref, eng, gp, ev, cuts)
@@ -150,3 +150,23 @@ def test_signal_pipeline_gpu_path_device(shared_data, monkeypatch):
     monkeypatch.setattr(gpu, "available", lambda: False)
     with pytest.raises(RuntimeError, match="no CUDA device"):
         SignalPipeline(2, "nbbo", device="gpu-path")
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_parallel_grouping_equals_the_serial_sort(amzn, threads):
+    """The GPU path's multi-threaded host grouping gives group_by_symbol's order, ranks and offsets."""
+    from quantedge.features.pipeline import group_by_symbol
+    from quantedge.signals.gpu_path import group_by_symbol_parallel
+
+    ns = 7
+    ev = replicate(amzn.events[:700], ns)
+    ev["symbol"][::97] = ns + 2  # unknown symbols go last
+    a, b = 13, ev.shape[0] - 5
+    rank_in = np.arange(b - a, dtype=np.int64) * 3 - 1
+    counts = np.zeros(ns + 2, np.int64)
+    o1, r1 = np.empty(b - a, ev.dtype), np.empty(b - a, np.int64)
+    group_by_symbol(ev, a, b, ns, counts, o1, rank_in, r1)
+    o2, r2, offsets = np.empty(b - a, ev.dtype), np.empty(b - a, np.int64), np.zeros(ns + 1, np.int64)
+    group_by_symbol_parallel(ev, a, b, ns, np.zeros((threads, ns + 1), np.int64), o2, rank_in, r2, offsets)
+    assert np.array_equal(o1, o2) and np.array_equal(r1, r2)
+    assert np.array_equal(offsets, np.concatenate([[0], counts[:ns]]))

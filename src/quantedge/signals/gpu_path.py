@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from numba import cuda, njit  # importing numba.cuda needs no GPU
+from numba import cuda, njit, prange  # importing numba.cuda needs no GPU
 
 from quantedge.book.l2 import l2_event
 from quantedge.book.l3 import KIND_TRADE, OT_NCOL, OT_TAG, L3Book, l3_event, ot_insert
@@ -130,6 +130,38 @@ def _unknown_symbols(batch, a: int, b: int, ns: int, kinds: int) -> int:
     return bad
 
 
+@njit(cache=True, parallel=True)
+def group_by_symbol_parallel(batch, a: int, b: int, ns: int, cnt, out, rank_in, rank_out, offsets) -> None:
+    """:func:`group_by_symbol` (stable counting sort of batch[a:b] by symbol, each event's snapshot row
+    carried along; unknown symbols last) on ``cnt.shape[0]`` threads: each counts, then places, its own
+    slice of the batch; slices keep their order within a symbol, so the result is the same.  Also
+    writes ``offsets[s]`` = the first grouped index of symbol s (``offsets[ns]`` = the known ones' end)."""
+    nt = cnt.shape[0]
+    n = b - a
+    per = (n + nt - 1) // nt
+    for t in prange(nt):
+        for k in range(ns + 1):
+            cnt[t, k] = 0
+        for i in range(a + t * per, min(a + (t + 1) * per, b)):
+            s = batch[i].symbol
+            cnt[t, s if (s >= 0 and s < ns) else ns] += 1
+    pos = 0
+    for k in range(ns + 1):  # cnt[t, k] becomes slice t's first place for symbol k
+        offsets[k] = pos
+        for t in range(nt):
+            c = cnt[t, k]
+            cnt[t, k] = pos
+            pos += c
+    for t in prange(nt):
+        for i in range(a + t * per, min(a + (t + 1) * per, b)):
+            s = batch[i].symbol
+            k = s if (s >= 0 and s < ns) else ns
+            j = cnt[t, k]
+            cnt[t, k] = j + 1
+            out[j] = batch[i]
+            rank_out[j] = rank_in[i - a]
+
+
 @njit(cache=True, _nrt=False)
 def split_order_table(ot, ot3, otn2, bk, bits: int) -> None:
     """Move the orders of the shared table into per-symbol tables (a full one counts A_TABLE_FULL)."""
@@ -203,12 +235,15 @@ class GpuPath:
     the state back for inspection.  ``orders_per_symbol`` (l3): each symbol's order table (rounded up
     to a power of two; 7/8 of it usable).  ``row_capacity``: snapshot rows per kernel launch (a chunk
     with more rows is cut).  ``keep_rows``: also return the snapshot rows (``self.rows`` after each
-    step).  ``device``, ``emit_min``: as a :class:`SignalEngine`'s, so it can stand in for one."""
+    step).  ``host_threads``: threads for the host's grouping of each chunk (default: Numba's thread
+    count; 1 = the single-threaded sort).  ``device``, ``emit_min``: as a :class:`SignalEngine`'s,
+    so it can stand in for one."""
 
     def __init__(self, mode: str, book: LevelBook | None, features: FeatureState,
                  config: SignalConfig | None = None, device: str = "gpu", orders_per_symbol: int = 8192,
                  row_capacity: int = 1 << 18, chunk_events: int = 1 << 22, explain: str = "emitted",
-                 keep_rows: bool = False, threads_per_block: int = 32) -> None:
+                 keep_rows: bool = False, threads_per_block: int = 32,
+                 host_threads: int | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be 'l3', 'l2' or 'nbbo', got {mode!r}")
         if device not in ("gpu", "cpu"):
@@ -268,6 +303,10 @@ class GpuPath:
         self._lastt = np.full(ns, _NO_TS, np.int64)
         self._lastb = np.zeros(ns, np.int64)
         self._counts = np.zeros(ns + 2, np.int64)
+        import numba
+
+        self.host_threads = max(1, int(host_threads if host_threads is not None else numba.get_num_threads()))
+        self._cnt = np.zeros((self.host_threads, ns + 1), np.int64)
         self._offsets = np.zeros(ns + 1, np.int64)
         self._bad_symbol = 0
         self._grp = np.empty(0, np.uint8)
@@ -297,8 +336,13 @@ class GpuPath:
             c = rows_scan(batch, a, a + c, ns, self.cad, self.kinds, self.row_capacity, 0, self._lastt,
                           self._lastb, self._rank_in) - a  # >= 1: row_capacity >= 1
             self._bad_symbol += _unknown_symbols(batch, a, a + c, ns, self.kinds)
-            group_by_symbol(batch, a, a + c, ns, self._counts, self._grp, self._rank_in[:c], self._rank[:c])
-            self._offsets[1:] = self._counts[:ns]
+            if self.host_threads > 1:
+                group_by_symbol_parallel(batch, a, a + c, ns, self._cnt, self._grp, self._rank_in[:c],
+                                         self._rank[:c], self._offsets)
+            else:
+                group_by_symbol(batch, a, a + c, ns, self._counts, self._grp, self._rank_in[:c],
+                                self._rank[:c])
+                self._offsets[1:] = self._counts[:ns]
             n_rows = int(np.count_nonzero(self._rank_in[:c] >= 0))
             self.timing["host"] += time.perf_counter() - t0
             out, snap = self._launch(c, n_rows)
