@@ -283,7 +283,8 @@ def gpu_path(data: Path, n_symbols: int, events: int, store: dict) -> dict:
     for label, bs, kw in (("batches_of_1M_events", batches, {}),
                           ("one_batch_6M_events", [np.concatenate(batches)], {"row_capacity": 1 << 20})):
         src = lobster_pipeline(day, n_symbols, max_orders=n_symbols * per)
-        gp = GpuPath("l3", src.book, src.features, device=PATH_DEVICE, orders_per_symbol=per, **kw)
+        gp = GpuPath("l3", src.book, src.features, device=PATH_DEVICE, orders_per_symbol=per,
+                       host_threads=HOST_THREADS, **kw)
         t0 = time.perf_counter()
         n_out = sum(len(gp.step(x)) for x in bs)
         t = time.perf_counter() - t0
@@ -365,6 +366,7 @@ def _save_partial(name: str, res: dict) -> None:
 
 
 OUT: Path | None = None
+HOST_THREADS = 1  # set in main: all of Numba's threads for the timed GpuPath runs
 PATH_DEVICE = "gpu"  # --path-device cpu: the same body on the CPU (to try this script without a GPU)
 
 
@@ -384,7 +386,10 @@ def latency(data: Path) -> dict:
 
 
 def main() -> None:
-    global OUT, PATH_DEVICE
+    global OUT, PATH_DEVICE, HOST_THREADS
+    import numba
+
+    HOST_THREADS = numba.get_num_threads()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--out", type=Path, default=Path("gpu_check.json"))

@@ -95,7 +95,10 @@ def gpu_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_sym
     warm_path.step(replicate(ev_day[:1000], 2))  # compile / load the kernels
     batches = [replicate(ev_day[a:a + chunk], n_symbols) for a in range(0, ev_day.shape[0], chunk)]
     src = lobster_pipeline(day, n_symbols, max_orders=n_symbols * per)
-    gp = GpuPath("l3", src.book, src.features, device=device, orders_per_symbol=per)
+    import numba
+
+    gp = GpuPath("l3", src.book, src.features, device=device, orders_per_symbol=per,
+                 host_threads=numba.get_num_threads())
     t0 = time.perf_counter()
     rows = trig = 0
     for b in batches:

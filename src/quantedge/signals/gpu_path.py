@@ -235,15 +235,16 @@ class GpuPath:
     the state back for inspection.  ``orders_per_symbol`` (l3): each symbol's order table (rounded up
     to a power of two; 7/8 of it usable).  ``row_capacity``: snapshot rows per kernel launch (a chunk
     with more rows is cut).  ``keep_rows``: also return the snapshot rows (``self.rows`` after each
-    step).  ``host_threads``: threads for the host's grouping of each chunk (default: Numba's thread
-    count; 1 = the single-threaded sort).  ``device``, ``emit_min``: as a :class:`SignalEngine`'s,
-    so it can stand in for one."""
+    step).  ``host_threads``: threads for the host's grouping of each chunk (1: the single-threaded
+    sort).  More than 1 uses Numba's parallel layer, whose default (workqueue) must not be entered
+    from two Python threads at once: opt in where one thread drives the path (the benchmarks do).
+    ``device``, ``emit_min``: as a :class:`SignalEngine`'s, so it can stand in for one."""
 
     def __init__(self, mode: str, book: LevelBook | None, features: FeatureState,
                  config: SignalConfig | None = None, device: str = "gpu", orders_per_symbol: int = 8192,
                  row_capacity: int = 1 << 18, chunk_events: int = 1 << 22, explain: str = "emitted",
                  keep_rows: bool = False, threads_per_block: int = 32,
-                 host_threads: int | None = None) -> None:
+                 host_threads: int = 1) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be 'l3', 'l2' or 'nbbo', got {mode!r}")
         if device not in ("gpu", "cpu"):
@@ -303,9 +304,7 @@ class GpuPath:
         self._lastt = np.full(ns, _NO_TS, np.int64)
         self._lastb = np.zeros(ns, np.int64)
         self._counts = np.zeros(ns + 2, np.int64)
-        import numba
-
-        self.host_threads = max(1, int(host_threads if host_threads is not None else numba.get_num_threads()))
+        self.host_threads = max(1, int(host_threads))
         self._cnt = np.zeros((self.host_threads, ns + 1), np.int64)
         self._offsets = np.zeros(ns + 1, np.int64)
         self._bad_symbol = 0
