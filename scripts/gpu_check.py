@@ -259,7 +259,8 @@ def gpu_path(data: Path, n_symbols: int, events: int, store: dict) -> dict:
                               np.concatenate([r.F for r in rows]))
     src = lobster_pipeline(day, n_symbols, max_orders=n_symbols * per)
     t0 = time.perf_counter()
-    gp = GpuPath("l3", src.book, src.features, device=PATH_DEVICE, orders_per_symbol=per)
+    gp = GpuPath("l3", src.book, src.features, device=PATH_DEVICE, orders_per_symbol=per,
+                 host_threads=HOST_THREADS)
     go = [gp.step(b) for b in batches]
     res["first_run_with_compile_s"] = round(time.perf_counter() - t0, 1)
     r, g = concat_outputs(ro), concat_outputs(go)
@@ -328,7 +329,7 @@ def gpu_path_modes(data: Path, copies: int = 500) -> dict:
         ref = FeaturePipeline(mode, FeatureState.allocate(copies, cadence_ns=100_000_000), book())
         eng = SignalEngine(copies, load_config(), device="cpu")
         gp = GpuPath(mode, book(), FeatureState.allocate(copies, cadence_ns=100_000_000), load_config(),
-                     device=PATH_DEVICE)
+                     device=PATH_DEVICE, host_threads=HOST_THREADS)
         ro, go = [], []
         step = max(1, ev.shape[0] // 4)
         for a in range(0, ev.shape[0], step):
@@ -337,7 +338,7 @@ def gpu_path_modes(data: Path, copies: int = 500) -> dict:
             go.append(gp.step(ev[a:a + step]))
         t0 = time.perf_counter()
         gp2 = GpuPath(mode, book(), FeatureState.allocate(copies, cadence_ns=100_000_000), load_config(),
-                      device=PATH_DEVICE)
+                      device=PATH_DEVICE, host_threads=HOST_THREADS)
         gp2.step(ev)
         t = time.perf_counter() - t0
         r, g = concat_outputs(ro), concat_outputs(go)

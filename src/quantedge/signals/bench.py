@@ -90,15 +90,16 @@ def gpu_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_sym
     day = load_lobster_day(lobster_zip)
     ev_day = day.events[:events_per_symbol]
     per = min(int(np.count_nonzero(ev_day["action"] == 1)), 8192)
+    import numba
+
+    threads = numba.get_num_threads()
     warm = lobster_pipeline(day, 2, max_orders=1 << 14)
-    warm_path = GpuPath("l3", warm.book, warm.features, device=device, orders_per_symbol=per)
+    warm_path = GpuPath("l3", warm.book, warm.features, device=device, orders_per_symbol=per,
+                        host_threads=threads)
     warm_path.step(replicate(ev_day[:1000], 2))  # compile / load the kernels
     batches = [replicate(ev_day[a:a + chunk], n_symbols) for a in range(0, ev_day.shape[0], chunk)]
     src = lobster_pipeline(day, n_symbols, max_orders=n_symbols * per)
-    import numba
-
-    gp = GpuPath("l3", src.book, src.features, device=device, orders_per_symbol=per,
-                 host_threads=numba.get_num_threads())
+    gp = GpuPath("l3", src.book, src.features, device=device, orders_per_symbol=per, host_threads=threads)
     t0 = time.perf_counter()
     rows = trig = 0
     for b in batches:
