@@ -83,35 +83,12 @@ def env() -> dict:
 
 def match_random() -> dict:
     from quantedge.features.sampling import Snapshots
-    from quantedge.features.state import COL, NF
-    from quantedge.signals.config import load_config
     from quantedge.signals.engine import SignalEngine
+    from quantedge.signals.gpu import equality_rows
 
-    rng = np.random.default_rng(5)
     n_sym, n = 4, 600
-    F = np.full((n, NF), np.nan)
-    F[:, COL["mid"]] = 2.0 + rng.normal(0, 0.01, n)
-    F[:, COL["spread"]] = rng.choice([100.0, 200.0], n)
-    for c in ("spread_avg_5s", "spread_avg_30s", "spread_avg_1h"):
-        F[:, COL[c]] = rng.uniform(50, 200, n)
-    F[:, COL["spread_ratio_5s_1h"]] = rng.uniform(0.1, 3.0, n)
-    F[:, COL["volume_30s"]] = rng.uniform(0, 6000, n)
-    F[:, COL["volume_1h"]] = 120_000.0
-    sh = rng.uniform(0, 1, n)
-    F[:, COL["sell_volume_30s"]] = F[:, COL["volume_30s"]] * sh
-    F[:, COL["buy_volume_30s"]] = F[:, COL["volume_30s"]] * (1 - sh)
-    F[:, COL["offex_volume_30s"]] = F[:, COL["volume_30s"]] * rng.uniform(0, 1, n)
-    F[:, COL["mid_change_30s"]] = rng.normal(0, 0.005, n)
-    F[:, COL["depth_imbalance"]] = rng.uniform(-1, 1, n)
-    F[:, COL["touch_imbalance"]] = rng.uniform(-1, 1, n)
-    F[:, COL["refills_30s"]] = rng.integers(0, 10, n)
-    F[:, COL["mid_rvol_bps_1h"]] = 20.0
-    F[:, COL["mid_rvol_bps_5s"]] = rng.uniform(0, 3, n)
-    sym = np.repeat(np.arange(n_sym), n // n_sym)
-    rng.shuffle(sym)
-    ts = 1_704_205_800 * 10**9 + np.arange(n, dtype=np.int64) * 250_000_000
-    cfg = load_config().with_values(absorption__persist_s=1.0, dark_pool__persist_s=1.0,
-                                    exit__persist_s=1.0, composite__persist_s=1.0)
+    rows, cfg = equality_rows(seed=5, n_symbols=n_sym, n=n)
+    ts, sym, F = rows.ts, rows.symbol, rows.F
     gpu = SignalEngine(n_sym, cfg, device="gpu", explain="all")
     cpu = SignalEngine(n_sym, cfg, device="cpu", explain="all")
     res = {"rows": n, "triggers": 0, "trig_equal": True, "score_max_abs": 0.0, "explain_max_abs": 0.0}

@@ -88,12 +88,63 @@ def _group(sym, ns, order, offsets) -> int:
     return bad
 
 
+def _symbol_ids(sym: np.ndarray) -> np.ndarray:
+    """Symbol ids as a contiguous int32 / int64 array (what ``_group`` is compiled for)."""
+    sym = np.ascontiguousarray(sym)
+    return sym if sym.dtype in (np.int32, np.int64) else sym.astype(np.int64)
+
+
+def gather_explain(d_expl, rows: np.ndarray) -> np.ndarray:
+    """The explain values of ``rows`` (row indices of the device array ``d_expl``, rows x signals x
+    values), gathered on the device and copied back: only the rows worth emitting travel."""
+    out = np.empty((rows.shape[0],) + tuple(d_expl.shape[1:]))
+    if rows.shape[0]:
+        d_out = cuda.device_array(out.shape, np.float64)
+        d_rows = cuda.to_device(rows.astype(np.int64))
+        _kernels()[2][max(1, (rows.shape[0] + 127) // 128), 128](d_expl, d_rows, d_out)
+        d_out.copy_to_host(out)
+    return out
+
+
+def equality_rows(seed: int = 5, n_symbols: int = 4, n: int = 600):
+    """Random feature rows (stream order over ``n_symbols``) whose values sweep every signal's ramps,
+    and a config with short persistence so that triggers occur: the input of the CPU/GPU equality
+    checks (the simulator test and ``scripts/gpu_check.py``).  Returns (Snapshots, SignalConfig)."""
+    from quantedge.features.sampling import Snapshots
+    from quantedge.features.state import COL, NF
+    from quantedge.signals.config import load_config
+
+    rng = np.random.default_rng(seed)
+    F = np.full((n, NF), np.nan)
+    F[:, COL["mid"]] = 2.0 + rng.normal(0, 0.01, n)
+    F[:, COL["spread"]] = rng.choice([100.0, 200.0], n)
+    for c in ("spread_avg_5s", "spread_avg_30s", "spread_avg_1h"):
+        F[:, COL[c]] = rng.uniform(50, 200, n)
+    F[:, COL["spread_ratio_5s_1h"]] = rng.uniform(0.1, 3.0, n)
+    F[:, COL["volume_30s"]] = rng.uniform(0, 6000, n)
+    F[:, COL["volume_1h"]] = 120_000.0
+    sh = rng.uniform(0, 1, n)
+    F[:, COL["sell_volume_30s"]] = F[:, COL["volume_30s"]] * sh
+    F[:, COL["buy_volume_30s"]] = F[:, COL["volume_30s"]] * (1 - sh)
+    F[:, COL["offex_volume_30s"]] = F[:, COL["volume_30s"]] * rng.uniform(0, 1, n)
+    F[:, COL["mid_change_30s"]] = rng.normal(0, 0.005, n)
+    F[:, COL["depth_imbalance"]] = rng.uniform(-1, 1, n)
+    F[:, COL["touch_imbalance"]] = rng.uniform(-1, 1, n)
+    F[:, COL["refills_30s"]] = rng.integers(0, 10, n)
+    F[:, COL["mid_rvol_bps_1h"]] = 20.0
+    F[:, COL["mid_rvol_bps_5s"]] = rng.uniform(0, 3, n)
+    sym = np.repeat(np.arange(n_symbols), n // n_symbols)
+    rng.shuffle(sym)
+    ts = 1_704_205_800 * 10**9 + np.arange(n, dtype=np.int64) * 250_000_000
+    cfg = load_config().with_values(absorption__persist_s=1.0, dark_pool__persist_s=1.0,
+                                    exit__persist_s=1.0, composite__persist_s=1.0)
+    return Snapshots(ts, sym.astype(np.int32), F), cfg
+
+
 def group_rows(sym: np.ndarray, n_symbols: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Row indices grouped by symbol (stable) and per-symbol offsets; rows with a symbol outside
     ``[0, n_symbols)`` are left out and counted.  O(rows) counting sort."""
-    sym = np.ascontiguousarray(sym)
-    if sym.dtype not in (np.int32, np.int64):
-        sym = sym.astype(np.int64)
+    sym = _symbol_ids(sym)
     offsets = np.zeros(n_symbols + 1, np.int64)
     order = np.empty(sym.shape[0], np.int64)
     bad = _group(sym, n_symbols, order, offsets)
@@ -115,12 +166,13 @@ class GpuSignals:
 
         self.n_symbols = n_symbols
         self.tpb = threads_per_block
-        self._step, init, self._gather = _kernels()
+        self._step, init, _ = _kernels()
         self.st = cuda.device_array((n_symbols, N_ST), dtype=np.float64, order="F")
         self.cfg = cuda.to_device(np.ascontiguousarray(cfg, dtype=np.float64))
         init[self._blocks(n_symbols), self.tpb](self.st)
         self.cap = 0
         self._offsets = np.zeros(n_symbols + 1, np.int64)
+        self.d_offsets = cuda.device_array(n_symbols + 1, np.int64)
         self._order = np.zeros(0, np.int64)
 
     def _blocks(self, n: int) -> int:
@@ -134,7 +186,6 @@ class GpuSignals:
         self.d_ts = cuda.device_array(n, np.int64)
         self.d_F = cuda.device_array((n, nf), np.float64)
         self.d_order = cuda.device_array(n, np.int64)
-        self.d_offsets = cuda.device_array(self.n_symbols + 1, np.int64)
         self.d_score = cuda.device_array((n, N_SIG), np.float64)
         self.d_trig = cuda.device_array((n, N_SIG), np.uint8)
         self.d_flag = cuda.device_array(n, np.uint8)
@@ -147,15 +198,12 @@ class GpuSignals:
         The kernel writes each row's outputs at the row's own index (no two threads share a place);
         the explain values of the flagged rows are gathered in row order on the device."""
         from quantedge.signals.logic import N_SIG
-        from quantedge.signals.types import N_EXPLAIN
 
         n = F.shape[0]
         F = np.ascontiguousarray(F, dtype=np.float64)
         if self.cap == 0 or n > self.cap or F.shape[1] != self.d_F.shape[1]:
             self._grow(max(n, 2 * self.cap, 1024), F.shape[1])
-        sym = np.ascontiguousarray(sym)
-        if sym.dtype not in (np.int32, np.int64):
-            sym = sym.astype(np.int64)
+        sym = _symbol_ids(sym)
         bad = _group(sym, self.n_symbols, self._order, self._offsets)
         score = np.empty((n, N_SIG))
         trig = np.empty((n, N_SIG), np.uint8)
@@ -176,14 +224,8 @@ class GpuSignals:
             score[out_of_range] = -1.0
             trig[out_of_range] = 0
             flag[out_of_range] = 0
-        have = flag > 0
-        rows = np.nonzero(have)[0]
-        ex_val = np.empty((rows.shape[0], N_SIG, N_EXPLAIN))
-        if rows.shape[0]:
-            d_rows = cuda.to_device(rows.astype(np.int64))
-            d_out = cuda.device_array(ex_val.shape, np.float64)
-            self._gather[self._blocks(rows.shape[0]), 128](self.d_expl, d_rows, d_out)
-            d_out.copy_to_host(ex_val)
+        rows = np.nonzero(flag > 0)[0]
+        ex_val = gather_explain(self.d_expl, rows)
         ex_row = np.full(n, -1, np.int64)
         ex_row[rows] = np.arange(rows.shape[0])
         return score, trig, ex_row, ex_val, int(bad)

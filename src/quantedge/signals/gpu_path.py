@@ -45,6 +45,7 @@ from quantedge.features.sampling import Snapshots
 from quantedge.features.state import CFG_CADENCE, CFG_SKIP_STALE, NF, FeatureState
 from quantedge.signals.config import SignalConfig, load_config
 from quantedge.signals.engine import SignalOutput
+from quantedge.signals.gpu import gather_explain
 from quantedge.signals.logic import INDEX, N_SIG, N_ST, init_states, update_row
 from quantedge.signals.types import N_EXPLAIN
 
@@ -87,7 +88,7 @@ def symbol_run(s, mode, kinds, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz,
         rows_before = s_n[0]
         t = pre_event(fs, rq, vap, fz, fcfg, lv, sd, s_ts, s_sym, s_F, s_n, rank, marked, n_marked, s,
                       e.ts_event, q)
-        if t < 0:  # no row place: cannot happen when rank came from rows_scan (the host checks)
+        if t < 0:  # no row place: cannot happen, rows_scan gave every row-writing event a rank
             return worked
         if s_n[0] != rows_before:
             r = rank[q]
@@ -397,7 +398,7 @@ class GpuPath:
         ts, sym = get(d["s_ts"][:n_rows]), get(d["s_sym"][:n_rows])
         F = get(d["s_F"][:n_rows]) if self.keep_rows else None
         have = np.nonzero(flag > 0)[0]
-        ex_val = self._gather(have) if self.device == "gpu" else d["expl"][have].copy()
+        ex_val = gather_explain(d["expl"], have) if self.device == "gpu" else d["expl"][have].copy()
         self.timing["to_device"] += t1 - t0
         self.timing["kernel"] += t2 - t1
         self.timing["from_device"] += time.perf_counter() - t2
@@ -406,17 +407,6 @@ class GpuPath:
         out = SignalOutput(ts, sym, score, trig, ex_row, ex_val, self.rows_seen, 0)
         self.rows_seen += n_rows
         return out, (Snapshots(ts, sym, F) if F is not None else None)
-
-    def _gather(self, rows: np.ndarray) -> np.ndarray:
-        from quantedge.signals.gpu import _kernels
-
-        out = np.empty((rows.shape[0], N_SIG, N_EXPLAIN))
-        if rows.shape[0]:
-            d_out = cuda.device_array(out.shape, np.float64)
-            d_rows = cuda.to_device(rows.astype(np.int64))
-            _kernels()[2][max(1, (rows.shape[0] + 127) // 128), 128](self.d["expl"], d_rows, d_out)
-            d_out.copy_to_host(out)
-        return out
 
     def download(self) -> dict[str, np.ndarray]:
         """Host copies of the state arrays (books: lv, sd, bk; features: fs, rq, pl, vap, fz; signals:
