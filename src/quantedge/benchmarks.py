@@ -163,8 +163,16 @@ def bench_stream(data: Path, n_symbols: int = 100, batch_rows: int = 1 << 20,
 
 
 def bench_books(data: Path) -> list[dict]:
-    """L3 book on each LOBSTER day, L2 on the top-N price-level stream (per-batch best of 5)."""
-    from quantedge.book.bench import l2_rate, l3_rate, load_lobster_day, mbp_top_stream
+    """L3 book on each LOBSTER day; the sorted-level L2 book and the ladder on the top-N and the
+    l3-derived price-level streams of the 5-level AMZN day (per-batch best of 5)."""
+    from quantedge.book.bench import (
+        l2_rate,
+        l3_rate,
+        ladder_rate,
+        load_lobster_day,
+        mbp_stream,
+        mbp_top_stream,
+    )
 
     out = []
     for z in sorted((data / "lobster").glob("*.zip")):
@@ -176,6 +184,14 @@ def bench_books(data: Path) -> list[dict]:
         depth, _truth = mbp_top_stream(z5)
         out.append({"bench": "book L2 (top-5 by price)", "file": z5.name, "events": int(depth.shape[0]),
                     "events_per_s": round(l2_rate(depth))})
+        out.append({"bench": "book ladder (top-5 by price)", "file": z5.name, "events": int(depth.shape[0]),
+                    "events_per_s": round(ladder_rate(depth))})
+        events, truth0 = load_lobster_day(z5)
+        deep = mbp_stream(events, truth0)
+        out.append({"bench": "book L2 (l3-derived, all levels)", "file": z5.name,
+                    "events": int(deep.shape[0]), "events_per_s": round(l2_rate(deep, capacity=1024))})
+        out.append({"bench": "book ladder (l3-derived, all levels)", "file": z5.name,
+                    "events": int(deep.shape[0]), "events_per_s": round(ladder_rate(deep))})
     return out
 
 

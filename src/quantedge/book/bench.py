@@ -32,6 +32,7 @@ from numba import njit
 from quantedge import events as ev
 from quantedge.book.l2 import L2Book, l2_step
 from quantedge.book.l3 import L3Book, _bits, l3_event, l3_step
+from quantedge.book.ladder import LadderBook, ladder_step
 from quantedge.book.state import LV_SZ, find_level, side_index
 
 
@@ -240,4 +241,15 @@ def l2_rate(depth: np.ndarray, repeats: int = 5, capacity: int = 64, chunk: int 
     return _chunked_rate(depth, make, l2_step, repeats, chunk)
 
 
-__all__ = ["l2_rate", "l3_rate", "load_lobster_day", "mbp_stream", "mbp_top_stream"]
+def ladder_rate(depth: np.ndarray, repeats: int = 5, span: int = 4096, chunk: int = 8192) -> float:
+    """Events/s of ``ladder_step`` (price-indexed book, by-price depth events) from an empty book
+    (warm; per-batch best)."""
+
+    def make():
+        b = LadderBook.allocate(1, span=span)
+        return b.q, b.hd, b.pl, b.bk
+
+    return _chunked_rate(depth, make, ladder_step, repeats, chunk)
+
+
+__all__ = ["l2_rate", "l3_rate", "ladder_rate", "load_lobster_day", "mbp_stream", "mbp_top_stream"]
