@@ -110,6 +110,26 @@ PARAMS: tuple[Param, ...] = (
     _P("creep", "depth_imbalance_hi", 0.5, "1", -1.0, 1.0, "... ramp end"),
     _P("creep", "max_vol_dmid_z", 3.0, "sigma", -100.0, 100.0,
        "volume per unit mid move vs the symbol's own history (vol_dmid_z) at most this; zero at +1"),
+    _P("creep", "min_path_t", 2.5, "1", 0.0, 100.0,
+       "staircase: 30 s net mid change / the 30 s window's own realized volatility (sqrt(n) for n equal "
+       "up-steps) at least this also gives the move credit (full 1 above): a noisy name's 1 h sigma hides "
+       "a creep of many small steps, its path does not (100 = off)"),
+    _P("creep", "max_step_dispersion", 0.6, "1", 0.0, 100.0,
+       "std of the 30 s window's non-zero mid changes / the spread (0 for an even staircase): full credit "
+       "at or below, zero at 2 x (a jump through several levels or a pull-back disperses them; 100 = off)"),
+    _P("creep", "min_touch_share", 0.4, "1", 0.0, 1.0,
+       "share of 30 s volume printed at the touch in force (the offer lifted level by level): ramp start, "
+       "full credit 0.2 above (0 = off)"),
+    _P("creep", "alt_touch_share", 0.6, "1", 0.0, 1.0,
+       "a rise below min_move_sigma still gets the move credit when the touch share is at least this, "
+       "the depth imbalance excess at least alt_depth_imbalance (ramps 0.1 wide) and the rise at least "
+       "alt_min_spreads spreads (1 = off)"),
+    _P("creep", "alt_depth_imbalance", 0.5, "1", -1.0, 1.0, "... depth imbalance excess: ramp start"),
+    _P("creep", "alt_min_spreads", 1.0, "1", 0.0, 100.0,
+       "... 30 s mid change in current spreads: ramp start (full credit 0.5 above)"),
+    _P("creep", "min_rel_trades", 0.5, "x", 0.0, 100.0,
+       "prints in 30 s / the symbol's 1 h rate per 30 s (the offer lifted again and again by small buys): "
+       "ramp start, full credit 0.5 above (0 = off)"),
     _P("creep", "max_rel_volume", 5.0, "x", 0.0, 100.0,
        "relative 30 s volume at most this (no loud burst); zero credit at 2 x"),
     # --- 3. dark pool -------------------------------------------------------------------------------
@@ -274,6 +294,11 @@ F_REFILL30 = COL["refills_30s"]
 F_HIDDEN30 = COL["hidden_30s"]
 F_RVOL5 = COL["mid_rvol_bps_5s"]
 F_RVOL1H = COL["mid_rvol_bps_1h"]
+F_RVOL30 = COL["mid_rvol_bps_30s"]
+F_MIDSTD30 = COL["mid_std_30s"]
+F_DEPL30 = COL["depletion_30s"]
+F_TRD30 = COL["trades_30s"]
+F_TRD1H = COL["trades_1h"]
 F_BIDSZ = COL["bid_size"]
 F_ASKSZ = COL["ask_size"]
 
@@ -319,6 +344,13 @@ C_C_VDMZ = INDEX["creep.max_vol_dmid_z"]
 C_C_RVMAX = INDEX["creep.max_rel_volume"]
 C_C_DI_LO = INDEX["creep.depth_imbalance_lo"]
 C_C_DI_HI = INDEX["creep.depth_imbalance_hi"]
+C_C_PATHT = INDEX["creep.min_path_t"]
+C_C_STEPD = INDEX["creep.max_step_dispersion"]
+C_C_TOUCH = INDEX["creep.min_touch_share"]
+C_C_ATS = INDEX["creep.alt_touch_share"]
+C_C_ADI = INDEX["creep.alt_depth_imbalance"]
+C_C_ASP = INDEX["creep.alt_min_spreads"]
+C_C_RTRD = INDEX["creep.min_rel_trades"]
 C_D_LS_MAX = INDEX["dark_pool.max_lit_share"]
 C_D_LS_FULL = INDEX["dark_pool.lit_share_full"]
 C_D_RV_LO = INDEX["dark_pool.rel_volume_lo"]
@@ -543,7 +575,36 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
         g8 = 1.0  # sizes unknown: the thin-offer condition cannot be checked (neutral)
         if dimb_known:
             g8 = min(1.0, max(0.0, (dimb_x - cfg[C_C_DI_LO]) / (cfg[C_C_DI_HI] - cfg[C_C_DI_LO])))
-        x = g1 * g2 * g3 * g4 * g5 * g6 * g7 * g8
+        # the offer lifted level by level: most of the volume prints at the touch in force
+        dpl = F[r, F_DEPL30]
+        tsh = dpl / den if dpl == dpl and vol30 > 0.0 else 1.0
+        tl = cfg[C_C_TOUCH]
+        g9 = min(1.0, max(0.0, (tsh - tl) / 0.2)) if tl > 0.0 else 1.0
+        rt = cfg[C_C_RTRD]
+        n1h = F[r, F_TRD1H]
+        if rt > 0.0 and n1h == n1h:
+            base_n = n1h * (30.0 / 3600.0)
+            g9 *= min(1.0, max(0.0, (F[r, F_TRD30] / (base_n if base_n > 1.0 else 1.0) - rt) / 0.5))
+        # even steps: one noise buy through several thin levels, or a rise and a pull-back, disperses
+        # the window's mid changes; a staircase of equal ticks does not
+        msd = F[r, F_MIDSTD30]
+        dm = cfg[C_C_STEPD]
+        if sp_ok and msd == msd:
+            xd = msd * 1e4 / spread
+            if xd > dm:
+                g9 *= 0.0 if dm <= 0.0 else min(1.0, max(0.0, (2.0 * dm - xd) / dm))
+        # the move's credit (g6) also comes from (a) a staircase: the net change is many times the
+        # window's own realized volatility, or (b) a rise of at least a spread with the volume at the
+        # touch and the offers well thinner than usual
+        rv30 = F[r, F_RVOL30]
+        if g6 < 1.0 and rv30 == rv30 and rv30 > 0.0:
+            g6 = max(g6, min(1.0, max(0.0, dmid_bps / rv30 - cfg[C_C_PATHT])))
+        if g6 < 1.0 and cfg[C_C_ATS] < 1.0 and dimb_known and sp_ok:
+            h = min(1.0, max(0.0, (tsh - cfg[C_C_ATS]) / 0.1))
+            h *= min(1.0, max(0.0, (dimb_x - cfg[C_C_ADI]) / 0.1))
+            h *= min(1.0, max(0.0, (dmid_bps * mid / spread - cfg[C_C_ASP]) / 0.5))
+            g6 = max(g6, h)
+        x = g1 * g2 * g3 * g4 * g5 * g6 * g7 * g8 * g9
     score[r, K_CREEP] = x
 
     # ---- 3. dark pool ----
