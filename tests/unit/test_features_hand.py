@@ -199,6 +199,10 @@ def test_touch_depletion_refill_and_iceberg_estimate():
     # executed 800 at 10.00 against displayed supply 500 -> at least 300 hidden
     assert f(p, "hidden_5s") == 300
     assert p.counters(0)["cum_hidden"] == 300
+    # same-timestamp reload: at t=3 the display fell 200 while 600 printed at the held bid, so 400 were
+    # put back in that message (an iceberg refresh); the refill at t=2 is a later message, not one
+    assert f(p, "cum_reloads") == 1 and f(p, "cum_reload_shares") == 400
+    assert p.counters(0)["cum_reload"] == 1
     s.depth(4, 1, 10.00, 0, last=False).depth(4, 1, 9.99, 50)  # new touch price: new episode
     s.trade(4.5, 9.99, 50)
     p = run_l2(s)
@@ -211,6 +215,7 @@ def test_unknown_quote_sizes_give_no_hidden_estimate():
     p = run_nbbo(s)
     assert f(p, "depletion_1s") == 5000
     assert f(p, "hidden_1s") == 0
+    assert f(p, "cum_reloads") == 0  # the NBBO path never counts reloads
     assert math.isnan(f(p, "bid_size"))
 
 

@@ -30,7 +30,7 @@ def row(**kw) -> np.ndarray:
                 spread_avg_1h=100.0, vol_dmid_z=0.0, volume_30s=1000.0, volume_1h=120_000.0,
                 buy_volume_30s=500.0, sell_volume_30s=500.0, offex_volume_30s=500.0, mid_change_30s=0.0,
                 mid_velocity_30s=0.0, refills_30s=0.0, hidden_30s=0.0, mid_rvol_bps_5s=0.0,
-                mid_rvol_bps_1h=20.0, micro_velocity_5s=0.0)
+                mid_rvol_bps_1h=20.0, micro_velocity_5s=0.0, cum_reloads=0.0)
     base.update(kw)
     for k, v in base.items():
         f[COL[k]] = v
@@ -53,7 +53,7 @@ def run(rows: list[np.ndarray], t0: int = T0, step_s: float = 1.0, config=None):
 
 
 ABSORB = dict(volume_30s=4000.0, sell_volume_30s=3600.0, buy_volume_30s=400.0, offex_volume_30s=400.0,
-              refills_30s=8.0)
+              refills_30s=8.0, cum_reloads=1.0)  # one same-timestamp bid reload (iceberg) at the first row
 
 
 def test_quiet_rows_score_zero():
@@ -74,6 +74,19 @@ def test_absorption_scores_and_triggers_once_after_persistence():
     assert fired.tolist() == [5 + persist]
     # the composite follows the strongest accumulation score
     assert out.score[5, K_COMP] == pytest.approx(1.0)
+
+
+def test_absorption_without_an_iceberg_reload_is_capped():
+    """Without a same-timestamp bid reload the absorption score is at most 1 - reload_weight; a
+    reload gives full credit, which decays with reload_half_life_s."""
+    cfg = raw_config()
+    w = cfg["absorption.reload_weight"]
+    out, _ = run([row()] * 5 + [row(**{**ABSORB, "cum_reloads": 0.0})] * 3)
+    assert out.score[5:, K_ABS] == pytest.approx(1.0 - w)
+    hl = cfg["absorption.reload_half_life_s"]
+    out, _ = run([row()] * 5 + [row(**ABSORB)] * (int(hl) + 1))
+    assert out.score[5, K_ABS] == pytest.approx(1.0)
+    assert out.score[5 + int(hl), K_ABS] == pytest.approx(1.0 - w * 0.5)  # half the credit after hl
 
 
 # a 3-cent creep on a $2 stock in 30 s (150 bps, 0.05 %/s) on lifts: buyers, lit, little volume per
@@ -113,7 +126,7 @@ def test_feeds_without_sizes_skip_the_depth_conditions():
 
 def test_composite_puts_each_score_on_its_own_threshold_scale():
     """A detector exactly at its own trigger threshold gives a composite of 0.5, whatever that
-    threshold is (creep 0.5, absorption 0.7), and 1 at a full score."""
+    threshold is (creep 0.5, absorption 0.35), and 1 at a full score."""
     cfg = raw_config(composite__agreement=0.0)
     on = cfg["creep.on_score"]
     assert on != cfg["absorption.on_score"]
@@ -185,7 +198,7 @@ def test_exit_on_dumping_rows():
 def test_smoothing_needs_sustained_evidence():
     # a score step from 0 to 1 reaches one half after one half-life of event time (EWMA)
     hl = 10.0
-    cfg = raw_config(absorption__smooth_s=hl)
+    cfg = raw_config(absorption__smooth_s=hl, absorption__reload_weight=0.0)  # a constant row score
     out, _ = run([row()] * 5 + [row(**ABSORB)] * 30, config=cfg)
     assert out.score[4, K_ABS] == 0.0
     assert out.score[5 + int(hl) - 1, K_ABS] == pytest.approx(0.5)

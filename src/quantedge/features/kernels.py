@@ -28,6 +28,8 @@ from quantedge.features.state import (
     F_BID_SZ,
     F_CUM_HIDDEN,
     F_CUM_REFILL,
+    F_CUM_RELOAD,
+    F_CUM_RELOAD_SH,
     F_DEPTH_ASK,
     F_DEPTH_BID,
     F_DEPTH_IMB,
@@ -79,6 +81,8 @@ from quantedge.features.state import (
     Q_VOL,
     S_CUM_HIDDEN,
     S_CUM_REFILL,
+    S_CUM_RELOAD,
+    S_CUM_RELOAD_SH,
     S_DA,
     S_DAY,
     S_DB,
@@ -123,6 +127,9 @@ from quantedge.features.state import (
     S_PV,
     S_PVALID,
     S_RB,
+    S_RL_E,
+    S_RL_PX,
+    S_RL_SZ,
     S_SIDES,
     S_SPREAD,
     S_STALE,
@@ -511,6 +518,17 @@ def book_update(fs, pl, lv, sd, cfg, s: int, skip_stale: bool) -> None:
     fs[s, S_DKNOWN] = known
     fs[s, S_SIDES] = (1 if nb > 0 else 0) | (2 if na > 0 else 0)
     if nb > 0:
+        # same-timestamp reload: lit prints at an unchanged bid price took more than the displayed
+        # size it lost since the timestamp began, so size was added at that price at the prints' own
+        # timestamp (an iceberg refreshing its displayed part in the same message; a market maker's
+        # requote or a new order is a later message).  Counted once per timestamp.
+        e = fs[s, S_RL_E]
+        if e > 0 and bp == fs[s, S_RL_PX] and bs > 0 and fs[s, S_RL_SZ] > 0:
+            rl = bs - (fs[s, S_RL_SZ] - e)
+            if rl > 0:
+                fs[s, S_CUM_RELOAD] += 1
+                fs[s, S_CUM_RELOAD_SH] += rl
+                fs[s, S_RL_E] = 0
         _episode(fs, s, 0, bp, bs)
     if na > 0:
         _episode(fs, s, 1, ap, az)
@@ -642,6 +660,8 @@ def trade_update(fs, vap, s: int, t: int, price: int, size: int, cond: int, venu
         si = 0
     elif ga > 0 and price == ga:
         si = 1
+    if si == 0 and price == fs[s, S_RL_PX] and not _is_off_exchange(cond, venue):
+        fs[s, S_RL_E] += size
     if si >= 0:
         add_q(fs, s, Q_DEPL, size)
         o = si * S_EP_N
@@ -789,6 +809,8 @@ def derive(dst, r: int, fs, rq, vap, fz, s: int) -> None:
     dst[r, F_CUM_REFILL] = fs[s, S_CUM_REFILL]
     dst[r, F_CUM_HIDDEN] = fs[s, S_CUM_HIDDEN]
     dst[r, F_LAST_TS] = t * 1e-9
+    dst[r, F_CUM_RELOAD] = fs[s, S_CUM_RELOAD]
+    dst[r, F_CUM_RELOAD_SH] = fs[s, S_CUM_RELOAD_SH]
 
 
 @njit(cache=True, _nrt=False)

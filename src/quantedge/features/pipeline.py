@@ -81,6 +81,10 @@ from quantedge.features.state import (
     S_PB,
     S_PEND,
     S_RB,
+    S_RL_E,
+    S_RL_PX,
+    S_RL_SZ,
+    S_RL_T,
     S_TLAST,
     S_TWO_SIDED,
     FeatureState,
@@ -174,6 +178,23 @@ def pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s_rank, marke
 
 
 @njit(cache=True, inline="always")
+def reload_mark(fs, lv, sd, s: int, t: int) -> None:
+    """Depth books only (market-by-order / by-price), before the book applies an event at time t: at a
+    new timestamp remember the best bid before its events, for the same-timestamp iceberg reloads
+    (``cum_reloads``).  The NBBO path never calls it: a consolidated quote's size changes with every
+    venue's quotes, so a reload cannot be told from another venue's quote there (count stays 0)."""
+    if t != fs[s, S_RL_T]:
+        fs[s, S_RL_T] = t
+        fs[s, S_RL_E] = 0
+        if sd[s, 0, SD_NLEV] > 0:
+            fs[s, S_RL_PX] = lv[s, 0, 0, LV_PX]
+            fs[s, S_RL_SZ] = lv[s, 0, 0, LV_SZ]
+        else:
+            fs[s, S_RL_PX] = 0
+            fs[s, S_RL_SZ] = 0
+
+
+@njit(cache=True, inline="always")
 def post_event(fs, pl, vap, cfg, lv, sd, s: int, t: int, kind: int, flags: int, price: int, size: int,
                cond: int, venue: int, side: int, skip_stale: bool) -> None:
     """Steps 5-6 for one event (after the book applied it)."""
@@ -228,6 +249,7 @@ def l3_features_step(lv, sd, bk, ot, otn, fs, rq, pl, vap, fz, cfg, s_ts, s_sym,
                       e.ts_event, i)
         if t < 0:
             return i
+        reload_mark(fs, lv, sd, s, t)
         l3_event(lv, sd, bk, ot, otn, bits, s, k, e.action, e.side, e.price, e.size, e.order_id,
                  e.conditions, e.ts_event)
         post_event(fs, pl, vap, cfg, lv, sd, s, t, k, e.flags, e.price, e.size, e.conditions, e.venue, e.side,
@@ -266,6 +288,7 @@ def l2_features_step(lv, sd, bk, fs, rq, pl, vap, fz, cfg, s_ts, s_sym, s_F, s_n
                       e.ts_event, i)
         if t < 0:
             return i
+        reload_mark(fs, lv, sd, s, t)
         if k != KIND_TRADE:
             l2_event(lv, sd, bk, s, k, e.action, e.side, e.level, e.price, e.size, e.ts_event)
         post_event(fs, pl, vap, cfg, lv, sd, s, t, k, e.flags, e.price, e.size, e.conditions, e.venue, e.side,
@@ -595,6 +618,6 @@ class FeaturePipeline:
         from quantedge.features import state as st
 
         names = ("N_EVENTS", "N_TRADES", "N_QUOTE_RULE", "N_TICK_RULE", "N_UNCLASSIFIED", "N_WITH_SIDE",
-                 "N_AGREE", "N_BACKSTEP", "N_SKIPPED", "CUM_REFILL", "CUM_HIDDEN", "VAP_OUT", "STALE",
-                 "N_CROSSED")
+                 "N_AGREE", "N_BACKSTEP", "N_SKIPPED", "CUM_REFILL", "CUM_HIDDEN", "CUM_RELOAD",
+                 "CUM_RELOAD_SH", "VAP_OUT", "STALE", "N_CROSSED")
         return {n.lower(): int(self.features.fs[s, getattr(st, "S_" + n)]) for n in names}

@@ -127,7 +127,13 @@ S_CUM_REFILL = 87
 S_CUM_HIDDEN = 88
 S_N_SKIPPED = 89  # prints excluded (cancel/correction)
 S_N_CROSSED = 90  # group ends whose touch stayed crossed after the stale rule (spread/mid undefined)
-FS_NCOL = 96
+S_RL_T = 91  # iceberg reloads: event time of the symbol's current timestamp (its events form one message)
+S_RL_PX = 92  # best bid price and size before that timestamp's first event (0 = no bid)
+S_RL_SZ = 93
+S_RL_E = 94  # lit shares printed at that bid price at that timestamp, not yet matched by a reload
+S_CUM_RELOAD = 95  # same-message bid reloads (iceberg refreshes) since the state was created
+S_CUM_RELOAD_SH = 96  # ... shares they put back
+FS_NCOL = 104
 
 # --- float scalar state (fz) -----------------------------------------------------------------------
 Z_VDM_BASE = 0  # slow EWMA of vol_dmid_log_30s (NaN until the first update)
@@ -190,6 +196,8 @@ SCALAR_NAMES = (
     "vol_dmid_z",  # (vol_dmid_log_30s - base) / sqrt(var)
     "lr_agreement",  # share of prints with a source side where Lee-Ready agrees
     "last_ts",  # event time of the last event, s since epoch
+    "cum_reloads",  # same-timestamp bid reloads (iceberg refreshes) since the state was created
+    "cum_reload_shares",  # shares those reloads put back at the bid
 )
 WINDOW_FIELDS = (
     "volume",  # shares printed
@@ -224,7 +232,7 @@ COL: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
  F_DEPTH_IMB, F_TOUCH_IMB, F_DEPTH_KNOWN, F_SPREAD_REL_5S, F_SPREAD_REL_10S, F_SPREAD_RATIO_5S_1H,
  F_LAST_PX, F_LAST_SZ, F_LAST_LR, F_LAST_QUOTE, F_LAST_TICK, F_VWAP, F_SESSION_VOL, F_POC_PX,
  F_VAP_AT_MID, F_CUM_REFILL, F_CUM_HIDDEN, F_VDM_LOG, F_VDM_BASE, F_VDM_VAR, F_VDM_Z,
- F_LR_AGREE, F_LAST_TS) = range(NSC)
+ F_LR_AGREE, F_LAST_TS, F_CUM_RELOAD, F_CUM_RELOAD_SH) = range(NSC)
 
 (WF_VOL, WF_BUY, WF_SELL, WF_OFFEX, WF_LIT_SHARE, WF_TRADES, WF_OFI, WF_MLOFI, WF_DMID, WF_MID_VEL,
  WF_MID_STD, WF_RVOL, WF_SPREAD_AVG, WF_MICRO_VEL, WF_REFILLS, WF_DEPL, WF_HIDDEN, WF_VOL_DMID) = range(NWF)

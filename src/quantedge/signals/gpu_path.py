@@ -39,6 +39,7 @@ from quantedge.features.pipeline import (
     nbbo_event,
     post_event,
     pre_event,
+    reload_mark,
     rows_scan,
 )
 from quantedge.features.sampling import Snapshots
@@ -93,6 +94,8 @@ def symbol_run(s, mode, kinds, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz,
         if s_n[0] != rows_before:
             r = rank[q]
             flag[r] = update_row(s_F, r, s_ts[r], st, s, scfg, score, trig, ex_min, expl, r)
+        if mode != 2:
+            reload_mark(fs, lv, sd, s, t)
         if mode == 0:
             l3_event(lv, sd, bk, ot, otn, bits, s, k, e.action, e.side, e.price, e.size, e.order_id,
                      e.conditions, e.ts_event)

@@ -63,16 +63,16 @@ PARAMS: tuple[Param, ...] = (
        "half-life of the symbol's own mean N-level depth imbalance (sinkhole / absorption / creep use the "
        "excess) and of its mean touch size (contraction)"),
     # --- 1. absorption ------------------------------------------------------------------------------
-    _P("absorption", "on_score", 0.7, "score", 0.01, 1.0,
+    _P("absorption", "on_score", 0.35, "score", 0.01, 1.0,
        "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
     _P("absorption", "smooth_s", 10.0, "s", 0.0, 600.0,
        "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
-    _P("absorption", "persist_s", 30.0, "s", 0.0, 600.0,
+    _P("absorption", "persist_s", 25.0, "s", 0.0, 600.0,
        "score >= on_score for this long (event time) before the rising edge"),
     _P("absorption", "sell_share_lo", 0.75, "1", 0.0, 1.0,
        "seller-initiated share of 30 s volume: ramp start"),
     _P("absorption", "sell_share_hi", 0.8, "1", 0.0, 1.0, "... ramp end (full credit)"),
-    _P("absorption", "rel_volume_lo", 0.7, "x", 0.0, 100.0, "relative 30 s volume: ramp start"),
+    _P("absorption", "rel_volume_lo", 1.0, "x", 0.0, 100.0, "relative 30 s volume: ramp start"),
     _P("absorption", "rel_volume_hi", 2.0, "x", 0.0, 100.0, "... ramp end"),
     _P("absorption", "max_rel_volume", 10.0, "x", 0.0, 1000.0,
        "relative 30 s volume at most this (a volume explosion is a panic or news, not quiet absorption); "
@@ -88,6 +88,16 @@ PARAMS: tuple[Param, ...] = (
     _P("absorption", "max_depth_imbalance", 0.25, "1", -1.0, 1.0,
        "N-level depth imbalance above which the book looks like a sinkhole, not touch absorption "
        "(zero credit at +0.15)"),
+    _P("absorption", "reload_half_life_s", 90.0, "s", 0.0, 3600.0,
+       "half-life of the decaying count of same-message bid reloads (an iceberg refreshing its displayed "
+       "size at the print's own timestamp; 0 = reloads of this row only)"),
+    _P("absorption", "reloads_full", 1.0, "count", 0.0, 1000.0,
+       "decayed reload count giving full iceberg credit (counts as full replenishment; 0 = reloads unused)"),
+    _P("absorption", "reload_sell_share_relax", 0.3, "1", 0.0, 1.0,
+       "with full iceberg credit the seller-share ramp starts and ends this much lower"),
+    _P("absorption", "reload_weight", 0.6, "1", 0.0, 1.0,
+       "share of the score that needs iceberg evidence: the score is multiplied by "
+       "1 - w + w x iceberg credit"),
     # --- 2. creep -----------------------------------------------------------------------------------
     _P("creep", "on_score", 0.5, "score", 0.01, 1.0,
        "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
@@ -268,7 +278,11 @@ ST_DIMB = 47  # EWMA of the N-level depth imbalance (the symbol's own mean)
 ST_DIMB_INIT = 48
 ST_TOUCH = 49  # EWMA of the touch size (bid + ask shares): the symbol's own mean
 ST_TOUCH_INIT = 50
-N_ST = 51
+ST_RL_LAST = 51  # cum_reloads at the last row (NaN-free; valid when ST_RL_INIT)
+ST_RL_INIT = 52
+ST_RL = 53  # decaying count of same-message bid reloads (half-life absorption.reload_half_life_s)
+ST_RL_PX = 54  # best bid ($) at the last row that saw a reload: the iceberg's price
+N_ST = 55
 NEVER = -1.0e18
 
 # --- feature columns used ---------------------------------------------------------------------------
@@ -301,6 +315,8 @@ F_TRD30 = COL["trades_30s"]
 F_TRD1H = COL["trades_1h"]
 F_BIDSZ = COL["bid_size"]
 F_ASKSZ = COL["ask_size"]
+F_CUMRL = COL["cum_reloads"]
+F_BID = COL["bid"]
 
 # --- config positions ---------------------------------------------------------------------------------
 #: trigger threshold of each output column k
@@ -333,6 +349,10 @@ C_A_RF_LO = INDEX["absorption.refills_lo"]
 C_A_RF_HI = INDEX["absorption.refills_hi"]
 C_A_HID = INDEX["absorption.hidden_share_hi"]
 C_A_DIMB = INDEX["absorption.max_depth_imbalance"]
+C_A_RL_HL = INDEX["absorption.reload_half_life_s"]
+C_A_RL_FULL = INDEX["absorption.reloads_full"]
+C_A_RL_SS = INDEX["absorption.reload_sell_share_relax"]
+C_A_RL_W = INDEX["absorption.reload_weight"]
 C_C_RISE = INDEX["creep.min_rise_bps"]
 C_C_MOVEZ = INDEX["creep.min_move_sigma"]
 C_C_VCAP = INDEX["creep.max_velocity_pct_s"]
@@ -532,9 +552,28 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
     sprat_b = spr5 / spr_base if spr5 == spr5 and spr5 > 0.0 and spr_base == spr_base else math.nan
 
     # ---- 1. absorption ----
+    # iceberg evidence: same-message bid reloads (cum_reloads increments), a decaying count
+    crl = F[r, F_CUMRL]
+    inc = 0.0
+    if crl == crl:
+        if st[s, ST_RL_INIT] > 0.0 and crl >= st[s, ST_RL_LAST]:
+            inc = crl - st[s, ST_RL_LAST]
+        st[s, ST_RL_LAST] = crl
+        st[s, ST_RL_INIT] = 1.0
+    hl = cfg[C_A_RL_HL]
+    if dt > 0.0:
+        st[s, ST_RL] *= math.pow(0.5, min(dt, 3600.0) / hl) if hl > 0.0 else 0.0
+    st[s, ST_RL] += inc
+    bid = F[r, F_BID]
+    if inc > 0.0 and bid == bid:
+        st[s, ST_RL_PX] = bid
+    elif bid == bid and bid < st[s, ST_RL_PX] - 1e-9:
+        st[s, ST_RL] = 0.0  # the bid gave way below the iceberg's price: the absorption is over
+    ice = min(1.0, st[s, ST_RL] / cfg[C_A_RL_FULL]) if cfg[C_A_RL_FULL] > 0.0 else 0.0
     x = 0.0
     if ok and vol30 > 0.0:
-        g1 = min(1.0, max(0.0, (sell_sh - cfg[C_A_SS_LO]) / (cfg[C_A_SS_HI] - cfg[C_A_SS_LO])))
+        relax = ice * cfg[C_A_RL_SS]
+        g1 = min(1.0, max(0.0, (sell_sh - cfg[C_A_SS_LO] + relax) / (cfg[C_A_SS_HI] - cfg[C_A_SS_LO])))
         g2 = min(1.0, max(0.0, (rel_vol - cfg[C_A_RV_LO]) / (cfg[C_A_RV_HI] - cfg[C_A_RV_LO])))
         d = cfg[C_A_DROP]
         g3 = 1.0 if dmid_bps >= -d else (0.0 if d <= 0.0 else min(1.0, max(0.0, (dmid_bps + 2.0 * d) / d)))
@@ -544,11 +583,13 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
         g5b = min(1.0, hid_sh / cfg[C_A_HID]) if cfg[C_A_HID] > 0.0 else 0.0
         if g5b > g5:
             g5 = g5b
+        if ice > g5:
+            g5 = ice
         g6 = min(1.0, max(0.0, (cfg[C_A_DIMB] + 0.15 - dimb_x) / 0.15))
         rvm = cfg[C_A_RVMAX]
         if rel_vol > rvm:
             g2 *= 0.0 if rvm <= 0.0 else min(1.0, max(0.0, (2.0 * rvm - rel_vol) / rvm))
-        x = g1 * g2 * g3 * g4 * g5 * g6
+        x = g1 * g2 * g3 * g4 * g5 * g6 * (1.0 - cfg[C_A_RL_W] * (1.0 - ice))
     score[r, K_ABS] = x
 
     # ---- 2. creep ----
@@ -686,7 +727,7 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
 
     # ---- composite accumulation score: the strongest weighted score (+ agreement of the others) ----
     # each score is first put on a common scale where its own trigger threshold is 0.5 (linear
-    # below and above): the thresholds differ per signal (creep 0.5, sinkhole 0.3, absorption 0.7),
+    # below and above): the thresholds differ per signal (creep 0.5, sinkhole 0.3, absorption 0.35),
     # so a raw max against one composite threshold would hear some signals at half their strength and
     # others early (an on_score of 1 maps a perfect score to 0.5)
     best = 0.0
