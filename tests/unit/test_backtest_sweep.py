@@ -130,10 +130,10 @@ def test_signal_parameters_are_swept_through_the_backtest_config(tmp_path):
     cfg = BacktestConfig.load(acc, over)
     conf, source = signal_config(cfg)
     assert conf["composite.on_score"] == 0.4 and source.endswith("strategy_params.yaml")
-    res = run_sweep(acc, parse_grid(["signals.params.composite.on_score=0.4,0.55"]), {}, tmp_path / "sw",
-                    workers=1)
+    res = run_sweep(acc, parse_grid(["signals.params.composite.on_score=0.4,0.6"]),
+                    {"signals.params.composite.persist_s": "20"}, tmp_path / "sw", workers=1)
     low, default = res.trials
-    assert low.metrics["trades"] >= 1 and default.metrics["trades"] == 0  # 0.55 triggers nothing here
+    assert low.metrics["trades"] >= 1 and default.metrics["trades"] == 0  # 0.6 triggers nothing here
     with pytest.raises(SweepError, match=r"composite.on_score = 1.5 is outside"):
         run_sweep(acc, parse_grid(["signals.params.composite.on_score=0.4,1.5"]), {}, tmp_path / "s2")
     with pytest.raises(ValueError, match="signals.params must be a mapping"):

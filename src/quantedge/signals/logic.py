@@ -214,11 +214,11 @@ PARAMS: tuple[Param, ...] = (
     _P("exit", "offex_share_hi", 0.8, "1", 0.0, 1.0,
        "off-exchange share of 30 s volume giving full 'heavy off-exchange selling' credit"),
     # --- composite ----------------------------------------------------------------------------------
-    _P("composite", "on_score", 0.55, "score", 0.01, 1.0,
+    _P("composite", "on_score", 0.6, "score", 0.01, 1.0,
        "score at or above which this signal may trigger (calibrated per signal, docs/signals.md)"),
     _P("composite", "smooth_s", 0.0, "s", 0.0, 600.0,
        "half-life of the EWMA applied to the row score (sustained evidence; 0 = raw row score)"),
-    _P("composite", "persist_s", 20.0, "s", 0.0, 600.0,
+    _P("composite", "persist_s", 45.0, "s", 0.0, 600.0,
        "score >= on_score for this long (event time) before the rising edge"),
     _P("composite", "w_absorption", 1.0, "1", 0.0, 1.0, "weight of each accumulation score in the composite"),
     _P("composite", "w_creep", 1.0, "1", 0.0, 1.0, ""),
@@ -227,6 +227,10 @@ PARAMS: tuple[Param, ...] = (
     _P("composite", "w_contraction", 1.0, "1", 0.0, 1.0, ""),
     _P("composite", "exit_veto", 1.0, "1", 0.0, 1.0,
        "composite is multiplied by (1 - exit_veto x exit score)"),
+    _P("composite", "follow", 1.0, "1", 0.0, 1.0,
+       "1 = an accumulation signal's trigger (weight > 0) also triggers the composite when its score is at "
+       "least 0.5 (the component scale's threshold; an exit veto still blocks it); 0 = only the composite's "
+       "own persistence"),
     _P("composite", "agreement", 0.1, "1", 0.0, 1.0,
        "share of the other accumulation scores' noisy-OR added to the strongest one (0 = the max)"),
 )
@@ -403,6 +407,7 @@ C_E_BF_HI = INDEX["exit.bid_flight_hi"]
 C_E_OFFEX = INDEX["exit.offex_share_hi"]
 C_W0 = INDEX["composite.w_absorption"]  # five consecutive weights
 C_VETO = INDEX["composite.exit_veto"]
+C_FOLLOW = INDEX["composite.follow"]
 
 DAY_S = 86400.0
 SESSION_SHIFT_S = 6 * 3600.0
@@ -754,6 +759,7 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
     # ---- trigger machines: persistence, rising edge, hysteresis, cooldown ----
     off = cfg[C_OFF]
     emit = 0
+    fired = 0  # an accumulation signal (weight > 0) triggered on this row
     for k in range(N_SIG):
         b = 3 * k
         on = cfg[C_ON[k]]
@@ -767,14 +773,17 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
                 st[s, b + ST_REARM] = t
                 st[s, b + ST_ABOVE] = -1.0
         else:
-            if v >= on:
-                if st[s, b + ST_ABOVE] < 0.0:
+            follow = k == K_COMP and fired == 1 and v >= 0.5 and cfg[C_FOLLOW] > 0.0
+            if v >= on or follow:
+                if st[s, b + ST_ABOVE] < 0.0 and v >= on:
                     st[s, b + ST_ABOVE] = t
-                if (t - st[s, b + ST_ABOVE] >= cfg[C_PERSIST[k]]
-                        and t - st[s, b + ST_REARM] >= cfg[C_COOLDOWN]):
+                persisted = v >= on and t - st[s, b + ST_ABOVE] >= cfg[C_PERSIST[k]]
+                if (persisted or follow) and t - st[s, b + ST_REARM] >= cfg[C_COOLDOWN]:
                     st[s, b + ST_ON] = 1.0
                     trig[r, k] = 1
                     emit = 1
+                    if k < 5 and cfg[C_W0 + k] > 0.0:
+                        fired = 1
             else:
                 st[s, b + ST_ABOVE] = -1.0
     if emit == 0:
