@@ -182,6 +182,17 @@ def test_duplicate_trade_tick_ids_keep_the_first():
     assert off.n_bad == 0
 
 
+def test_prints_of_one_message_share_its_seq_and_are_not_duplicates():
+    """A sweep (or an iceberg's fills) prints several times in one atomic group under the message's
+    sequence number: distinct prints.  The same (venue, seq) in a later message is a repeat."""
+    sweep = [dict(trade("10:00:00", 10.00 + 0.01 * k, seq=7), flags=0) for k in range(3)]
+    sweep[-1]["flags"] = FLAG_LAST
+    rows = [*sweep, trade("10:00:01", 10.02, seq=7)]  # the message's last print again, later: a repeat
+    res = check_events(build(rows), symbol="XYZ", date=DAY)
+    assert res.counts["duplicate_tick_id"] == 1
+    assert np.flatnonzero(res.bad).tolist() == [3]
+
+
 # ------------------------------------------------------------------------------ time order
 
 

@@ -484,17 +484,29 @@ def check_events(events: np.ndarray, *, symbol: str, date: dt.date | str | int |
     counts["quote_zero_size"] = int(np.count_nonzero(is_quote & (price > 0) & (size == 0) & ~from_trade))
 
     # -- duplicate trade tick ids (quarantine the repeats; the first occurrence stays) ----------
+    # A repeat is a print whose (venue, seq) an earlier *message* (atomic group) already printed: the
+    # prints of one message share its sequence number (a sweep through several levels, an iceberg's
+    # fills in LOBSTER/Databento-style feeds and in the simulator), and they are distinct prints.
+    group_end = (flags & FLAG_LAST) != 0
+    if n:
+        group_end[:-1] |= ts_recv[1:] != ts_recv[:-1]
+        group_end[-1] = True
     dup = np.zeros(n, bool)
     if cfg.unique_trade_ids:
         cand = np.flatnonzero(is_trade & ((conds & COND_CANCEL_CORRECTION) == 0))
         if cand.size > 1:
+            group = np.zeros(n, np.int64)
+            group[1:] = np.cumsum(group_end[:-1])
             key_seq = events["seq"][cand]
             key_venue = venue[cand]
             order = np.lexsort((cand, key_seq, key_venue))
             s_seq = key_seq[order]
             s_ven = key_venue[order]
-            rep = (s_seq[1:] == s_seq[:-1]) & (s_ven[1:] == s_ven[:-1])
-            dup[cand[order[1:][rep]]] = True
+            s_grp = group[cand[order]]
+            first = np.ones(order.size, bool)
+            first[1:] = (s_seq[1:] != s_seq[:-1]) | (s_ven[1:] != s_ven[:-1])
+            head = np.maximum.accumulate(np.where(first, np.arange(order.size), 0))
+            dup[cand[order[~first & (s_grp != s_grp[head])]]] = True
     counts["duplicate_tick_id"] = mark(dup, "duplicate_tick_id")
 
     # -- time order ---------------------------------------------------------------------------
@@ -519,10 +531,6 @@ def check_events(events: np.ndarray, *, symbol: str, date: dt.date | str | int |
     dense = np.cumsum(present, dtype=np.int32) - 1
     venue_idx = dense[vkey]
     n_venues = max(1, int(np.count_nonzero(present)))
-    group_end = (flags & FLAG_LAST) != 0
-    if n:
-        group_end[:-1] |= ts_recv[1:] != ts_recv[:-1]
-        group_end[-1] = True
     open_ns = _et_ns(day, REGULAR_OPEN_S) if day else 0
     close_ns = _et_ns(day, REGULAR_CLOSE_S) if day else 0
     state, tbid, task, times = _nbbo_kernel(kind, side, price, venue_idx, n_venues, ts_recv, bad, group_end,
