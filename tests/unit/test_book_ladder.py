@@ -173,10 +173,16 @@ def test_window_moves_to_a_price_outside_it_and_counts_what_falls_off():
     before = ld.q.copy()
     ld.step(_events([(0, DEP, DEL, 1, -1, 99_200, 0)]))
     assert (ld.q == before).all() and ld.anomalies(0) == {"capacity": 5}
-    # a bid far below moves the window down past the whole book: its 4 bids and 8 asks fall off, counted
+    # a bid far below: moving the window to it would drop both touches, so that level is the one
+    # dropped (counted), as L2Book drops its deepest level, never the touch
+    before = ld.q.copy()
     ld.step(_events([(0, DEP, M, 1, -1, 95_000, 3)]))
-    assert ld.anomalies(0) == {"capacity": 17} and ld.nlev().tolist() == [[1, 0]]
-    assert ld.top(1)[0][0, 0, 0] == 95_000
+    assert ld.anomalies(0) == {"capacity": 6} and ld.nlev().tolist() == [[4, 8]]
+    assert (ld.q == before).all() and ld.top(1)[0][0, :, 0].tolist() == [100_000, 100_100]
+    # a snapshot deeper than the ladder is refused, not silently cut at its best end
+    with pytest.raises(ValueError, match="too far from the best level"):
+        LadderBook.allocate(1, span=16).seed_side(0, 0, 100_000 - 100 * np.arange(20), np.full(20, 5),
+                                                   complete=False)
 
 
 def test_off_grid_price_position_depth_and_bad_symbol_are_counted_not_applied():

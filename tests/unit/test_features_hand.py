@@ -363,3 +363,18 @@ def test_lazy_derivation_equals_derivation_at_every_step(shared_data):
     assert np.isnan(b.features.F).all()  # nothing derived yet
     b.derive()
     assert np.array_equal(a.features.F, b.features.F, equal_nan=True)
+
+
+def test_a_reload_is_counted_once_and_a_later_group_of_its_timestamp_compares_with_the_reloaded_size():
+    s = Stream()
+    s.depth(0, 1, 10.00, 100, last=False).depth(0, -1, 10.05, 100)
+    s.depth(3, 1, 10.00, 150, last=False).trade(3, 10.00, 100)  # 100 printed, display refreshed to 150
+    p = run_l2(s)
+    assert (f(p, "cum_reloads"), f(p, "cum_reload_shares")) == (1, 150)
+    s.depth(3, 1, 10.00, 140, last=False).trade(3, 10.00, 10)  # same timestamp: 10 printed, 10 lost
+    p = run_l2(s)
+    assert (f(p, "cum_reloads"), f(p, "cum_reload_shares")) == (1, 150)
+    s = Stream()
+    s.depth(0, 1, 10.00, 100, last=False).depth(0, -1, 10.05, 100)
+    s.depth(5, -1, 10.05, 100, last=False).trade(5, 10.05, 300)  # prints at the ask never count
+    assert f(run_l2(s), "cum_reloads") == 0

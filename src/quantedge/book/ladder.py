@@ -22,9 +22,10 @@ Where it differs, by construction (docs/books.md, "Ladder books"):
   not applied (``L2Book`` applies it);
 * position-based depth (``level >= 0``) is counted (``bad_index``) and not applied: use ``L2Book``;
 * the ladder covers ``span`` grid steps; it is placed on the first price it sees, and a level that
-  falls outside it moves the window just far enough (plus an eighth of the span): levels that fall
-  off the far end are dropped and counted (``capacity``, side marked truncated), as ``L2Book`` drops
-  levels past its capacity;
+  falls outside it moves the window just far enough (plus an eighth of the span): deep levels that
+  fall off the far end are dropped and counted (``capacity``, side marked truncated); a move that
+  would drop either side's best level is not made, and the new far level is the one dropped
+  (counted the same way), as ``L2Book`` drops its deepest levels, never the touch;
 * no feed window (every level of the stream is updated by the feed).
 """
 
@@ -145,9 +146,11 @@ def _shift(q, hd, pl, bk, s, d) -> None:
 
 
 @njit(cache=True, _nrt=False)
-def _place(q, hd, pl, bk, s, price: int) -> int:
-    """Ladder index of ``price`` (on the grid), placing or moving the window when needed; -1 when
-    the price is off the symbol's grid (counted)."""
+def _place(q, hd, pl, bk, s, si, price: int) -> int:
+    """Ladder index of ``price`` (on the grid) for a level of side ``si``, placing or moving the window
+    when needed; -1 when the price is off the symbol's grid (counted); -2 when moving the window to it
+    would drop either side's best level: then this level is the one dropped (counted as capacity, side
+    marked truncated), as ``L2Book`` drops the deepest level, never the touch."""
     span = q.shape[2]
     unit = pl[s, PL_UNIT]
     if pl[s, PL_SET] == 0:
@@ -169,6 +172,14 @@ def _place(q, hd, pl, bk, s, price: int) -> int:
         d = j - margin
     else:
         return j
+    for k in range(2):
+        if hd[s, k, HD_NLEV] > 0:
+            b = hd[s, k, HD_BEST]
+            if (d > 0 and b < d) or (d < 0 and b >= span + d):
+                anomaly(bk, s, A_CAPACITY)
+                bk[s, B_FLAGS] |= F_TRUNCATED
+                hd[s, si, HD_TRUNC] = 1
+                return -2
     _shift(q, hd, pl, bk, s, d)
     return j - d
 
@@ -233,7 +244,7 @@ def _by_price(q, hd, pl, bk, s, si, price: int, size: int) -> None:
         return
     if size == 0 and pl[s, PL_SET] != 0 and off - j * unit == 0:
         return  # removal of a price the ladder does not hold: nothing there (as L2Book)
-    j = _place(q, hd, pl, bk, s, price)
+    j = _place(q, hd, pl, bk, s, si, price)
     if j >= 0 and size > 0:
         _set_level(q, hd, s, si, np.uint64(j), size)
 
@@ -419,9 +430,12 @@ class LadderBook:
         for p, z in zip(np.asarray(prices, dtype=np.int64), np.asarray(sizes, dtype=np.int64), strict=True):
             if p <= 0 or z <= 0:
                 raise ValueError(f"snapshot level {int(p)} x {int(z)}: price and size must be positive")
-            j = _place(self.q, self.hd, self.pl, self.bk, s, int(p))
-            if j < 0:
+            j = _place(self.q, self.hd, self.pl, self.bk, s, si, int(p))
+            if j == -1:
                 raise ValueError(f"snapshot price {int(p)} is off the grid of {int(self.pl[s, PL_UNIT])}")
+            if j < 0:
+                raise ValueError(f"snapshot level {int(p)} lies too far from the best level for a ladder of "
+                                 f"{self.q.shape[2]} steps")
             _set_level(self.q, self.hd, np.uint64(s), np.uint64(si), np.uint64(j), int(z))
         if complete:
             self.hd[s, si, HD_HZ] = HZ_ALL_BID if si == 0 else HZ_ALL_ASK

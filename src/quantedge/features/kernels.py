@@ -521,7 +521,8 @@ def book_update(fs, pl, lv, sd, cfg, s: int, skip_stale: bool) -> None:
         # same-timestamp reload: lit prints at an unchanged bid price took more than the displayed
         # size it lost since the timestamp began, so size was added at that price at the prints' own
         # timestamp (an iceberg refreshing its displayed part in the same message; a market maker's
-        # requote or a new order is a later message).  Counted once per timestamp.
+        # requote or a new order usually has a later timestamp: the test is per timestamp, not per
+        # message, so on coarse clocks such an order in the same tick counts too).
         e = fs[s, S_RL_E]
         if e > 0 and bp == fs[s, S_RL_PX] and bs > 0 and fs[s, S_RL_SZ] > 0:
             rl = bs - (fs[s, S_RL_SZ] - e)
@@ -529,6 +530,7 @@ def book_update(fs, pl, lv, sd, cfg, s: int, skip_stale: bool) -> None:
                 fs[s, S_CUM_RELOAD] += 1
                 fs[s, S_CUM_RELOAD_SH] += rl
                 fs[s, S_RL_E] = 0
+                fs[s, S_RL_SZ] = bs  # a later group of this timestamp compares with the reloaded size
         _episode(fs, s, 0, bp, bs)
     if na > 0:
         _episode(fs, s, 1, ap, az)
