@@ -68,21 +68,8 @@ def to_hftbacktest(depth: np.ndarray) -> np.ndarray:
     return out
 
 
-def _our_top(depth: np.ndarray, capacity: int) -> list[float]:
-    """Best bid, its size, best ask, its size after a whole MBP stream (our L2 book)."""
-    from quantedge.book.l2 import L2Book
-
-    book = L2Book.allocate(1, capacity=capacity)
-    book.step(depth)
-    px, sz, _ = book.top(1)
-    return [px[0, 0, 0] / 10_000, float(sz[0, 0, 0]), px[0, 1, 0] / 10_000, float(sz[0, 1, 0])]
-
-
-def _ladder_top(depth: np.ndarray) -> list[float]:
-    """Best bid, its size, best ask, its size after a whole MBP stream (our ladder book)."""
-    from quantedge.book.ladder import LadderBook
-
-    book = LadderBook.allocate(1)
+def _final_top(book, depth: np.ndarray) -> list[float]:
+    """Best bid, its size, best ask, its size after a whole MBP stream (one of our books)."""
     book.step(depth)
     px, sz, _ = book.top(1)
     return [px[0, 0, 0] / 10_000, float(sz[0, 0, 0]), px[0, 1, 0] / 10_000, float(sz[0, 1, 0])]
@@ -124,6 +111,8 @@ def main() -> int:
         mbp_stream,
         mbp_top_stream,
     )
+    from quantedge.book.l2 import L2Book
+    from quantedge.book.ladder import LadderBook
 
     events, truth0 = load_lobster_day(day)
     streams = {"l3-derived": mbp_stream(events, truth0)}
@@ -146,8 +135,8 @@ def main() -> int:
             return 2
         ours = {cap: l2_rate(stream, repeats=repeats, capacity=cap) for cap in (64, 1024)}
         ladder = ladder_rate(stream, repeats=repeats)
-        our_top = _our_top(stream, 1024)
-        ladder_top = _ladder_top(stream)
+        our_top = _final_top(L2Book.allocate(1, capacity=1024), stream)
+        ladder_top = _final_top(LadderBook.allocate(1), stream)
         res["streams"][name] = {"events": int(stream.shape[0]), "ours_l2_events_per_s": ours,
                                 "ours_ladder_events_per_s": ladder, "ours_top": our_top,
                                 "ours_ladder_top": ladder_top, "hftbacktest": hbt}

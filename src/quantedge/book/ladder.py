@@ -41,18 +41,13 @@ from quantedge.book.state import (
     A_BAD_INDEX,
     A_BAD_SYMBOL,
     A_CAPACITY,
-    A_CROSSED,
-    A_LOCKED,
     A_OFF_TICK,
-    ANOMALY_NAMES,
     B_FLAGS,
     B_LAST_TS,
     B_NCOL,
     B_TICK,
     C_CLEARS,
     C_EVENTS,
-    F_CROSSED,
-    F_LOCKED,
     F_TRUNCATED,
     FLAG_ANOM_BASE,
     HZ_ALL_ASK,
@@ -67,8 +62,11 @@ from quantedge.book.state import (
     SD_NCOL,
     SD_NLEV,
     SD_TRUNC,
+    BookCounters,
     LevelBook,
     anomaly,
+    set_cross_flags,
+    side_index,
     status_event,
 )
 
@@ -186,10 +184,9 @@ def _place(q, hd, pl, bk, s, si, price: int) -> int:
 
 @njit(cache=True, inline="always", _nrt=False)
 def _cross(hd, bk, s) -> None:
-    """Crossed / locked state flags, each entry into either state counted (as ``check_cross``)."""
+    """Crossed / locked state flags of book s (``s`` unsigned), as ``check_cross`` on sorted levels."""
     z = np.uint64(0)
     o = np.uint64(1)
-    f = bk[s, B_FLAGS]
     crossed = False
     locked = False
     if hd[s, z, HD_NLEV] > 0 and hd[s, o, HD_NLEV] > 0:
@@ -197,18 +194,7 @@ def _cross(hd, bk, s) -> None:
         a = hd[s, o, HD_BEST]
         crossed = b > a
         locked = b == a
-    nf = f & ~(F_CROSSED | F_LOCKED)
-    if crossed:
-        if not (f & F_CROSSED):
-            bk[s, A_CROSSED] += 1
-            nf |= FLAG_ANOM_BASE << A_CROSSED
-        nf |= F_CROSSED
-    if locked:
-        if not (f & F_LOCKED):
-            bk[s, A_LOCKED] += 1
-            nf |= FLAG_ANOM_BASE << A_LOCKED
-        nf |= F_LOCKED
-    bk[s, B_FLAGS] = nf
+    set_cross_flags(bk, s, crossed, locked)
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -271,7 +257,7 @@ def _other_event(q, hd, bk, s: int, kind: int, action: int, side: int, level: in
         return 0
     if kind == KIND_CLEAR:
         for si in range(2):
-            if side == 0 or (side == 1 and si == 0) or (side == -1 and si == 1):
+            if side == 0 or side_index(side) == si:
                 _clear(q, hd, s, si)
         bk[s, C_CLEARS] += 1
         _cross(hd, bk, np.uint64(s))
@@ -344,7 +330,7 @@ def ladder_top_into(q, hd, pl, n_levels: int, out_px, out_sz, out_known, out_nle
 
 
 @dataclass
-class LadderBook:
+class LadderBook(BookCounters):
     """Arrays of a set of ladder books: ``q`` sizes ``(n, 2, span)`` by ladder index (side 0 bid,
     1 ask), ``hd`` per-side header ``(n, 2, HD_NCOL)``, ``pl`` placement ``(n, PL_NCOL)``, ``bk``
     counters and flags in ``LevelBook``'s layout ``(n + 1, B_NCOL)``."""
@@ -413,13 +399,6 @@ class LadderBook:
         bk = self.bk.copy()
         bk[:ns, B_FLAGS] |= np.where(sd[..., SD_TRUNC].any(axis=1), F_TRUNCATED, 0)
         return LevelBook(lv, sd, bk)
-
-    def anomalies(self, s: int) -> dict[str, int]:
-        """Non-zero anomaly counts of book s (s = n_symbols gives out-of-range symbol events)."""
-        return {name: int(self.bk[s, i]) for i, name in enumerate(ANOMALY_NAMES) if self.bk[s, i]}
-
-    def flags(self, s: int) -> int:
-        return int(self.bk[s, B_FLAGS])
 
     def seed_side(self, s: int, si: int, prices: np.ndarray, sizes: np.ndarray, complete: bool) -> None:
         """Set one side from a snapshot (best first), as ``LevelBook.seed_side``: levels known; the

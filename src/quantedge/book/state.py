@@ -357,7 +357,6 @@ def check_cross(lv, sd, bk, s: int) -> None:
     u = np.uint64(s)
     z = np.uint64(0)
     o = np.uint64(1)
-    f = bk[u, B_FLAGS]
     crossed = False
     locked = False
     if sd[u, z, SD_NLEV] > 0 and sd[u, o, SD_NLEV] > 0:
@@ -365,6 +364,14 @@ def check_cross(lv, sd, bk, s: int) -> None:
         a = lv[u, o, z, LV_PX]
         crossed = b > a
         locked = b == a
+    set_cross_flags(bk, u, crossed, locked)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def set_cross_flags(bk, u, crossed: bool, locked: bool) -> None:
+    """Write book u's crossed / locked state flags (``u`` unsigned); count each entry into either
+    state (every book kind's crossed/locked accounting)."""
+    f = bk[u, B_FLAGS]
     nf = f & ~(F_CROSSED | F_LOCKED)
     if crossed:
         if not (f & F_CROSSED):
@@ -424,8 +431,21 @@ def top_n_into(lv, sd, n_levels: int, out_px, out_sz, out_known) -> None:
                     out_known[s, si, i] = 1 if complete else 0
 
 
+class BookCounters:
+    """Reads of the per-book counters and flags ``bk`` (the layout above), shared by every book kind."""
+
+    bk: np.ndarray
+
+    def anomalies(self, s: int) -> dict[str, int]:
+        """Non-zero anomaly counts of book s (s = n_symbols gives out-of-range symbol events)."""
+        return {name: int(self.bk[s, i]) for i, name in enumerate(ANOMALY_NAMES) if self.bk[s, i]}
+
+    def flags(self, s: int) -> int:
+        return int(self.bk[s, B_FLAGS])
+
+
 @dataclass
-class LevelBook:
+class LevelBook(BookCounters):
     """Arrays of a set of price-level books (see the module docstring for the layout)."""
 
     lv: np.ndarray
@@ -474,13 +494,6 @@ class LevelBook:
         kn = np.zeros((ns, 2, n_levels), dtype=np.uint8)
         top_n_into(self.lv, self.sd, n_levels, px, sz, kn)
         return px, sz, kn
-
-    def anomalies(self, s: int) -> dict[str, int]:
-        """Non-zero anomaly counts of book s (s = n_symbols gives out-of-range symbol events)."""
-        return {name: int(self.bk[s, i]) for i, name in enumerate(ANOMALY_NAMES) if self.bk[s, i]}
-
-    def flags(self, s: int) -> int:
-        return int(self.bk[s, B_FLAGS])
 
     def seed_side(self, s: int, si: int, prices: np.ndarray, sizes: np.ndarray, complete: bool,
                   aux_is_size: bool = False) -> None:
