@@ -41,6 +41,7 @@ from quantedge.book.state import (
     clear_side,
     find_level_ordered,
     insert_level,
+    mark_levels,
     remove_level,
     side_index,
     status_event,
@@ -106,6 +107,7 @@ def _by_price(lv, sd, bk, s, si, price: int, size: int, delete: bool) -> None:
             lv[s, si, j, LV_SZ] = size
             if within(si, price, sd[s, si, SD_HZ]):
                 lv[s, si, j, LV_KNOWN] = 1
+            mark_levels(sd, s, si, j, j + np.uint64(1))
     elif size > 0 and not delete:
         known = 1 if within(si, price, sd[s, si, SD_HZ]) else 0
         if insert_level(lv, sd, bk, s, si, j, price, size, 0, known, True):
@@ -132,6 +134,7 @@ def _by_position(lv, sd, bk, s: int, si: int, action: int, level: int, price: in
         lv[s, si, level, LV_PX] = price
         lv[s, si, level, LV_SZ] = size
         lv[s, si, level, LV_KNOWN] = 1
+        mark_levels(sd, s, si, level, level + 1)
         _check_order(lv, sd, bk, s, si, level)
     elif action == ACTION_DELETE:
         if level >= n:

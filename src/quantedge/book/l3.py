@@ -72,6 +72,7 @@ from quantedge.book.state import (
     find_level,
     find_level_ordered,
     insert_level,
+    mark_levels,
     remove_level,
     side_index,
     status_event,
@@ -120,29 +121,33 @@ def _bits(m: int) -> int:
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def ot_find(ot, s: int, oid: int, bits: int) -> int:
-    """Slot of (s, oid), or -1."""
+def ot_probe(ot, s: int, oid: int, bits: int) -> int:
+    """Slot of (s, oid) when live (>= 0), else -2 - the empty slot that ends its probe chain (where
+    ``ot_insert`` would put it: an add then stores there without walking the chain twice)."""
     mask = ot.shape[0] - 1
     i = _home(oid, s, bits)
     sym = s + 1
     while True:
         tag = ot[i, OT_TAG]
         if tag == 0:
-            return -1
+            return -2 - i
         if ot[i, OT_KEY] == oid and (tag >> 1) == sym:
             return i
         i = (i + 1) & mask
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def ot_insert(ot, otn, s: int, oid: int, si: int, price: int, size: int, bits: int) -> bool:
-    m = ot.shape[0]
-    if otn[OTN_LIVE] * 8 >= m * 7:
+def ot_find(ot, s: int, oid: int, bits: int) -> int:
+    """Slot of (s, oid), or -1."""
+    i = ot_probe(ot, s, oid, bits)
+    return i if i >= 0 else -1
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def ot_store(ot, otn, i: int, s: int, oid: int, si: int, price: int, size: int) -> bool:
+    """Put (s, oid) into empty slot i (from ``ot_probe``); False when the table is 7/8 full."""
+    if otn[OTN_LIVE] * 8 >= ot.shape[0] * 7:
         return False
-    mask = m - 1
-    i = _home(oid, s, bits)
-    while ot[i, OT_TAG] != 0:
-        i = (i + 1) & mask
     ot[i, OT_KEY] = oid
     ot[i, OT_TAG] = ((s + 1) << 1) | si
     ot[i, OT_PX] = price
@@ -151,6 +156,16 @@ def ot_insert(ot, otn, s: int, oid: int, si: int, price: int, size: int, bits: i
     if otn[OTN_LIVE] > otn[OTN_PEAK]:
         otn[OTN_PEAK] = otn[OTN_LIVE]
     return True
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def ot_insert(ot, otn, s: int, oid: int, si: int, price: int, size: int, bits: int) -> bool:
+    """Put (s, oid), known not to be live, at the end of its probe chain; False when 7/8 full."""
+    mask = ot.shape[0] - 1
+    i = _home(oid, s, bits)
+    while ot[i, OT_TAG] != 0:
+        i = (i + 1) & mask
+    return ot_store(ot, otn, i, s, oid, si, price, size)
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -210,6 +225,7 @@ def _level_add(lv, sd, bk, s: int, si: int, price: int, size: int, untracked: in
     if i >= 0:
         lv[s, si, i, LV_SZ] += size
         lv[s, si, i, LV_AUX] += untracked
+        mark_levels(sd, s, si, i, i + 1)
         return
     at = -i - 1
     known = 1 if within(si, price, sd[s, si, SD_HZ]) else 0
@@ -232,6 +248,17 @@ def _level_sub(lv, sd, bk, s: int, si: int, price: int, size: int, untracked: in
         remove_level(lv, sd, s, si, i)
     else:
         lv[s, si, i, LV_SZ] = left
+        mark_levels(sd, s, si, i, i + 1)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _may_evict(lv, sd, s: int, si: int, executed: bool) -> bool:
+    """False when ``_evict_stale`` has nothing to look at: both tops it would test are known (or
+    absent).  Inlined so the usual event skips the call."""
+    oi = 1 - si
+    if sd[s, oi, SD_NLEV] > 0 and lv[s, oi, 0, LV_KNOWN] == 0:
+        return True
+    return executed and sd[s, si, SD_NLEV] > 0 and lv[s, si, 0, LV_KNOWN] == 0
 
 
 @njit(cache=True, _nrt=False)
@@ -262,7 +289,7 @@ def l3_event(lv, sd, bk, ot, otn, bits: int, s: int, kind: int, action: int, sid
             anomaly(bk, s, A_BAD_FIELD)
             return 0
         check_tick(bk, s, price)
-        slot = ot_find(ot, s, oid, bits)
+        slot = ot_probe(ot, s, oid, bits)  # < 0: not live
         if action == ACTION_ADD:
             if size <= 0:
                 anomaly(bk, s, A_BAD_FIELD)
@@ -271,17 +298,17 @@ def l3_event(lv, sd, bk, ot, otn, bits: int, s: int, kind: int, action: int, sid
             if slot >= 0:
                 anomaly(bk, s, A_DUP_ORDER)
                 untracked = size
-            elif not ot_insert(ot, otn, s, oid, si, price, size, bits):
+            elif not ot_store(ot, otn, -2 - slot, s, oid, si, price, size):
                 anomaly(bk, s, A_TABLE_FULL)
                 untracked = size
             _level_add(lv, sd, bk, s, si, price, size, untracked)
-            if bk[s, B_EVICT] != 0:
+            if bk[s, B_EVICT] != 0 and _may_evict(lv, sd, s, si, False):
                 _evict_stale(lv, sd, bk, s, si, price, False)
         elif action == ACTION_CANCEL or action == ACTION_EXECUTE or action == ACTION_DELETE:
             if slot < 0:
                 anomaly(bk, s, A_UNKNOWN_ORDER)
                 _level_sub(lv, sd, bk, s, si, price, size, size)
-                if action == ACTION_EXECUTE and bk[s, B_EVICT] != 0:
+                if action == ACTION_EXECUTE and bk[s, B_EVICT] != 0 and _may_evict(lv, sd, s, si, True):
                     _evict_stale(lv, sd, bk, s, si, price, True)
             else:
                 rem = ot[slot, OT_SZ]
@@ -305,7 +332,7 @@ def l3_event(lv, sd, bk, ot, otn, bits: int, s: int, kind: int, action: int, sid
                         ot[slot, OT_SZ] = rem - q
                 if q > 0:
                     _level_sub(lv, sd, bk, s, osi, opx, q, 0)
-                if action == ACTION_EXECUTE and bk[s, B_EVICT] != 0:
+                if action == ACTION_EXECUTE and bk[s, B_EVICT] != 0 and _may_evict(lv, sd, s, osi, True):
                     _evict_stale(lv, sd, bk, s, osi, opx, True)
         elif action == ACTION_MODIFY:
             if slot < 0:
@@ -314,6 +341,7 @@ def l3_event(lv, sd, bk, ot, otn, bits: int, s: int, kind: int, action: int, sid
                 i = find_level(lv, sd, s, si, price)
                 if i >= 0:
                     lv[s, si, i, LV_KNOWN] = 0
+                    mark_levels(sd, s, si, i, i + 1)
             else:
                 osi = ot[slot, OT_TAG] & 1
                 _level_sub(lv, sd, bk, s, osi, ot[slot, OT_PX], ot[slot, OT_SZ], 0)

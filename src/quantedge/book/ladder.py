@@ -48,6 +48,7 @@ from quantedge.book.state import (
     B_TICK,
     C_CLEARS,
     C_EVENTS,
+    DIRTY_ALL,
     F_TRUNCATED,
     FLAG_ANOM_BASE,
     HZ_ALL_ASK,
@@ -58,6 +59,7 @@ from quantedge.book.state import (
     LV_NCOL,
     LV_PX,
     LV_SZ,
+    SD_DHI,
     SD_HZ,
     SD_NCOL,
     SD_NLEV,
@@ -394,6 +396,7 @@ class LadderBook(BookCounters):
         lv[..., LV_KNOWN] = np.where(live, kn, 0)
         sd = np.zeros((ns, 2, SD_NCOL), dtype=np.int64)
         sd[..., SD_NLEV] = nl
+        sd[..., SD_DHI] = DIRTY_ALL  # a new book: every level counts as changed
         sd[..., SD_HZ] = self.hd[..., HD_HZ]
         sd[..., SD_TRUNC] = (self.hd[..., HD_TRUNC] != 0) | (self.hd[..., HD_NLEV] > capacity)
         bk = self.bk.copy()

@@ -50,6 +50,7 @@ from quantedge.book.state import (
     clear_side,
     find_level,
     insert_level,
+    mark_levels,
     remove_level,
     side_index,
     status_event,
@@ -65,6 +66,7 @@ COND_SKIP = (1 << 3) | (1 << 5) | (1 << 6) | (1 << 9)  # off-exchange, out of se
 
 @njit(cache=True)
 def _quote(lv, sd, bk, s: int, si: int, price: int, size: int, size_known: bool) -> None:
+    mark_levels(sd, s, si, 0, 1)  # the touch is written in place below (inserts/removals mark themselves)
     if price <= 0:
         n = sd[s, si, SD_NLEV]
         for _ in range(n):
@@ -110,6 +112,7 @@ def _deplete(lv, sd, s: int, si: int, price: int, size: int) -> None:
     if sd[s, si, SD_NLEV] == 0 or lv[s, si, 0, LV_PX] != price:
         return
     have = lv[s, si, 0, LV_SZ]
+    mark_levels(sd, s, si, 0, 1)
     sd[s, si, SD_DEPLETED] += size
     sd[s, si, SD_TOUCH_VOL] += size
     if lv[s, si, 0, LV_KNOWN] == 1 or have > 0:

@@ -11,7 +11,11 @@ so the state can be copied, compared and checkpointed as ordinary arrays:
   fully known from the snapshot and the message stream).
 * ``sd`` int64 ``(n, 2, SD_NCOL)`` — per side: level count, the *known horizon* price (every level
   at or better than it is complete; levels worse than it may be missing or stale), a truncation
-  flag (levels were dropped at capacity) and the pseudo-L2 touch statistics.
+  flag (levels were dropped at capacity), the pseudo-L2 touch statistics and the *changed range*
+  ``[SD_DLO, SD_DHI)``: the level indexes any kernel changed since the feature kernels last read the
+  side (every writer marks it with :func:`mark_levels`; a fresh book is all changed, a read leaves it
+  empty: ``DIRTY_ALL``, 0).  The feature kernels revisit only those levels for depth and
+  multi-level OFI instead of the top N of both sides at every group end.
 * ``bk`` int64 ``(n + 1, B_NCOL)`` — per book: anomaly counters ``A_*``, informational counters
   ``C_*``, the state flags word, last event time, window depth and tick.  Row ``n`` collects events
   whose symbol id is outside ``0..n-1``.
@@ -52,7 +56,12 @@ SD_REFILLS = 4  # pseudo-L2: times the touch size was refreshed upward after dep
 SD_HIDDEN = 5  # pseudo-L2: shares printed at the touch beyond its displayed size (hidden/iceberg)
 SD_TOUCH_VOL = 6  # pseudo-L2: total shares printed at the touch
 SD_CLEARED = 7  # pseudo-L2: touch levels consumed (traded/quoted through)
-SD_NCOL = 8
+SD_DLO = 8  # levels [SD_DLO, SD_DHI) of the side may have changed since a feature kernel last read it
+SD_DHI = 9
+SD_NCOL = 10
+
+#: SD_DHI of a change that moved every level from SD_DLO on (an insert or removal shifts them)
+DIRTY_ALL = 1 << 30
 
 #: Horizon sentinels.  A bid level is known iff px >= hz; an ask level iff px <= hz.
 HZ_FAR = 1 << 62
@@ -140,6 +149,18 @@ def within(si: int, price: int, hz: int) -> bool:
     if si == 0:
         return price >= hz
     return price <= hz
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def mark_levels(sd, s, si, lo, hi) -> None:
+    """Widen side (s, si)'s changed range to cover levels [lo, hi) (``hi = DIRTY_ALL``: every level
+    from ``lo`` on, as after an insert or a removal at ``lo``)."""
+    lo = np.int64(lo)  # callers may index with unsigned ints: compare as int64, not as float
+    hi = np.int64(hi)
+    if lo < sd[s, si, SD_DLO]:
+        sd[s, si, SD_DLO] = lo
+    if hi > sd[s, si, SD_DHI]:
+        sd[s, si, SD_DHI] = hi
 
 
 @njit(cache=True, _nrt=False)
@@ -298,6 +319,7 @@ def insert_level(lv, sd, bk, s: int, si: int, i: int, price: int, size: int, aux
             bk[s, B_FLAGS] |= F_TRUNCATED
         n -= 1
     move_levels(lv, s, si, i + 1, i, n - i)
+    mark_levels(sd, s, si, i, DIRTY_ALL)
     lv[s, si, i, LV_PX] = price
     lv[s, si, i, LV_SZ] = size
     lv[s, si, i, LV_AUX] = aux
@@ -310,6 +332,7 @@ def insert_level(lv, sd, bk, s: int, si: int, i: int, price: int, size: int, aux
 def remove_level(lv, sd, s: int, si: int, i: int) -> None:
     n = sd[s, si, SD_NLEV]
     move_levels(lv, s, si, i, i + 1, n - 1 - i)
+    mark_levels(sd, s, si, i, DIRTY_ALL)
     lv[s, si, n - 1, LV_PX] = 0
     lv[s, si, n - 1, LV_SZ] = 0
     lv[s, si, n - 1, LV_AUX] = 0
@@ -335,6 +358,7 @@ def apply_window(lv, sd, bk, s: int, si: int) -> None:
         sd[s, si, SD_HZ] = edge
     if sd[s, si, SD_NLEV] > w:
         lv[s, si, w, LV_KNOWN] = 0
+        mark_levels(sd, s, si, w, w + 1)
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -396,6 +420,7 @@ def clear_side(lv, sd, s: int, si: int) -> None:
     sd[s, si, SD_NLEV] = 0
     sd[s, si, SD_TRUNC] = 0
     sd[s, si, SD_HZ] = HZ_ALL_BID if si == 0 else HZ_ALL_ASK
+    mark_levels(sd, s, si, 0, DIRTY_ALL)
 
 
 @njit(cache=True, _nrt=False)
@@ -461,6 +486,7 @@ class LevelBook(BookCounters):
         sd = np.zeros((n_symbols, 2, SD_NCOL), dtype=np.int64)
         sd[:, 0, SD_HZ] = HZ_ALL_BID if known_from_start else HZ_NONE_BID
         sd[:, 1, SD_HZ] = HZ_ALL_ASK if known_from_start else HZ_NONE_ASK
+        sd[:, :, SD_DHI] = DIRTY_ALL  # never read: every level counts as changed
         bk = np.zeros((n_symbols + 1, B_NCOL), dtype=np.int64)
         bk[:, B_WINDOW] = window
         bk[:, B_TICK] = tick
@@ -510,6 +536,8 @@ class LevelBook(BookCounters):
         self.lv[s, si, :n, LV_KNOWN] = 1
         self.sd[s, si, SD_NLEV] = n
         self.sd[s, si, SD_TRUNC] = 0
+        self.sd[s, si, SD_DLO] = 0
+        self.sd[s, si, SD_DHI] = DIRTY_ALL
         if complete:
             self.sd[s, si, SD_HZ] = HZ_ALL_BID if si == 0 else HZ_ALL_ASK
         elif n:

@@ -37,6 +37,7 @@ from quantedge.book.state import (
     check_tick,
     find_level,
     insert_level,
+    mark_levels,
     remove_level,
     side_index,
     status_event,
@@ -54,6 +55,7 @@ def _fix_known(lv, sd, s: int, si: int) -> None:
         lv[s, si, 0, LV_KNOWN] = 1
     if n > 1:
         lv[s, si, 1, LV_KNOWN] = 0
+    mark_levels(sd, s, si, 0, 2)
 
 
 @njit(cache=True)
@@ -84,6 +86,7 @@ def venue_event(lv, sd, bk, vq, vslot, s: int, kind: int, action: int, venue: in
             if i >= 0:
                 lv[s, si, i, LV_SZ] -= oq
                 lv[s, si, i, LV_AUX] -= 1
+                mark_levels(sd, s, si, i, i + 1)
                 if lv[s, si, i, LV_AUX] <= 0:
                     remove_level(lv, sd, s, si, i)
         if price > 0 and size > 0:
@@ -92,6 +95,7 @@ def venue_event(lv, sd, bk, vq, vslot, s: int, kind: int, action: int, venue: in
             if i >= 0:
                 lv[s, si, i, LV_SZ] += size
                 lv[s, si, i, LV_AUX] += 1
+                mark_levels(sd, s, si, i, i + 1)
             else:
                 insert_level(lv, sd, bk, s, si, -i - 1, price, size, 1, 0, True)
             vq[s, v, si, 0] = price

@@ -32,6 +32,7 @@ from quantedge.book.state import (
     A_BAD_SYMBOL,
     ANOMALY_NAMES,
     C_RESYNC,
+    DIRTY_ALL,
     HZ_ALL_ASK,
     HZ_ALL_BID,
     LV_AUX,
@@ -45,6 +46,7 @@ from quantedge.book.state import (
     anomaly,
     better,
     find_level,
+    mark_levels,
 )
 
 # result slots of the verify kernel
@@ -111,6 +113,7 @@ def _resync_side(lv, sd, s: int, si: int, tr, mode: int) -> int:
         for c in range(LV_NCOL):
             lv[s, si, i, c] = tmp[i, c]
     sd[s, si, SD_NLEV] = m
+    mark_levels(sd, s, si, 0, DIRTY_ALL)
     if complete:
         sd[s, si, SD_HZ] = HZ_ALL_BID if si == 0 else HZ_ALL_ASK
         sd[s, si, SD_TRUNC] = 0

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numba import njit
 
-from quantedge.book.state import LV_KNOWN, LV_PX, LV_SZ, SD_NLEV
+from quantedge.book.state import DIRTY_ALL, LV_KNOWN, LV_PX, LV_SZ, SD_DHI, SD_DLO, SD_NLEV
 from quantedge.features.state import (
     BASE_ALPHA,
     BASE_WINDOW,
@@ -118,6 +118,7 @@ from quantedge.features.state import (
     S_N_UNCLASSIFIED,
     S_N_WITH_SIDE,
     S_NEXT_B,
+    S_OFF,
     S_PA,
     S_PAS,
     S_PB,
@@ -136,6 +137,7 @@ from quantedge.features.state import (
     S_T0,
     S_TLAST,
     S_TWO_SIDED,
+    S_UNK,
     S_V,
     S_VAP_BASE,
     S_VAP_OUT,
@@ -271,12 +273,18 @@ def _rotate(fs, rq, fz, s: int, t: int) -> None:
     if vv:
         fs[s, S_PEND + Q_SPRT] += sv * (nb - tl)
         fs[s, S_PEND + Q_TVALID] += nb - tl
+    # every ring's current bucket and running sum take the pending sums: unsigned indexes (no
+    # negative-index code) and no branch per sum (a zero adds nothing; the branch was mispredicted)
+    u = np.uint64(s)
+    pend = np.uint64(S_PEND)
+    for w in range(NW):
+        slot = np.uint64(fs[u, S_RB + 2 * w + 1])
+        for q in range(NQ):
+            x = fs[u, pend + q]
+            rq[u, w, slot, q] += x
+            rq[u, w, NB, q] += x
     for q in range(NQ):
-        x = fs[s, S_PEND + q]
-        if x != 0:
-            for w in range(NW):
-                _ring_add(rq, s, w, fs[s, S_RB + 2 * w + 1], q, x)
-            fs[s, S_PEND + q] = 0
+        fs[u, pend + q] = 0
     t0 = nb if t < nb + W0_NS else (t // W0_NS) * W0_NS
     for w in range(NW):
         width = BUCKET_NS[w]
@@ -306,9 +314,10 @@ def _rotate(fs, rq, fz, s: int, t: int) -> None:
             if w == BASE_WINDOW:
                 _baseline(fs, rq, fz, s)
             slot = k % NB
+            us = np.uint64(slot)
             for q in range(NQ):
-                rq[s, w, NB, q] -= rq[s, w, slot, q]
-                rq[s, w, slot, q] = 0
+                rq[u, w, NB, q] -= rq[u, w, us, q]
+                rq[u, w, us, q] = 0
             if vv:
                 d = width if k < b else t0 - k * width
                 if d > 0:
@@ -422,40 +431,60 @@ def _first_usable(lv, s: int, si: int, n: int, other: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def _side_levels(lv, pl, s: int, si: int, off: int, n: int, nlev: int, empty: int) -> tuple[int, int, int]:
+def _side_levels(fs, lv, pl, sd, s: int, si: int, off: int, n: int, nlev: int, empty: int, full: bool) -> int:
     """One side's part of book_update over its top nlev levels (from level ``off``, ``n`` usable):
-    the multi-level OFI term (bid sign), the depth and whether every level is known; stores the
-    levels into ``pl`` for the next update.  A missing level is price ``empty``, size 0.
+    updates the depth (``S_DB`` + si) and the not-known bits (``S_UNK`` + si), stores the levels into
+    ``pl`` for the next update and returns the side's multi-level OFI term (bid sign).  A missing
+    level is price ``empty``, size 0.
 
-    Unsigned indexes (no negative-index code per subscript) and no branch per level on the side's
-    length: this runs at the end of every group that changed the book."""
+    Only the levels the book marked changed since the last group end are visited (the side's
+    ``[SD_DLO, SD_DHI)``, then reset): every other level equals its ``pl`` entry, so its OFI term is 0
+    and it leaves depth and bits as they were.  ``full`` visits all nlev levels (first update, or
+    stale levels skipped now or last time: ``pl`` then holds other indexes).  Unsigned indexes (no
+    negative-index code per subscript) and no branch per level on the side's length."""
     u = np.uint64(s)
     v = np.uint64(si)
     o = np.uint64(off)
     k = np.uint64(max(min(n, nlev), 0))
+    top = np.uint64(nlev)
+    if full:
+        lo = np.uint64(0)
+        hi = top
+    else:
+        lo = np.uint64(sd[u, v, SD_DLO])
+        hi = np.uint64(min(sd[u, v, SD_DHI], nlev))
+    sd[u, v, SD_DLO] = DIRTY_ALL
+    sd[u, v, SD_DHI] = 0
+    if lo >= hi:
+        return 0
     ml = 0
-    depth = 0
-    known = 1
-    for m in range(k):
+    depth = fs[u, S_DB + v]
+    unk = fs[u, S_UNK + v]
+    for m in range(lo, min(hi, k)):
         p = lv[u, v, o + m, LV_PX]
         q = lv[u, v, o + m, LV_SZ]
-        depth += q
-        known &= lv[u, v, o + m, LV_KNOWN] != 0
         p0 = pl[u, v, m, 0]
         q0 = pl[u, v, m, 1]
+        depth += q - q0
+        bit = np.int64(1) << np.int64(m)
+        unk = (unk & ~bit) | (bit if lv[u, v, o + m, LV_KNOWN] == 0 else 0)
         at_least = p >= p0 if si == 0 else p <= p0
         at_most = p <= p0 if si == 0 else p >= p0
         ml += (q if at_least else 0) - (q0 if at_most else 0)
         pl[u, v, m, 0] = p
         pl[u, v, m, 1] = q
-    for m in range(k, np.uint64(nlev)):
+    for m in range(max(lo, k), hi):
         p0 = pl[u, v, m, 0]
         q0 = pl[u, v, m, 1]
+        depth -= q0
+        unk &= ~(np.int64(1) << np.int64(m))
         at_most = empty <= p0 if si == 0 else empty >= p0
         ml -= q0 if at_most else 0
         pl[u, v, m, 0] = empty
         pl[u, v, m, 1] = 0
-    return ml, depth, known
+    fs[u, S_DB + v] = depth
+    fs[u, S_UNK + v] = unk
+    return ml
 
 
 @njit(cache=True, inline="always")
@@ -502,10 +531,11 @@ def book_update(fs, pl, lv, sd, cfg, s: int, skip_stale: bool) -> None:
             e += pas
         if e != 0:
             add_q(fs, s, Q_OFI, e)
-    mb, db, kb = _side_levels(lv, pl, s, 0, ob, nb, nlev, 0)
-    ma, da, ka = _side_levels(lv, pl, s, 1, oa, na, nlev, EMPTY_ASK)
-    ml = mb - ma
-    known = kb & ka
+    full = not valid or ob != 0 or oa != 0 or fs[s, S_OFF] != 0 or fs[s, S_OFF + 1] != 0
+    fs[s, S_OFF] = ob
+    fs[s, S_OFF + 1] = oa
+    ml = (_side_levels(fs, lv, pl, sd, s, 0, ob, nb, nlev, 0, full)
+          - _side_levels(fs, lv, pl, sd, s, 1, oa, na, nlev, EMPTY_ASK, full))
     if valid and ml != 0:
         add_q(fs, s, Q_MLOFI, ml)
     fs[s, S_PB] = bp
@@ -513,9 +543,7 @@ def book_update(fs, pl, lv, sd, cfg, s: int, skip_stale: bool) -> None:
     fs[s, S_PA] = ap
     fs[s, S_PAS] = az
     fs[s, S_PVALID] = 1
-    fs[s, S_DB] = db
-    fs[s, S_DA] = da
-    fs[s, S_DKNOWN] = known
+    fs[s, S_DKNOWN] = 1 if fs[s, S_UNK] == 0 and fs[s, S_UNK + 1] == 0 else 0
     fs[s, S_SIDES] = (1 if nb > 0 else 0) | (2 if na > 0 else 0)
     if nb > 0:
         # same-timestamp reload: lit prints at an unchanged bid price took more than the displayed

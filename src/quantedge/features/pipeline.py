@@ -49,6 +49,7 @@ from quantedge.book.state import (
     anomaly,
     check_cross,
     clear_side,
+    mark_levels,
     side_index,
     status_event,
 )
@@ -305,6 +306,7 @@ def nbbo_event(lv, sd, bk, s: int, kind: int, action: int, side: int, price: int
         if si < 0 or size < 0 or price < 0:
             anomaly(bk, s, A_BAD_FIELD)
             return
+        mark_levels(sd, s, si, 0, 1)
         if price == 0:
             lv[s, si, 0, LV_PX] = 0
             lv[s, si, 0, LV_SZ] = 0

@@ -133,6 +133,8 @@ S_RL_SZ = 93
 S_RL_E = 94  # lit shares printed at that bid price at that timestamp, not yet matched by a reload
 S_CUM_RELOAD = 95  # same-message bid reloads (iceberg refreshes) since the state was created
 S_CUM_RELOAD_SH = 96  # ... shares they put back
+S_UNK = 97  # bit m set: level m of the last group end's top N is not fully known (bid at +0, ask at +1)
+S_OFF = 99  # levels skipped as stale at the touch at the last group end (bid at +0, ask at +1)
 FS_NCOL = 104
 
 # --- float scalar state (fz) -----------------------------------------------------------------------

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = 2  # 2: one last-processed slice per partition (QEB2)
+FORMAT = 3  # 2: one last-processed slice per partition (QEB2); 3: book sides carry the changed-level range
 
 
 class SnapshotError(RuntimeError):
