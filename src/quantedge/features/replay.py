@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from quantedge import events as ev
+from quantedge.book.l2 import L2Book
 from quantedge.book.l3 import L3Book
 from quantedge.features.pipeline import FeaturePipeline
 from quantedge.features.state import FeatureState
@@ -45,6 +46,32 @@ def load_lobster_day(path: str | Path) -> LobsterDay:
     events = events[events["seq"] >= 2].copy()
     events["symbol"] = 0
     return LobsterDay(events=events, seed=truth0, levels=f.levels, symbol=f.symbol)
+
+
+def lobster_mbp_events(path: str | Path, day: LobsterDay) -> np.ndarray:
+    """The same LOBSTER day in the market-by-price form an IQFeed Level 2 feed delivers: the top-N
+    price-level updates that LOBSTER's orderbook file implies row by row (``book.bench.mbp_top_stream``:
+    its first row seeds the levels) with the day's prints merged in, each message one atomic group
+    (its print before its book change, ``FLAG_LAST`` on the group's last event), as symbol 0."""
+    from quantedge.book.bench import mbp_top_stream
+
+    depth, _ = mbp_top_stream(path)
+    trades = day.events[day.events["kind"] == ev.KIND_TRADE]
+    s = np.concatenate([trades, depth])
+    s = s[np.lexsort((s["kind"] == ev.KIND_DEPTH, s["seq"]))]
+    last = np.ones(s.shape[0], bool)
+    last[:-1] = s["seq"][1:] != s["seq"][:-1]
+    s["flags"] = (s["flags"] & ~np.uint8(ev.FLAG_LAST)) | np.where(last, ev.FLAG_LAST, 0).astype(np.uint8)
+    s["ts_event"] = np.maximum.accumulate(s["ts_event"])
+    s["ts_recv"] = np.maximum.accumulate(s["ts_recv"])
+    s["symbol"] = 0
+    return s
+
+
+def mbp_pipeline(n_symbols: int, levels: int, cadence_ns: int = 0) -> FeaturePipeline:
+    """A fresh market-by-price (L2) book + features pipeline for a feed of the top ``levels``."""
+    return FeaturePipeline("l2", FeatureState.allocate(n_symbols, cadence_ns=cadence_ns),
+                           L2Book.allocate(n_symbols, capacity=64, window=levels, tick=100))
 
 
 def seed_books(book: L3Book, seed: np.ndarray, symbols: range | np.ndarray) -> None:
@@ -125,34 +152,47 @@ def fused_rate(day: LobsterDay, n_symbols: int, events_per_symbol: int = 20_000,
 def bench(data: str | Path, n_symbols: int = 2000, events_per_symbol: int = 3000, repeat: int = 3,
           cadence_ns: int = 0) -> list[dict]:
     """Books + all features throughput on the AMZN level-5 LOBSTER day (``data`` = the real data
-    folder): one symbol over the whole day, and the first ``events_per_symbol`` events replicated
-    over ``n_symbols`` ids (1 ms offsets) in one time-ordered batch.  Best of ``repeat`` fresh runs
-    (stream building and compilation not timed).  ``events_per_s`` is per core: events over the
-    CPU time of this (single-threaded) process, which a shared machine disturbs far less than wall
-    time (also given, ``wall_seconds``); ``peak_rss_mb`` is this process's peak RSS."""
+    folder), in two forms: market by order (L3 book from the message file) and market by price (the
+    top-5 price-level updates of the orderbook file plus the day's prints, the form of an IQFeed
+    Level 2 feed: :func:`lobster_mbp_events`).  For each: one symbol over the whole day, and the
+    first ``events_per_symbol`` events replicated over ``n_symbols`` ids (1 ms offsets) in one
+    time-ordered batch.  Best of ``repeat`` fresh runs (stream building and compilation not timed).
+    ``events_per_s`` is per core: events over the CPU time of this (single-threaded) process, which a
+    shared machine disturbs far less than wall time (also given, ``wall_seconds``); ``messages`` are
+    the day's messages in the stream (a price-level form has more events than messages);
+    ``peak_rss_mb`` is this process's peak RSS."""
     import resource
 
-    day = load_lobster_day(Path(data) / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5.zip")
+    path = Path(data) / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
+    day = load_lobster_day(path)
+    mbp = lobster_mbp_events(path, day)
     warm = lobster_pipeline(day, 2, cadence_ns=cadence_ns, max_orders=1 << 14)
     warm.step(replicate(day.events[:2_000], 2))
+    mbp_pipeline(2, day.levels, cadence_ns).step(replicate(mbp[:2_000], 2))
     out = []
-    for ns, evs in ((1, day.events), (n_symbols, day.events[:events_per_symbol])):
-        batch = evs if ns == 1 else replicate(evs, ns)
-        n_add = int(np.count_nonzero(evs["action"] == ev.ACTION_ADD))
-        best = float("inf")
-        wall = float("inf")
-        for _ in range(repeat):
-            p = lobster_pipeline(day, ns, cadence_ns=cadence_ns, max_orders=ns * min(n_add, 8_192))
-            t0 = time.process_time()
-            w0 = time.perf_counter()
-            p.step(batch)
-            best = min(best, time.process_time() - t0)
-            wall = min(wall, time.perf_counter() - w0)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        out.append({"bench": "books+features", "symbols": ns, "events": int(batch.shape[0]),
-                    "seconds": round(best, 4), "events_per_s": round(batch.shape[0] / best),
-                    "wall_seconds": round(wall, 4),
-                    "peak_rss_mb": round(rss), "snapshots": len(p.snapshots()),
-                    "state_mb": round((p.features.nbytes() + p.book.lv.nbytes + p.book.ot.nbytes) / 2**20,
-                                      1)})
+    for form, events in (("market by order (L3)", day.events), ("market by price (L2, top 5)", mbp)):
+        for ns, evs in ((1, events), (n_symbols, events[:events_per_symbol])):
+            batch = evs if ns == 1 else replicate(evs, ns)
+            n_add = int(np.count_nonzero(evs["action"] == ev.ACTION_ADD))
+            best = float("inf")
+            wall = float("inf")
+            for _ in range(repeat):
+                if form.startswith("market by order"):
+                    p = lobster_pipeline(day, ns, cadence_ns=cadence_ns, max_orders=ns * min(n_add, 8_192))
+                else:
+                    p = mbp_pipeline(ns, day.levels, cadence_ns)
+                t0 = time.process_time()
+                w0 = time.perf_counter()
+                p.step(batch)
+                best = min(best, time.process_time() - t0)
+                wall = min(wall, time.perf_counter() - w0)
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            state = p.features.nbytes() + p.book.lv.nbytes + getattr(p.book, "ot", np.zeros(0)).nbytes
+            msgs = int(np.unique(evs["seq"]).shape[0]) * ns
+            n = int(batch.shape[0])
+            out.append({"bench": "books+features", "form": form, "symbols": ns, "events": n,
+                        "messages": msgs, "seconds": round(best, 4), "events_per_s": round(n / best),
+                        "messages_per_s": round(msgs / best), "wall_seconds": round(wall, 4),
+                        "peak_rss_mb": round(rss), "snapshots": len(p.snapshots()),
+                        "state_mb": round(state / 2**20, 1)})
     return out
