@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from quantedge import events as E
 from quantedge.book.l2 import L2Book
 from quantedge.book.l3 import L3Book
-from quantedge.book.state import DIRTY_ALL, SD_DHI, SD_DLO
+from quantedge.book.state import DIRTY_ALL, SD_DHI, SD_DLO, SD_NCOL
 from quantedge.catalog.importers.databento import read_databento_mbp10
 from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks
 from quantedge.catalog.symbols import NameTable
@@ -25,7 +25,7 @@ from quantedge.features.state import S_DB, S_DKNOWN, FeatureState
 LOBSTER_ZIP = "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
 NEPT_TICKS = "iqfeed/NEPT_ticks_2021-03-01_2021-03-03.csv"
 DATABENTO = "databento/AAPL_2024-10-21_mbp10_premarket_excerpt.csv"
-TRACKED = [c for c in range(12) if c not in (SD_DLO, SD_DHI)]
+TRACKED = [c for c in range(SD_NCOL) if c not in (SD_DLO, SD_DHI)]
 
 
 def _every_level(make, events: np.ndarray) -> FeaturePipeline:
@@ -46,8 +46,7 @@ def _assert_same(p: FeaturePipeline, q: FeaturePipeline) -> None:
         assert np.array_equal(a, b, equal_nan=True), f"feature array {name} differs"
     assert np.array_equal(p.book.lv, q.book.lv)
     assert np.array_equal(p.book.bk, q.book.bk)
-    cols = [c for c in TRACKED if c < p.book.sd.shape[2]]
-    assert np.array_equal(p.book.sd[:, :, cols], q.book.sd[:, :, cols])
+    assert np.array_equal(p.book.sd[:, :, TRACKED], q.book.sd[:, :, TRACKED])
     sp, sq = p.snapshots(), q.snapshots()
     assert np.array_equal(sp.ts, sq.ts)
     assert np.array_equal(sp.F, sq.F, equal_nan=True)

@@ -251,16 +251,6 @@ def _level_sub(lv, sd, bk, s: int, si: int, price: int, size: int, untracked: in
         mark_levels(sd, s, si, i, i + 1)
 
 
-@njit(cache=True, inline="always", _nrt=False)
-def _may_evict(lv, sd, s: int, si: int, executed: bool) -> bool:
-    """False when ``_evict_stale`` has nothing to look at: both tops it would test are known (or
-    absent).  Inlined so the usual event skips the call."""
-    oi = 1 - si
-    if sd[s, oi, SD_NLEV] > 0 and lv[s, oi, 0, LV_KNOWN] == 0:
-        return True
-    return executed and sd[s, si, SD_NLEV] > 0 and lv[s, si, 0, LV_KNOWN] == 0
-
-
 @njit(cache=True, _nrt=False)
 def _evict_stale(lv, sd, bk, s: int, si: int, price: int, executed: bool) -> None:
     """Remove the levels a resting order / visible execution at ``price`` on side ``si`` proves gone:
@@ -302,13 +292,13 @@ def l3_event(lv, sd, bk, ot, otn, bits: int, s: int, kind: int, action: int, sid
                 anomaly(bk, s, A_TABLE_FULL)
                 untracked = size
             _level_add(lv, sd, bk, s, si, price, size, untracked)
-            if bk[s, B_EVICT] != 0 and _may_evict(lv, sd, s, si, False):
+            if bk[s, B_EVICT] != 0:
                 _evict_stale(lv, sd, bk, s, si, price, False)
         elif action == ACTION_CANCEL or action == ACTION_EXECUTE or action == ACTION_DELETE:
             if slot < 0:
                 anomaly(bk, s, A_UNKNOWN_ORDER)
                 _level_sub(lv, sd, bk, s, si, price, size, size)
-                if action == ACTION_EXECUTE and bk[s, B_EVICT] != 0 and _may_evict(lv, sd, s, si, True):
+                if action == ACTION_EXECUTE and bk[s, B_EVICT] != 0:
                     _evict_stale(lv, sd, bk, s, si, price, True)
             else:
                 rem = ot[slot, OT_SZ]
@@ -332,7 +322,7 @@ def l3_event(lv, sd, bk, ot, otn, bits: int, s: int, kind: int, action: int, sid
                         ot[slot, OT_SZ] = rem - q
                 if q > 0:
                     _level_sub(lv, sd, bk, s, osi, opx, q, 0)
-                if action == ACTION_EXECUTE and bk[s, B_EVICT] != 0 and _may_evict(lv, sd, s, osi, True):
+                if action == ACTION_EXECUTE and bk[s, B_EVICT] != 0:
                     _evict_stale(lv, sd, bk, s, osi, opx, True)
         elif action == ACTION_MODIFY:
             if slot < 0:

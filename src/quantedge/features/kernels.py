@@ -274,7 +274,7 @@ def _rotate(fs, rq, fz, s: int, t: int) -> None:
         fs[s, S_PEND + Q_SPRT] += sv * (nb - tl)
         fs[s, S_PEND + Q_TVALID] += nb - tl
     # every ring's current bucket and running sum take the pending sums: unsigned indexes (no
-    # negative-index code) and no branch per sum (a zero adds nothing; the branch was mispredicted)
+    # negative-index code) and no test per sum (adding a zero changes nothing)
     u = np.uint64(s)
     pend = np.uint64(S_PEND)
     for w in range(NW):

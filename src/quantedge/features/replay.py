@@ -169,18 +169,22 @@ def bench(data: str | Path, n_symbols: int = 2000, events_per_symbol: int = 3000
     warm = lobster_pipeline(day, 2, cadence_ns=cadence_ns, max_orders=1 << 14)
     warm.step(replicate(day.events[:2_000], 2))
     mbp_pipeline(2, day.levels, cadence_ns).step(replicate(mbp[:2_000], 2))
+    def l3(ns: int, evs: np.ndarray) -> FeaturePipeline:
+        n_add = int(np.count_nonzero(evs["action"] == ev.ACTION_ADD))
+        return lobster_pipeline(day, ns, cadence_ns=cadence_ns, max_orders=ns * min(n_add, 8_192))
+
+    def l2(ns: int, evs: np.ndarray) -> FeaturePipeline:
+        return mbp_pipeline(ns, day.levels, cadence_ns)
+
     out = []
-    for form, events in (("market by order (L3)", day.events), ("market by price (L2, top 5)", mbp)):
+    forms = (("market by order (L3)", day.events, l3), ("market by price (L2, top 5)", mbp, l2))
+    for form, events, make in forms:
         for ns, evs in ((1, events), (n_symbols, events[:events_per_symbol])):
             batch = evs if ns == 1 else replicate(evs, ns)
-            n_add = int(np.count_nonzero(evs["action"] == ev.ACTION_ADD))
             best = float("inf")
             wall = float("inf")
             for _ in range(repeat):
-                if form.startswith("market by order"):
-                    p = lobster_pipeline(day, ns, cadence_ns=cadence_ns, max_orders=ns * min(n_add, 8_192))
-                else:
-                    p = mbp_pipeline(ns, day.levels, cadence_ns)
+                p = make(ns, evs)
                 t0 = time.process_time()
                 w0 = time.perf_counter()
                 p.step(batch)
