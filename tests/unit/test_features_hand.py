@@ -154,6 +154,29 @@ def test_time_weighted_spread_means_and_bps():
     assert f(p, "spread_ratio_5s_1h") == pytest.approx(1.0)
 
 
+def test_spread_integral_stays_exact_past_the_int64_range():
+    """A $999 spread (clipped to the $100 cap) held for 30 days integrates to ~2.6e21 $0.0001 x ns,
+    past int64: the running total wraps, and every window (a difference of totals) stays exact."""
+    day = 86_400.0
+    s = Stream().quote(0.0, 1.00, 100, 1000.00, 100)
+    s.trade(30 * day, 1.5, 1)
+    p = run_nbbo(s)
+    cap = 1_000_000
+    assert f(p, "spread") == 9_990_000  # the feature itself is not clipped, only its time integral
+    assert f(p, "spread_avg_1h") == cap
+    assert f(p, "spread_avg_5s") == cap
+    s.quote(30 * day, 10.00, 100, 10.02, 100)  # spread 200 from day 30 (the trade's time) on
+    s.trade(30 * day + 3.0, 10.01, 1)
+    p = run_nbbo(s)
+    # the 5 s window at day 30 + 3 s covers 4.5 s: the cap for 1.5 s, then 200 for 3 s
+    assert f(p, "spread_avg_5s") == (cap * 1_500_000_000 + 200 * 3_000_000_000) / 4_500_000_000
+    # the 1 h window: nine full 6-minute buckets and the current one, which began 3,400 s before day 30
+    t = (T0 + round((30 * day + 3.0) * NS)) // NS
+    covered = t - (t // 360 - 9) * 360
+    assert covered == 3_403
+    assert f(p, "spread_avg_1h") == (cap * (covered - 3) * NS + 200 * 3 * NS) / (covered * NS)
+
+
 def test_mid_velocity_std_and_microprice():
     s = Stream().quote(0.0, 10.00, 100, 10.02, 300)  # mid 10.01
     s.quote(1.0, 10.01, 100, 10.03, 300)  # mid 10.02 (+0.01)

@@ -79,6 +79,7 @@ from quantedge.features.state import (
     Q_SPRT,
     Q_TVALID,
     Q_VOL,
+    S_CUM,
     S_CUM_HIDDEN,
     S_CUM_REFILL,
     S_CUM_RELOAD,
@@ -123,7 +124,6 @@ from quantedge.features.state import (
     S_PAS,
     S_PB,
     S_PBS,
-    S_PEND,
     S_POC,
     S_PV,
     S_PVALID,
@@ -188,8 +188,24 @@ assert all(int(b) % W0_NS == 0 for b in BUCKET_NS)
 
 @njit(cache=True, inline="always")
 def add_q(fs, s: int, q: int, x: int) -> None:
-    """Add x to quantity q of the current finest bucket (pending for every window's ring)."""
-    fs[s, S_PEND + q] += x
+    """Add x to the symbol's running total of quantity q (every window takes differences of it)."""
+    fs[s, S_CUM + q] += x
+
+
+@njit(cache=True, inline="always")
+def _spread_total_after(fs, s: int, sv: int, d: int) -> int:
+    """The spread x time total after the spread sv held for d more ns.  The total may pass the int64
+    range over a long session (up to SPREAD_CAP per ns), so it is added in unsigned, wrapping
+    arithmetic: only differences of it are read (:func:`window_spread_time`), and those are exact
+    as long as they fit in int64 (a window's is at most SPREAD_CAP x 1 h, far inside)."""
+    return np.int64(np.uint64(fs[s, S_CUM + Q_SPRT]) + np.uint64(sv) * np.uint64(d))
+
+
+@njit(cache=True, inline="always")
+def _add_spread_time(fs, s: int, sv: int, d: int) -> None:
+    """The spread sv held for d ns: grow the spread x time and two-sided-time totals."""
+    fs[s, S_CUM + Q_SPRT] = _spread_total_after(fs, s, sv, d)
+    fs[s, S_CUM + Q_TVALID] += d
 
 
 @njit(cache=True, inline="always")
@@ -204,12 +220,31 @@ def init_symbol(fs, s: int, t: int) -> None:
 
 
 @njit(cache=True, inline="always")
-def _baseline(fs, rq, fz, s: int) -> None:
-    """Slow EWMA of log(1 + volume / |net mid change in cents|) over the 30 s window."""
-    vol = rq[s, BASE_WINDOW, NB, Q_VOL]
+def oldest_slot(fs, s: int, w: int) -> int:
+    """Ring slot of window w's oldest bucket (it holds the totals at that bucket's start)."""
+    slot = fs[s, S_RB + 2 * w + 1] + 1
+    return slot if slot < NB else 0
+
+
+@njit(cache=True, inline="always")
+def window_sum(fs, rq, s: int, w: int, slot: int, q: int) -> int:
+    """Sum of quantity q over window w (oldest slot ``slot``): total now minus total at its start."""
+    return fs[s, S_CUM + q] - rq[s, w, slot, q]
+
+
+@njit(cache=True, inline="always")
+def window_spread_time(fs, rq, s: int, w: int, slot: int) -> int:
+    """The spread x time integral over window w: the wrapping difference of the totals (exact)."""
+    return np.int64(np.uint64(fs[s, S_CUM + Q_SPRT]) - np.uint64(rq[s, w, slot, Q_SPRT]))
+
+
+@njit(cache=True, inline="always")
+def _baseline(fz, s: int, vol: int, dmid2: int) -> None:
+    """Slow EWMA of log(1 + volume / |net mid change in cents|) over the 30 s window (its volume and
+    net change of 2 x mid at one of its bucket boundaries)."""
     if vol <= 0:
         return
-    dm = abs(rq[s, BASE_WINDOW, NB, Q_DMID2]) / 200.0
+    dm = abs(dmid2) / 200.0
     x = math.log1p(vol / max(dm, 1.0))
     base = fz[s, Z_VDM_BASE]
     if base != base:
@@ -221,130 +256,72 @@ def _baseline(fs, rq, fz, s: int) -> None:
         fz[s, Z_VDM_VAR] = (1.0 - BASE_ALPHA) * (fz[s, Z_VDM_VAR] + BASE_ALPHA * d * d)
 
 
-@njit(cache=True, inline="always")
-def _ring_add(rq, s: int, w: int, slot: int, q: int, x: int) -> None:
-    rq[s, w, slot, q] += x
-    rq[s, w, NB, q] += x
-
-
-@njit(cache=True, inline="always")
-def _refill_ring(fs, rq, fz, s: int, w: int, cb: int, b: int, t0: int, sv: int, vv: int) -> None:
-    """Ring w moves from bucket cb to b >= cb + NB: every slot is rewritten, so the ring is the spread
-    integral of buckets b-NB+1..b and nothing else — the state the bucket-by-bucket walk of _rotate
-    ends in, written directly (sparse symbols cross whole rings on most events; the walk cleared up to
-    2 x NB slots of NQ sums each).  The base window's EWMA still sees each bucket boundary while its
-    volume sum is positive (at zero volume the update does nothing)."""
-    if w == BASE_WINDOW:
-        k = cb + 1
-        while k <= cb + NB and rq[s, w, NB, Q_VOL] > 0:
-            _baseline(fs, rq, fz, s)
-            slot = k % NB
-            for q in range(NQ):
-                rq[s, w, NB, q] -= rq[s, w, slot, q]
-                rq[s, w, slot, q] = 0
-            k += 1
-    for j in range(NB + 1):
-        for q in range(NQ):
-            rq[s, w, j, q] = 0
-    if vv:
-        width = BUCKET_NS[w]
-        for k in range(b - NB + 1, b + 1):
-            d = width if k < b else t0 - k * width
-            if d > 0:
-                _ring_add(rq, s, w, k % NB, Q_SPRT, sv * d)
-                _ring_add(rq, s, w, k % NB, Q_TVALID, d)
-    fs[s, S_RB + 2 * w] = b
-    fs[s, S_RB + 2 * w + 1] = b % NB
-
-
 @njit(cache=True, _nrt=False)
 def _rotate(fs, rq, fz, s: int, t: int) -> None:
-    """t reached the end of the current finest bucket: add the pending sums to every ring, then move
-    every ring whose bucket changed to the bucket of t (evicted buckets leave the running sums),
-    integrating the spread in force up to the start of t's finest bucket; the rest goes to pending.
+    """t reached the end of the current finest bucket: every ring whose bucket changed moves to the
+    bucket of t, writing into each slot it enters the symbol's running totals at that bucket's start
+    (the spread integrated up to that instant; nothing else changes between two events), over the
+    slot of the bucket that left the window.  A window's sums are then the totals now minus its
+    oldest slot: no per-window adds at a boundary and no evictions.  Before a slot of the baseline's
+    window is overwritten, the window as it stood at that boundary updates the baseline EWMA.
 
-    Bucket boundaries are visited in order (a gap longer than a ring only clears it), so calling
-    this at any intermediate time first gives the identical state: that is what makes sampling and
-    batch boundaries invisible.  Integer sums make the split into pending and ring parts exact."""
+    Boundaries are visited in order (a gap longer than a ring writes only its last NB slots), so
+    calling this at any intermediate time first gives the identical state: that is what makes
+    sampling and batch boundaries invisible.  Integer totals make every window sum exact."""
     tl = fs[s, S_TLAST]
     nb = fs[s, S_NEXT_B]
     sv = fs[s, S_SPREAD]
     vv = fs[s, S_TWO_SIDED]
-    if vv:
-        fs[s, S_PEND + Q_SPRT] += sv * (nb - tl)
-        fs[s, S_PEND + Q_TVALID] += nb - tl
-    # every ring's current bucket and running sum take the pending sums: unsigned indexes (no
-    # negative-index code) and no test per sum (adding a zero changes nothing)
-    u = np.uint64(s)
-    pend = np.uint64(S_PEND)
-    for w in range(NW):
-        slot = np.uint64(fs[u, S_RB + 2 * w + 1])
-        for q in range(NQ):
-            x = fs[u, pend + q]
-            rq[u, w, slot, q] += x
-            rq[u, w, NB, q] += x
-    for q in range(NQ):
-        fs[u, pend + q] = 0
     t0 = nb if t < nb + W0_NS else (t // W0_NS) * W0_NS
     for w in range(NW):
         width = BUCKET_NS[w]
         cb = fs[s, S_RB + 2 * w]
         end = (cb + 1) * width
         if t0 < end:  # this ring keeps its bucket (no division needed)
-            if vv and t0 > nb:
-                d = t0 - nb
-                slot = fs[s, S_RB + 2 * w + 1]
-                _ring_add(rq, s, w, slot, Q_SPRT, sv * d)
-                _ring_add(rq, s, w, slot, Q_TVALID, d)
             continue
         b = cb + 1 if t0 < end + width else t0 // width
-        if b - cb >= NB:
-            _refill_ring(fs, rq, fz, s, w, cb, b, t0, sv, vv)
-            continue
-        if vv:
-            d = end - nb
-            if d > 0:
-                slot = fs[s, S_RB + 2 * w + 1]
-                _ring_add(rq, s, w, slot, Q_SPRT, sv * d)
-                _ring_add(rq, s, w, slot, Q_TVALID, d)
-        k = cb + 1
+        if w == BASE_WINDOW:
+            _base_window_steps(fs, rq, fz, s, w, cb + 1, min(b, cb + NB))
+        k = max(cb + 1, b - NB + 1)
+        slot = k % NB
         while k <= b:
-            if k - cb > NB and k < b - NB + 1:
-                k = b - NB + 1  # every slot was cleared once: the skipped buckets hold nothing new
-            if w == BASE_WINDOW:
-                _baseline(fs, rq, fz, s)
-            slot = k % NB
-            us = np.uint64(slot)
             for q in range(NQ):
-                rq[u, w, NB, q] -= rq[u, w, us, q]
-                rq[u, w, us, q] = 0
+                rq[s, w, slot, q] = fs[s, S_CUM + q]
             if vv:
-                d = width if k < b else t0 - k * width
-                if d > 0:
-                    _ring_add(rq, s, w, slot, Q_SPRT, sv * d)
-                    _ring_add(rq, s, w, slot, Q_TVALID, d)
+                d = k * width - tl
+                rq[s, w, slot, Q_SPRT] = _spread_total_after(fs, s, sv, d)
+                rq[s, w, slot, Q_TVALID] += d
             k += 1
+            slot += 1
+            if slot == NB:
+                slot = 0
         fs[s, S_RB + 2 * w] = b
         fs[s, S_RB + 2 * w + 1] = b % NB
-    if vv and t > t0:
-        fs[s, S_PEND + Q_SPRT] += sv * (t - t0)
-        fs[s, S_PEND + Q_TVALID] += t - t0
+    if vv:
+        _add_spread_time(fs, s, sv, t - tl)
     fs[s, S_NEXT_B] = t0 + W0_NS
     fs[s, S_TLAST] = t
 
 
 @njit(cache=True, inline="always")
+def _base_window_steps(fs, rq, fz, s: int, w: int, k0: int, k1: int) -> None:
+    """The baseline window's boundaries k0..k1 (at most NB, before any of their slots is rewritten):
+    at boundary k the window holds the totals now (no event since) minus slot k % NB."""
+    for k in range(k0, k1 + 1):
+        slot = k % NB
+        _baseline(fz, s, window_sum(fs, rq, s, w, slot, Q_VOL), window_sum(fs, rq, s, w, slot, Q_DMID2))
+
+
+@njit(cache=True, inline="always")
 def advance(fs, rq, fz, s: int, t: int) -> None:
     """Move symbol s's windows to time t: inside the current 100 ms bucket only the spread integral
-    grows (pending); crossing its end rotates the rings (out of line: the rare path)."""
+    grows; crossing its end rotates the rings (out of line: the rare path)."""
     tl = fs[s, S_TLAST]
     if t <= tl:
         return
     if t < fs[s, S_NEXT_B]:
         if fs[s, S_TWO_SIDED]:
-            d = t - tl
-            fs[s, S_PEND + Q_SPRT] += fs[s, S_SPREAD] * d
-            fs[s, S_PEND + Q_TVALID] += d
+            _add_spread_time(fs, s, fs[s, S_SPREAD], t - tl)
         fs[s, S_TLAST] = t
         return
     _rotate(fs, rq, fz, s, t)
@@ -710,7 +687,7 @@ def trade_update(fs, vap, s: int, t: int, price: int, size: int, cond: int, venu
 @njit(cache=True, _nrt=False)
 def derive(dst, r: int, fs, rq, vap, fz, s: int) -> None:
     """The whole feature vector of symbol s into row r of dst (F or a snapshot buffer): a pure
-    function of the state (window sums = ring sums + the pending finest bucket)."""
+    function of the state (window sums = the running totals minus the window's oldest ring slot)."""
     t = fs[s, S_TLAST]
     mid2 = fs[s, S_MID2]
     t0 = fs[s, S_T0]
@@ -721,27 +698,28 @@ def derive(dst, r: int, fs, rq, vap, fz, s: int) -> None:
         if t0 > start:
             start = t0
         span = (t - start) * 1e-9
-        vol = rq[s, w, NB, Q_VOL] + fs[s, S_PEND + Q_VOL]
-        off = rq[s, w, NB, Q_OFFEX] + fs[s, S_PEND + Q_OFFEX]
+        o = oldest_slot(fs, s, w)
+        vol = window_sum(fs, rq, s, w, o, Q_VOL)
+        off = window_sum(fs, rq, s, w, o, Q_OFFEX)
         dst[r, c + WF_VOL] = vol
-        dst[r, c + WF_BUY] = rq[s, w, NB, Q_BUY] + fs[s, S_PEND + Q_BUY]
-        dst[r, c + WF_SELL] = rq[s, w, NB, Q_SELL] + fs[s, S_PEND + Q_SELL]
+        dst[r, c + WF_BUY] = window_sum(fs, rq, s, w, o, Q_BUY)
+        dst[r, c + WF_SELL] = window_sum(fs, rq, s, w, o, Q_SELL)
         dst[r, c + WF_OFFEX] = off
         dst[r, c + WF_LIT_SHARE] = (vol - off) / vol if vol > 0 else NAN
-        dst[r, c + WF_TRADES] = rq[s, w, NB, Q_NTRD] + fs[s, S_PEND + Q_NTRD]
-        dst[r, c + WF_OFI] = rq[s, w, NB, Q_OFI] + fs[s, S_PEND + Q_OFI]
-        dst[r, c + WF_MLOFI] = rq[s, w, NB, Q_MLOFI] + fs[s, S_PEND + Q_MLOFI]
-        dm2 = rq[s, w, NB, Q_DMID2] + fs[s, S_PEND + Q_DMID2]
+        dst[r, c + WF_TRADES] = window_sum(fs, rq, s, w, o, Q_NTRD)
+        dst[r, c + WF_OFI] = window_sum(fs, rq, s, w, o, Q_OFI)
+        dst[r, c + WF_MLOFI] = window_sum(fs, rq, s, w, o, Q_MLOFI)
+        dm2 = window_sum(fs, rq, s, w, o, Q_DMID2)
         dst[r, c + WF_DMID] = dm2 * 0.5 * PX
-        dmic = rq[s, w, NB, Q_DMICRO] + fs[s, S_PEND + Q_DMICRO]
+        dmic = window_sum(fs, rq, s, w, o, Q_DMICRO)
         if mid2 > 0 and span > 0:
             dst[r, c + WF_MID_VEL] = dm2 / mid2 / span * 100.0
             dst[r, c + WF_MICRO_VEL] = dmic / (mid2 * 50.0) / span * 100.0
         else:
             dst[r, c + WF_MID_VEL] = NAN
             dst[r, c + WF_MICRO_VEL] = NAN
-        n = rq[s, w, NB, Q_NMID] + fs[s, S_PEND + Q_NMID]
-        sq = rq[s, w, NB, Q_DMID2SQ] + fs[s, S_PEND + Q_DMID2SQ]
+        n = window_sum(fs, rq, s, w, o, Q_NMID)
+        sq = window_sum(fs, rq, s, w, o, Q_DMID2SQ)
         if n > 0:
             mean = dm2 / n
             var = sq / n - mean * mean
@@ -749,12 +727,12 @@ def derive(dst, r: int, fs, rq, vap, fz, s: int) -> None:
         else:
             dst[r, c + WF_MID_STD] = 0.0
         dst[r, c + WF_RVOL] = math.sqrt(sq) / mid2 * 1e4 if mid2 > 0 else NAN
-        tv = rq[s, w, NB, Q_TVALID] + fs[s, S_PEND + Q_TVALID]
-        sprt = rq[s, w, NB, Q_SPRT] + fs[s, S_PEND + Q_SPRT]
+        tv = window_sum(fs, rq, s, w, o, Q_TVALID)
+        sprt = window_spread_time(fs, rq, s, w, o)
         dst[r, c + WF_SPREAD_AVG] = sprt / tv if tv > 0 else NAN
-        dst[r, c + WF_REFILLS] = rq[s, w, NB, Q_REFILL] + fs[s, S_PEND + Q_REFILL]
-        dst[r, c + WF_DEPL] = rq[s, w, NB, Q_DEPL] + fs[s, S_PEND + Q_DEPL]
-        dst[r, c + WF_HIDDEN] = rq[s, w, NB, Q_HIDDEN] + fs[s, S_PEND + Q_HIDDEN]
+        dst[r, c + WF_REFILLS] = window_sum(fs, rq, s, w, o, Q_REFILL)
+        dst[r, c + WF_DEPL] = window_sum(fs, rq, s, w, o, Q_DEPL)
+        dst[r, c + WF_HIDDEN] = window_sum(fs, rq, s, w, o, Q_HIDDEN)
         dst[r, c + WF_VOL_DMID] = vol / max(abs(dm2) / 200.0, 1.0)
     # --- book (as of the last group end that changed the book) ---
     if fs[s, S_PVALID] == 1:

@@ -66,11 +66,13 @@ from quantedge.features.kernels import (
 from quantedge.features.prefetch import prefetch
 from quantedge.features.sampling import Sampler, Snapshots, null_sampler
 from quantedge.features.state import (
+    BUCKET_NS,
     CFG_CADENCE,
     CFG_EVERY_EVENT,
     CFG_SKIP_STALE,
     NB,
     NW,
+    S_CUM,
     S_GRP_BOOK,
     S_GRP_OPEN,
     S_INIT,
@@ -80,7 +82,6 @@ from quantedge.features.state import (
     S_NEXT_B,
     S_NEXT_SAMPLE,
     S_PB,
-    S_PEND,
     S_RB,
     S_RL_E,
     S_RL_PX,
@@ -111,7 +112,7 @@ AHEAD2 = 4
 def prefetch_symbol(fs, lv, sd, pl, s: int) -> None:
     """Start loading the cache lines an event of symbol s will touch (scalar state, touch, levels)."""
     prefetch(fs, (s, 0))
-    prefetch(fs, (s, S_PEND + 8))
+    prefetch(fs, (s, S_CUM + 8))
     prefetch(fs, (s, S_TWO_SIDED))
     prefetch(fs, (s, S_PB))
     prefetch(sd, (s, 0, 0))
@@ -123,15 +124,16 @@ def prefetch_symbol(fs, lv, sd, pl, s: int) -> None:
 
 @njit(cache=True, inline="always")
 def prefetch_rings(fs, rq, s: int, t: int) -> None:
-    """When an event at t will cross the symbol's finest bucket, start loading the current bucket and
-    running sum of every ring (the lines the rotation adds to and evicts from)."""
+    """When an event at t will cross the symbol's finest bucket, start loading the ring slot each
+    moving window will write (its oldest, which the baseline window also reads first)."""
     if t >= fs[s, S_NEXT_B]:
         for w in range(NW):
-            slot = fs[s, S_RB + 2 * w + 1]
-            prefetch(rq, (s, w, slot, 0))
-            prefetch(rq, (s, w, slot, 8))
-            prefetch(rq, (s, w, NB, 0))
-            prefetch(rq, (s, w, NB, 8))
+            if t >= (fs[s, S_RB + 2 * w] + 1) * BUCKET_NS[w]:
+                slot = fs[s, S_RB + 2 * w + 1] + 1
+                if slot == NB:
+                    slot = 0
+                prefetch(rq, (s, w, slot, 0))
+                prefetch(rq, (s, w, slot, 8))
 
 
 @njit(cache=True, inline="always")

@@ -7,22 +7,22 @@ every event.  Everything needed to keep the state up to date incrementally lives
 fixed-size arrays, so memory is bounded by symbols x (levels + buckets), never by the length of the
 day, and the whole state can be copied, compared and carried from one day to the next:
 
-* ``fs`` int64 ``(n, FS_NCOL)`` — scalar integer state (clock, group flags, the sums of the current
-  finest bucket not yet added to the rings, the NBBO in force at the start of the current atomic
+* ``fs`` int64 ``(n, FS_NCOL)`` — scalar integer state (clock, group flags, the running totals of
+  every window quantity since the symbol's first event, the NBBO in force at the start of the current atomic
   group, the touch and depth at the last group end, trade-rule state, session VWAP sums, iceberg
   episodes per side, bucket numbers of the rings, sampling clock, counters).
-* ``rq`` int64 ``(n, NW, NB + 1, NQ)`` — the rolling windows: for each window ``w`` a ring of ``NB``
-  buckets of width ``WINDOW_NS[w] / NB`` (slots ``0..NB-1``) and, in slot ``NB``, the running sum
-  of the ring (add on insert, subtract on eviction; integers, so exact).
+* ``rq`` int64 ``(n, NW, NB, NQ)`` — the rolling windows: for each window ``w`` a ring of ``NB``
+  buckets of width ``WINDOW_NS[w] / NB``; the slot of bucket k holds the running totals at k's start,
+  so a window's sums are the totals now minus its oldest slot (integers, so exact).
 * ``pl`` int64 ``(n, 2, NL_MAX, 2)`` — previous top-N levels (price, size) for multi-level OFI.
 * ``vap`` int64 ``(n, NVAP)`` — session volume-at-price histogram around the session's first price.
 * ``fz`` float64 ``(n, FZ_NCOL)`` — the slow volume / mid-change baseline (EWMA and variance).
 
 Window semantics: a window of length W is the current (partial) bucket plus the NB-1 previous full
 buckets, i.e. it covers between W(NB-1)/NB and W of event time; all sums are exact integers, so any
-batch split gives bit-identical state.  Every window's bucket boundaries are boundaries of the 1 s
-window's 100 ms buckets, so between two of those the sums of an event go to one pending vector in
-``fs`` and are added to all five rings when the next 100 ms boundary is crossed.  See
+batch split gives bit-identical state.  An event adds its sums to the running totals in ``fs``
+only; a ring is written when its bucket changes (every window's bucket boundaries are boundaries
+of the 1 s window's 100 ms buckets, checked once per 100 ms).  See
 docs/features.md for every column.
 """
 
@@ -64,7 +64,7 @@ Q_DMICRO = 15  # net change of the micro-price ($0.000001)
 NQ = 16
 
 # --- integer scalar state columns (fs) ---------------------------------------------------------
-# Grouped by when they are touched: line 0-2 (every event: clock, group flags, the pending bucket),
+# Grouped by when they are touched: line 0-2 (every event: clock, group flags, the running totals),
 # line 3-5 (group ends: touch, depth), then prints, bucket numbers, counters.
 S_INIT = 0  # 1 once the symbol has seen an event
 S_TLAST = 1  # event time of the last event (ns, monotone: backward steps are clamped)
@@ -74,7 +74,7 @@ S_GRP_OPEN = 4  # 1 while inside an atomic group (the previous event lacked FLAG
 S_GRP_BOOK = 5  # 1 when the open group changed the book
 S_N_EVENTS = 6
 S_SPREAD = 7  # spread in force ($0.0001, clipped at SPREAD_CAP) for the time integral
-S_PEND = 8  # NQ sums of the current finest bucket, not yet added to the window rings (8..23)
+S_CUM = 8  # NQ running totals since the symbol's first event (8..23; spread x time wraps, see kernels)
 S_TWO_SIDED = 24  # 1 when both sides are present (last group end)
 S_GB = 25  # touch in force at the start of the current group: bid px, bid size, ask px, ask size
 S_GBS = 26
@@ -277,7 +277,7 @@ class FeatureState:
         return cls(
             F=np.full((n_symbols, NF), np.nan),
             fs=fs,
-            rq=np.zeros((n_symbols, NW, NB + 1, NQ), dtype=np.int64),
+            rq=np.zeros((n_symbols, NW, NB, NQ), dtype=np.int64),
             pl=np.zeros((n_symbols, 2, NL_MAX, 2), dtype=np.int64),
             vap=np.zeros((n_symbols, NVAP), dtype=np.int64),
             fz=np.full((n_symbols, FZ_NCOL), np.nan),

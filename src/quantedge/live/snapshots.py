@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = 3  # 2: one last-processed slice per partition (QEB2); 3: book sides carry the changed-level range
+#: 2: one last-processed slice per partition (QEB2); 3: book sides carry the changed-level range;
+#: 4: feature windows hold running totals (rings of the totals at bucket starts)
+FORMAT = 4
 
 
 class SnapshotError(RuntimeError):
