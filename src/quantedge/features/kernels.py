@@ -256,7 +256,7 @@ def _baseline(fz, s: int, vol: int, dmid2: int) -> None:
         fz[s, Z_VDM_VAR] = (1.0 - BASE_ALPHA) * (fz[s, Z_VDM_VAR] + BASE_ALPHA * d * d)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always")
 def _rotate(fs, rq, fz, s: int, t: int) -> None:
     """t reached the end of the current finest bucket: every ring whose bucket changed moves to the
     bucket of t, writing into each slot it enters the symbol's running totals at that bucket's start
@@ -315,7 +315,7 @@ def _base_window_steps(fs, rq, fz, s: int, w: int, k0: int, k1: int) -> None:
 @njit(cache=True, inline="always")
 def advance(fs, rq, fz, s: int, t: int) -> None:
     """Move symbol s's windows to time t: inside the current 100 ms bucket only the spread integral
-    grows; crossing its end rotates the rings (out of line: the rare path)."""
+    grows; crossing its end moves the rings that change bucket (inlined too: it writes one slot or a few)."""
     tl = fs[s, S_TLAST]
     if t <= tl:
         return
