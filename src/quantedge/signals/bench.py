@@ -40,9 +40,9 @@ def full_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_sy
 
     Best of ``repeat`` runs, each on fresh state (as the books + features benchmark), timed in CPU
     seconds of this process (``events_per_s``; the GPU path waits on the device, so it is timed in
-    wall seconds).  The first run also pays the kernel zeroing the state's fresh pages (~0.2-0.5 s
-    for 2,000 symbols, a once-per-process start cost, not per event): it is reported apart as
-    ``first_run_seconds``."""
+    wall seconds).  The first run also pays the first touch of the state's fresh pages (measured at
+    2,000 symbols: 0.6-1.3 s more, ~0.5 s of it system time; a once-per-process start cost, not per
+    event): it is reported apart as ``first_run_seconds``."""
     from quantedge.features.replay import load_lobster_day, lobster_pipeline, replicate
 
     clock = time.process_time if device == "cpu" else time.perf_counter
