@@ -110,10 +110,23 @@ def test_tape_counts_and_classifies_prints() -> None:
 def test_lazy_observation_equals_observing_every_tick(seed: int, activity: float) -> None:
     """Idle flat symbols sit ticks out and catch up later: the stops end up exactly where observing
     every symbol every tick leaves them, and the same exits fire for positions."""
+    _lazy_vs_every_tick(seed, activity, 150, {"stops": KINDS, "atr_bar_s": 5, "atr_period": 3,
+                                              "atr_regime_period": 6, "micro_window": 3, "time_start_s": 5,
+                                              "time_full_s": 30})
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_long_idle_runs_catch_up_exactly(seed: int) -> None:
+    """Idle runs of hundreds of ticks at the strategy's own windows (1 min ATR bars, 10-tick flow
+    window, alpha 0.05): the catch-up visits only bar closes and stops the spread and depth averages
+    at their fixed points, and still ends where observing every tick does."""
+    _lazy_vs_every_tick(seed, 0.004, 4000, {"stops": KINDS, "time_start_s": 60, "time_full_s": 600}, 997)
+
+
+def _lazy_vs_every_tick(seed: int, activity: float, ticks: int, params: dict, toggle_every: int = 37) -> None:
     rng = np.random.default_rng(seed)
-    n, ticks = 6, 150
-    strat = Accumulation({"stops": KINDS, "atr_bar_s": 5, "atr_period": 3, "atr_regime_period": 6,
-                          "micro_window": 3, "time_start_s": 5, "time_full_s": 30})
+    n = 6
+    strat = Accumulation(params)
     banks = [strat.make_bank(n), strat.make_bank(n)]
     banks[1].lazy = False
     lv = np.zeros((n, 2, 4, 4), np.int64)
@@ -143,7 +156,7 @@ def test_lazy_observation_equals_observing_every_tick(seed: int, activity: float
         fired = [b.observe(ts, lv, sd, last, t) for b, t in zip(banks, tapes, strict=True)]
         held = [{x for x in f if banks[0].entry(x[0])} for f in fired]
         assert held[0] == held[1], f"tick {k}"
-        if k % 37 == 0:  # a position opens / closes on a symbol that may have been idle
+        if k % toggle_every == 0:  # a position opens / closes on a symbol that may have been idle
             s = int(rng.integers(0, n - 1))
             for b in banks:
                 if b.entry(s):

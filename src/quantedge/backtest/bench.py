@@ -84,7 +84,10 @@ def run_accumulation(nept_ticks: str | Path, n_symbols: int = 2000, batch_rows: 
     from quantedge.signals.config import load_config
     from quantedge.timeutil import et_midnight_ns
 
-    ev, _ = read_iqfeed_ticks(nept_ticks, NameTable())
+    ev, rep = read_iqfeed_ticks(nept_ticks, NameTable())
+    if ev.shape[0] == 0:
+        why = "; ".join(f"{p.reason}: {p.detail}" for p in rep.problems[:3]) or "no tick rows"
+        raise SystemExit(f"{nept_ticks}: no events to replay ({why})")
     t0 = et_midnight_ns(__import__("datetime").date(2021, 3, 1))
     day = ev[(ev["ts_recv"] >= t0) & (ev["ts_recv"] < t0 + 86_400 * 10**9)]
     params, _raw = accumulation_params()

@@ -317,9 +317,10 @@ class Engine(Context):
             name, every, observer = payload
             self._push(t + every, P_TIMER, "observe", payload, t + every)
             t0 = time.perf_counter()
-            observer(t, self.market)
+            act = observer(t, self.market)
             self.observe_s += time.perf_counter() - t0
-            self._push(t + self.cfg.feed_latency_ns, P_TIMER, "timer", (name, 0), t)
+            if act is None or act:  # a false result: nothing for the strategy to act on
+                self._push(t + self.cfg.feed_latency_ns, P_TIMER, "timer", (name, 0), t)
         elif kind == "timer":
             name, every = payload
             if every:

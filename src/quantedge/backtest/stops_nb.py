@@ -253,54 +253,89 @@ def update_one(
 
 
 @njit(cache=True, inline="always")
-def _idle_learn(f, iv, fw, kinds, P, s: int, ts: int, price: float, bid: float, ask: float, depth: float,
-                has_depth: bool) -> None:
-    """What update_one learns from an observation of a flat symbol with no prints (high = low =
-    price), without the exit reason: the same state, in the same order of operations, except
-    I_REASON and F_LAST_STOP, which every observation overwrites (catch_up computes them on its
-    last tick).  Skips the flow-window sums, the bulk of an idle tick."""
-    iv[s, I_OBS] += 1
+def _ewma_idle(a: float, x: float, alpha: float, m: int) -> float:
+    """``m`` updates ``a = x if a == 0 else a + alpha * (x - a)`` toward a constant x, stopping at the
+    fixed point (a monotone sequence reaches one: every later update would leave ``a`` as it is)."""
+    for _ in range(m):
+        b = x if a == 0 else a + alpha * (x - a)
+        if b == a:
+            break
+        a = b
+    return a
+
+
+@njit(cache=True, inline="always")
+def _atr_idle(f, iv, s: int, P, t1: int, dt: int, m: int, price: float) -> None:
+    """``_atr_bar`` at the ``m`` ticks t1, t1 + dt, ... of a constant price, visiting only the ticks
+    where a bar closes (and the last one): between closes a tick only re-applies max/min/close of
+    the same price, which the next visited tick does as well."""
+    bar_ns = int(P[P_BAR_NS])
+    j = 0
+    while j < m:
+        _atr_bar(f, iv, s, P, t1 + j * dt, price, price, price)
+        if bar_ns == 0:
+            j += 1
+            continue
+        need = iv[s, I_BT0] + bar_ns - t1  # the next close is the first tick j' with j' * dt >= need
+        jn = max((need + dt - 1) // dt, j + 1)
+        if jn >= m:
+            if j + 1 < m:
+                _atr_bar(f, iv, s, P, t1 + (m - 1) * dt, price, price, price)
+            return
+        j = jn
+
+
+@njit(cache=True, inline="always")
+def _idle_run(f, iv, fw, kinds, P, s: int, t1: int, dt: int, m: int, price: float, bid: float, ask: float,
+              depth: float, has_depth: bool) -> None:
+    """What ``m`` observations of a flat symbol with no prints (high = low = price) at the ticks t1,
+    t1 + dt, ... teach the rules — the same state, by the same floating-point operations, as
+    ``update_one`` tick by tick, except I_REASON and F_LAST_STOP, which every observation overwrites
+    (catch_up computes them on its last tick).  The rules' pieces of state are disjoint, so each
+    rule runs its ``m`` ticks at once: ATR bars only where they close, the flow window's zeros
+    once per slot, the spread and depth averages until they stop moving."""
+    iv[s, I_OBS] += m
     for r in range(kinds.shape[0]):
         k = kinds[r]
         if k == K_ATR:
-            _atr_bar(f, iv, s, P, ts, price, price, price)
+            _atr_idle(f, iv, s, P, t1, dt, m, price)
         elif k == K_SUPPORT:
             f[s, F_SPRICE], iv[s, I_SPRICE_SET] = price, 1
         elif k == K_MICRO:
             w = fw.shape[1]
             pos = iv[s, I_FW_POS]
-            fw[s, pos, 0], fw[s, pos, 1] = 0.0, 0.0
-            iv[s, I_FW_POS] = (pos + 1) % w
-            iv[s, I_FW_N] = min(iv[s, I_FW_N] + 1, int(P[P_M_WINDOW]))
+            for j in range(min(m, w)):
+                fw[s, (pos + j) % w, 0], fw[s, (pos + j) % w, 1] = 0.0, 0.0
+            iv[s, I_FW_POS] = (pos + m) % w
+            iv[s, I_FW_N] = min(iv[s, I_FW_N] + m, int(P[P_M_WINDOW]))
             if bid > 0 and ask > 0 and ask > bid:
-                sp = ask - bid
-                a = f[s, F_SPAVG]
-                f[s, F_SPAVG] = sp if a == 0 else a + P[P_M_ALPHA] * (sp - a)
+                f[s, F_SPAVG] = _ewma_idle(f[s, F_SPAVG], ask - bid, P[P_M_ALPHA], m)
             if has_depth:
-                a = f[s, F_DPAVG]
-                f[s, F_DPAVG] = depth if a == 0 else a + P[P_M_ALPHA] * (depth - a)
+                f[s, F_DPAVG] = _ewma_idle(f[s, F_DPAVG], depth, P[P_M_ALPHA], m)
     f[s, F_PEAK] = max(f[s, F_PEAK], price)
 
 
 @njit(cache=True)
 def catch_up(f, iv, sup_px, sup_vol, fw, kinds, P, s: int, upto: int) -> None:
     """Apply the ticks symbol s sat out while idle, up to ``upto``: nothing happened to it, so each
-    is its last observation again with no prints (exactly what observing it then would have given;
-    for a flat symbol every tick but the last learns without computing its discarded exit reason)."""
+    is its last observation again with no prints (exactly what observing it then would have given).
+    A flat symbol's ticks but the last are learnt in one run (:func:`_idle_run`); the last one, and
+    every tick of a position, is a full observation with its exit reason."""
     t0 = iv[s, I_LAST_TS]
     dt = int(P[P_DT])
-    if t0 == 0 or dt <= 0:
+    if t0 == 0 or dt <= 0 or t0 + dt > upto:
         return
     price = f[s, F_LPRICE]
     bid, ask, depth = f[s, F_LBID], f[s, F_LASK], f[s, F_LDEPTH]
     has_depth = iv[s, I_LHAS_DEPTH] == 1
     t = t0 + dt
+    last = t0 + (upto - t0) // dt * dt
+    if f[s, F_ENTRY] == 0 and last > t:
+        _idle_run(f, iv, fw, kinds, P, s, t, dt, (last - t) // dt, price, bid, ask, depth, has_depth)
+        t = last
     while t <= upto:
-        if t + dt <= upto and f[s, F_ENTRY] == 0:
-            _idle_learn(f, iv, fw, kinds, P, s, t, price, bid, ask, depth, has_depth)
-        else:
-            update_one(f, iv, sup_px, sup_vol, fw, kinds, P, s, t, price, price, price, bid, ask, depth,
-                       has_depth, 0.0, 0.0, 0.0, f[s, F_ENTRY] != 0)
+        update_one(f, iv, sup_px, sup_vol, fw, kinds, P, s, t, price, price, price, bid, ask, depth,
+                   has_depth, 0.0, 0.0, 0.0, f[s, F_ENTRY] != 0)
         iv[s, I_LAST_TS] = t
         t += dt
 
@@ -311,7 +346,8 @@ def observe_all(
     lazy: bool,
 ) -> int:
     """One observation of every armed symbol from its book and its tape (reset after reading);
-    returns how many exits fired (written to out_*).
+    returns how many exits fired for positions (written to out_*; a flat symbol's micro alarms
+    are learnt, not reported: there is nothing to stop).
 
     ``lazy``: a flat symbol with no event since its last observation sits the tick out; the ticks it
     sat out are applied in one tight loop (:func:`catch_up`) when it next has an event or a position
@@ -349,7 +385,7 @@ def observe_all(
         tape_clear(tape, s)
         iv[s, I_LAST_TS], iv[s, I_LHAS_DEPTH] = ts, 1 if nb > 0 else 0
         f[s, F_LPRICE], f[s, F_LBID], f[s, F_LASK], f[s, F_LDEPTH] = price, bid, ask, depth
-        if why != R_NONE and n_out < out_sym.shape[0]:
+        if why != R_NONE and f[s, F_ENTRY] != 0 and n_out < out_sym.shape[0]:
             out_sym[n_out], out_reason[n_out], out_stop[n_out] = s, why, f[s, F_LAST_STOP]
             n_out += 1
     return n_out
@@ -434,9 +470,10 @@ class StopBank:
     # --- every armed symbol (compiled) ----------------------------------------------------------
     def observe(self, ts: int, lv: np.ndarray, sd: np.ndarray, last_px: np.ndarray,
                 tape: np.ndarray) -> list[tuple[int, str, float]]:
-        """One tick: every armed symbol observed; returns (symbol, exit reason, stop) that fired.
-        Stop prices are computed for positions only (a flat symbol only learns; its micro alarms
-        are still reported)."""
+        """One tick: every armed symbol observed; returns (symbol, exit reason, stop) of the
+        positions whose stops fired.  A flat symbol only learns (no stop price, and its micro
+        alarms are not reported: an alarm seen while flat is not a stop for a position opened
+        after it)."""
         n = observe_all(self.f, self.iv, self.sup_px, self.sup_vol, self.fw, self.kinds, self.P, ts,
                         lv, sd, last_px, tape, self.out_sym, self.out_reason, self.out_stop, self.lazy)
         self.last_tick = ts

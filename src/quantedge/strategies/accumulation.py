@@ -624,10 +624,14 @@ class Accumulation(Strategy):
         return sum(o.qty - o.filled for o in st.orders.values() if o.purpose == purpose)
 
     # ------------------------------------------------------------------------------------------
-    def _observe_all(self, ts: int, m: MarketArrays) -> None:
+    def _observe_all(self, ts: int, m: MarketArrays) -> bool:
         """Every armed symbol's stop rules observe its book and prints (compiled); the exits that
-        fired are acted on in ``on_timer("obs")``, when the observation is visible."""
-        self._fired.append(self.bank.observe(ts, m.lv, m.sd, m.last_px, m.tape))
+        fired for positions are acted on in ``on_timer("obs")``, when the observation is visible
+        (returns False when none fired: the engine then skips that timer)."""
+        fired = self.bank.observe(ts, m.lv, m.sd, m.last_px, m.tape)
+        if fired:
+            self._fired.append(fired)
+        return bool(fired)
 
 
 STOP_LABEL = {"BarAtr": "atr", "TrailingStop": "trailing", "TimeStop": "time", "SupportStop": "support"}

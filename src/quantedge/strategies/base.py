@@ -162,7 +162,9 @@ class Context(ABC):
         """Dense work over all symbols without a Python call per symbol: at each ``every`` boundary
         T, ``observer(T, market)`` runs with every symbol's book and tape at T (a
         :class:`MarketArrays`; the observer should hand them to a compiled kernel), then
-        ``on_timer(name)`` fires when that observation is visible to the strategy (T + feed latency)."""
+        ``on_timer(name)`` fires when that observation is visible to the strategy (T + feed latency)
+        — unless the observer returned a false value other than None (nothing to act on), which
+        spares a Python callback per tick."""
         ...
 
     # names and logging --------------------------------------------------------------------------
