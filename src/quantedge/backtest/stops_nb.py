@@ -51,12 +51,14 @@ F_SPRICE, F_BUCKET, F_BUFFER, F_STOT = 8, 9, 10, 11  # support: last price, buck
 F_SPAVG, F_DPAVG = 12, 13  # micro: spread and bid-depth averages
 F_LAST_STOP = 14
 F_LPRICE, F_LBID, F_LASK, F_LDEPTH = 15, 16, 17, 18  # the last observation (replayed while idle)
-NF = 19
+F_SUP_BID = 19  # support: the bid of the last bucket lookup (its slot: I_SUP_SLOT)
+NF = 20
 # int state per symbol
 I_ARMED, I_ENTRY_TS, I_BT0, I_BT0_SET, I_PC_SET, I_SPRICE_SET = 0, 1, 2, 3, 4, 5
 I_FW_N, I_FW_POS, I_SUP_N, I_SUP_FULL, I_REASON, I_OBS = 6, 7, 8, 9, 10, 11
 I_LAST_TS, I_LHAS_DEPTH = 12, 13  # tick of the last observation applied (0: none yet)
-NI = 14
+I_SUP_SLOT = 14  # support: slot of the last bucket added to (-1: none)
+NI = 15
 ARMED_NEW, ARMED = 1, 2  # I_ARMED: armed, tape not yet cleared / observing
 # parameters
 P_BAR_NS, P_PERIOD, P_MULT_LO, P_MULT_HI, P_REG_PERIOD, P_REG_RATIO = 0, 1, 2, 3, 4, 5
@@ -122,17 +124,27 @@ def _atr_bar(f, iv, s: int, P, ts: int, price: float, high: float, low: float) -
 
 @njit(cache=True, inline="always")
 def _support_add(f, iv, sup_px, sup_vol, s: int, bid: float, vol: float) -> None:
+    """Add at-bid volume to the bid's bucket.  The bid mostly repeats between observations, so the
+    last lookup's slot is tried first (bucket keys are unique: where a key is found does not
+    matter); the key itself is computed only for a new bid."""
+    f[s, F_STOT] += vol
+    j = iv[s, I_SUP_SLOT]
+    if j >= 0 and bid == f[s, F_SUP_BID]:
+        sup_vol[s, j] += vol
+        return
     b = f[s, F_BUCKET]
     key = round(math.floor(bid / b + 1e-9) * b, 6)
     n = iv[s, I_SUP_N]
-    f[s, F_STOT] += vol
+    f[s, F_SUP_BID] = bid
     for j in range(n):
         if sup_px[s, j] == key:
             sup_vol[s, j] += vol
+            iv[s, I_SUP_SLOT] = j
             return
     if n < sup_px.shape[1]:
         sup_px[s, n], sup_vol[s, n] = key, vol
         iv[s, I_SUP_N] = n + 1
+        iv[s, I_SUP_SLOT] = n
         return
     jm = 0  # full: the bucket with the least volume gives its slot (and its count) to the new one
     for j in range(1, n):
@@ -141,6 +153,7 @@ def _support_add(f, iv, sup_px, sup_vol, s: int, bid: float, vol: float) -> None
     sup_px[s, jm] = key
     sup_vol[s, jm] += vol
     iv[s, I_SUP_FULL] = 1
+    iv[s, I_SUP_SLOT] = jm
 
 
 @njit(cache=True, inline="always")
@@ -170,15 +183,20 @@ def _micro(
     window = int(P[P_M_WINDOW])
     pos = iv[s, I_FW_POS]
     fw[s, pos, 0], fw[s, pos, 1] = sv, vol
-    iv[s, I_FW_POS] = (pos + 1) % w
+    iv[s, I_FW_POS] = pos + 1 if pos + 1 < w else 0
     n = min(iv[s, I_FW_N] + 1, window)
     iv[s, I_FW_N] = n
     reason = R_NONE
     ssv, sv_ = 0.0, 0.0
-    for j in range(n):  # oldest first, as the Python list sums
-        r = (pos - n + 1 + j) % w
+    r = pos - n + 1  # oldest first, as the Python list sums (no modulo: n <= w)
+    if r < 0:
+        r += w
+    for _ in range(n):
         ssv += fw[s, r, 0]
         sv_ += fw[s, r, 1]
+        r += 1
+        if r == w:
+            r = 0
     if n >= window and sv_ > 0 and ssv / sv_ < -P[P_M_FLOW]:
         reason = R_OFR
     if bid > 0 and ask > 0 and ask > bid:
@@ -304,8 +322,10 @@ def _idle_run(f, iv, fw, kinds, P, s: int, t1: int, dt: int, m: int, price: floa
         elif k == K_MICRO:
             w = fw.shape[1]
             pos = iv[s, I_FW_POS]
-            for j in range(min(m, w)):
-                fw[s, (pos + j) % w, 0], fw[s, (pos + j) % w, 1] = 0.0, 0.0
+            r = pos
+            for _ in range(min(m, w)):
+                fw[s, r, 0], fw[s, r, 1] = 0.0, 0.0
+                r = r + 1 if r + 1 < w else 0
             iv[s, I_FW_POS] = (pos + m) % w
             iv[s, I_FW_N] = min(iv[s, I_FW_N] + m, int(P[P_M_WINDOW]))
             if bid > 0 and ask > 0 and ask > bid:
@@ -423,6 +443,7 @@ class StopBank:
         self.f[:, F_BHI], self.f[:, F_BLO] = -np.inf, np.inf
         self.f[:, F_LAST_STOP] = -np.inf
         self.iv = np.zeros((n_symbols, NI), np.int64)
+        self.iv[:, I_SUP_SLOT] = -1
         self.sup_px = np.zeros((n_symbols, SUP_SLOTS))
         self.sup_vol = np.zeros((n_symbols, SUP_SLOTS))
         self.fw = np.zeros((n_symbols, max(int(micro_window), 1), 2))
@@ -436,6 +457,7 @@ class StopBank:
         if not self.iv[s, I_ARMED]:
             self.iv[s, I_ARMED] = ARMED_NEW
         self.f[s, F_BUCKET], self.f[s, F_BUFFER] = bucket, buffer
+        self.iv[s, I_SUP_SLOT] = -1  # the bucket size may have changed: look the next bid up
 
     def armed(self, s: int) -> bool:
         return bool(self.iv[s, I_ARMED])
