@@ -62,6 +62,9 @@ P_TIMER = 4  # rule 4
 # are pushed when their batch starts, so their push order depends on where the stream was cut: they
 # rank first, by content (bar interval/symbol, signal stream position).  Everything else is pushed
 # by callbacks and the replay in an order that does not depend on the cuts: push order decides.
+# Signal records do not go through the heap: they wait in a lane sorted by delivery time (then
+# stream position), and a record due at T goes before any heap item due at T — exactly where the
+# tie-break would rank it (rule 2, TB_BATCH; nothing ranks before rule 2).
 TB_BATCH = 0
 TB_PUSHED = 1
 
@@ -120,7 +123,14 @@ class Engine(Context):
         self.guard = GuardReport()
         self._heap: list[tuple] = []
         self._seq = 0
-        self._n_sig = 0  # signal records handed over so far (their stream position)
+        # the signal lane: records not yet delivered (from _lane_i on), their delivery times as a
+        # list (Python ints: compared once per item) and receive times; delivered records are kept
+        # in _seen for signals_seen
+        self._lane = np.zeros(0, SIGNAL_DTYPE)
+        self._lane_t: list[int] = []
+        self._lane_ts: list[int] = []
+        self._lane_i = 0
+        self._seen: list[tuple[list[int], np.ndarray]] = []
         self._bar_ivs: dict[int, np.ndarray | None] = {}  # interval -> symbols (None = all)
         self._open_bars: dict[tuple[int, int, int], np.void] = {}
         self._bar_hist: dict[tuple[int, int], list] = {}
@@ -133,7 +143,6 @@ class Engine(Context):
         self.trade_log: list[dict] = []
         self.equity_curve: list[tuple[int, float, float, float]] = []  # ts, equity, cash, gross exposure
         self.logs: list[tuple[int, str]] = []
-        self.signals_seen: list[tuple[int, int, str, float]] = []  # delivery ts, symbol, name, score
         self.order_events: list[dict] = []
         self.callbacks = 0
         self.callback_s = 0.0
@@ -181,15 +190,35 @@ class Engine(Context):
         self._seeds = {}
 
     def add_signals(self, signals: np.ndarray) -> None:
+        """Queue records for delivery at ``ts_recv + feed latency`` (any order: they are sorted by
+        time, equal times in the order handed over, after the records already queued)."""
         if signals.dtype != SIGNAL_DTYPE:
             raise TypeError("signals must be a SIGNAL_DTYPE array")
-        own = signals.copy()  # the records handed to the strategy are views of this private copy
+        if signals.shape[0] == 0:
+            return
+        i = self._lane_i
+        if i:  # keep what was delivered for signals_seen, drop it from the lane
+            self._seen.append((self._lane_t[:i], self._lane[:i]))
+        # the records handed to the strategy are views of this private copy
+        lane = np.concatenate([self._lane[i:], signals])
+        order = np.argsort(lane["ts_recv"], kind="stable")
+        if (np.diff(order) < 0).any():
+            lane = lane[order]
+        self._lane = lane
+        ts = lane["ts_recv"].tolist()
         lat = self.cfg.feed_latency_ns
-        heap, push = self._heap, heapq.heappush
-        for i, ts in enumerate(own["ts_recv"].tolist()):
-            self._n_sig += 1
-            self._seq += 1
-            push(heap, (ts + lat, P_DELIVER, (TB_BATCH, self._n_sig), self._seq, "signal", own[i], ts))
+        self._lane_ts = ts
+        self._lane_t = [t + lat for t in ts] if lat else ts
+        self._lane_i = 0
+
+    @property
+    def signals_seen(self) -> list[tuple[int, int, str, float]]:
+        """Every signal record delivered so far: (delivery time, symbol, signal name, score)."""
+        out: list[tuple[int, int, str, float]] = []
+        for t, recs in [*self._seen, (self._lane_t[: self._lane_i], self._lane[: self._lane_i])]:
+            names = [SIGNAL_NAMES.get(k, str(k)) for k in recs["signal"].tolist()]
+            out += zip(t, recs["symbol"].tolist(), names, recs["score"].tolist(), strict=True)
+        return out
 
     def _start(self, t0: int) -> None:
         self._started = True
@@ -221,17 +250,26 @@ class Engine(Context):
         horizon = int(ts[-1])
         self._last_ts = horizon
         i = 0
+        heap, lane_t = self._heap, self._lane_t
         while True:
-            t_next = self._heap[0][0] if self._heap else INF
+            if lane_t is not self._lane_t:
+                lane_t = self._lane_t  # a callback handed over signals
+            th = heap[0][0] if heap else INF
+            tl = lane_t[self._lane_i] if self._lane_i < len(lane_t) else INF
+            t_next = tl if tl <= th else th
             if i < n and ts[i] <= t_next:
                 i, why = self.venue.advance(batch, i, t_next)
                 if why == vnb.STOP_SUB:
                     self._on_sub_event(batch[i - 1])
-                self._collect_fills()
+                if self.venue.nfl[0]:
+                    self._collect_fills()
                 continue
             if t_next == INF or t_next >= horizon:
                 break
-            self._pop_one()
+            if tl <= th:
+                self._deliver_signal()
+            else:
+                self._pop_one()
         self.events_seen += n
 
     def finish(self, end_ns: int | None = None) -> None:
@@ -239,7 +277,12 @@ class Engine(Context):
         if not self._started:
             return
         end = end_ns if end_ns is not None else self._last_ts
-        while self._heap:
+        while self._heap or self._lane_i < len(self._lane_t):
+            if self._lane_i < len(self._lane_t) and (
+                not self._heap or self._lane_t[self._lane_i] <= self._heap[0][0]
+            ):
+                self._deliver_signal()
+                continue
             if self._heap[0][4] in ("timer", "observe") and self._heap[0][0] > end:
                 heapq.heappop(self._heap)
                 continue
@@ -261,6 +304,27 @@ class Engine(Context):
     ) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (t, prio, tie, self._seq, kind, payload, data_ts))
+
+    def _deliver_signal(self) -> None:
+        """The next record of the signal lane (rule 2)."""
+        j = self._lane_i
+        self._lane_i = j + 1
+        t = self._lane_t[j]
+        if t < self.now:
+            self.guard.violations += 1
+            raise LookAheadError(f"clock would go back from {self.now} to {t} (signal)")
+        self.now = t
+        g = self.guard
+        g.deliveries += 1
+        lag = t - self._lane_ts[j]
+        if lag < 0:
+            g.violations += 1
+            raise LookAheadError(f"signal with receive time {self._lane_ts[j]} delivered at {t}")
+        if lag > g.max_lag_ns:
+            g.max_lag_ns = lag
+        if self._next_eq and t >= self._next_eq:
+            self._sample_equity()
+        self._call(self.strategy.on_signal, self._lane[j])
 
     def _pop_one(self) -> None:
         t, prio, _, _, kind, payload, data_ts = heapq.heappop(self._heap)
@@ -294,12 +358,6 @@ class Engine(Context):
                     self._call(self.strategy.on_book, e)
             else:
                 self._call(self.strategy.on_book, e)
-        elif kind == "signal":
-            sid = int(payload["signal"])
-            self.signals_seen.append(
-                (t, int(payload["symbol"]), SIGNAL_NAMES.get(sid, str(sid)), float(payload["score"]))
-            )
-            self._call(self.strategy.on_signal, payload)
         elif kind == "fill":
             self._deliver_fill(payload)
         elif kind == "status":
