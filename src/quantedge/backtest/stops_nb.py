@@ -336,11 +336,13 @@ def _idle_run(f, iv, fw, kinds, P, s: int, t1: int, dt: int, m: int, price: floa
 
 
 @njit(cache=True)
-def catch_up(f, iv, sup_px, sup_vol, fw, kinds, P, s: int, upto: int) -> None:
+def catch_up(f, iv, sup_px, sup_vol, fw, kinds, P, s: int, upto: int, full_last: bool = True) -> None:
     """Apply the ticks symbol s sat out while idle, up to ``upto``: nothing happened to it, so each
     is its last observation again with no prints (exactly what observing it then would have given).
     A flat symbol's ticks but the last are learnt in one run (:func:`_idle_run`); the last one, and
-    every tick of a position, is a full observation with its exit reason."""
+    every tick of a position, is a full observation with its exit reason.  ``full_last=False``
+    learns a flat symbol's last tick in the run too (for a caller that observes the symbol next:
+    the exit reason and stop price the full tick would leave are overwritten unread)."""
     t0 = iv[s, I_LAST_TS]
     dt = int(P[P_DT])
     if t0 == 0 or dt <= 0 or t0 + dt > upto:
@@ -350,6 +352,10 @@ def catch_up(f, iv, sup_px, sup_vol, fw, kinds, P, s: int, upto: int) -> None:
     has_depth = iv[s, I_LHAS_DEPTH] == 1
     t = t0 + dt
     last = t0 + (upto - t0) // dt * dt
+    if f[s, F_ENTRY] == 0 and not full_last:
+        _idle_run(f, iv, fw, kinds, P, s, t, dt, (last - t) // dt + 1, price, bid, ask, depth, has_depth)
+        iv[s, I_LAST_TS] = last
+        return
     if f[s, F_ENTRY] == 0 and last > t:
         _idle_run(f, iv, fw, kinds, P, s, t, dt, (last - t) // dt, price, bid, ask, depth, has_depth)
         t = last
@@ -383,7 +389,6 @@ def observe_all(
             iv[s, I_ARMED] = ARMED
         if lazy and tape[s, T_EVENTS] == 0 and iv[s, I_LAST_TS] != 0 and f[s, F_ENTRY] == 0:
             continue
-        catch_up(f, iv, sup_px, sup_vol, fw, kinds, P, s, ts - dt)
         nb, na = sd[s, 0, SD_NLEV], sd[s, 1, SD_NLEV]
         bid = lv[s, 0, 0, LV_PX] / PRICE_SCALE if nb > 0 else 0.0
         ask = lv[s, 1, 0, LV_PX] / PRICE_SCALE if na > 0 else 0.0
@@ -391,6 +396,8 @@ def observe_all(
             price = (bid + ask) / 2
         else:
             price = last_px[s] / PRICE_SCALE
+        # the idle ticks; the last one in full only when no observation follows to overwrite it
+        catch_up(f, iv, sup_px, sup_vol, fw, kinds, P, s, ts - dt, price == 0)
         if price == 0:
             iv[s, I_LAST_TS] = 0  # nothing to observe (no state to replay either): the tape keeps counting
             continue

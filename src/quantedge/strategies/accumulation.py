@@ -373,11 +373,14 @@ class Accumulation(Strategy):
         score = float(sig["score"])
         trig = bool(sig["triggered"])
         st.scores[k] = (ctx.now, score, trig)
-        held = ctx.position(s) > 0 or self._working(st, "entry") > 0
+        p = self.p
         if k == SIG_EXIT:
-            if held and (trig or score >= self.p.exit_score):
+            if (trig or score >= p.exit_score) and (ctx.position(s) > 0 or self._working(st, "entry") > 0):
                 self.exit(ctx, s, f"exit_signal {score:.2f}", urgent=False)
             return
+        if st.target == 0 and (k != SIG_COMPOSITE or score < p.entry_score
+                               or not (trig or not p.require_trigger)):
+            return  # most records: a score to remember, no entry to open and none to scale
         if st.exiting or ctx.now < st.cooldown_until or self._exit_active(ctx, st):
             return
         if ctx.now - st.since < int(self.p.warmup_s * NS) or self._past_flatten(ctx.now):
