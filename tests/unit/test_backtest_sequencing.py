@@ -241,3 +241,90 @@ def test_outputs_do_not_depend_on_batch_cuts(shared_data):
         (f.ts, f.price, f.qty, f.reason) for f in b.fills
     ]
     assert a.pf.equity == b.pf.equity and a.guard.violations == 0
+
+
+# -------------------------------------------------------------------------------------------------
+# the signal gate: records a strategy does not follow go to the latest-signal table, in stream order
+class Gated(Strategy):
+    """Follows nothing; the gate lets composite (7) records >= 0.5 that triggered through.  Logs what
+    ``last_signal`` shows at each callback, and follows the symbol from the first delivery on."""
+
+    def __init__(self, follow_after_first: bool = False):
+        super().__init__()
+        self.log: list[tuple] = []
+        self.follow_after_first = follow_after_first
+
+    def on_start(self, ctx):
+        ctx.gate_signals({7: 0.5}, {7: True})
+        ctx.follow_signals(0, False)
+        ctx.schedule("t", every="1s")
+
+    def on_signal(self, ctx, s):
+        self.log.append(("signal", ctx.now, int(s["seq"]), ctx.last_signal(0, 1), ctx.last_signal(0, 7)))
+        if self.follow_after_first:
+            ctx.follow_signals(0, True)
+
+    def on_timer(self, ctx, name):
+        self.log.append(("timer", ctx.now, ctx.last_signal(0, 1)))
+
+
+def _records(*rows):
+    """(time, seq, kind, score, triggered) -> SIGNAL_DTYPE records of symbol 0."""
+    r = empty_signals(len(rows))
+    for i, (t, seq, k, sc, tr) in enumerate(rows):
+        r[i]["ts_event"] = r[i]["ts_recv"] = t
+        r[i]["seq"], r[i]["signal"], r[i]["score"], r[i]["triggered"] = seq, k, sc, tr
+    return r
+
+
+GATE_RECS = _records(
+    (1 * S + 100, 1, 1, 0.30, 0),  # absorption: tabled
+    (2 * S, 2, 7, 0.40, 1),  # composite below 0.5: tabled
+    (2 * S, 3, 7, 0.60, 0),  # composite, not triggered: tabled
+    (3 * S, 4, 1, 0.70, 1),  # absorption at 3 s, before the delivered record of that time
+    (3 * S, 5, 7, 0.80, 1),  # delivered
+    (3 * S, 6, 1, 0.90, 0),  # absorption at 3 s, after it: not visible in its callback
+    (4 * S + 5, 7, 1, 0.20, 0),
+)
+
+
+def test_gate_delivers_only_what_it_lets_through_and_tables_the_rest_in_order():
+    g = Gated()
+    eng = run(g, book_stream(), signals=GATE_RECS)
+    sig = [x for x in g.log if x[0] == "signal"]
+    assert [x[2] for x in sig] == [5]
+    assert sig[0][3] == (3 * S, pytest.approx(0.70), True)  # the record before it at 3 s, not after
+    assert sig[0][4] == (3 * S, pytest.approx(0.80), True)
+    timers = {x[1]: x[2] for x in g.log if x[0] == "timer"}
+    assert timers[2 * S] == (1 * S + 100, pytest.approx(0.30), False)
+    assert timers[3 * S] == (3 * S, pytest.approx(0.90), False)  # a timer at 3 s follows every record of 3 s
+    assert timers[4 * S] == (3 * S, pytest.approx(0.90), False)
+    assert eng.last_signal(0, 1) == (4 * S + 5, pytest.approx(0.20), False)  # after finish: all of them
+    assert [x[3] for x in eng.signals_seen] == pytest.approx([0.3, 0.4, 0.6, 0.7, 0.8, 0.9, 0.2])
+    assert eng.guard.deliveries == 7 and eng.guard.violations == 0
+
+
+def test_following_a_symbol_delivers_its_records_from_then_on():
+    g = Gated(follow_after_first=True)
+    run(g, book_stream(), signals=GATE_RECS)
+    assert [x[2] for x in g.log if x[0] == "signal"] == [5, 6, 7]
+
+
+def test_gate_on_a_feed_latency_and_its_errors():
+    g = Gated()
+    cfg = EngineConfig(execution=ExecutionConfig(book="pseudo"), feed_latency_ns=300_000_000)
+    run(g, book_stream(), cfg=cfg, signals=GATE_RECS)
+    sig = [x for x in g.log if x[0] == "signal"]
+    assert [(x[1], x[2]) for x in sig] == [(3 * S + 300_000_000, 5)]
+    assert sig[0][3][0] == 3 * S + 300_000_000  # visible from its delivery time
+    eng = Engine(Gated(), 1, EngineConfig(execution=ExecutionConfig(book="pseudo")), ["X"])
+    with pytest.raises(ValueError, match="symbol 3"):
+        eng.add_signals(_bad_symbol())
+    with pytest.raises(ValueError, match="kind"):
+        eng.gate_signals({9: 0.5})
+
+
+def _bad_symbol():
+    r = _records((S, 1, 1, 0.5, 0))
+    r["symbol"] = 3
+    return r

@@ -399,3 +399,28 @@ def test_a_refused_exit_order_is_retried_until_flat():
     assert sum(x.qty for x in sold) == bought and eng.position(0) == 0
     assert eng.risk.rejections.get("max_orders_per_sec", 0) > 0
     assert len({x.ts // S for x in sold}) > 1  # the refused rest went out in later seconds
+
+
+def test_gated_signals_trade_exactly_as_a_callback_per_record(shared_data):
+    """The real NEPT day over 6 symbols through books -> features -> signals -> engine: with the
+    gate (a flat symbol takes only the composite records that can open a position as callbacks) the
+    strategy makes the same decisions, orders and fills as with a callback for every record, on a
+    fraction of the callbacks."""
+    from quantedge.backtest.bench import accumulation_setup
+    from quantedge.backtest.pipeline import run_with_signals
+
+    nept = shared_data / "iqfeed" / "NEPT_ticks_2021-03-01_2021-03-03.csv"
+    runs = []
+    for gate in (True, False):
+        batches, engine, stage = accumulation_setup(nept, 6, 1 << 15, gate_signals=gate)
+        eng = run_with_signals(engine(6), batches, stage=stage(6))
+        runs.append(eng)
+    gated, every = runs
+    assert len(every.fills) > 20
+    assert gated.trade_log == every.trade_log
+    assert gated.order_events == every.order_events
+    assert gated.equity_curve == every.equity_curve
+    assert gated.strategy.entries == every.strategy.entries and gated.strategy.exits == every.strategy.exits
+    assert gated.signals_seen == every.signals_seen
+    assert every.signal_callbacks == len(every.signals_seen)
+    assert gated.signal_callbacks < every.signal_callbacks / 3

@@ -12,13 +12,18 @@ import argparse
 import json
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from quantedge.backtest.engine import Engine, EngineConfig
 from quantedge.backtest.venue import ExecutionConfig
 from quantedge.strategies.sma_cross import SmaCross
+
+if TYPE_CHECKING:
+    from quantedge.backtest.pipeline import SignalStage
 
 
 def replicated_batches(base: np.ndarray, n_symbols: int, rows: int = 1 << 18):
@@ -68,15 +73,17 @@ def _figures(eng: Engine, n_symbols: int, n: int, wall: float, cpu: float, **ext
     }
 
 
-def run_accumulation(nept_ticks: str | Path, n_symbols: int = 2000, batch_rows: int = 1 << 18,
-                     baseline: bool = True) -> dict:
-    """The accumulation strategy over a one-day stream of ``n_symbols`` small caps: the real NEPT
-    2021-03-01 IQFeed day replicated to ``n_symbols`` symbol ids (each shifted by ~1 ms), with the
-    whole live path in the loop: NBBO books -> features -> signals (SignalStage) -> engine -> pseudo-L2
-    venue.  Figures per core (process CPU time), peak memory and the cost of a strategy callback; with
-    ``baseline`` also the books -> features -> signals stage alone on the same stream, so the cost the
-    engine and the strategy add is a ratio."""
-    from quantedge.backtest.pipeline import SignalStage, accumulation_params, run_with_signals
+def accumulation_setup(nept_ticks: str | Path, n_symbols: int, batch_rows: int = 1 << 18,
+                       **params: object) -> tuple[list[np.ndarray], Callable[[int], Engine],
+                                                  Callable[[int], SignalStage]]:
+    """The accumulation benchmark's day: the real NEPT 2021-03-01 IQFeed day replicated to
+    ``n_symbols`` symbol ids (each shifted by ~1 ms) in batches, and makers of its engine (the
+    accumulation strategy of config/backtest_accumulation.yaml, ``params`` laid over it, on the
+    pseudo-L2 venue) and of its signal stage (NBBO books -> features -> signals, CPU).  The composite
+    triggers at 0.4 held 20 s (some signal at 80 % of its own threshold): at the calibrated defaults
+    it never triggers on this one real day, and a benchmark of the trading path needs trades (same
+    signal kernels and cost either way)."""
+    from quantedge.backtest.pipeline import SignalStage, accumulation_params
     from quantedge.backtest.runner import make_strategy
     from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks
     from quantedge.catalog.symbols import NameTable
@@ -90,31 +97,48 @@ def run_accumulation(nept_ticks: str | Path, n_symbols: int = 2000, batch_rows: 
         raise SystemExit(f"{nept_ticks}: no events to replay ({why})")
     t0 = et_midnight_ns(__import__("datetime").date(2021, 3, 1))
     day = ev[(ev["ts_recv"] >= t0) & (ev["ts_recv"] < t0 + 86_400 * 10**9)]
-    params, _raw = accumulation_params()
+    base, _raw = accumulation_params()
+    sp = {**base, **params}
     names = [f"S{i:04d}" for i in range(n_symbols)]
-    # a sensitive composite trigger (0.4 for 20 s: some signal at 80 % of its own threshold): at the
-    # calibrated defaults the composite never triggers on this one real day, and a benchmark of the
-    # trading path needs trades (same signal kernels and cost either way)
     sig_conf = load_config().with_values(composite__on_score=0.4, composite__persist_s=20.0)
 
     def engine(n: int) -> Engine:
         cfg = EngineConfig(execution=ExecutionConfig(book="pseudo", max_orders=1 << 18))
-        return Engine(make_strategy("accumulation", params), n, cfg, names[:n])
+        return Engine(make_strategy("accumulation", sp), n, cfg, names[:n])
 
-    # warm the kernels (compile time is reported by the CLI start-up figures, not here)
-    run_with_signals(engine(1), [day[:4000]], stage=SignalStage(1, "nbbo", config=sig_conf, device="cpu"))
+    def stage(n: int) -> SignalStage:
+        return SignalStage(n, "nbbo", config=sig_conf, device="cpu")
+
     stream = replicate(day, n_symbols, offset_ns=997_003)
     batches = [stream[i:i + batch_rows] for i in range(0, stream.shape[0], batch_rows)]
+    # a warm-up run compiles the kernels (compile time is reported by the CLI start-up figures)
+    from quantedge.backtest.pipeline import run_with_signals
+
+    run_with_signals(engine(1), [day[:4000]], stage=stage(1))
+    return batches, engine, stage
+
+
+def run_accumulation(nept_ticks: str | Path, n_symbols: int = 2000, batch_rows: int = 1 << 18,
+                     baseline: bool = True) -> dict:
+    """The accumulation strategy over a one-day stream of ``n_symbols`` small caps
+    (:func:`accumulation_setup`), with the whole live path in the loop: NBBO books -> features ->
+    signals (SignalStage) -> engine -> pseudo-L2 venue.  Figures per core (process CPU time), peak
+    memory and the cost of a strategy callback; with ``baseline`` also the books -> features ->
+    signals stage alone on the same stream, so the cost the engine and the strategy add is a ratio."""
+    from quantedge.backtest.pipeline import run_with_signals
+
+    batches, engine, make_stage = accumulation_setup(nept_ticks, n_symbols, batch_rows)
+    n_events = sum(b.shape[0] for b in batches)
     base_cpu = None
     if baseline:
-        alone = SignalStage(n_symbols, "nbbo", config=sig_conf, device="cpu")
+        alone = make_stage(n_symbols)
         c0 = time.process_time()
         for b in batches:
             alone.step(b)
         base_cpu = time.process_time() - c0
         del alone
     eng = engine(n_symbols)
-    stage = SignalStage(n_symbols, "nbbo", config=sig_conf, device="cpu")
+    stage = make_stage(n_symbols)
     t0w = time.perf_counter()
     cpu0 = time.process_time()
     run_with_signals(eng, batches, stage=stage)
@@ -123,10 +147,11 @@ def run_accumulation(nept_ticks: str | Path, n_symbols: int = 2000, batch_rows: 
     extra = {}
     if base_cpu is not None:
         extra = {"signals_alone_cpu_s": round(base_cpu, 3),
-                 "signals_alone_events_per_s": round(stream.shape[0] / base_cpu),
+                 "signals_alone_events_per_s": round(n_events / base_cpu),
                  "engine_and_strategy_share": round((cpu - base_cpu) / cpu, 3)}
-    return _figures(eng, n_symbols, int(stream.shape[0]), wall, cpu,
+    return _figures(eng, n_symbols, n_events, wall, cpu,
                     signal_records=int(stage.records().shape[0]),
+                    signal_callbacks=eng.signal_callbacks,
                     triggers=int(sum(stage.summary()["triggers"].values())), **extra)
 
 

@@ -23,6 +23,7 @@ pushed.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import time
@@ -48,6 +49,7 @@ from quantedge.backtest.orders import (
 )
 from quantedge.backtest.portfolio import Portfolio
 from quantedge.backtest.risk import RiskLimits, RiskManager
+from quantedge.backtest.signal_gate import N_KINDS, new_table, next_delivery, table_apply
 from quantedge.backtest.venue import STATUS_FINAL, ExecutionConfig, SimVenue
 from quantedge.signals.types import SIGNAL_DTYPE, SIGNAL_NAMES
 from quantedge.strategies.base import Context, LookAheadError, MarketArrays, Strategy
@@ -64,7 +66,10 @@ P_TIMER = 4  # rule 4
 # by callbacks and the replay in an order that does not depend on the cuts: push order decides.
 # Signal records do not go through the heap: they wait in a lane sorted by delivery time (then
 # stream position), and a record due at T goes before any heap item due at T — exactly where the
-# tie-break would rank it (rule 2, TB_BATCH; nothing ranks before rule 2).
+# tie-break would rank it (rule 2, TB_BATCH; nothing ranks before rule 2).  Records the strategy's
+# gate does not deliver (signal_gate.py) are written to the latest-signal table instead, in stream
+# order, before anything later is delivered (lazily: when the strategy reads the table or the next
+# record is delivered).
 TB_BATCH = 0
 TB_PUSHED = 1
 
@@ -123,14 +128,23 @@ class Engine(Context):
         self.guard = GuardReport()
         self._heap: list[tuple] = []
         self._seq = 0
-        # the signal lane: records not yet delivered (from _lane_i on), their delivery times as a
-        # list (Python ints: compared once per item) and receive times; delivered records are kept
-        # in _seen for signals_seen
+        # the signal lane: records not yet delivered or tabled (from _lane_i on), their delivery
+        # times as a list (Python ints: compared once per item) and as columns for the compiled
+        # gate; processed records are kept in _seen for signals_seen
         self._lane = np.zeros(0, SIGNAL_DTYPE)
         self._lane_t: list[int] = []
-        self._lane_ts: list[int] = []
         self._lane_i = 0
+        self._lane_cols: tuple[np.ndarray, ...] = ()
+        self._next_del = -1  # lane index of the next record the gate delivers (-1: not searched)
         self._seen: list[tuple[list[int], np.ndarray]] = []
+        # the gate (every record of a followed symbol is delivered; all are followed at the start)
+        # and the latest-signal table; _now_visible: a heap item is being handled, so every lane
+        # record due at or before now is knowable (during a lane delivery only those before it)
+        self._follow = np.ones(n_symbols, np.bool_)
+        self._gate_min = np.full(N_KINDS, np.inf)
+        self._gate_trig = np.zeros(N_KINDS, np.bool_)
+        self._tab = new_table(n_symbols)
+        self._now_visible = False
         self._bar_ivs: dict[int, np.ndarray | None] = {}  # interval -> symbols (None = all)
         self._open_bars: dict[tuple[int, int, int], np.void] = {}
         self._bar_hist: dict[tuple[int, int], list] = {}
@@ -145,6 +159,7 @@ class Engine(Context):
         self.logs: list[tuple[int, str]] = []
         self.order_events: list[dict] = []
         self.callbacks = 0
+        self.signal_callbacks = 0  # records delivered to on_signal (the rest only reached the table)
         self.callback_s = 0.0
         self.observe_s = 0.0  # time in observers (observe_every): compiled work over all symbols
         self.events_seen = 0
@@ -196,8 +211,20 @@ class Engine(Context):
             raise TypeError("signals must be a SIGNAL_DTYPE array")
         if signals.shape[0] == 0:
             return
+        bad = np.flatnonzero((signals["symbol"] < 0) | (signals["symbol"] >= self.n_symbols)
+                             | (signals["signal"] >= N_KINDS))
+        if bad.size:
+            r = signals[bad[0]]
+            raise ValueError(f"signal record {int(bad[0])}: symbol {int(r['symbol'])} "
+                             f"(0..{self.n_symbols - 1})"
+                             f" / signal {int(r['signal'])} (1..{N_KINDS - 1}) out of range")
+        late = signals["ts_recv"] + self.cfg.feed_latency_ns < self.now
+        if late.any():
+            self.guard.violations += 1
+            raise LookAheadError(f"signal record {int(np.argmax(late))} handed over after its delivery time "
+                                 f"(now {self.now})")
         i = self._lane_i
-        if i:  # keep what was delivered for signals_seen, drop it from the lane
+        if i:  # keep what was processed for signals_seen, drop it from the lane
             self._seen.append((self._lane_t[:i], self._lane[:i]))
         # the records handed to the strategy are views of this private copy
         lane = np.concatenate([self._lane[i:], signals])
@@ -205,11 +232,12 @@ class Engine(Context):
         if (np.diff(order) < 0).any():
             lane = lane[order]
         self._lane = lane
-        ts = lane["ts_recv"].tolist()
-        lat = self.cfg.feed_latency_ns
-        self._lane_ts = ts
-        self._lane_t = [t + lat for t in ts] if lat else ts
+        t = lane["ts_recv"] + self.cfg.feed_latency_ns
+        self._lane_t = t.tolist()
+        self._lane_cols = (t, lane["symbol"].astype(np.int64), lane["signal"].astype(np.int64),
+                           lane["score"].astype(np.float64), lane["triggered"].copy())
         self._lane_i = 0
+        self._next_del = -1
 
     @property
     def signals_seen(self) -> list[tuple[int, int, str, float]]:
@@ -250,12 +278,11 @@ class Engine(Context):
         horizon = int(ts[-1])
         self._last_ts = horizon
         i = 0
-        heap, lane_t = self._heap, self._lane_t
+        heap = self._heap
         while True:
-            if lane_t is not self._lane_t:
-                lane_t = self._lane_t  # a callback handed over signals
             th = heap[0][0] if heap else INF
-            tl = lane_t[self._lane_i] if self._lane_i < len(lane_t) else INF
+            j = self._next_del if self._next_del >= 0 else self._find_delivery()
+            tl = self._lane_t[j] if j < len(self._lane_t) else INF
             t_next = tl if tl <= th else th
             if i < n and ts[i] <= t_next:
                 i, why = self.venue.advance(batch, i, t_next)
@@ -267,7 +294,7 @@ class Engine(Context):
             if t_next == INF or t_next >= horizon:
                 break
             if tl <= th:
-                self._deliver_signal()
+                self._deliver_signal(j)
             else:
                 self._pop_one()
         self.events_seen += n
@@ -278,10 +305,14 @@ class Engine(Context):
             return
         end = end_ns if end_ns is not None else self._last_ts
         while self._heap or self._lane_i < len(self._lane_t):
-            if self._lane_i < len(self._lane_t) and (
-                not self._heap or self._lane_t[self._lane_i] <= self._heap[0][0]
-            ):
-                self._deliver_signal()
+            j = self._next_del if self._next_del >= 0 else self._find_delivery()
+            if j < len(self._lane_t) and (not self._heap or self._lane_t[j] <= self._heap[0][0]):
+                self._deliver_signal(j)
+                continue
+            if not self._heap:  # the rest only go to the table; the clock reaches the last of them
+                n_lane = len(self._lane_t)
+                self._table_upto(n_lane)
+                self.now = max(self.now, self._lane_t[-1])
                 continue
             if self._heap[0][4] in ("timer", "observe") and self._heap[0][0] > end:
                 heapq.heappop(self._heap)
@@ -305,29 +336,58 @@ class Engine(Context):
         self._seq += 1
         heapq.heappush(self._heap, (t, prio, tie, self._seq, kind, payload, data_ts))
 
-    def _deliver_signal(self) -> None:
-        """The next record of the signal lane (rule 2)."""
-        j = self._lane_i
-        self._lane_i = j + 1
+    def _find_delivery(self) -> int:
+        cols = self._lane_cols
+        if not cols:
+            return 0
+        self._next_del = next_delivery(cols[1], cols[2], cols[3], cols[4], self._lane_i, self._follow,
+                                       self._gate_min, self._gate_trig)
+        return self._next_del
+
+    def _table_upto(self, j1: int) -> None:
+        """Lane records from _lane_i to j1 (exclusive) become known: into the table, counted."""
+        j0 = self._lane_i
+        if j1 <= j0:
+            return
+        cols = self._lane_cols
+        table_apply(cols[0], cols[1], cols[2], cols[3], cols[4], j0, j1, *self._tab)
+        g = self.guard
+        g.deliveries += j1 - j0
+        g.max_lag_ns = max(g.max_lag_ns, self.cfg.feed_latency_ns)  # every lane record's lag
+        self._lane_i = j1
+
+    def _sync_table(self) -> None:
+        """Before the strategy reads the table or changes its gate: every record it can know now."""
+        if self._now_visible:  # handling a heap item at now: the lane records due at or before now
+            j1 = bisect.bisect_right(self._lane_t, self.now, self._lane_i)
+            if self._next_del >= 0:
+                j1 = min(j1, self._next_del)
+            self._table_upto(j1)
+
+    def _deliver_signal(self, j: int) -> None:
+        """Lane record j, the next one the gate delivers (rule 2): the records before it go to the
+        table, then it goes there too and to ``on_signal``."""
         t = self._lane_t[j]
         if t < self.now:
             self.guard.violations += 1
             raise LookAheadError(f"clock would go back from {self.now} to {t} (signal)")
+        self._table_upto(j + 1)
+        self._next_del = -1
         self.now = t
-        g = self.guard
-        g.deliveries += 1
-        lag = t - self._lane_ts[j]
-        if lag < 0:
-            g.violations += 1
-            raise LookAheadError(f"signal with receive time {self._lane_ts[j]} delivered at {t}")
-        if lag > g.max_lag_ns:
-            g.max_lag_ns = lag
         if self._next_eq and t >= self._next_eq:
             self._sample_equity()
+        self.signal_callbacks += 1
         self._call(self.strategy.on_signal, self._lane[j])
 
     def _pop_one(self) -> None:
         t, prio, _, _, kind, payload, data_ts = heapq.heappop(self._heap)
+        self._now_visible = True
+        try:
+            self._handle(t, prio, kind, payload, data_ts)
+        finally:
+            self._now_visible = False
+
+    def _handle(self, t: int, prio: int, kind: str, payload: Any, data_ts: int) -> None:
         if t < self.now:
             self.guard.violations += 1
             raise LookAheadError(f"clock would go back from {self.now} to {t} ({kind})")
@@ -677,6 +737,31 @@ class Engine(Context):
     def features(self, symbol: int) -> dict[str, float]:
         self.guard.refused_reads += 1
         raise LookAheadError("features are not attached to this run (no feature stage configured)")
+
+    def last_signal(self, symbol: int, kind: int) -> tuple[int, float, bool] | None:
+        self._sync_table()
+        ts, score, trig = self._tab
+        t = int(ts[symbol, kind])
+        return None if t < 0 else (t, float(score[symbol, kind]), bool(trig[symbol, kind]))
+
+    def follow_signals(self, symbol: int, on: bool = True) -> None:
+        if bool(self._follow[symbol]) != on:
+            self._sync_table()
+            self._follow[symbol] = on
+            self._next_del = -1
+
+    def gate_signals(self, min_score: dict[int, float], need_trigger: dict[int, bool] | None = None) -> None:
+        bad = [k for k in [*min_score, *(need_trigger or {})] if not 0 < int(k) < N_KINDS]
+        if bad:
+            raise ValueError(f"gate_signals: signal kind(s) {bad} unknown (1..{N_KINDS - 1})")
+        self._sync_table()
+        self._gate_min[:] = np.inf
+        self._gate_trig[:] = False
+        for k, v in min_score.items():
+            self._gate_min[int(k)] = float(v)
+        for k, v in (need_trigger or {}).items():
+            self._gate_trig[int(k)] = bool(v)
+        self._next_del = -1
 
     def subscribe_bars(self, interval: str | int, symbols: list[int] | None = None) -> None:
         iv = parse_interval(interval)

@@ -107,6 +107,9 @@ class AccumulationParams(Params):
     micro_spread_mult: float = 3.0
     micro_depth_frac: float = 0.25
     micro_alpha: float = 0.05
+    # Python cost: a flat symbol with no entry working only takes the composite records that can
+    # open a position as callbacks (the others update ctx.last_signal at no Python cost)
+    gate_signals: bool = True
 
 
 def validate(p: AccumulationParams) -> list[str]:
@@ -225,7 +228,6 @@ class _Order:
 @dataclass
 class _Sym:
     s: int  # symbol id
-    scores: dict = field(default_factory=dict)  # signal id -> (ts, score, triggered)
     tranche: int = 0  # shares per tranche (fixed when the position opens)
     target: int = 0  # shares wanted
     confirmed: set = field(default_factory=set)
@@ -262,6 +264,22 @@ class Accumulation(Strategy):
         self._fired: deque[list[tuple[int, str, float]]] = deque()  # observed, not yet visible
         ctx.observe_every("obs", self.p.obs_interval, self._observe_all)
         self._schedule_eod(ctx)
+        if self.p.gate_signals:
+            ctx.gate_signals({SIG_COMPOSITE: self.p.entry_score}, {SIG_COMPOSITE: self.p.require_trigger})
+            if self.only is not None:
+                for s in range(ctx.n_symbols):
+                    if s != self.only:
+                        ctx.follow_signals(s, False)
+
+    def _refollow(self, ctx: Context, s: int) -> None:
+        """Follow every signal of ``s`` while one could change a decision: it is held or has an
+        entry working or planned.  Otherwise on_signal acts only on a composite record that can
+        open a position — exactly what the gate set in on_start delivers."""
+        if not self.p.gate_signals:
+            return
+        st = self.sym.get(s)
+        if st is not None:
+            ctx.follow_signals(s, st.target > 0 or ctx.position(s) > 0 or self._working(st, "entry") > 0)
 
     def _past_flatten(self, now: int) -> bool:
         """At or after today's ``flatten_at_et``: no entries or scale-ins (they would be flattened
@@ -369,10 +387,10 @@ class Accumulation(Strategy):
         st = self._watch(ctx, s)
         if st is None:
             return
-        k = int(sig["signal"])
-        score = float(sig["score"])
-        trig = bool(sig["triggered"])
-        st.scores[k] = (ctx.now, score, trig)
+        self._on_signal(ctx, s, st, int(sig["signal"]), float(sig["score"]), bool(sig["triggered"]))
+        self._refollow(ctx, s)
+
+    def _on_signal(self, ctx: Context, s: int, st: _Sym, k: int, score: float, trig: bool) -> None:
         p = self.p
         if k == SIG_EXIT:
             if (trig or score >= p.exit_score) and (ctx.position(s) > 0 or self._working(st, "entry") > 0):
@@ -400,16 +418,19 @@ class Accumulation(Strategy):
             for s, label, _stop in self._fired.popleft():
                 if ctx.position(s) > 0 and self.bank.entry(s):
                     self.exit(ctx, s, f"stop {label}", urgent=True)
+                    self._refollow(ctx, s)
         elif name == "eod":
             for s in list(self.sym):
                 if ctx.position(s) > 0 or self._working(self.sym[s], "entry"):
                     self.exit(ctx, s, "end_of_day", urgent=False)
+                    self._refollow(ctx, s)
             self._schedule_eod(ctx)
         elif name.startswith("exit_retry:"):
             s = int(name.split(":", 1)[1])
             st = self.sym[s]
             if st.exiting and ctx.position(s) > 0:
                 self._send_exit(ctx, s, st, self.p.exit_reprices + 2)
+                self._refollow(ctx, s)
         elif name.startswith("timeout:"):
             oid = int(name.split(":", 1)[1])
             s = self._osym.get(oid)
@@ -443,6 +464,7 @@ class Accumulation(Strategy):
             st.cost = st.cost * pos / (pos + fill.qty) if pos > 0 else 0.0
             if pos <= 0:
                 self._reset(ctx, st)
+        self._refollow(ctx, fill.symbol)
 
     def on_order(self, ctx: Context, order_id: int, status: str, reason: str) -> None:
         s = self._osym.pop(order_id, None)
@@ -465,19 +487,30 @@ class Accumulation(Strategy):
             if st.urgent:
                 level = max(level, self.p.exit_reprices + 1)
             self._send_exit(ctx, s, st, level)
+        self._refollow(ctx, s)
 
     def on_stop(self, ctx: Context) -> None:
         ctx.log(f"accumulation: {len(self.entries)} entry decisions, {len(self.exits)} exit decisions")
 
     # ------------------------------------------------------------------------------------------
     # decisions
+    @staticmethod
+    def _score(ctx: Context, st: _Sym, k: int) -> tuple[int, float, bool] | None:
+        """The latest record of signal k for the symbol since it is watched: (time, score, triggered)."""
+        x = ctx.last_signal(st.s, k)
+        return None if x is None or x[0] < st.since else x
+
     def _confirmations(self, ctx: Context, st: _Sym) -> set[int]:
         win = int(self.p.confirm_window_s * NS)
-        return {k for k in CONFIRMING if k in st.scores and st.scores[k][1] >= self.p.confirm_score
-                and ctx.now - st.scores[k][0] <= win}
+        out = set()
+        for k in CONFIRMING:
+            x = self._score(ctx, st, k)
+            if x is not None and x[1] >= self.p.confirm_score and ctx.now - x[0] <= win:
+                out.add(k)
+        return out
 
     def _exit_active(self, ctx: Context, st: _Sym) -> bool:
-        x = st.scores.get(SIG_EXIT)
+        x = self._score(ctx, st, SIG_EXIT)
         win = int(self.p.confirm_window_s * NS)
         return x is not None and x[1] >= self.p.exit_score and ctx.now - x[0] <= win
 
@@ -500,7 +533,7 @@ class Accumulation(Strategy):
         self._work_entry(ctx, s, st)
 
     def _scale(self, ctx: Context, s: int, st: _Sym) -> None:
-        comp = st.scores.get(SIG_COMPOSITE)
+        comp = self._score(ctx, st, SIG_COMPOSITE)
         if comp is None or comp[1] < self.p.hold_score:
             return
         new = self._confirmations(ctx, st) - st.confirmed

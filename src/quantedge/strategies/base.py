@@ -144,6 +144,28 @@ class Context(ABC):
     @abstractmethod
     def features(self, symbol: int) -> dict[str, float]: ...
 
+    # signal records -----------------------------------------------------------------------------
+    @abstractmethod
+    def last_signal(self, symbol: int, kind: int) -> tuple[int, float, bool] | None:
+        """The latest record of signal ``kind`` (a SIG_* code) for ``symbol`` that the strategy can
+        know now, delivered to ``on_signal`` or not: (time it became visible, score, triggered);
+        None before the first."""
+        ...
+
+    @abstractmethod
+    def follow_signals(self, symbol: int, on: bool = True) -> None:
+        """Every record of a followed symbol reaches ``on_signal`` (every symbol is followed at the
+        start); of the others only what :meth:`gate_signals` lets through.  The records not
+        delivered cost no Python: they only update :meth:`last_signal`.  A strategy unfollows a
+        symbol while no record of it but the gated ones could change a decision."""
+        ...
+
+    @abstractmethod
+    def gate_signals(self, min_score: dict[int, float], need_trigger: dict[int, bool] | None = None) -> None:
+        """Records of unfollowed symbols that still reach ``on_signal``: kind k when its score is at
+        least ``min_score[k]`` (kinds not named: never) and, where ``need_trigger[k]``, it triggered."""
+        ...
+
     # subscriptions and timers -------------------------------------------------------------------
     @abstractmethod
     def subscribe_bars(self, interval: str | int, symbols: list[int] | None = None) -> None: ...
