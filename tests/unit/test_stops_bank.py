@@ -101,8 +101,8 @@ def test_tape_counts_and_classifies_prints() -> None:
     tape_print(t, 1, 0, 2.02, 50.0, 1.98, 2.02)  # at the ask: buyer
     tape_print(t, 1, 0, 2.00, 30.0, 1.98, 2.02)  # inside: unclassified
     tape_print(t, 1, 1, 1.97, 10.0, 1.98, 2.02)  # flagged buyer below the bid: still at the bid
-    assert t[1, :5].tolist() == [-100 + 50 + 10, 190, 110, 2.02, 1.97]
-    assert t[0, 1] == 0 and t[0, 3] == -np.inf
+    assert t[:5, 1].tolist() == [-100 + 50 + 10, 190, 110, 2.02, 1.97]
+    assert t[1, 0] == 0 and t[3, 0] == -np.inf
 
 
 @settings(max_examples=25, deadline=None)
@@ -147,7 +147,7 @@ def _lazy_vs_every_tick(seed: int, activity: float, ticks: int, params: dict, to
                 lv[s, 0, :nb, 1] = rng.integers(100, 5_000, nb)
                 lv[s, 1, :2, 0] = bid + int(rng.integers(100, 400)) + 100 * np.arange(2)
                 for tape in tapes:
-                    tape[s, 5] += 1
+                    tape[5, s] += 1
                 if rng.random() < 0.5:
                     last[s] = bid
                     px, q, side = bid / 1e4, float(rng.integers(100, 900)), int(rng.integers(-1, 2))
@@ -178,8 +178,8 @@ class _Watcher(Strategy):
         ctx.observe_every("look", "1s", self.look)
 
     def look(self, ts: int, m) -> None:  # noqa: ANN001
-        self.seen.append((ts, float(m.tape[0, 1]), m.lv[0, 0, 0, 0] / ev.PRICE_SCALE))
-        m.tape[0, 1] = 0
+        self.seen.append((ts, float(m.tape[1, 0]), m.lv[0, 0, 0, 0] / ev.PRICE_SCALE))
+        m.tape[1, 0] = 0
 
     def on_timer(self, ctx, name: str) -> None:  # noqa: ANN001
         if name == "look":

@@ -223,6 +223,9 @@ class Engine(Context):
             self.guard.violations += 1
             raise LookAheadError(f"signal record {int(np.argmax(late))} handed over after its delivery time "
                                  f"(now {self.now})")
+        if self._lane_i < len(self._lane_t):  # what is already known goes to the table, off the lane
+            j = self._next_del if self._next_del >= 0 else self._find_delivery()
+            self._table_upto(min(j, bisect.bisect_right(self._lane_t, self.now, self._lane_i)))
         i = self._lane_i
         if i:  # keep what was processed for signals_seen, drop it from the lane
             self._seen.append((self._lane_t[:i], self._lane[:i]))

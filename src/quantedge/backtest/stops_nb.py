@@ -66,22 +66,25 @@ P_TRAIL, P_T_LOSS, P_T_START, P_T_FULL, P_T_FLOOR = 6, 7, 8, 9, 10
 P_S_SHARE, P_M_FLOW, P_M_WINDOW, P_M_SPREAD, P_M_DEPTH, P_M_ALPHA = 11, 12, 13, 14, 15, 16
 P_DT = 17  # observation interval, ns
 NP_ = 18
-# tape columns (engine.MarketArrays.tape): prints since the observer last reset the row
+# tape rows (engine.MarketArrays.tape[row, symbol]): prints since the observer last reset the
+# symbol's column; row-major by quantity so the per-tick scan of T_EVENTS reads one dense row
 T_SV, T_VOL, T_AT_BID, T_HI, T_LO, T_EVENTS = 0, 1, 2, 3, 4, 5  # T_EVENTS: any event of the symbol
 NT = 6
+# observation mode per symbol (StopBank.mode, dense so the per-tick scan stays in cache):
+M_OFF, M_LAZY, M_EVERY = 0, 1, 2  # not armed / flat, observed before: only when it had an event / every tick
 
 
 def new_tape(n_symbols: int) -> np.ndarray:
-    t = np.zeros((n_symbols, NT))
-    t[:, T_HI] = -np.inf
-    t[:, T_LO] = np.inf
+    t = np.zeros((NT, n_symbols))
+    t[T_HI] = -np.inf
+    t[T_LO] = np.inf
     return t
 
 
 @njit(cache=True)
 def tape_clear(tape, s: int) -> None:
-    tape[s, T_SV] = tape[s, T_VOL] = tape[s, T_AT_BID] = tape[s, T_EVENTS] = 0.0
-    tape[s, T_HI], tape[s, T_LO] = -np.inf, np.inf
+    tape[T_SV, s] = tape[T_VOL, s] = tape[T_AT_BID, s] = tape[T_EVENTS, s] = 0.0
+    tape[T_HI, s], tape[T_LO, s] = -np.inf, np.inf
 
 
 @njit(cache=True)
@@ -89,12 +92,12 @@ def tape_print(tape, s: int, side: int, px: float, q: float, bid: float, ask: fl
     """Count one print (dollars, shares) of symbol s; ``side`` 0 is classified against the quote."""
     if side == 0 and bid > 0 and ask > 0:
         side = -1 if px <= bid else (1 if px >= ask else 0)
-    tape[s, T_SV] += side * q
-    tape[s, T_VOL] += q
+    tape[T_SV, s] += side * q
+    tape[T_VOL, s] += q
     if side < 0 or (bid > 0 and px <= bid):
-        tape[s, T_AT_BID] += q
-    tape[s, T_HI] = max(tape[s, T_HI], px)
-    tape[s, T_LO] = min(tape[s, T_LO], px)
+        tape[T_AT_BID, s] += q
+    tape[T_HI, s] = max(tape[T_HI, s], px)
+    tape[T_LO, s] = min(tape[T_LO, s], px)
 
 
 @njit(cache=True, inline="always")
@@ -366,10 +369,25 @@ def catch_up(f, iv, sup_px, sup_vol, fw, kinds, P, s: int, upto: int, full_last:
         t += dt
 
 
+@njit(cache=True, inline="always")
+def mode_of(f, iv, s: int) -> int:
+    """M_* of symbol s from its state (kept in StopBank.mode wherever that state changes)."""
+    if iv[s, I_ARMED] == 0:
+        return M_OFF
+    if iv[s, I_ARMED] == ARMED and iv[s, I_LAST_TS] != 0 and f[s, F_ENTRY] == 0:
+        return M_LAZY
+    return M_EVERY
+
+
+@njit(cache=True)
+def set_mode(f, iv, mode, s: int) -> None:
+    mode[s] = mode_of(f, iv, s)
+
+
 @njit(cache=True)
 def observe_all(
     f, iv, sup_px, sup_vol, fw, kinds, P, ts: int, lv, sd, last_px, tape, out_sym, out_reason, out_stop,
-    lazy: bool,
+    lazy: bool, mode,
 ) -> int:
     """One observation of every armed symbol from its book and its tape (reset after reading);
     returns how many exits fired for positions (written to out_*; a flat symbol's micro alarms
@@ -380,15 +398,14 @@ def observe_all(
     opens, so the stops learn exactly what observing every tick would have taught them."""
     n_out = 0
     dt = int(P[P_DT])
+    events = tape[T_EVENTS]
     for s in range(f.shape[0]):
-        a = iv[s, I_ARMED]
-        if a == 0:
+        m = mode[s]
+        if m == M_OFF or (lazy and m == M_LAZY and events[s] == 0):
             continue
-        if a == ARMED_NEW:  # prints count from the first tick after arming
+        if iv[s, I_ARMED] == ARMED_NEW:  # prints count from the first tick after arming
             tape_clear(tape, s)
             iv[s, I_ARMED] = ARMED
-        if lazy and tape[s, T_EVENTS] == 0 and iv[s, I_LAST_TS] != 0 and f[s, F_ENTRY] == 0:
-            continue
         nb, na = sd[s, 0, SD_NLEV], sd[s, 1, SD_NLEV]
         bid = lv[s, 0, 0, LV_PX] / PRICE_SCALE if nb > 0 else 0.0
         ask = lv[s, 1, 0, LV_PX] / PRICE_SCALE if na > 0 else 0.0
@@ -400,18 +417,20 @@ def observe_all(
         catch_up(f, iv, sup_px, sup_vol, fw, kinds, P, s, ts - dt, price == 0)
         if price == 0:
             iv[s, I_LAST_TS] = 0  # nothing to observe (no state to replay either): the tape keeps counting
+            mode[s] = M_EVERY
             continue
         depth = 0.0
         for j in range(min(nb, DEPTH_LEVELS)):
             depth += lv[s, 0, j, LV_SZ]
         why = update_one(
             f, iv, sup_px, sup_vol, fw, kinds, P, s, ts,
-            price, max(tape[s, T_HI], price), min(tape[s, T_LO], price), bid, ask, depth, nb > 0,
-            tape[s, T_SV], tape[s, T_VOL], tape[s, T_AT_BID], f[s, F_ENTRY] != 0,
+            price, max(tape[T_HI, s], price), min(tape[T_LO, s], price), bid, ask, depth, nb > 0,
+            tape[T_SV, s], tape[T_VOL, s], tape[T_AT_BID, s], f[s, F_ENTRY] != 0,
         )
         tape_clear(tape, s)
         iv[s, I_LAST_TS], iv[s, I_LHAS_DEPTH] = ts, 1 if nb > 0 else 0
         f[s, F_LPRICE], f[s, F_LBID], f[s, F_LASK], f[s, F_LDEPTH] = price, bid, ask, depth
+        mode[s] = mode_of(f, iv, s)
         if why != R_NONE and f[s, F_ENTRY] != 0 and n_out < out_sym.shape[0]:
             out_sym[n_out], out_reason[n_out], out_stop[n_out] = s, why, f[s, F_LAST_STOP]
             n_out += 1
@@ -457,12 +476,14 @@ class StopBank:
         self.out_sym = np.zeros(n_symbols, np.int64)
         self.out_reason = np.zeros(n_symbols, np.int64)
         self.out_stop = np.zeros(n_symbols)
+        self.mode = np.zeros(n_symbols, np.int8)  # M_* per symbol: what the per-tick scan reads
 
     # --- per symbol (sparse, from Python) -------------------------------------------------------
     def arm(self, s: int, bucket: float, buffer: float) -> None:
         """Start observing symbol s; support buckets and buffer in dollars (ticks of its price)."""
         if not self.iv[s, I_ARMED]:
             self.iv[s, I_ARMED] = ARMED_NEW
+            self.mode[s] = M_EVERY
         self.f[s, F_BUCKET], self.f[s, F_BUFFER] = bucket, buffer
         self.iv[s, I_SUP_SLOT] = -1  # the bucket size may have changed: look the next bid up
 
@@ -474,11 +495,13 @@ class StopBank:
         self.catch_up(s)
         self.f[s, F_ENTRY] = self.f[s, F_PEAK] = entry
         self.iv[s, I_ENTRY_TS] = ts
+        set_mode(self.f, self.iv, self.mode, s)
 
     def set_entry(self, s: int, entry: float) -> None:
         """The average entry changed (scale-in), or 0 when flat: price stops rest."""
         self.catch_up(s)
         self.f[s, F_ENTRY] = entry
+        set_mode(self.f, self.iv, self.mode, s)
 
     def catch_up(self, s: int | None = None) -> None:
         """Apply the ticks idle symbols sat out so far (of ``s``, or of every symbol)."""
@@ -504,7 +527,8 @@ class StopBank:
         alarms are not reported: an alarm seen while flat is not a stop for a position opened
         after it)."""
         n = observe_all(self.f, self.iv, self.sup_px, self.sup_vol, self.fw, self.kinds, self.P, ts,
-                        lv, sd, last_px, tape, self.out_sym, self.out_reason, self.out_stop, self.lazy)
+                        lv, sd, last_px, tape, self.out_sym, self.out_reason, self.out_stop, self.lazy,
+                        self.mode)
         self.last_tick = ts
         return [(int(self.out_sym[i]), REASON_LABELS[int(self.out_reason[i])], float(self.out_stop[i]))
                 for i in range(n)]

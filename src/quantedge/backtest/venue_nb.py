@@ -380,7 +380,7 @@ def run_until(
         counters[0] += 1
         if s < 0 or s >= ns:
             continue
-        tape[s, T_EVENTS] += 1
+        tape[T_EVENTS, s] += 1
         if k == KIND_TRADE and e.price > 0 and e.size > 0:
             bid = lv[s, 0, 0, LV_PX] / 10_000.0 if sd[s, 0, SD_NLEV] > 0 else 0.0
             ask = lv[s, 1, 0, LV_PX] / 10_000.0 if sd[s, 1, SD_NLEV] > 0 else 0.0

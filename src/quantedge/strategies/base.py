@@ -63,8 +63,9 @@ def _to_bool(v: Any) -> bool:
 class MarketArrays:
     """Every symbol's book and tape as compiled code reads them (for observers, see
     :meth:`Context.observe_every`): ``lv``/``sd`` the book arrays (quantedge.book.state layout),
-    ``last_px`` the last lit print ($0.0001), ``tape`` the prints since the observer last reset each
-    row (columns of quantedge.backtest.stops_nb: signed volume, volume, at-bid volume, high, low)."""
+    ``last_px`` the last lit print ($0.0001), ``tape[row, symbol]`` the prints since the observer
+    last reset the symbol's column (rows of quantedge.backtest.stops_nb: signed volume, volume,
+    at-bid volume, high, low, events of any kind)."""
 
     lv: np.ndarray
     sd: np.ndarray
