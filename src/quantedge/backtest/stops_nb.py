@@ -338,7 +338,7 @@ def _idle_run(f, iv, fw, kinds, P, s: int, t1: int, dt: int, m: int, price: floa
     f[s, F_PEAK] = max(f[s, F_PEAK], price)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def catch_up(f, iv, sup_px, sup_vol, fw, kinds, P, s: int, upto: int, full_last: bool = True) -> None:
     """Apply the ticks symbol s sat out while idle, up to ``upto``: nothing happened to it, so each
     is its last observation again with no prints (exactly what observing it then would have given).
