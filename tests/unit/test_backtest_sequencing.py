@@ -328,3 +328,38 @@ def _bad_symbol():
     r = _records((S, 1, 1, 0.5, 0))
     r["symbol"] = 3
     return r
+
+
+class BuyAndGate(Recorder):
+    """Buys on its first timer and sees no prints (so the end-of-run mark moves its equity); gated
+    (follows nothing) or taking every record as a callback."""
+
+    def __init__(self, gated: bool):
+        super().__init__(sub=False, timer="1s")
+        self.gated = gated
+        self.bought = None
+
+    def on_timer(self, ctx, name):
+        if not self.bought:
+            self.bought = ctx.buy(0, 100)
+
+    def on_start(self, ctx):
+        super().on_start(ctx)
+        if self.gated:
+            ctx.gate_signals({7: 2.0})
+            ctx.follow_signals(0, False)
+
+
+def test_gated_run_samples_the_equity_grid_of_trailing_records_like_an_ungated_one():
+    """Records after the last market event move the clock in both runs; the grid points they pass
+    carry the equity before the end-of-run marks, whether the records were delivered or tabled."""
+    trailing = _records(*[(t * S, 10 + t, 1, 0.5, 0) for t in (6, 8, 11)])
+    curves = []
+    for gated in (False, True):
+        cfg = EngineConfig(execution=ExecutionConfig(book="pseudo"), equity_every_ns=S)
+        eng = run(BuyAndGate(gated), book_stream(), cfg=cfg, signals=trailing)
+        assert eng.pf.positions  # the final marks apply to an open position
+        curves.append(eng.equity_curve)
+    assert curves[0][-1][1] != curves[0][-2][1]  # the end-of-run mark changed the equity
+    assert [c[0] for c in curves[1]] == [c[0] for c in curves[0]]
+    assert curves[1] == curves[0]

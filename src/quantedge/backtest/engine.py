@@ -316,6 +316,8 @@ class Engine(Context):
                 n_lane = len(self._lane_t)
                 self._table_upto(n_lane)
                 self.now = max(self.now, self._lane_t[-1])
+                if self._next_eq and self.now >= self._next_eq:  # grid points before the final marks
+                    self._sample_equity()
                 continue
             if self._heap[0][4] in ("timer", "observe") and self._heap[0][0] > end:
                 heapq.heappop(self._heap)
