@@ -312,8 +312,9 @@ def _stop_case(kind: str):
         return {"stops": "support"}, path, "support"
     if kind == "order_flow_reversal":
 
-        def path(t):
-            return (1.98, 2.04, 5000, prints(t) or ([(1.98, 500, -1)] if t >= 20 else [(2.01, 100, 1)]))
+        def path(t):  # sellers take over from t = 20 and the bid gives way a tick at t = 24
+            bid = 1.98 if t < 24 else 1.97
+            return (bid, 2.04, 5000, prints(t) or ([(bid, 500, -1)] if t >= 20 else [(2.01, 100, 1)]))
 
         return {"stops": "micro", "micro_window": 5}, path, "order_flow_reversal"
     if kind == "spread_blowout":
@@ -349,6 +350,21 @@ def test_each_stop_kind_exits_with_a_marketable_limit(kind):
     if kind in ("trailing", "atr", "time", "support"):
         eng2, strat2 = run({**params, "stops": "micro" if kind != "support" else "time"}, e, ENTRY)
         assert not any(x["reason"] == f"stop {label}" for x in strat2.exits)
+
+
+def test_selling_into_a_bid_that_holds_is_not_an_order_flow_reversal():
+    """Absorption after the entry (sellers hit the bid, the bid does not move) keeps the position;
+    the same selling with the bid a tick lower exits."""
+    def path(drop):
+        def p(t):
+            bid = round(1.98 - (0.01 if drop and t >= 24 else 0.0), 2)
+            return (bid, 2.04, 5000, [(1.98, 300, -1)] * 4 if t == 3 else [(bid, 500, -1)])
+        return p
+
+    _, held = run({"stops": "micro", "micro_window": 5}, stream(60, path(False)), ENTRY)
+    assert held.entries and not held.exits
+    _, gave = run({"stops": "micro", "micro_window": 5}, stream(60, path(True)), ENTRY)
+    assert gave.exits[0]["reason"] == "stop order_flow_reversal"
 
 
 def test_reentry_cooldown_and_end_of_day_flatten():

@@ -131,7 +131,11 @@ class SupportStop:
 
 @dataclass
 class MicroStop:
-    flow: float = 0.6  # exit when signed volume / volume over the window < -flow
+    """Order-flow reversal: sellers dominate the window's prints *and* the bid gave way (it is below
+    the bid before the window); selling into a bid that holds is the absorption an accumulation
+    entry bought, not a reason to leave.  Spread blow-out and bid-depth collapse as named."""
+
+    flow: float = 0.6  # exit when signed volume / volume over the window < -flow and the bid fell
     window: int = 5  # observations in the flow window
     spread_mult: float = 3.0
     depth_frac: float = 0.3
@@ -142,11 +146,14 @@ class MicroStop:
     reason: str = ""
 
     def update(self, o: Obs) -> None:
-        self._flow.append((o.signed_volume, o.volume))
-        del self._flow[: -self.window]
+        # the window's flow plus the observation before it: the bid the selling started from
+        self._flow.append((o.signed_volume, o.volume, o.bid or 0.0))
+        del self._flow[: -(self.window + 1)]
         self.reason = ""
-        sv, v = sum(x[0] for x in self._flow), sum(x[1] for x in self._flow)
-        if len(self._flow) >= self.window and v > 0 and sv / v < -self.flow:
+        win = self._flow[-self.window :]
+        sv, v = sum(x[0] for x in win), sum(x[1] for x in win)
+        held = bool(o.bid) and o.bid >= self._flow[0][2]
+        if len(win) >= self.window and v > 0 and sv / v < -self.flow and not held:
             self.reason = "order_flow_reversal"
         if o.bid and o.ask and o.ask > o.bid:
             sp = o.ask - o.bid

@@ -181,14 +181,16 @@ def _support_stop(f, iv, sup_px, sup_vol, s: int, P, peak: float, entry: float) 
 def _micro(
     f, iv, fw, s: int, P, sv: float, vol: float, bid: float, ask: float, depth: float, has_depth: bool
 ):
-    """MicroStop.update: sets I_REASON."""
+    """MicroStop.update: sets I_REASON.  The ring holds the window's observations and the one
+    before them (w = window + 1 slots): sums over the newest ``window``, the bid of the oldest."""
     w = fw.shape[1]
     window = int(P[P_M_WINDOW])
     pos = iv[s, I_FW_POS]
-    fw[s, pos, 0], fw[s, pos, 1] = sv, vol
+    fw[s, pos, 0], fw[s, pos, 1], fw[s, pos, 2] = sv, vol, bid
     iv[s, I_FW_POS] = pos + 1 if pos + 1 < w else 0
-    n = min(iv[s, I_FW_N] + 1, window)
-    iv[s, I_FW_N] = n
+    n_all = min(iv[s, I_FW_N] + 1, w)
+    iv[s, I_FW_N] = n_all
+    n = min(n_all, window)
     reason = R_NONE
     ssv, sv_ = 0.0, 0.0
     r = pos - n + 1  # oldest first, as the Python list sums (no modulo: n <= w)
@@ -200,7 +202,11 @@ def _micro(
         r += 1
         if r == w:
             r = 0
-    if n >= window and sv_ > 0 and ssv / sv_ < -P[P_M_FLOW]:
+    r0 = pos - n_all + 1
+    if r0 < 0:
+        r0 += w
+    held = bid > 0 and bid >= fw[s, r0, 2]
+    if n >= window and sv_ > 0 and ssv / sv_ < -P[P_M_FLOW] and not held:
         reason = R_OFR
     if bid > 0 and ask > 0 and ask > bid:
         sp = ask - bid
@@ -327,10 +333,10 @@ def _idle_run(f, iv, fw, kinds, P, s: int, t1: int, dt: int, m: int, price: floa
             pos = iv[s, I_FW_POS]
             r = pos
             for _ in range(min(m, w)):
-                fw[s, r, 0], fw[s, r, 1] = 0.0, 0.0
+                fw[s, r, 0], fw[s, r, 1], fw[s, r, 2] = 0.0, 0.0, bid
                 r = r + 1 if r + 1 < w else 0
             iv[s, I_FW_POS] = (pos + m) % w
-            iv[s, I_FW_N] = min(iv[s, I_FW_N] + m, int(P[P_M_WINDOW]))
+            iv[s, I_FW_N] = min(iv[s, I_FW_N] + m, w)
             if bid > 0 and ask > 0 and ask > bid:
                 f[s, F_SPAVG] = _ewma_idle(f[s, F_SPAVG], ask - bid, P[P_M_ALPHA], m)
             if has_depth:
@@ -472,7 +478,7 @@ class StopBank:
         self.iv[:, I_SUP_SLOT] = -1
         self.sup_px = np.zeros((n_symbols, SUP_SLOTS))
         self.sup_vol = np.zeros((n_symbols, SUP_SLOTS))
-        self.fw = np.zeros((n_symbols, max(int(micro_window), 1), 2))
+        self.fw = np.zeros((n_symbols, max(int(micro_window), 1) + 1, 3))  # signed vol, vol, bid
         self.out_sym = np.zeros(n_symbols, np.int64)
         self.out_reason = np.zeros(n_symbols, np.int64)
         self.out_stop = np.zeros(n_symbols)
