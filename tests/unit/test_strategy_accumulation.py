@@ -319,8 +319,8 @@ def _stop_case(kind: str):
         return {"stops": "micro", "micro_window": 5}, path, "order_flow_reversal"
     if kind == "spread_blowout":
 
-        def path(t):
-            return (1.98, 2.04 if t < 20 else 2.40, 5000, prints(t) or [(2.04, 300, 1)])
+        def path(t):  # the spread blows out from the bid side (bids pulled, offers lifted higher)
+            return (1.98 if t < 20 else 1.90, 2.04 if t < 20 else 2.40, 5000, prints(t) or [(2.04, 300, 1)])
 
         return {"stops": "micro"}, path, "spread_blowout"
     assert kind == "bid_depth_collapse"
@@ -365,6 +365,15 @@ def test_selling_into_a_bid_that_holds_is_not_an_order_flow_reversal():
     assert held.entries and not held.exits
     _, gave = run({"stops": "micro", "micro_window": 5}, stream(60, path(True)), ENTRY)
     assert gave.exits[0]["reason"] == "stop order_flow_reversal"
+
+
+def test_a_spread_that_widens_from_the_offer_side_is_not_a_blowout():
+    """Buyers lifting the offers widen the spread with the bid where it was: the move, not flight."""
+    def path(t):
+        return (1.98, 2.04 if t < 20 else 2.40, 5000, [(1.98, 300, -1)] * 4 if t == 3 else [(2.04, 300, 1)])
+
+    _, strat = run({"stops": "micro"}, stream(60, path), ENTRY)
+    assert strat.entries and not strat.exits
 
 
 def test_reentry_cooldown_and_end_of_day_flatten():

@@ -133,7 +133,9 @@ class SupportStop:
 class MicroStop:
     """Order-flow reversal: sellers dominate the window's prints *and* the bid gave way (it is below
     the bid before the window); selling into a bid that holds is the absorption an accumulation
-    entry bought, not a reason to leave.  Spread blow-out and bid-depth collapse as named."""
+    entry bought, not a reason to leave.  Spread blow-out likewise only with the bid giving way (a
+    spread that widens because buyers lift the offers is the move, not flight).  Bid-depth collapse
+    as named (bids pulled lead the price)."""
 
     flow: float = 0.6  # exit when signed volume / volume over the window < -flow and the bid fell
     window: int = 5  # observations in the flow window
@@ -157,7 +159,7 @@ class MicroStop:
             self.reason = "order_flow_reversal"
         if o.bid and o.ask and o.ask > o.bid:
             sp = o.ask - o.bid
-            if self.spread_avg > 0 and sp > self.spread_mult * self.spread_avg:
+            if self.spread_avg > 0 and sp > self.spread_mult * self.spread_avg and not held:
                 self.reason = self.reason or "spread_blowout"
             self.spread_avg = (
                 sp if self.spread_avg == 0 else self.spread_avg + self.alpha * (sp - self.spread_avg)

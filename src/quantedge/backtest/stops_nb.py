@@ -211,7 +211,7 @@ def _micro(
     if bid > 0 and ask > 0 and ask > bid:
         sp = ask - bid
         a = f[s, F_SPAVG]
-        if a > 0 and sp > P[P_M_SPREAD] * a and reason == R_NONE:
+        if a > 0 and sp > P[P_M_SPREAD] * a and reason == R_NONE and not held:
             reason = R_SPREAD
         f[s, F_SPAVG] = sp if a == 0 else a + P[P_M_ALPHA] * (sp - a)
     if has_depth:

@@ -29,6 +29,10 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Master seed: same seed, same data.")] = 1,
         penny_share: Annotated[float, typer.Option(help="Share of penny stocks (rest: large caps).")] = 0.8,
         workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+        markup: Annotated[float, typer.Option(
+            help="Move after each accumulation episode: rise of the fundamental at intensity 1 "
+                 "(fraction, e.g. 0.03; 0 = none).")] = 0.0,
+        markup_s: Annotated[float, typer.Option(help="Seconds over which that move unfolds.")] = 600.0,
     ) -> None:
         """Simulate symbol-days with planted episodes into the catalog (labels in labels/episodes.parquet)."""
         import time
@@ -49,6 +53,7 @@ def register(app: typer.Typer) -> None:
             try:
                 summary = generate_to_catalog(catalog, symbols, days, start_d, seed=seed,
                                               penny_share=penny_share, workers=workers,
+                                              markup=markup, markup_s=markup_s,
                                               on_symbol=lambda s, n: prog.update(task, advance=1, name=s))
             except ValueError as e:
                 console.print(f"[red]{e}[/]")

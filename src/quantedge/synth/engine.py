@@ -86,7 +86,9 @@ P_DARKSZ = 25  # off-exchange size multiplier
 P_HJUMP = 26  # self-excitation of marketable flow: intensity jump per order (x base rate)
 P_HTAU = 27  # decay time of that excitation, seconds (bursts of prints, as in real tapes)
 P_STOP = 28  # stop the run this many seconds after the open (0 = the whole session): a probe of the opening
-NPAR = 29
+P_MARKUP = 29  # the move after an accumulation episode: fundamental rise at intensity 1 (fraction; 0: none)
+P_MARKUP_S = 30  # ... spread evenly over this many seconds from the episode's end
+NPAR = 31
 
 # ---- episode kinds (labels) ------------------------------------------------------------------------
 EP_ABSORPTION = 1
@@ -220,6 +222,11 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
     last_bapx = -1
     last_baq = -1
     hx = 0.0  # excitation of marketable flow
+    mk_t1 = 0.0  # the markup after an accumulation episode: until when, its drift, its base price
+    mk_slope = 0.0
+    mk_v0 = 0.0
+    mk_x = 0.0
+    mk_p0 = 0.0  # the mid at the episode's end: the buyer's schedule climbs from it
 
     # opening book: a clear of both sides (a consumer's book may still hold the previous day's
     # levels and order ids, which restart every day), then every market maker quotes and noise
@@ -260,6 +267,14 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
                     nlive = _live_fix(oi, o_lpos, live, nlive, o_rem)
                     bb, ba = _fix_best(bq, bb, ba)
             nagent = 0
+            if par[P_MARKUP] > 0.0 and par[P_MARKUP_S] > 0.0 and active != EP_DUMPING:
+                mk_t1 = t + par[P_MARKUP_S]
+                mk_slope = par[P_MARKUP] * (0.5 + 0.5 * ax) / par[P_MARKUP_S]
+                mk_v0 = V
+                mk_x = ax
+                mk_p0 = V
+                if bb >= 0 and ba < WINDOW:
+                    mk_p0 = 0.5 * (ladder_price(lo + bb) + ladder_price(lo + ba))
             active = 0
             ep += 1
             n, last_bbpx, last_bbq, last_bapx, last_baq = _quote(
@@ -369,6 +384,9 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
             bid_mult = 0.3
             slope = -(0.015 + 0.04 * ax) / (a_t1 - a_t0)
             r_mm *= 3.0
+        mk_on = active == 0 and t < mk_t1
+        if mk_on:  # the markup: a buyer lifts the offers while the fundamental rises
+            r_e1 = r_mkt * (1.0 + 3.0 * mk_x) + 0.2
         rtot = r_lim + r_mkt + r_can + r_mm + r_dark + r_e1 + r_e2
         dt = np.random.exponential(1.0 / rtot)
         t += dt
@@ -380,6 +398,8 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
             V += a_v0 * slope * dt
         elif slope != 0.0:
             V += V * slope * dt
+        if t < mk_t1:
+            V += mk_v0 * mk_slope * dt
         if V < 0.05 * p0:
             V = 0.05 * p0
         tsn = int(t * 1e9)
@@ -486,14 +506,18 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
                 if bb >= 0 and ba < WINDOW:
                     size = int(_lot_size(0.1, par[P_LOT_MU] + 0.5, par[P_LOT_SIG]) * (1.0 + ax))
                     n = _dark(out, n, tsn, seq, 1, size, lo, bb, ba)
-            elif active == EP_DUMPING:
-                if bb >= 0 and ba < WINDOW:
+            elif active == EP_DUMPING or mk_on:
+                # (the markup's buyer lifts only offers on its schedule: from the mid at the episode's
+                # end up by the planted rise, evenly over the markup's duration)
+                mk_cap = mk_p0 * (1.0 + mk_slope * (t - (mk_t1 - par[P_MARKUP_S])) + 0.0005)
+                if bb >= 0 and ba < WINDOW and not (mk_on and ladder_price(lo + ba) > mk_cap):
+                    x = mk_x if mk_on else ax
                     size = int(_lot_size(par[P_PODD] * 0.5, par[P_LOT_MU] + 0.3, par[P_LOT_SIG]) *
-                               (1.0 + ax))
+                               (1.0 + x))
                     n, bb, ba, nlive, norders, nagent = _market(
-                        out, n, tsn, seq, -1, size, int(par[P_MAXWALK]) + 2, par, lo, bq, head, tail, o_lvl,
-                        o_rem, o_side, o_prev, o_next, o_own, o_lpos, live, nlive, bb, ba, mm_inv, norders,
-                        -1, 0, agent, nagent)
+                        out, n, tsn, seq, 1 if mk_on else -1, size, int(par[P_MAXWALK]) + 2, par, lo, bq,
+                        head, tail, o_lvl, o_rem, o_side, o_prev, o_next, o_own, o_lpos, live, nlive, bb, ba,
+                        mm_inv, norders, -1, 0, agent, nagent)
         else:
             if active == EP_SINKHOLE:
                 # replenish the deep bid ladder; levels at or above the ask are skipped

@@ -115,12 +115,16 @@ def simulate_symbol_day(par: np.ndarray, episodes: tuple[np.ndarray, ...], seed:
 
 
 def plan_symbol_day(seed: int, index: int, day: int, regime: str, price: float | None,
-                    kinds: tuple[int, ...]) -> tuple[np.ndarray, tuple[np.ndarray, ...], int]:
-    """Parameters, episode plan and kernel seed of one symbol-day (pure function of its inputs)."""
+                    kinds: tuple[int, ...], markup: tuple[float, float] = (0.0, 0.0)
+                    ) -> tuple[np.ndarray, tuple[np.ndarray, ...], int]:
+    """Parameters, episode plan and kernel seed of one symbol-day (pure function of its inputs).
+    ``markup``: (rise at intensity 1 as a fraction, seconds) of the move after each accumulation
+    episode (engine.P_MARKUP; none by default)."""
     rng = np.random.default_rng([seed, index, day])
     par = draw_params(regime, np.random.default_rng([seed, index]), price)
     if price is not None:
         par[E.P_P0] = round(price * 10_000)
+    par[E.P_MARKUP], par[E.P_MARKUP_S] = markup
     # a symbol keeps its character across days; only the episode plan and the flow differ
     kseed = _mix(seed, index, day)
     feasible = [k for k in kinds if k != E.EP_CONTRACTION
@@ -168,13 +172,14 @@ def opening_spread_ticks(par: np.ndarray, seed: int) -> float:
 
 
 def simulate_symbol(seed: int, index: int, regime: str, dates: list[dt.date], symbol_id: int,
-                    kinds: tuple[int, ...] = ALL_KINDS) -> list[DayResult]:
+                    kinds: tuple[int, ...] = ALL_KINDS, markup: tuple[float, float] = (0.0, 0.0)
+                    ) -> list[DayResult]:
     """All days of one symbol, each opening at the previous close."""
     name = symbol_name(regime, index)
     price: float | None = None
     out: list[DayResult] = []
     for di, date in enumerate(dates):
-        par, plan, kseed = plan_symbol_day(seed, index, di, regime, price, kinds)
+        par, plan, kseed = plan_symbol_day(seed, index, di, regime, price, kinds, markup)
         o = open_ns(date)
         events, final = simulate_symbol_day(par, plan, kseed, symbol_id, o)
         labels = [
@@ -191,13 +196,13 @@ def simulate_symbol(seed: int, index: int, regime: str, dates: list[dt.date], sy
 
 def _job(args: tuple) -> tuple[str, int, list[dict]]:
     """Worker: simulate one symbol and write its days to the catalog; returns (symbol, events, labels)."""
-    root, seed, index, regime, dates, symbol_id, kinds = args
+    root, seed, index, regime, dates, symbol_id, kinds, markup = args
     from quantedge.catalog.store import Catalog
 
     cat = Catalog(root)
     total = 0
     labels: list[dict] = []
-    for day in simulate_symbol(seed, index, regime, dates, symbol_id, kinds):
+    for day in simulate_symbol(seed, index, regime, dates, symbol_id, kinds, markup):
         total += cat.write(day.events, source=f"synth-{seed}-{day.symbol}-{day.date.isoformat()}")
         labels.extend(day.labels)
     return symbol_name(regime, index), total, labels
@@ -215,10 +220,13 @@ class GenerateSummary:
 def generate_to_catalog(root: str | Path, n_symbols: int, days: int, start: dt.date, seed: int = 1,
                         penny_share: float = 0.8, workers: int | None = None,
                         kinds: tuple[int, ...] = ALL_KINDS,
-                        on_symbol: Callable[[str, int], None] | None = None) -> GenerateSummary:
+                        on_symbol: Callable[[str, int], None] | None = None,
+                        markup: float = 0.0, markup_s: float = 600.0) -> GenerateSummary:
     """Simulate ``n_symbols`` x ``days`` symbol-days into the catalog at ``root`` with labels.
 
     The first ``round(penny_share * n_symbols)`` symbols are penny stocks, the rest large caps.
+    ``markup`` > 0: after each accumulation episode the fundamental rises by ``markup`` x (0.5 + 0.5 x
+    intensity) over ``markup_s`` seconds (the move the accumulation came before; unlabelled).
     Labels go to ``<root>/labels/episodes.parquet``; rows for the regenerated symbol-days replace
     earlier ones so re-running is idempotent.
     """
@@ -228,6 +236,8 @@ def generate_to_catalog(root: str | Path, n_symbols: int, days: int, start: dt.d
         raise ValueError("need at least one symbol and one day")
     if not 0.0 <= penny_share <= 1.0:
         raise ValueError(f"penny_share must be in [0, 1], got {penny_share}")
+    if not 0.0 <= markup <= 1.0 or markup_s <= 0.0:
+        raise ValueError(f"markup must be in [0, 1] and markup_s > 0, got {markup} and {markup_s}")
     cat = Catalog(root)
     dates = business_days(start, days)
     n_penny = round(penny_share * n_symbols)
@@ -237,7 +247,8 @@ def generate_to_catalog(root: str | Path, n_symbols: int, days: int, start: dt.d
         regime = REGIMES[0] if i < n_penny else REGIMES[1]
         name = symbol_name(regime, i)
         names.append(name)
-        jobs.append((str(cat.root), seed, i, regime, dates, cat.symbols.id(name), tuple(kinds)))
+        jobs.append((str(cat.root), seed, i, regime, dates, cat.symbols.id(name), tuple(kinds),
+                     (float(markup), float(markup_s))))
     cat.save_tables()  # workers load the full symbol table, so their saves are identical
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     total = 0
