@@ -500,10 +500,16 @@ def run_main_job(
     return result
 
 
+#: the synthetic day's move after each accumulation episode (docs/simulator.md, "--markup"): the
+#: strategy's reason to exist is that move, and a day without it can only show its costs
+SYNTH_MARKUP = (0.05, 600.0)
+
+
 def _synthetic_run(
     out_dir: Path, seed: int, index: int, params: dict, raw: dict, sig_conf, report: bool
 ) -> dict:
-    """One simulated penny-stock day (deterministic, planted episodes with labels) through the same path."""
+    """One simulated penny-stock day (deterministic, planted episodes with labels, each accumulation
+    episode followed by a planted move) through the same path."""
     from quantedge.catalog.integrity import check_events
     from quantedge.catalog.store import Catalog
     from quantedge.synth.generate import business_days, simulate_symbol, write_labels
@@ -514,7 +520,7 @@ def _synthetic_run(
 
     name = symbol_name("penny", index)
     sid = scat.symbols.id(name)
-    day = simulate_symbol(seed, index, "penny", date, sid)[0]
+    day = simulate_symbol(seed, index, "penny", date, sid, markup=SYNTH_MARKUP)[0]
     scat.write(day.events, source=f"synth-{seed}-{name}-{day.date.isoformat()}")
     write_labels(scat.root, day.labels, {(name, day.date.isoformat())})
     events = scat.read(name, day.date)
@@ -533,7 +539,9 @@ def _synthetic_run(
     )
     span = int(good["ts_recv"][-1] - good["ts_recv"][0]) if good.shape[0] else 0
     row = _run_summary(
-        f"{name} {day.date.isoformat()} (SYNTHETIC: simulated, planted episodes)",
+        f"{name} {day.date.isoformat()} (SYNTHETIC: simulated, planted episodes; each accumulation "
+        f"followed by a planted {SYNTH_MARKUP[0] * 50:.1f}-{SYNTH_MARKUP[0] * 100:.0f} % move over "
+        f"{SYNTH_MARKUP[1] / 60:.0f} min)",
         name,
         day.date.isoformat(),
         True,
