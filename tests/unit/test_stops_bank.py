@@ -212,3 +212,24 @@ def test_observer_sees_time_t_and_the_strategy_hears_after_the_feed_latency(late
     assert [x[1] for x in w.seen] == [100, 200, 300]  # the prints of the second before each tick
     assert [x[2] for x in w.seen] == [1.98, 1.99, 2.00]  # the book at T
     assert w.heard == [t + latency_ms * 1_000_000 for t, _, _ in w.seen]
+
+
+def test_a_missing_bid_before_the_window_does_not_count_as_held() -> None:
+    """The flow alarm needs the bid to have given way; when the bid before the window is unknown
+    (an empty bid side), heavy selling into a lower bid still fires, in both implementations."""
+    strat, bank = _pair({"stops": "micro", "micro_window": 2, "micro_flow": 0.5})
+    ref = strat.make_stops(2.0)
+    bank.arm(1, bucket=0.01, buffer=0.02)
+    rows = [(2.00, 0.0, 100.0), (None, 0.0, 0.0), (1.80, -90.0, 100.0), (1.80, -90.0, 100.0)]
+    whys = []
+    for i, (bid, sv, vol) in enumerate(rows):
+        ts = 1_000 * S + i * S
+        if i == 0:
+            ref.open(1.9, ts)
+            bank.open(1, 1.9, ts)
+        o = Obs(ts=ts, price=1.9, bid=bid, ask=2.05, signed_volume=sv, volume=vol)
+        want = ref.update(o)[1]
+        got = bank.update(1, ts, 1.9, bid=bid, ask=2.05, signed_volume=sv, volume=vol)[1]
+        assert got == (None if want is None else STOP_LABEL.get(want, want))
+        whys.append(got)
+    assert whys[-1] == "order_flow_reversal"

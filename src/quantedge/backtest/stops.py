@@ -13,9 +13,9 @@ Rules:
 * ``SupportStop`` — just below the highest support level under the price, where support levels
   are price clusters that absorbed heavy selling (large volume printed at the bid without the
   price falling through).
-* ``MicroStop`` — exit on order-flow reversal (signed volume share below ``-flow``), spread blow-out
-  (spread > ``spread_mult`` x its average) or bid-depth collapse (bid depth < ``depth_frac`` x its
-  average).
+* ``MicroStop`` — exit on order-flow reversal (signed volume share below ``-flow`` with the bid
+  below the bid before the flow window), spread blow-out (spread > ``spread_mult`` x its average,
+  the bid likewise below) or bid-depth collapse (bid depth < ``depth_frac`` x its average).
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ class MicroStop:
     the bid before the window); selling into a bid that holds is the absorption an accumulation
     entry bought, not a reason to leave.  Spread blow-out likewise only with the bid giving way (a
     spread that widens because buyers lift the offers is the move, not flight).  Bid-depth collapse
-    as named (bids pulled lead the price)."""
+    as named (bids pulled lead the price).  Until ``window`` + 1 observations exist the reference
+    bid is the oldest one seen; with no bid at the reference (or now) nothing counts as held."""
 
     flow: float = 0.6  # exit when signed volume / volume over the window < -flow and the bid fell
     window: int = 5  # observations in the flow window
@@ -154,7 +155,8 @@ class MicroStop:
         self.reason = ""
         win = self._flow[-self.window :]
         sv, v = sum(x[0] for x in win), sum(x[1] for x in win)
-        held = bool(o.bid) and o.bid >= self._flow[0][2]
+        ref = self._flow[0][2]  # 0: no bid then, so nothing to have held
+        held = bool(o.bid) and ref > 0 and o.bid >= ref
         if len(win) >= self.window and v > 0 and sv / v < -self.flow and not held:
             self.reason = "order_flow_reversal"
         if o.bid and o.ask and o.ask > o.bid:

@@ -205,7 +205,8 @@ def _micro(
     r0 = pos - n_all + 1
     if r0 < 0:
         r0 += w
-    held = bid > 0 and bid >= fw[s, r0, 2]
+    ref = fw[s, r0, 2]  # 0: no bid then, so nothing to have held
+    held = bid > 0 and ref > 0 and bid >= ref
     if n >= window and sv_ > 0 and ssv / sv_ < -P[P_M_FLOW] and not held:
         reason = R_OFR
     if bid > 0 and ask > 0 and ask > bid:
