@@ -507,10 +507,12 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
                     size = int(_lot_size(0.1, par[P_LOT_MU] + 0.5, par[P_LOT_SIG]) * (1.0 + ax))
                     n = _dark(out, n, tsn, seq, 1, size, lo, bb, ba)
             elif active == EP_DUMPING or mk_on:
-                # (the markup's buyer lifts only offers on its schedule: from the mid at the episode's
-                # end up by the planted rise, evenly over the markup's duration)
-                mk_cap = mk_p0 * (1.0 + mk_slope * (t - (mk_t1 - par[P_MARKUP_S])) + 0.0005)
-                if bb >= 0 and ba < WINDOW and not (mk_on and ladder_price(lo + ba) > mk_cap):
+                lift = bb >= 0 and ba < WINDOW
+                if lift and mk_on:  # the markup's buyer lifts only offers on its schedule: from the
+                    # mid at the episode's end up by the planted rise, evenly over the markup's duration
+                    lift = not ladder_price(lo + ba) > mk_p0 * (
+                        1.0 + mk_slope * (t - (mk_t1 - par[P_MARKUP_S])) + 0.0005)
+                if lift:
                     x = mk_x if mk_on else ax
                     size = int(_lot_size(par[P_PODD] * 0.5, par[P_LOT_MU] + 0.3, par[P_LOT_SIG]) *
                                (1.0 + x))
