@@ -331,8 +331,8 @@ def _bad_symbol():
 
 
 class BuyAndGate(Recorder):
-    """Buys on its first timer and sees no prints (so the end-of-run mark moves its equity); gated
-    (follows nothing) or taking every record as a callback."""
+    """Buys on its first timer and subscribes to nothing (the engine marks its position at the prints
+    all the same); gated (follows nothing) or taking every record as a callback."""
 
     def __init__(self, gated: bool):
         super().__init__(sub=False, timer="1s")
@@ -352,14 +352,48 @@ class BuyAndGate(Recorder):
 
 def test_gated_run_samples_the_equity_grid_of_trailing_records_like_an_ungated_one():
     """Records after the last market event move the clock in both runs; the grid points they pass
-    carry the equity before the end-of-run marks, whether the records were delivered or tabled."""
+    carry the same equity, whether the records were delivered or tabled."""
     trailing = _records(*[(t * S, 10 + t, 1, 0.5, 0) for t in (6, 8, 11)])
     curves = []
     for gated in (False, True):
         cfg = EngineConfig(execution=ExecutionConfig(book="pseudo"), equity_every_ns=S)
         eng = run(BuyAndGate(gated), book_stream(), cfg=cfg, signals=trailing)
-        assert eng.pf.positions  # the final marks apply to an open position
+        assert eng.pf.positions
         curves.append(eng.equity_curve)
-    assert curves[0][-1][1] != curves[0][-2][1]  # the end-of-run mark changed the equity
+    eq = {t // S: e for t, e, _, _ in curves[0]}
+    # bought 100 at 1.02 at 2 s; the unsubscribed print at 1.03 at 5 s marks the position then (the
+    # grid point at 5 s is sampled before the items of 5 s, the mark among them)
+    assert eq[6] - eq[5] == pytest.approx(1.0) and eq[11] == eq[6] == curves[0][-1][1]
     assert [c[0] for c in curves[1]] == [c[0] for c in curves[0]]
     assert curves[1] == curves[0]
+
+
+class RestingBid(Recorder):
+    """Rests a limit buy at 1.00 on its first quote and records every print it is sent."""
+
+    def __init__(self):
+        super().__init__(sub=True)
+        self.sent = False
+
+    def on_quote(self, ctx, e):
+        super().on_quote(ctx, e)
+        if not self.sent:
+            self.sent = True
+            ctx.submit(0, 1, 100, type="limit", limit=1.00)
+
+
+def test_rule2_a_print_that_fills_our_order_is_still_delivered():
+    """The print that fills a resting order stops the venue for the fill; the strategy, subscribed to
+    the symbol's prints, still receives that print (before the fill report)."""
+    events = stream(
+        quote(1 * S, 1, 10_000, 500),
+        quote(1 * S, -1, 10_100, 300),
+        trade(2 * S, 10_050, 100, 1),
+        trade(3 * S, 9_900, 200, -1),  # through our 1.00 bid: fills it
+        trade(4 * S, 10_000, 100, 1),
+    )
+    r = RestingBid()
+    eng = run(r, events)
+    assert len(eng.fills) == 1 and eng.fills[0].ts == 3 * S
+    seen = [(x[0], x[2]) for x in r.log if x[0] in ("trade", "fill")]
+    assert seen == [("trade", 2 * S), ("trade", 3 * S), ("fill", 3 * S), ("trade", 4 * S)]

@@ -67,6 +67,7 @@ def _figures(eng: Engine, n_symbols: int, n: int, wall: float, cpu: float, **ext
         "callback_us_mean": round(eng.callback_s / max(eng.callbacks, 1) * 1e6, 2),
         "callback_share_of_time": round(eng.callback_s / wall, 4),
         "observer_s": round(eng.observe_s, 3),  # compiled observers (observe_every), all symbols
+        "mark_stops": eng.mark_stops,  # compiled position marks handing back to Python
         "fills": len(eng.fills),
         **extra,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from quantedge import events as ev
+from quantedge.backtest import marks_nb as mk
 from quantedge.backtest import venue_nb as vnb
 from quantedge.backtest.bars import BAR_DTYPE, build_bars, merge_bar, parse_interval
 from quantedge.backtest.fees import FeeCalculator, FeeSchedule
@@ -120,6 +121,12 @@ class Engine(Context):
         self.strategy = strategy
         self.venue = SimVenue(n_symbols, self.cfg.execution)
         self.pf = Portfolio(cash=self.cfg.cash, start_cash=self.cfg.cash, day_start_equity=self.cfg.cash)
+        self.pf.reserve(n_symbols)
+        # every open position is marked at every print of its symbol, compiled (marks_nb.py)
+        self._mk_ring, self._mk_i, self._mk_f = mk.new_marks(self.cfg.feed_latency_ns)
+        if self.cfg.feed_latency_ns:  # a fill delivered between a print and its mark may open a position
+            self.venue.sub_mask |= vnb.MARK_BIT
+        self.mark_stops = 0  # times the compiled marks handed back to Python (grid, off-grid, kill)
         self.fees = FeeCalculator(self.cfg.fees)
         self.risk = RiskManager(self.cfg.risk)
         self.names = symbol_names or [str(i) for i in range(n_symbols)]
@@ -256,6 +263,9 @@ class Engine(Context):
         self.now = t0
         self._next_eq = t0
         self._sample_equity()
+        self._sync_marks()
+        for s in self.pf.positions:  # positions carried in (a resumed portfolio)
+            self._mark_prints(s)
         self._call(self.strategy.on_start)
 
     def step(self, batch: np.ndarray) -> None:
@@ -278,6 +288,7 @@ class Engine(Context):
                 self._apply_seeds(batch)
             self._start(int(ts[0]))
         self._collect_bars(batch)
+        self._mk_ring = mk.ensure_room(self._mk_ring, self._mk_i, n)  # a mark per event at most
         horizon = int(ts[-1])
         self._last_ts = horizon
         i = 0
@@ -288,14 +299,18 @@ class Engine(Context):
             tl = self._lane_t[j] if j < len(self._lane_t) else INF
             t_next = tl if tl <= th else th
             if i < n and ts[i] <= t_next:
-                i, why = self.venue.advance(batch, i, t_next)
-                if why == vnb.STOP_SUB:
+                i, why = self.venue.advance(batch, i, t_next, self._marks())
+                if why == vnb.STOP_MARK:
+                    self._mark_stop()
+                elif why == vnb.STOP_SUB or (why == vnb.STOP_FILL and self._subscribed(batch[i - 1])):
                     self._on_sub_event(batch[i - 1])
                 if self.venue.nfl[0]:
                     self._collect_fills()
                 continue
             if t_next == INF or t_next >= horizon:
                 break
+            if self._flush_marks(t_next):  # Python acted at an earlier time: look again
+                continue
             if tl <= th:
                 self._deliver_signal(j)
             else:
@@ -310,6 +325,8 @@ class Engine(Context):
         while self._heap or self._lane_i < len(self._lane_t):
             j = self._next_del if self._next_del >= 0 else self._find_delivery()
             if j < len(self._lane_t) and (not self._heap or self._lane_t[j] <= self._heap[0][0]):
+                if self._flush_marks(self._lane_t[j]):
+                    continue
                 self._deliver_signal(j)
                 continue
             if not self._heap:  # the rest only go to the table; the clock reaches the last of them
@@ -322,13 +339,16 @@ class Engine(Context):
             if self._heap[0][4] in ("timer", "observe") and self._heap[0][0] > end:
                 heapq.heappop(self._heap)
                 continue
+            if self._flush_marks(self._heap[0][0]):
+                continue
             self._pop_one()
+        while self._flush_marks(INF):  # the last prints' marks (a kill switch may still fire)
+            while self._heap:
+                self._pop_one()
         for oid in self.venue.expire_day_orders():
             self.order_events.append(
                 {"ts": self.now, "order_id": oid, "status": "expired", "reason": "end of day"}
             )
-        for s, px in self._final_marks().items():
-            self.pf.mark(s, px)
         self._sample_equity(force=True)
         self._call(self.strategy.on_stop)
 
@@ -414,9 +434,8 @@ class Engine(Context):
             k = int(e["kind"])
             if k == ev.KIND_TRADE:
                 self._last_seen_px[s] = e["price"] / ev.PRICE_SCALE
-                self.pf.mark(s, self._last_seen_px[s])
+                self.pf.note_price(s, self._last_seen_px[s])
                 self._call(self.strategy.on_trade, e)
-                self._check_kill()
             elif k == ev.KIND_QUOTE:
                 self._call(self.strategy.on_quote, e)
                 if self._sub_book(s):
@@ -454,6 +473,65 @@ class Engine(Context):
 
     def _sub_book(self, s: int) -> bool:
         return bool(self.venue.sub_mask[s] & (1 << ev.KIND_DEPTH))
+
+    def _subscribed(self, e: np.void) -> bool:
+        """The event is of a subscribed symbol and kind (a print that filled one of our orders stops
+        the venue for the fill; the strategy still gets the print)."""
+        return bool(self.venue.sub_mask[int(e["symbol"])] & (1 << int(e["kind"])))
+
+    # ---------------------------------------------------------------------------------------------
+    # position marks (compiled, marks_nb.py): the stops where Python acts
+    # ---------------------------------------------------------------------------------------------
+    def _marks(self) -> tuple:
+        return (self._mk_ring, self._mk_i, self._mk_f, self.pf.pu, self.pf.acc)
+
+    def _mark_prints(self, s: int) -> None:
+        """With zero feed latency the venue queues the prints of open positions' symbols only."""
+        if not self.cfg.feed_latency_ns:
+            if self.pf.position(s):
+                self.venue.sub_mask[s] |= vnb.MARK_BIT
+            else:
+                self.venue.sub_mask[s] &= ~vnb.MARK_BIT
+
+    def _sync_marks(self) -> None:
+        """The kill test's inputs as they are now (after a fill, a Python mark, a halt, the start)."""
+        pf, f = self.pf, self._mk_f
+        f[mk.MF_CASH] = pf.cash
+        f[mk.MF_OFF] = pf.off_grid_value()
+        f[mk.MF_DAY_START] = pf.day_start_equity
+        f[mk.MF_NEG_LOSS] = -self.risk.lim.max_daily_loss
+        self._mk_i[mk.MI_KILL] = int(bool(self.risk.lim.max_daily_loss) and not pf.halted)
+        self._mk_i[mk.MI_NEXT_EQ] = self._next_eq
+
+    def _flush_marks(self, upto: int) -> bool:
+        """Apply the marks due at or before ``upto`` (before the item at that time); True when Python
+        had to act on one of them (the clock then moved to it, and new items may come first)."""
+        mi = self._mk_i
+        if mi[mk.MI_HEAD] == mi[mk.MI_TAIL]:
+            return False
+        acted = False
+        while mk.mark_flush(self._mk_ring, mi, self._mk_f, self.pf.pu, self.pf.acc, upto, False):
+            self._mark_stop()
+            acted = True
+        return acted
+
+    def _mark_stop(self) -> None:
+        mi = self._mk_i
+        why = int(mi[mk.MI_WHY])
+        self.mark_stops += 1
+        td = int(mi[mk.MI_TD])
+        if td < self.now:
+            self.guard.violations += 1
+            raise LookAheadError(f"clock would go back from {self.now} to {td} (position mark)")
+        self.now = td
+        if why == mk.R_EQ:
+            self._sample_equity()
+        elif why == mk.R_OFF:
+            self.pf.mark(int(mi[mk.MI_S]), int(mi[mk.MI_PX]) / ev.PRICE_SCALE)
+            self._sync_marks()
+            self._check_kill()
+        elif why == mk.R_KILL:
+            self._check_kill()
 
     def _on_sub_event(self, e: np.void) -> None:
         s = int(e["symbol"])
@@ -518,6 +596,8 @@ class Engine(Context):
             }
         )
         self._sample_equity(force=True)
+        self._sync_marks()
+        self._mark_prints(f.symbol)
         if self.cfg.state_path:
             self.pf.save(self.cfg.state_path, {"ts": self.now, "fills": len(self.fills)})
         self._call(self.strategy.on_fill, f)
@@ -534,6 +614,7 @@ class Engine(Context):
                 if p.qty:
                     self._send(OrderRequest(s, -1 if p.qty > 0 else 1, abs(p.qty), tag="kill_switch"))
             self.pf.halted = True
+            self._sync_marks()
             self.log(f"kill switch: equity {self.pf.equity:.2f} vs day start {self.pf.day_start_equity:.2f}")
 
     def _send(self, req: OrderRequest) -> int:
@@ -568,10 +649,9 @@ class Engine(Context):
         iv, s, _ = key
         self._bar_hist.setdefault((iv, s), []).append(b)
         self.venue.bar_close[s] = b["close"]
-        self.pf.mark(s, b["close"] / ev.PRICE_SCALE)
+        self.pf.note_price(s, b["close"] / ev.PRICE_SCALE)
         self._last_seen_px[s] = b["close"] / ev.PRICE_SCALE
         self._call(self.strategy.on_bar, b)
-        self._check_kill()
 
     def _sample_equity(self, force: bool = False) -> None:
         """Equity at every grid point (``equity_every_ns``) passed, and at ``now`` when forced (fills, end).
@@ -590,21 +670,12 @@ class Engine(Context):
             for g in range(first, self.now + 1, step):
                 self.equity_curve.append((g, *row))
             self._next_eq = (self.now // step + 1) * step
+            self._mk_i[mk.MI_NEXT_EQ] = self._next_eq
         if force and (not self.equity_curve or self.equity_curve[-1][0] != self.now or self._changed(row)):
             self.equity_curve.append((self.now, *row))
 
     def _changed(self, row: tuple) -> bool:
         return self.equity_curve[-1][1:] != row
-
-    def _final_marks(self) -> dict[int, float]:
-        """End-of-run marks: the last price the strategy saw (bar close / print), else the last lit print."""
-        out = {}
-        for s in self.pf.positions:
-            if s in self._last_seen_px:
-                out[s] = self._last_seen_px[s]
-            elif self.venue.last_px[s] > 0:
-                out[s] = float(self.venue.last_px[s]) / ev.PRICE_SCALE
-        return out
 
     def _call(self, fn: Callable, *args: Any) -> None:
         t0 = time.perf_counter()
@@ -659,7 +730,7 @@ class Engine(Context):
     def _ref_price(self, s: int) -> float:
         if s in self._last_seen_px:
             return self._last_seen_px[s]
-        return self.pf.marks.get(s, 0.0)
+        return self.pf.mark_px(s) or 0.0
 
     def cancel(self, order_id: int) -> None:
         self._push(self.now + self.cfg.order_latency.sample(), P_ARRIVE, "cancel", order_id, self.now)

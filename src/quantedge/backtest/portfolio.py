@@ -12,6 +12,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from quantedge.backtest.orders import Fill
 
 _UNIT = 10_000  # marks in $0.0001
@@ -46,36 +48,60 @@ class Portfolio:
     def __post_init__(self) -> None:
         # Equity and exposure are read after every fill and print; with thousands of positions open a
         # sum over them each time dominates a run.  So both are kept as running sums, exact: marks are
-        # prices on the $0.0001 grid, so sum(qty x mark) is an integer count of $0.0001 (``_mv``,
-        # ``_gx``).  A position marked off the grid is summed in float each time (``_off``).
+        # prices on the $0.0001 grid, so sum(qty x mark) is an integer count of $0.0001
+        # (``acc`` = [market value, gross exposure]).  A position marked off the grid is summed in
+        # float each time (``_off``).  The open positions' quantities and marks are also arrays by
+        # symbol (``pu[s] = (qty, mark in $0.0001)``, qty 0 when flat, mark -1 when off the grid) so
+        # the engine's compiled pass can mark them at every print (backtest/marks_nb.py); for those
+        # positions ``pu`` holds the mark, not ``marks`` (read it with ``mark_px``).
         self._open: dict[int, Position] = {}
-        self._mu: dict[int, int] = {}  # mark in $0.0001 of each on-grid open position
         self._off: dict[int, Position] = {}
-        self._mv = 0
-        self._gx = 0
+        self.pu = np.zeros((0, 2), np.int64)
+        self.acc = np.zeros(2, np.int64)
         for k, p in self.positions.items():
             self._add(k, p)
+
+    def reserve(self, n_symbols: int) -> None:
+        """Room in the by-symbol arrays for symbol ids below n_symbols."""
+        if n_symbols > self.pu.shape[0]:
+            grown = np.zeros((max(n_symbols, 2 * self.pu.shape[0]), 2), np.int64)
+            grown[: self.pu.shape[0]] = self.pu
+            self.pu = grown
 
     def _add(self, s: int, p: Position) -> None:
         if not p.qty:
             return
         self._open[s] = p
+        self.reserve(s + 1)
         u = _units(self.marks.get(s, p.avg_px))
         if u is None:
             self._off[s] = p
+            self.pu[s] = (p.qty, -1)
         else:
-            self._mu[s] = u
-            self._mv += p.qty * u
-            self._gx += abs(p.qty) * u
+            self.pu[s] = (p.qty, u)
+            self.acc[0] += p.qty * u
+            self.acc[1] += abs(p.qty) * u
 
     def _remove(self, s: int) -> None:
         p = self._open.pop(s, None)
         if p is None:
             return
         if self._off.pop(s, None) is None:
-            u = self._mu.pop(s)
-            self._mv -= p.qty * u
-            self._gx -= abs(p.qty) * u
+            u = int(self.pu[s, 1])
+            self.acc[0] -= p.qty * u
+            self.acc[1] -= abs(p.qty) * u
+            self.marks[s] = u / _UNIT  # the mark the compiled pass may have moved
+        self.pu[s] = (0, 0)
+
+    def mark_px(self, s: int) -> float | None:
+        """The position's mark in dollars (the last print, fill or bar close that marked it)."""
+        if s in self._open and s not in self._off:
+            return int(self.pu[s, 1]) / _UNIT
+        return self.marks.get(s)
+
+    def off_grid_value(self) -> float:
+        """Market value of the positions marked off the $0.0001 grid (summed in float)."""
+        return sum(p.qty * self.marks.get(k, p.avg_px) for k, p in self._off.items())
 
     def position(self, s: int) -> int:
         p = self.positions.get(s)
@@ -119,20 +145,32 @@ class Portfolio:
         self.marks[s] = px_usd
         self._add(s, p)
 
+    def note_price(self, s: int, px_usd: float) -> None:
+        """A price seen for s (a delivered print, a bar close): the mark of a flat symbol.  An open
+        position is marked by the engine at every print (marks_nb.py), not by what a strategy
+        happened to subscribe to."""
+        if s not in self._open:
+            self.marks[s] = px_usd
+
     def market_value(self, s: int | None = None) -> float:
         if s is not None:
-            return self.position(s) * self.marks.get(s, 0.0)
-        return self._mv / _UNIT + sum(p.qty * self.marks.get(k, p.avg_px) for k, p in self._off.items())
+            return self.position(s) * (self.mark_px(s) or 0.0)
+        return int(self.acc[0]) / _UNIT + self.off_grid_value()
 
     def gross_exposure(self) -> float:
-        return self._gx / _UNIT + sum(abs(p.qty) * self.marks.get(k, p.avg_px) for k, p in self._off.items())
+        off = sum(abs(p.qty) * self.marks.get(k, p.avg_px) for k, p in self._off.items())
+        return int(self.acc[1]) / _UNIT + off
 
     @property
     def equity(self) -> float:
         return self.cash + self.market_value()
 
     def unrealized(self) -> float:
-        return sum((self.marks.get(k, p.avg_px) - p.avg_px) * p.qty for k, p in self._open.items())
+        out = 0.0
+        for k, p in self._open.items():
+            m = self.mark_px(k)
+            out += ((p.avg_px if m is None else m) - p.avg_px) * p.qty
+        return out
 
     def realized(self) -> float:
         return sum(p.realized for p in self.positions.values())
@@ -141,7 +179,8 @@ class Portfolio:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["positions"] = {str(k): asdict(v) for k, v in self.positions.items()}
-        d["marks"] = {str(k): v for k, v in self.marks.items()}
+        marks = {**self.marks, **{k: self.mark_px(k) for k in self._open}}
+        d["marks"] = {str(k): v for k, v in marks.items()}
         return d
 
     @classmethod

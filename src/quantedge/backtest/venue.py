@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from quantedge.backtest import venue_nb as nb
+from quantedge.backtest.marks_nb import new_marks
 from quantedge.backtest.orders import (
     FL_LIQ,
     FL_MID2,
@@ -70,6 +71,8 @@ from quantedge.book.pseudo import PseudoBook
 from quantedge.book.state import LevelBook
 
 BOOK_MODES = {"pseudo": nb.MODE_PSEUDO, "l2": nb.MODE_L2, "l3": nb.MODE_L3}
+# a venue run without an engine marks nothing: no position rows, so no print is ever queued
+_NO_MARKS = (*new_marks(0, 1), np.zeros((0, 2), np.int64), np.zeros(2, np.int64))
 
 
 @dataclass
@@ -140,8 +143,15 @@ class SimVenue:
         self.reject_reasons: dict[int, str] = {}
 
     # --- replay ---------------------------------------------------------------------------------
-    def advance(self, events: np.ndarray, i0: int, t_stop: int) -> tuple[int, int]:
-        """Apply events from i0 up to t_stop (inclusive); see venue_nb.run_until for the stops."""
+    def advance(
+        self, events: np.ndarray, i0: int, t_stop: int, marks: tuple | None = None
+    ) -> tuple[int, int]:
+        """Apply events from i0 up to t_stop (inclusive); see venue_nb.run_until for the stops.
+
+        ``marks`` = (ring, mi, mf, pu, acc): the engine's position marks (backtest/marks_nb.py);
+        without them no position is marked."""
+        if marks is None:
+            marks = _NO_MARKS
         i, why = nb.run_until(
             events,
             i0,
@@ -166,6 +176,7 @@ class SimVenue:
             self.last_px,
             self.counters,
             self.tape,
+            *marks,
         )
         return int(i), int(why)
 

@@ -455,7 +455,6 @@ class Accumulation(Strategy):
             st.cost += fill.qty * fill.price_usd
             if first:
                 self.bank.open(fill.symbol, fill.price_usd, fill.ts)
-                ctx.subscribe(fill.symbol, ("trade",))  # its prints mark the position
             elif pos > 0:
                 self.bank.set_entry(fill.symbol, st.cost / pos)
             if st.exiting:  # an entry filled while its cancel was on the way: sell that too
@@ -651,7 +650,6 @@ class Accumulation(Strategy):
         st.exiting, st.urgent = "", False
         st.cost = 0.0
         self.bank.set_entry(st.s, 0.0)  # price stops rest while flat; the rules keep learning the market
-        ctx.unsubscribe(st.s, ("trade",))
         st.cooldown_until = ctx.now + int(self.p.reentry_cooldown_s * NS)
         self._cancel_all(ctx, st, "entry", "exit")
 
