@@ -71,7 +71,7 @@ class RandomTrader(Strategy):
 
 
 def model_equity(events: np.ndarray, fills, cash0: float, lat: int, grid: list[int],
-                 held: dict | None = None) -> list[float]:
+                 held: dict | None = None, marks_out: dict | None = None) -> list[float]:
     """Equity at each grid time g from the rule itself: the marks and fills delivered before g, a
     print's mark before a fill delivered at the same time (``held``: symbol -> (qty, mark) at the
     start)."""
@@ -93,6 +93,8 @@ def model_equity(events: np.ndarray, fills, cash0: float, lat: int, grid: list[i
                 cash -= dq * px + fee
             k += 1
         out.append(cash + sum(q * mark[s] for s, q in qty.items()))
+    if marks_out is not None:
+        marks_out.update({s: mark[s] for s, q in qty.items() if q})
     return out
 
 
@@ -124,8 +126,14 @@ def test_positions_are_marked_at_every_print_as_the_rule_says(seed, lat_ms, off_
     got = [grid[t] for t in times]
     assert got == pytest.approx(want, abs=1e-6)
     # and the last row: every print marked, nothing left for an end-of-run mark
-    last = model_equity(events, eng.fills, cash0, lat_ms * MS, [1 << 62], held)[0]
+    marks: dict = {}
+    last = model_equity(events, eng.fills, cash0, lat_ms * MS, [1 << 62], held, marks)[0]
     assert eng.equity_curve[-1][1] == pytest.approx(last, abs=1e-6)
+    # each open position's mark as the portfolio reports it (what the dashboard and state file show)
+    open_ = {s: eng.pf.mark_px(s) for s, p in eng.pf.positions.items() if p.qty}
+    assert open_ == pytest.approx(marks, abs=1e-9)
+    saved = eng.pf.to_dict()["marks"]
+    assert {int(k): v for k, v in saved.items() if int(k) in open_} == pytest.approx(marks, abs=1e-9)
 
 
 class BuyOnce(Strategy):

@@ -866,7 +866,7 @@ class ReplaySession:
             p = pf.positions.get(s)
             qty = p.qty if p else 0
             avg = p.avg_px if p else 0.0
-            mark = pf.marks.get(s)
+            mark = pf.mark_px(s)  # an open position: the engine marks it at every print
             return {
                 "qty": int(qty),
                 "avg_px": avg,
