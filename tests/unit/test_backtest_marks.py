@@ -167,8 +167,11 @@ def falling(n: int = 12) -> np.ndarray:
     return out
 
 
+@pytest.mark.parametrize("cuts", [1, 5, 36])  # batches: whole day, five, one event each
 @pytest.mark.parametrize("lat_ms", [0, 2])
-def test_the_kill_switch_fires_at_the_print_that_breaks_the_limit_without_a_subscription(lat_ms):
+def test_the_kill_switch_fires_at_the_print_that_breaks_the_limit_without_a_subscription(lat_ms, cuts):
+    """The kill runs at the mark's time whether the venue's pass or the engine (at a batch end, before
+    an item) applied that mark."""
     events = falling()
     cfg = EngineConfig(
         cash=50_000,
@@ -177,7 +180,7 @@ def test_the_kill_switch_fires_at_the_print_that_breaks_the_limit_without_a_subs
         feed_latency_ns=lat_ms * MS,
     )
     strat = BuyOnce()
-    eng = Engine(strat, 1, cfg, ["X"]).run([events])
+    eng = Engine(strat, 1, cfg, ["X"]).run(np.array_split(events, cuts))
     buy = eng.fills[0]
     assert buy.qty == 1_000 and buy.side == 1
     # the first print whose mark puts the loss at 1,000 or more (fee included), at its delivery time
