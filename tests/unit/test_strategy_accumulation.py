@@ -114,6 +114,8 @@ def test_registry_and_yaml_config_load():
         and s.p.entry_order == "mid"
         and s.stop_kinds == ("atr", "trailing", "time", "support", "micro")
     )
+    # the built-in defaults are the file's (accumulation_params falls back to them without the file)
+    assert Accumulation({}).p == s.p
 
 
 @pytest.mark.parametrize(

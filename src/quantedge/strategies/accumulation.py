@@ -67,7 +67,7 @@ class AccumulationParams(Params):
     min_confirmations: int = 1
     tranches: int = 3  # the position is built in this many equal parts (one per confirmation)
     hold_score: float = 0.2  # scale-ins only while the composite's last score is at least this
-    max_position: int = 3000  # shares per symbol at full size
+    max_position: int = 6000  # shares per symbol at full size (as config/backtest_accumulation.yaml)
     max_notional: float = 10_000.0  # dollars per symbol at full size (the smaller bound wins)
     lot: int = 100  # tranche sizes are whole multiples of this
     reentry_cooldown_s: float = 300.0  # after a position is closed, no new entry for this long
