@@ -259,6 +259,48 @@ def test_risk_checks():
     assert rm.rejections == {"max_position": 1, "max_notional": 1, "max_orders_per_sec": 1}
 
 
+def test_orders_in_flight_count_toward_the_position_limit_until_they_arrive():
+    """max_position counts the signed quantity of the symbol's orders still on their way to the
+    venue; once they arrive (filled or resting) the position and the book of orders speak for them."""
+
+    class Burst(Strategy):
+        def on_start(self, ctx):
+            ctx.schedule("t", every="1s")
+            self.said = []
+
+        def on_timer(self, ctx, name):
+            if ctx.now == 2 * S:
+                self.said = [ctx.buy(0, 200), ctx.buy(0, 200), ctx.buy(1, 200), ctx.sell(0, 100)]
+            elif ctx.now == 3 * S:
+                self.said += [ctx.buy(0, 100), ctx.buy(0, 100)]
+
+    def tops(t):
+        e = ev.empty(4)
+        e["ts_event"] = e["ts_recv"] = t
+        e["kind"] = ev.KIND_QUOTE
+        e["symbol"] = [0, 0, 1, 1]
+        e["side"] = [1, -1, 1, -1]
+        e["price"] = [9_900, 10_000, 9_900, 10_000]
+        e["size"] = 5_000
+        return e
+
+    events = np.concatenate([tops(i * S) for i in range(1, 5)])
+    events["seq"] = np.arange(events.size)
+    cfg = EngineConfig(
+        execution=ExecutionConfig(book="pseudo"),
+        risk=RiskLimits(max_position=300),
+        order_latency=latency_from_config({"constant_us": 1_000}),
+    )
+    b = Burst()
+    eng = Engine(b, 2, cfg, ["A", "B"]).run([events])
+    # at 2 s: 200 in flight, so another 200 of symbol 0 would make 400 (refused); symbol 1 has its own
+    # count; a sell of 100 brings symbol 0's in-flight total to 100. At 3 s: position 100, nothing in
+    # flight: 100 more is 200, another 100 is 300 (both go)
+    assert [x > 0 for x in b.said] == [True, False, True, True, True, True]
+    assert eng.pf.position(0) == 300 and eng.pf.position(1) == 200
+    assert eng.risk.rejections == {"max_position": 1}
+
+
 def test_kill_switch_flattens_and_halts():
     class Loser(Strategy):
         def on_start(self, ctx):

@@ -171,7 +171,8 @@ class Engine(Context):
         self.observe_s = 0.0  # time in observers (observe_every): compiled work over all symbols
         self.events_seen = 0
         self._started = False
-        self._pending_qty: dict[int, int] = {}
+        self._pending_qty: dict[int, tuple[int, int]] = {}  # order in flight -> (symbol, signed qty)
+        self._pending_sym: dict[int, int] = {}  # symbol -> signed qty of its orders in flight
         self._seeds: dict[int, tuple[np.ndarray, int]] = {}
         self.seed_info: dict | None = None  # opening books seeded, for metrics.json
 
@@ -620,12 +621,21 @@ class Engine(Context):
     def _send(self, req: OrderRequest) -> int:
         lat = self.cfg.order_latency.sample()
         oid = self.venue.new_order(req, self.now, self.now + lat)
-        self._pending_qty[oid] = req.side * req.qty
+        q = req.side * req.qty
+        self._pending_qty[oid] = (req.symbol, q)
+        self._pending_sym[req.symbol] = self._pending_sym.get(req.symbol, 0) + q
         self._push(self.now + lat, P_ARRIVE, "arrive", oid, self.now)
         return oid
 
     def _pending_qty_done(self, oid: int) -> None:
-        self._pending_qty.pop(oid, None)
+        got = self._pending_qty.pop(oid, None)
+        if got is not None:
+            s, q = got
+            left = self._pending_sym[s] - q
+            if left:
+                self._pending_sym[s] = left
+            else:
+                del self._pending_sym[s]
 
     # ---------------------------------------------------------------------------------------------
     # bars and equity
@@ -708,7 +718,7 @@ class Engine(Context):
         if type in ("stop", "stop_limit") and not stop:
             raise ValueError(f"{type} order needs a stop price")
         ref = limit or stop or self._ref_price(symbol)
-        pending = sum(q for o, q in self._pending_qty.items() if self.venue.od[o - 1, 1] == symbol)
+        pending = self._pending_sym.get(symbol, 0)
         why = self.risk.check(self.pf, symbol, side, int(qty), ref, self.now, pending)
         req = OrderRequest(
             symbol,
