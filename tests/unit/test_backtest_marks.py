@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import test_backtest_sequencing as seq
 
 from quantedge import events as ev
 from quantedge.backtest.engine import Engine, EngineConfig
+from quantedge.backtest.latency import ConstantLatency
 from quantedge.backtest.orders import Fill
+from quantedge.backtest.portfolio import Portfolio, Position
 from quantedge.backtest.risk import RiskLimits
 from quantedge.backtest.venue import ExecutionConfig
 from quantedge.strategies.base import Strategy
@@ -191,3 +194,105 @@ def test_the_kill_switch_fires_at_the_print_that_breaks_the_limit_without_a_subs
     assert [k["ts"] for k in eng.risk.kill_events] == [hit + lat_ms * MS]
     assert eng.pf.halted and eng.pf.position(0) == 0
     assert any(f.tag == "kill_switch" for f in eng.fills)
+
+
+# --- found by review: the engine's own flushes ----------------------------------------------------
+def test_a_run_without_an_equity_grid_finishes_with_every_print_marked():
+    cfg = EngineConfig(execution=ExecutionConfig(book="pseudo"), equity_every_ns=0)
+    events = falling()
+    eng = Engine(BuyOnce(), 1, cfg, ["X"]).run([events])
+    buy = eng.fills[0]
+    last = int(events[events["kind"] == ev.KIND_TRADE]["price"][-1]) / 1e4
+    assert eng.pf.mark_px(0) == last
+    assert eng.pf.equity == pytest.approx(cfg.cash - buy.qty * buy.price_usd - buy.fee + buy.qty * last)
+
+
+def _kill_day(later_event: bool) -> np.ndarray:
+    parts = [seq.quote(1 * S, 1, 99_900, 5_000), seq.quote(1 * S, -1, 100_000, 5_000),
+             seq.trade(1 * S, 100_000, 100), seq.quote(2 * S, 1, 89_900, 5_000),
+             seq.quote(2 * S, -1, 90_000, 5_000), seq.trade(2 * S, 90_000, 100),
+             seq.trade(2 * S + 3 * MS, 80_000, 100),  # through the bid: the book's bids are gone
+             seq.quote(2 * S + 4 * MS, 1, 79_900, 5_000)]
+    if later_event:
+        parts.append(seq.quote(5 * S, 1, 79_000, 5_000))
+    return seq.stream(*parts)
+
+
+@pytest.mark.parametrize("later_event", [False, True])  # marks flushed by finish() / by step()
+def test_after_a_kill_the_next_marks_wait_for_the_flatten_orders(later_event):
+    """Feed latency 5 ms, order latency 2 ms: the 2.000 s print's mark kills at 2.005 s; the flatten
+    order arrives (and fills) at 2.007 s, before the 2.003 s print's mark (2.008 s) is applied."""
+
+    class Buy(BuyOnce):
+        def on_start(self, ctx):
+            super().on_start(ctx)
+            if later_event:
+                ctx.schedule("u", at=4 * S)
+
+        def on_timer(self, ctx, name):
+            if name == "t":
+                ctx.buy(0, 1_000)
+
+    cfg = EngineConfig(cash=50_000, risk=RiskLimits(max_daily_loss=1_000),
+                       execution=ExecutionConfig(book="pseudo"), feed_latency_ns=5 * MS,
+                       order_latency=ConstantLatency(2 * MS), equity_every_ns=MS)
+    eng = Engine(Buy(), 1, cfg, ["X"]).run([_kill_day(later_event)])
+    assert [k["ts"] for k in eng.risk.kill_events] == [2 * S + 5 * MS]
+    flat = [f for f in eng.fills if f.tag == "kill_switch"]
+    assert len(flat) == 1 and flat[0].ts == 2 * S + 7 * MS and eng.pf.position(0) == 0
+    ts = [t for t, *_ in eng.equity_curve]
+    assert ts == sorted(ts)
+
+
+@pytest.mark.parametrize("lat_ms", [0, 3])
+def test_a_portfolio_resumed_from_its_state_file_is_marked(tmp_path, lat_ms):
+    """A portfolio loaded after the engine was built holds rows only up to its own symbols; the engine
+    makes room for all of them (with feed latency every symbol's prints are queued)."""
+    pf = Portfolio(cash=50_000, positions={0: Position(100, 10.0)}, marks={0: 10.0})
+    pf.save(tmp_path / "state.json")
+
+    def tr(t, s, px):
+        e = seq.trade(t, px, 100)
+        e["symbol"] = s
+        return e
+
+    events = seq.stream(*[tr(k * S, 1_000 + k % 3, 100_000 + k) for k in range(1, 50)],
+                        tr(60 * S, 0, 110_000))
+    cfg = EngineConfig(execution=ExecutionConfig(book="pseudo"), feed_latency_ns=lat_ms * MS)
+    eng = Engine(Strategy(), 2_000, cfg)
+    eng.pf, _ = Portfolio.load(tmp_path / "state.json")
+    eng.run([events])
+    assert eng.pf.mark_px(0) == 11.0 and eng.pf.equity == pytest.approx(51_100.0)
+
+
+@pytest.mark.parametrize("kill", [False, True])
+@pytest.mark.parametrize("lat_ms", [0, 4])
+def test_records_only_tabled_after_the_last_event_do_not_pass_a_waiting_mark(lat_ms, kill):
+    """A gated run whose last items are tabled signal records (no timer) samples the same equity
+    curve as an ungated one: the last print's mark is applied before the clock moves past it."""
+
+    class Gated(BuyOnce):
+        def __init__(self, gated):
+            super().__init__()
+            self.gated = gated
+
+        def on_start(self, ctx):
+            super().on_start(ctx)
+            if self.gated:
+                ctx.follow_signals(0, False)
+                ctx.gate_signals({})
+
+    events = seq.stream(seq.quote(1 * S, 1, 99_900, 5_000), seq.quote(1 * S, -1, 100_000, 5_000),
+                        seq.trade(1 * S, 100_000, 100), seq.trade(2 * S, 90_000, 100))
+    recs = seq._records(*[(t * S, t, 1, 0.1, 0) for t in (3, 4, 5)])
+    curves = []
+    for gated in (False, True):
+        cfg = EngineConfig(cash=50_000, execution=ExecutionConfig(book="pseudo"), equity_every_ns=S,
+                           feed_latency_ns=lat_ms * MS, risk=RiskLimits(max_daily_loss=1_000 if kill else 0))
+        eng = Engine(Gated(gated), 1, cfg, ["X"]).run([events], signals=recs)
+        assert bool(eng.risk.kill_events) == kill
+        curves.append(eng.equity_curve)
+    assert curves[0] == curves[1]
+    if not kill:
+        eq = {t // S: e for t, e, _, _ in curves[0] if t % S == 0}
+        assert eq[3] == eq[5] == pytest.approx(eq[2] - 1_000)  # bought 1,000; marked 0.10 lower at 2 s

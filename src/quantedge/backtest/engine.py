@@ -263,6 +263,7 @@ class Engine(Context):
         self._started = True
         self.now = t0
         self._next_eq = t0
+        self.pf.reserve(self.n_symbols)  # a portfolio set after __init__ (resumed) has a smaller pu
         self._sample_equity()
         self._sync_marks()
         for s in self.pf.positions:  # positions carried in (a resumed portfolio)
@@ -331,6 +332,8 @@ class Engine(Context):
                 self._deliver_signal(j)
                 continue
             if not self._heap:  # the rest only go to the table; the clock reaches the last of them
+                if self._flush_marks(self._lane_t[-1]):
+                    continue
                 n_lane = len(self._lane_t)
                 self._table_upto(n_lane)
                 self.now = max(self.now, self._lane_t[-1])
@@ -343,9 +346,12 @@ class Engine(Context):
             if self._flush_marks(self._heap[0][0]):
                 continue
             self._pop_one()
-        while self._flush_marks(INF):  # the last prints' marks (a kill switch may still fire)
-            while self._heap:
-                self._pop_one()
+        while True:  # the last prints' marks (a kill switch may still fire), and what it sends
+            if self._flush_marks(self._heap[0][0] if self._heap else INF):
+                continue
+            if not self._heap:
+                break
+            self._pop_one()
         for oid in self.venue.expire_day_orders():
             self.order_events.append(
                 {"ts": self.now, "order_id": oid, "status": "expired", "reason": "end of day"}
@@ -502,7 +508,7 @@ class Engine(Context):
         f[mk.MF_DAY_START] = pf.day_start_equity
         f[mk.MF_NEG_LOSS] = -self.risk.lim.max_daily_loss
         self._mk_i[mk.MI_KILL] = int(bool(self.risk.lim.max_daily_loss) and not pf.halted)
-        self._mk_i[mk.MI_NEXT_EQ] = self._next_eq
+        self._mk_i[mk.MI_NEXT_EQ] = self._next_eq if self.cfg.equity_every_ns else 0
 
     def _flush_marks(self, upto: int) -> bool:
         """Apply the marks due at or before ``upto`` (before the item at that time); True when Python
@@ -510,11 +516,10 @@ class Engine(Context):
         mi = self._mk_i
         if mi[mk.MI_HEAD] == mi[mk.MI_TAIL]:
             return False
-        acted = False
-        while mk.mark_flush(self._mk_ring, mi, self._mk_f, self.pf.pu, self.pf.acc, upto, False):
-            self._mark_stop()
-            acted = True
-        return acted
+        if mk.mark_flush(self._mk_ring, mi, self._mk_f, self.pf.pu, self.pf.acc, upto, False) == mk.R_DONE:
+            return False
+        self._mark_stop()  # may have pushed items (a kill's orders) due before the next mark
+        return True
 
     def _mark_stop(self) -> None:
         mi = self._mk_i
@@ -738,8 +743,8 @@ class Engine(Context):
         return self._send(req)
 
     def _ref_price(self, s: int) -> float:
-        if s in self._last_seen_px:
-            return self._last_seen_px[s]
+        """The price a market order's risk check uses: the position's mark (its last print or fill),
+        for a flat symbol its last delivered print, bar close or fill."""
         return self.pf.mark_px(s) or 0.0
 
     def cancel(self, order_id: int) -> None:
