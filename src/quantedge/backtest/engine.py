@@ -121,7 +121,6 @@ class Engine(Context):
         self.strategy = strategy
         self.venue = SimVenue(n_symbols, self.cfg.execution)
         self.pf = Portfolio(cash=self.cfg.cash, start_cash=self.cfg.cash, day_start_equity=self.cfg.cash)
-        self.pf.reserve(n_symbols)
         # every open position is marked at every print of its symbol, compiled (marks_nb.py)
         self._mk_ring, self._mk_i, self._mk_f = mk.new_marks(self.cfg.feed_latency_ns)
         if self.cfg.feed_latency_ns:  # a fill delivered between a print and its mark may open a position
@@ -263,7 +262,7 @@ class Engine(Context):
         self._started = True
         self.now = t0
         self._next_eq = t0
-        self.pf.reserve(self.n_symbols)  # a portfolio set after __init__ (resumed) has a smaller pu
+        self.pf.reserve(self.n_symbols)  # rows for every symbol (also in a portfolio set after __init__)
         self._sample_equity()
         self._sync_marks()
         for s in self.pf.positions:  # positions carried in (a resumed portfolio)

@@ -68,9 +68,9 @@ STOP_TIME = 1  # next event is after t_stop
 STOP_FILL = 2  # one of our orders filled
 STOP_SUB = 3  # an event of a subscribed symbol/kind was applied
 STOP_FULL = 4  # fill buffer nearly full: drain and call again
-MARK_BIT = 1 << 7  # sub_mask bit: the symbol's prints are queued as position marks (set by the engine)
-STOP_QUEUED = 6  # internal to run_until: a mark was queued before t_stop
 STOP_MARK = 5  # the position marks need Python (marks_nb.R_*: reason in mi[MI_WHY]); event not applied
+STOP_QUEUED = 6  # internal to run_until: a mark was queued before t_stop
+MARK_BIT = 1 << 7  # sub_mask bit: the symbol's prints are queued as position marks (set by the engine)
 
 KIND_ORDER = 3
 KIND_DEPTH = 4
