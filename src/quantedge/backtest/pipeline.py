@@ -39,15 +39,23 @@ I64_MIN = np.iinfo(np.int64).min
 
 
 @njit(cache=True)
-def _known_at(sym, ts_event, ts_recv, tlast, rsym, rts, out) -> int:
-    """For each signal row (symbol, boundary): the receive time of the first event of that symbol whose
-    event time (made monotone per symbol, as the feature kernels do) is at or after the boundary —
-    the event whose arrival produced the row.  Returns the number of rows with no such event (-1)."""
-    n = sym.shape[0]
+def _known_at(events, tlast, recs) -> int:
+    """For each signal record (symbol, boundary ``ts_event``): set ``ts_recv`` to the receive time of
+    the first event of that symbol in ``events`` whose event time (made monotone per symbol, as the
+    feature kernels do) is at or after the boundary — the event whose arrival produced the row —
+    and never before the boundary; -1 where there is no such event (their number is returned).
+    ``tlast``: each symbol's monotone clock, carried from batch to batch."""
+    n = events.shape[0]
     ns = tlast.shape[0]
+    if recs.shape[0] == 0:  # only keep the clocks in step with the stream
+        for i in range(n):
+            s = events[i].symbol
+            if 0 <= s < ns and events[i].ts_event > tlast[s]:
+                tlast[s] = events[i].ts_event
+        return 0
     start = np.zeros(ns + 1, np.int64)
     for i in range(n):
-        s = sym[i]
+        s = events[i].symbol
         if 0 <= s < ns:
             start[s + 1] += 1
     for s in range(ns):
@@ -56,10 +64,10 @@ def _known_at(sym, ts_event, ts_recv, tlast, rsym, rts, out) -> int:
     idx = np.empty(n, np.int64)
     tcl = np.empty(n, np.int64)
     for i in range(n):
-        s = sym[i]
+        s = events[i].symbol
         if s < 0 or s >= ns:
             continue
-        t = ts_event[i]
+        t = events[i].ts_event
         if t < tlast[s]:
             t = tlast[s]
         tlast[s] = t
@@ -68,20 +76,22 @@ def _known_at(sym, ts_event, ts_recv, tlast, rsym, rts, out) -> int:
         tcl[j] = t
         pos[s] = j + 1
     missing = 0
-    for r in range(rsym.shape[0]):
-        s = rsym[r]
+    for r in range(recs.shape[0]):
+        s = recs[r].symbol
+        rts = recs[r].ts_event
         lo = start[s]
         hi = pos[s]
         while lo < hi:
             mid = (lo + hi) // 2
-            if tcl[mid] >= rts[r]:
+            if tcl[mid] >= rts:
                 hi = mid
             else:
                 lo = mid + 1
         if lo < pos[s]:
-            out[r] = ts_recv[idx[lo]]
+            k = events[idx[lo]].ts_recv
+            recs[r].ts_recv = k if k > rts else rts
         else:
-            out[r] = -1
+            recs[r].ts_recv = -1
             missing += 1
     return missing
 
@@ -122,37 +132,18 @@ class SignalStage:
         self._recs: list[np.ndarray] = []
 
     def step(self, events: np.ndarray) -> np.ndarray:
-        out = self.pipe.step(events)
-        recs = out.records(self.emit_min)
+        recs, rows = self.pipe.step_records(events, self.emit_min)
         self.events += int(events.shape[0])
-        self.snapshots += len(out)
+        self.snapshots += rows
+        missing = _known_at(events, self._tlast, recs)  # also keeps the symbols' clocks in step
         if recs.shape[0]:
-            known = np.empty(recs.shape[0], np.int64)
-            self.unresolved += _known_at(
-                np.ascontiguousarray(events["symbol"]),
-                np.ascontiguousarray(events["ts_event"]),
-                np.ascontiguousarray(events["ts_recv"]),
-                self._tlast,
-                np.ascontiguousarray(recs["symbol"]),
-                np.ascontiguousarray(recs["ts_event"]),
-                known,
-            )
-            last = int(events["ts_recv"][-1])
-            known = np.where(known < 0, last, known)
-            recs["ts_recv"] = np.maximum(known, recs["ts_event"])
+            if missing:
+                self.unresolved += missing
+                last = int(events["ts_recv"][-1])
+                lost = recs["ts_recv"] < 0
+                recs["ts_recv"][lost] = np.maximum(last, recs["ts_event"][lost])
             recs = recs[np.lexsort((recs["seq"], recs["ts_recv"]))]
             self._recs.append(recs)
-        else:
-            # keep the per-symbol monotone clock in step with the stream
-            _known_at(
-                np.ascontiguousarray(events["symbol"]),
-                np.ascontiguousarray(events["ts_event"]),
-                np.ascontiguousarray(events["ts_recv"]),
-                self._tlast,
-                np.zeros(0, np.int32),
-                np.zeros(0, np.int64),
-                np.zeros(0, np.int64),
-            )
         return recs
 
     def records(self) -> np.ndarray:

@@ -142,6 +142,8 @@ from quantedge.features.state import (
     S_VAP_BASE,
     S_VAP_OUT,
     S_VAP_W,
+    SIG_COL,
+    SIG_WINDOW,
     VAP_BPS,
     W_1H,
     W_5S,
@@ -685,14 +687,20 @@ def trade_update(fs, vap, s: int, t: int, price: int, size: int, cond: int, venu
 
 
 @njit(cache=True, _nrt=False)
-def derive(dst, r: int, fs, rq, vap, fz, s: int) -> None:
-    """The whole feature vector of symbol s into row r of dst (F or a snapshot buffer): a pure
-    function of the state (window sums = the running totals minus the window's oldest ring slot)."""
+def derive(dst, r: int, fs, rq, vap, fz, s: int, full: bool = True) -> None:
+    """The feature vector of symbol s into row r of dst (F or a snapshot buffer): a pure function of
+    the state (window sums = the running totals minus the window's oldest ring slot).
+
+    ``full=False`` writes only the columns of :data:`~quantedge.features.state.SIGNAL_INPUTS` (a
+    snapshot row that only feeds the signal stage; the others are left as they are): the same
+    values by the same operations, without the ~40 divisions and square roots of the rest."""
     t = fs[s, S_TLAST]
     mid2 = fs[s, S_MID2]
     t0 = fs[s, S_T0]
     for w in range(NW):
         c = NSC + w * NWF
+        if not full and not SIG_WINDOW[w]:
+            continue
         width = BUCKET_NS[w]
         start = (fs[s, S_RB + 2 * w] - NB + 1) * width
         if t0 > start:
@@ -701,39 +709,60 @@ def derive(dst, r: int, fs, rq, vap, fz, s: int) -> None:
         o = oldest_slot(fs, s, w)
         vol = window_sum(fs, rq, s, w, o, Q_VOL)
         off = window_sum(fs, rq, s, w, o, Q_OFFEX)
-        dst[r, c + WF_VOL] = vol
-        dst[r, c + WF_BUY] = window_sum(fs, rq, s, w, o, Q_BUY)
-        dst[r, c + WF_SELL] = window_sum(fs, rq, s, w, o, Q_SELL)
-        dst[r, c + WF_OFFEX] = off
-        dst[r, c + WF_LIT_SHARE] = (vol - off) / vol if vol > 0 else NAN
-        dst[r, c + WF_TRADES] = window_sum(fs, rq, s, w, o, Q_NTRD)
-        dst[r, c + WF_OFI] = window_sum(fs, rq, s, w, o, Q_OFI)
-        dst[r, c + WF_MLOFI] = window_sum(fs, rq, s, w, o, Q_MLOFI)
+        if full or SIG_COL[c + WF_VOL]:
+            dst[r, c + WF_VOL] = vol
+        if full or SIG_COL[c + WF_BUY]:
+            dst[r, c + WF_BUY] = window_sum(fs, rq, s, w, o, Q_BUY)
+        if full or SIG_COL[c + WF_SELL]:
+            dst[r, c + WF_SELL] = window_sum(fs, rq, s, w, o, Q_SELL)
+        if full or SIG_COL[c + WF_OFFEX]:
+            dst[r, c + WF_OFFEX] = off
+        if full or SIG_COL[c + WF_LIT_SHARE]:
+            dst[r, c + WF_LIT_SHARE] = (vol - off) / vol if vol > 0 else NAN
+        if full or SIG_COL[c + WF_TRADES]:
+            dst[r, c + WF_TRADES] = window_sum(fs, rq, s, w, o, Q_NTRD)
+        if full or SIG_COL[c + WF_OFI]:
+            dst[r, c + WF_OFI] = window_sum(fs, rq, s, w, o, Q_OFI)
+        if full or SIG_COL[c + WF_MLOFI]:
+            dst[r, c + WF_MLOFI] = window_sum(fs, rq, s, w, o, Q_MLOFI)
         dm2 = window_sum(fs, rq, s, w, o, Q_DMID2)
-        dst[r, c + WF_DMID] = dm2 * 0.5 * PX
-        dmic = window_sum(fs, rq, s, w, o, Q_DMICRO)
-        if mid2 > 0 and span > 0:
-            dst[r, c + WF_MID_VEL] = dm2 / mid2 / span * 100.0
-            dst[r, c + WF_MICRO_VEL] = dmic / (mid2 * 50.0) / span * 100.0
-        else:
-            dst[r, c + WF_MID_VEL] = NAN
-            dst[r, c + WF_MICRO_VEL] = NAN
-        n = window_sum(fs, rq, s, w, o, Q_NMID)
+        if full or SIG_COL[c + WF_DMID]:
+            dst[r, c + WF_DMID] = dm2 * 0.5 * PX
+        if full or SIG_COL[c + WF_MID_VEL] or SIG_COL[c + WF_MICRO_VEL]:
+            dmic = window_sum(fs, rq, s, w, o, Q_DMICRO)
+            if mid2 > 0 and span > 0:
+                if full or SIG_COL[c + WF_MID_VEL]:
+                    dst[r, c + WF_MID_VEL] = dm2 / mid2 / span * 100.0
+                if full or SIG_COL[c + WF_MICRO_VEL]:
+                    dst[r, c + WF_MICRO_VEL] = dmic / (mid2 * 50.0) / span * 100.0
+            else:
+                if full or SIG_COL[c + WF_MID_VEL]:
+                    dst[r, c + WF_MID_VEL] = NAN
+                if full or SIG_COL[c + WF_MICRO_VEL]:
+                    dst[r, c + WF_MICRO_VEL] = NAN
         sq = window_sum(fs, rq, s, w, o, Q_DMID2SQ)
-        if n > 0:
-            mean = dm2 / n
-            var = sq / n - mean * mean
-            dst[r, c + WF_MID_STD] = math.sqrt(var if var > 0 else 0.0) * 0.5 * PX
-        else:
-            dst[r, c + WF_MID_STD] = 0.0
-        dst[r, c + WF_RVOL] = math.sqrt(sq) / mid2 * 1e4 if mid2 > 0 else NAN
-        tv = window_sum(fs, rq, s, w, o, Q_TVALID)
-        sprt = window_spread_time(fs, rq, s, w, o)
-        dst[r, c + WF_SPREAD_AVG] = sprt / tv if tv > 0 else NAN
-        dst[r, c + WF_REFILLS] = window_sum(fs, rq, s, w, o, Q_REFILL)
-        dst[r, c + WF_DEPL] = window_sum(fs, rq, s, w, o, Q_DEPL)
-        dst[r, c + WF_HIDDEN] = window_sum(fs, rq, s, w, o, Q_HIDDEN)
-        dst[r, c + WF_VOL_DMID] = vol / max(abs(dm2) / 200.0, 1.0)
+        if full or SIG_COL[c + WF_MID_STD]:
+            n = window_sum(fs, rq, s, w, o, Q_NMID)
+            if n > 0:
+                mean = dm2 / n
+                var = sq / n - mean * mean
+                dst[r, c + WF_MID_STD] = math.sqrt(var if var > 0 else 0.0) * 0.5 * PX
+            else:
+                dst[r, c + WF_MID_STD] = 0.0
+        if full or SIG_COL[c + WF_RVOL]:
+            dst[r, c + WF_RVOL] = math.sqrt(sq) / mid2 * 1e4 if mid2 > 0 else NAN
+        if full or SIG_COL[c + WF_SPREAD_AVG]:
+            tv = window_sum(fs, rq, s, w, o, Q_TVALID)
+            sprt = window_spread_time(fs, rq, s, w, o)
+            dst[r, c + WF_SPREAD_AVG] = sprt / tv if tv > 0 else NAN
+        if full or SIG_COL[c + WF_REFILLS]:
+            dst[r, c + WF_REFILLS] = window_sum(fs, rq, s, w, o, Q_REFILL)
+        if full or SIG_COL[c + WF_DEPL]:
+            dst[r, c + WF_DEPL] = window_sum(fs, rq, s, w, o, Q_DEPL)
+        if full or SIG_COL[c + WF_HIDDEN]:
+            dst[r, c + WF_HIDDEN] = window_sum(fs, rq, s, w, o, Q_HIDDEN)
+        if full or SIG_COL[c + WF_VOL_DMID]:
+            dst[r, c + WF_VOL_DMID] = vol / max(abs(dm2) / 200.0, 1.0)
     # --- book (as of the last group end that changed the book) ---
     if fs[s, S_PVALID] == 1:
         sides = fs[s, S_SIDES]
@@ -743,12 +772,15 @@ def derive(dst, r: int, fs, rq, vap, fz, s: int) -> None:
         az = fs[s, S_PAS]
         db = fs[s, S_DB]
         da = fs[s, S_DA]
-        dst[r, F_DEPTH_BID] = db
-        dst[r, F_DEPTH_ASK] = da
+        if full:
+            dst[r, F_DEPTH_BID] = db
+            dst[r, F_DEPTH_ASK] = da
         dst[r, F_DEPTH_IMB] = (db - da) / (db + da) if db + da > 0 else NAN
-        dst[r, F_DEPTH_KNOWN] = fs[s, S_DKNOWN]
+        if full:
+            dst[r, F_DEPTH_KNOWN] = fs[s, S_DKNOWN]
         dst[r, F_BID] = bp * PX if sides & 1 else NAN
-        dst[r, F_ASK] = ap * PX if sides & 2 else NAN
+        if full:
+            dst[r, F_ASK] = ap * PX if sides & 2 else NAN
         dst[r, F_BID_SZ] = bs if bs > 0 else NAN
         dst[r, F_ASK_SZ] = az if az > 0 else NAN
         dst[r, F_TOUCH_IMB] = (bs - az) / (bs + az) if bs > 0 and az > 0 else NAN
@@ -757,40 +789,44 @@ def derive(dst, r: int, fs, rq, vap, fz, s: int) -> None:
             dst[r, F_SPREAD] = spread
             dst[r, F_MID] = mid2 * 0.5 * PX
             dst[r, F_SPREAD_BPS] = spread * 2e4 / mid2
-            dst[r, F_MICRO] = fs[s, S_MICRO6] * 1e-6
+            if full:
+                dst[r, F_MICRO] = fs[s, S_MICRO6] * 1e-6
         else:
             dst[r, F_SPREAD] = NAN
             dst[r, F_MID] = NAN
             dst[r, F_SPREAD_BPS] = NAN
-            dst[r, F_MICRO] = NAN
+            if full:
+                dst[r, F_MICRO] = NAN
     else:
         for c in (F_DEPTH_BID, F_DEPTH_ASK, F_DEPTH_IMB, F_DEPTH_KNOWN, F_BID, F_ASK, F_BID_SZ, F_ASK_SZ,
                   F_TOUCH_IMB, F_SPREAD, F_MID, F_SPREAD_BPS, F_MICRO):
-            dst[r, c] = NAN
-    # --- prints ---
-    lp = fs[s, S_LAST_PX]
-    dst[r, F_LAST_PX] = lp * PX if lp > 0 else NAN
-    dst[r, F_LAST_SZ] = fs[s, S_LAST_SZ] if lp > 0 else NAN
-    if fs[s, S_LTP] > 0:
-        dst[r, F_LAST_LR] = fs[s, S_LLR]
-        dst[r, F_LAST_QUOTE] = fs[s, S_LQS]
-        dst[r, F_LAST_TICK] = fs[s, S_LDIR]
-    else:
-        dst[r, F_LAST_LR] = NAN
-        dst[r, F_LAST_QUOTE] = NAN
-        dst[r, F_LAST_TICK] = NAN
+            if full or SIG_COL[c]:
+                dst[r, c] = NAN
     v = fs[s, S_V]
-    if v > 0:
-        dst[r, F_VWAP] = fs[s, S_PV] / v * PX
-        dst[r, F_SESSION_VOL] = v
-        poc = fs[s, S_POC]
-        dst[r, F_POC_PX] = (fs[s, S_VAP_BASE] + (poc - NVAP // 2 + 0.5) * fs[s, S_VAP_W]) * PX
-    else:
-        dst[r, F_VWAP] = NAN
-        dst[r, F_SESSION_VOL] = NAN
-        dst[r, F_POC_PX] = NAN
-    nws = fs[s, S_N_WITH_SIDE]
-    dst[r, F_LR_AGREE] = fs[s, S_N_AGREE] / nws if nws > 0 else NAN
+    if full:
+        # --- prints ---
+        lp = fs[s, S_LAST_PX]
+        dst[r, F_LAST_PX] = lp * PX if lp > 0 else NAN
+        dst[r, F_LAST_SZ] = fs[s, S_LAST_SZ] if lp > 0 else NAN
+        if fs[s, S_LTP] > 0:
+            dst[r, F_LAST_LR] = fs[s, S_LLR]
+            dst[r, F_LAST_QUOTE] = fs[s, S_LQS]
+            dst[r, F_LAST_TICK] = fs[s, S_LDIR]
+        else:
+            dst[r, F_LAST_LR] = NAN
+            dst[r, F_LAST_QUOTE] = NAN
+            dst[r, F_LAST_TICK] = NAN
+        if v > 0:
+            dst[r, F_VWAP] = fs[s, S_PV] / v * PX
+            dst[r, F_SESSION_VOL] = v
+            poc = fs[s, S_POC]
+            dst[r, F_POC_PX] = (fs[s, S_VAP_BASE] + (poc - NVAP // 2 + 0.5) * fs[s, S_VAP_W]) * PX
+        else:
+            dst[r, F_VWAP] = NAN
+            dst[r, F_SESSION_VOL] = NAN
+            dst[r, F_POC_PX] = NAN
+        nws = fs[s, S_N_WITH_SIDE]
+        dst[r, F_LR_AGREE] = fs[s, S_N_AGREE] / nws if nws > 0 else NAN
     # --- time-dependent scalars ---
     sp = NAN
     if fs[s, S_TWO_SIDED] == 1:
@@ -798,27 +834,30 @@ def derive(dst, r: int, fs, rq, vap, fz, s: int) -> None:
     a5 = dst[r, NSC + W_5S * NWF + WF_SPREAD_AVG]
     a10 = dst[r, NSC + W_10S * NWF + WF_SPREAD_AVG]
     a1h = dst[r, NSC + W_1H * NWF + WF_SPREAD_AVG]
-    dst[r, F_SPREAD_REL_5S] = sp - a5
+    if full:
+        dst[r, F_SPREAD_REL_5S] = sp - a5
     dst[r, F_SPREAD_REL_10S] = sp - a10
     dst[r, F_SPREAD_RATIO_5S_1H] = a5 / a1h if a1h > 0 else NAN
     cb = NSC + BASE_WINDOW * NWF
     x = math.log1p(dst[r, cb + WF_VOL_DMID])
-    dst[r, F_VDM_LOG] = x
     base = fz[s, Z_VDM_BASE]
     var = fz[s, Z_VDM_VAR]
-    dst[r, F_VDM_BASE] = base
-    dst[r, F_VDM_VAR] = var
+    if full:
+        dst[r, F_VDM_LOG] = x
+        dst[r, F_VDM_BASE] = base
+        dst[r, F_VDM_VAR] = var
     dst[r, F_VDM_Z] = (x - base) / math.sqrt(var) if var > 0 else NAN
-    if v > 0 and mid2 > 0 and fs[s, S_VAP_W] > 0:
-        j = NVAP // 2 + (mid2 // 2 - fs[s, S_VAP_BASE]) // fs[s, S_VAP_W]
-        dst[r, F_VAP_AT_MID] = vap[s, j] / v if 0 <= j < NVAP else 0.0
-    else:
-        dst[r, F_VAP_AT_MID] = NAN
-    dst[r, F_CUM_REFILL] = fs[s, S_CUM_REFILL]
-    dst[r, F_CUM_HIDDEN] = fs[s, S_CUM_HIDDEN]
-    dst[r, F_LAST_TS] = t * 1e-9
+    if full:
+        if v > 0 and mid2 > 0 and fs[s, S_VAP_W] > 0:
+            j = NVAP // 2 + (mid2 // 2 - fs[s, S_VAP_BASE]) // fs[s, S_VAP_W]
+            dst[r, F_VAP_AT_MID] = vap[s, j] / v if 0 <= j < NVAP else 0.0
+        else:
+            dst[r, F_VAP_AT_MID] = NAN
+        dst[r, F_CUM_REFILL] = fs[s, S_CUM_REFILL]
+        dst[r, F_CUM_HIDDEN] = fs[s, S_CUM_HIDDEN]
+        dst[r, F_LAST_TS] = t * 1e-9
+        dst[r, F_CUM_RELOAD_SH] = fs[s, S_CUM_RELOAD_SH]
     dst[r, F_CUM_RELOAD] = fs[s, S_CUM_RELOAD]
-    dst[r, F_CUM_RELOAD_SH] = fs[s, S_CUM_RELOAD_SH]
 
 
 @njit(cache=True, _nrt=False)

@@ -68,8 +68,11 @@ from quantedge.features.sampling import Sampler, Snapshots, null_sampler
 from quantedge.features.state import (
     CFG_CADENCE,
     CFG_EVERY_EVENT,
+    CFG_ROWS,
     CFG_SKIP_STALE,
     NF,
+    ROWS_ALL,
+    ROWS_SIGNALS,
     S_CUM,
     S_GRP_BOOK,
     S_GRP_OPEN,
@@ -161,7 +164,7 @@ def pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s_rank, marke
                 return -1
         bnd = (t // cad) * cad
         advance(fs, rq, fz, s, bnd)
-        derive(s_F, r, fs, rq, vap, fz, s)
+        derive(s_F, r, fs, rq, vap, fz, s, cfg[CFG_ROWS] == ROWS_ALL)
         s_ts[r] = bnd
         s_sym[r] = s
         s_n[0] += 1
@@ -487,6 +490,17 @@ class FeaturePipeline:
         self._grp_lastb = np.zeros(ns, np.int64)
         self._grp_out = np.empty(0, np.uint8)
         self._grp_rank = np.empty(0, np.int64)
+
+    @property
+    def sampler(self) -> Sampler:
+        """Where snapshot rows are written (replaceable: a live loop hands its own in)."""
+        return self._sampler
+
+    @sampler.setter
+    def sampler(self, sampler: Sampler) -> None:
+        if self.features.cfg[CFG_ROWS] == ROWS_SIGNALS:
+            sampler.F[...] = np.nan  # the columns signal-input rows leave alone read as not computed
+        self._sampler = sampler
 
     def step(self, batch: np.ndarray, derive: bool | None = None,
              on_full: Callable[[Sampler], None] | None = None) -> None:

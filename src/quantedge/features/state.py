@@ -154,7 +154,9 @@ CFG_NLEV = 0  # N levels for depth and multi-level OFI (1..NL_MAX)
 CFG_CADENCE = 1  # sampling cadence in ns of event time (0 = no sampling)
 CFG_EVERY_EVENT = 2  # 1: treat every event as a group end (sources without FLAG_LAST)
 CFG_SKIP_STALE = 3  # 1: the touch skips not-known levels that cross the other side (depth books)
-CFG_NCOL = 4
+CFG_ROWS = 4  # columns of a snapshot row: ROWS_ALL, or ROWS_SIGNALS (SIGNAL_INPUTS only, the rest NaN)
+CFG_NCOL = 5
+ROWS_ALL, ROWS_SIGNALS = 0, 1
 
 # --- baseline of the volume / mid-change ratio ---------------------------------------------------
 #: the baseline is updated at every 30 s-window bucket boundary (every 3 s of event time) that has
@@ -240,6 +242,25 @@ COL: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
  WF_MID_STD, WF_RVOL, WF_SPREAD_AVG, WF_MICRO_VEL, WF_REFILLS, WF_DEPL, WF_HIDDEN, WF_VOL_DMID) = range(NWF)
 
 
+#: the columns the signal stage (quantedge.signals.logic) reads, and those the derived ones among them
+#: are computed from (spread averages, the 30 s volume per mid change).  A pipeline whose rows only
+#: feed the signals derives just these (FeatureState.allocate(rows="signals")): the other ~40
+#: divisions and square roots of a row were a third of the signal path's time.
+SIGNAL_INPUTS: tuple[str, ...] = (
+    "bid", "bid_size", "ask_size", "spread", "spread_bps", "mid", "depth_imbalance", "touch_imbalance",
+    "spread_minus_avg_10s", "spread_ratio_5s_1h", "vol_dmid_z", "cum_reloads",
+    "spread_avg_5s", "mid_rvol_bps_5s", "spread_avg_10s",
+    "volume_30s", "buy_volume_30s", "sell_volume_30s", "offex_volume_30s", "trades_30s", "mid_change_30s",
+    "mid_velocity_30s", "mid_std_30s", "mid_rvol_bps_30s", "spread_avg_30s", "refills_30s", "depletion_30s",
+    "hidden_30s", "vol_per_dmid_30s",
+    "volume_1h", "trades_1h", "mid_rvol_bps_1h", "spread_avg_1h",
+)
+#: 1 for a column of SIGNAL_INPUTS (by column), 1 for a window with such a column (by window)
+SIG_COL = np.zeros(NF, np.uint8)
+SIG_COL[[COL[n] for n in SIGNAL_INPUTS]] = 1
+SIG_WINDOW = np.array([SIG_COL[NSC + w * NWF:NSC + (w + 1) * NWF].any() for w in range(NW)], np.uint8)
+
+
 def wcol(field: int, w: int) -> int:
     """Column of window field ``field`` (WF_*) for window ``w`` (W_*)."""
     return NSC + w * NWF + field
@@ -259,14 +280,19 @@ class FeatureState:
 
     @classmethod
     def allocate(cls, n_symbols: int, n_levels: int = 10, cadence_ns: int = NS,
-                 every_event: bool = False, skip_stale: bool = True) -> FeatureState:
+                 every_event: bool = False, skip_stale: bool = True, rows: str = "all") -> FeatureState:
         """Fresh state.  n_levels: depth / multi-level OFI levels (1..10); cadence_ns: snapshot
         period in event time (0 disables sampling); every_event: group end at every event;
-        skip_stale: on depth books, the touch skips not-known levels that cross the other side."""
+        skip_stale: on depth books, the touch skips not-known levels that cross the other side;
+        rows: ``"all"`` columns in each snapshot row, or ``"signals"`` (SIGNAL_INPUTS only, the
+        other columns NaN: rows that only feed the signal stage).  F (each symbol's current
+        vector) is always complete."""
         if not 1 <= n_levels <= NL_MAX:
             raise ValueError(f"n_levels must be in 1..{NL_MAX}, got {n_levels}")
         if cadence_ns < 0:
             raise ValueError(f"cadence_ns must be >= 0, got {cadence_ns}")
+        if rows not in ("all", "signals"):
+            raise ValueError(f"rows must be 'all' or 'signals', got {rows!r}")
         fs = np.zeros((n_symbols, FS_NCOL), dtype=np.int64)
         fs[:, S_POC] = -1
         cfg = np.zeros(CFG_NCOL, dtype=np.int64)
@@ -274,6 +300,7 @@ class FeatureState:
         cfg[CFG_CADENCE] = cadence_ns
         cfg[CFG_EVERY_EVENT] = 1 if every_event else 0
         cfg[CFG_SKIP_STALE] = 1 if skip_stale else 0
+        cfg[CFG_ROWS] = ROWS_SIGNALS if rows == "signals" else ROWS_ALL
         return cls(
             F=np.full((n_symbols, NF), np.nan),
             fs=fs,

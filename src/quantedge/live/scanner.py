@@ -239,7 +239,9 @@ class ShardEngine:
         n = len(names)
         eng = cls(cfg, capacity=max(64, 1 << max(0, (n - 1).bit_length())))
         f, b = eng.pipeline.features, eng.pipeline.book
-        if not np.array_equal(arrays["f_cfg"], f.cfg):
+        old_cfg = arrays["f_cfg"]  # a snapshot from before a setting was added has its default, 0
+        old_cfg = np.concatenate([old_cfg, np.zeros(max(0, f.cfg.shape[0] - old_cfg.shape[0]), np.int64)])
+        if not np.array_equal(old_cfg, f.cfg):
             raise ValueError("snapshot was taken with other feature settings (levels/cadence)")
         if arrays["sig_state"].shape[1:] != eng.sig_state.shape[1:]:
             got, want = arrays["sig_state"].shape[1], eng.sig_state.shape[1]

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from quantedge.features.sampling import Sampler, Snapshots
 from quantedge.signals.config import SignalConfig, load_config
@@ -57,22 +58,50 @@ class SignalOutput:
         signal).  ``ts_event`` = ``ts_recv`` = the snapshot time; ``seq`` = the running row number.
         ``emit_min`` below the engine's explain threshold gives NaN explain values for rows it did
         not explain."""
-        keep = (self.trig == 1) | (self.score >= emit_min)
-        r, k = np.nonzero(keep)
-        out = np.zeros(r.shape[0], dtype=SIGNAL_DTYPE)
-        out["ts_event"] = self.ts[r]
-        out["ts_recv"] = self.ts[r]
-        out["seq"] = self.row0 + r
-        out["symbol"] = self.symbol[r]
-        out["signal"] = k + 1
-        out["triggered"] = self.trig[r, k]
-        out["score"] = self.score[r, k]
-        j = self.ex_row[r]
-        ex = np.full((r.shape[0], N_EXPLAIN), np.nan)
-        ok = j >= 0
-        ex[ok] = self.ex_val[j[ok], k[ok], :N_EXPLAIN]
-        out["explain"] = ex
-        return out
+        return records_of(self.ts, self.symbol, self.score, self.trig, self.ex_row, self.ex_val, len(self),
+                          emit_min, self.row0)
+
+
+@njit(cache=True)
+def _count_records(score, trig, n: int, emit_min: float) -> int:
+    m = 0
+    for r in range(n):
+        for k in range(score.shape[1]):
+            if trig[r, k] == 1 or score[r, k] >= emit_min:
+                m += 1
+    return m
+
+
+@njit(cache=True)
+def _fill_records(ts, sym, score, trig, ex_row, ex_val, n: int, emit_min: float, row0: int, out) -> None:
+    m = 0
+    for r in range(n):
+        for k in range(score.shape[1]):
+            if not (trig[r, k] == 1 or score[r, k] >= emit_min):
+                continue
+            o = out[m]
+            o.ts_event = ts[r]
+            o.ts_recv = ts[r]
+            o.seq = row0 + r
+            o.symbol = sym[r]
+            o.signal = k + 1
+            o.triggered = trig[r, k]
+            o.score = score[r, k]
+            j = ex_row[r]
+            for q in range(N_EXPLAIN):
+                o.explain[q] = ex_val[j, k, q] if j >= 0 else np.nan
+            m += 1
+
+
+def records_of(ts: np.ndarray, sym: np.ndarray, score: np.ndarray, trig: np.ndarray, ex_row: np.ndarray,
+               ex_val: np.ndarray, n: int, emit_min: float, row0: int) -> np.ndarray:
+    """The ``SIGNAL_DTYPE`` records of scored rows ``[0, n)`` (see :meth:`SignalOutput.records`), in one
+    compiled pass over the dense outputs (the NumPy version's masks and fancy indexing cost more than
+    the scoring on a stream of thousands of symbols)."""
+    out = np.zeros(_count_records(score, trig, n, float(emit_min)), dtype=SIGNAL_DTYPE)
+    if out.shape[0]:
+        _fill_records(ts, sym, score, trig, ex_row, ex_val, n, float(emit_min), int(row0), out)
+    return out
 
 
 def concat_outputs(outs: list[SignalOutput]) -> SignalOutput:
@@ -139,13 +168,18 @@ class SignalEngine:
     def st(self) -> np.ndarray | None:
         return self._cpu.st if self._cpu is not None else None
 
-    def _score(self, ts: np.ndarray, sym: np.ndarray, F: np.ndarray, n: int) -> SignalOutput:
+    def _score_arrays(self, ts: np.ndarray, sym: np.ndarray, F: np.ndarray, n: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """Score rows [0, n): (score, trig, ex_row, ex_val, rows skipped); on the CPU views of the
+        engine's buffers, valid until the next call."""
         if self._gpu is not None:
-            score, trig, ex_row, ex_val, bad = self._gpu.step(ts[:n], sym[:n], F[:n], self.ex_min)
-        else:
-            score, trig, ex_row, ex_val, bad = self._cpu.step(ts, sym, F, n, self.ex_min)
-            if not self.reuse:
-                score, trig, ex_row, ex_val = score.copy(), trig.copy(), ex_row.copy(), ex_val.copy()
+            return self._gpu.step(ts[:n], sym[:n], F[:n], self.ex_min)
+        return self._cpu.step(ts, sym, F, n, self.ex_min)
+
+    def _score(self, ts: np.ndarray, sym: np.ndarray, F: np.ndarray, n: int) -> SignalOutput:
+        score, trig, ex_row, ex_val, bad = self._score_arrays(ts, sym, F, n)
+        if self._gpu is None and not self.reuse:
+            score, trig, ex_row, ex_val = score.copy(), trig.copy(), ex_row.copy(), ex_val.copy()
         out = SignalOutput(ts[:n].copy(), sym[:n].astype(np.int32), score, trig, ex_row, ex_val,
                            self.rows_seen, bad)
         self.rows_seen += n
@@ -169,6 +203,21 @@ class SignalEngine:
         out = self._score(sampler.ts, sampler.symbol, sampler.F, n)
         sampler.n[0] = 0
         return out
+
+    def records_sampler(self, sampler: Sampler, emit_min: float) -> tuple[np.ndarray, int]:
+        """:meth:`step_sampler`, keeping only the records (:meth:`SignalOutput.records` with
+        ``emit_min``), straight from the engine's output buffers: (records, rows scored)."""
+        if sampler._chunks:
+            rows = take_rows(sampler)
+            ts, sym, F = rows.ts, rows.symbol, np.ascontiguousarray(rows.F, dtype=np.float64)
+            n = int(ts.shape[0])
+        else:
+            ts, sym, F, n = sampler.ts, sampler.symbol, sampler.F, int(sampler.n[0])
+        score, trig, ex_row, ex_val, _bad = self._score_arrays(ts, sym, F, n)
+        recs = records_of(ts, sym, score, trig, ex_row, ex_val, n, emit_min, self.rows_seen)
+        self.rows_seen += n
+        sampler.n[0] = 0
+        return recs, n
 
     def pin(self, sampler: Sampler) -> Sampler:
         """On the GPU path, move the sampler's row buffers to page-locked host memory, so that

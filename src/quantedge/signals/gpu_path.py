@@ -293,7 +293,7 @@ class GpuPath:
         host = dict(lv=book.lv.copy(), sd=book.sd.copy(), bk=bk, ot3=ot3, otn2=otn2, fs=features.fs.copy(),
                     rq=features.rq.copy(), pl=features.pl.copy(), vap=features.vap.copy(),
                     fz=features.fz.copy(), fcfg=features.cfg.copy(), s_ts=np.zeros(R, np.int64),
-                    s_sym=np.zeros(R, np.int32), s_F=np.zeros((R, NF)), s_n2=np.zeros(ns, np.int64),
+                    s_sym=np.zeros(R, np.int32), s_F=np.full((R, NF), np.nan), s_n2=np.zeros(ns, np.int64),
                     marked2=np.zeros(ns, np.int64), n_marked2=np.zeros(ns, np.int64),
                     st=np.asfortranarray(st) if device == "gpu" else st,
                     scfg=np.ascontiguousarray(cfg, np.float64), score=np.zeros((R, N_SIG)),

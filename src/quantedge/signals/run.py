@@ -42,7 +42,8 @@ class SignalPipeline:
             from quantedge.book.l2 import L2Book
 
             book = L2Book.allocate(n_symbols, capacity=256, tick=1)
-        fstate = FeatureState.allocate(n_symbols, n_levels=n_levels, cadence_ns=cadence_ns)
+        # the rows only feed the signals here: derive just their inputs (the rest of a row is NaN)
+        fstate = FeatureState.allocate(n_symbols, n_levels=n_levels, cadence_ns=cadence_ns, rows="signals")
         self.path = None
         if device == "gpu-path":
             from quantedge.signals import gpu
@@ -68,6 +69,24 @@ class SignalPipeline:
         self.features.step(events, on_full=lambda sm: outs.append(self.signals.step_sampler(sm)))
         outs.append(self.signals.step_sampler(self.features.sampler))
         return concat_outputs(outs)
+
+    def step_records(self, events: np.ndarray, emit_min: float) -> tuple[np.ndarray, int]:
+        """``step(events).records(emit_min)`` without the dense outputs in between (the backtest's
+        signal stage keeps only the records): (records, snapshot rows scored)."""
+        if self.path is not None:
+            out = self.path.step(events)
+            return out.records(emit_min), len(out)
+        recs: list[np.ndarray] = []
+        rows = [0]
+
+        def take(sm) -> None:
+            r, n = self.signals.records_sampler(sm, emit_min)
+            recs.append(r)
+            rows[0] += n
+
+        self.features.step(events, on_full=take)
+        take(self.features.sampler)
+        return (recs[0] if len(recs) == 1 else np.concatenate(recs)), rows[0]
 
 
 def run_catalog_day(catalog: str | Path, date: str, symbols: list[str] | None, mode: str,
