@@ -686,6 +686,12 @@ def trade_update(fs, vap, s: int, t: int, price: int, size: int, cond: int, venu
                     add_q(fs, s, Q_HIDDEN, d)
 
 
+#: (window field, running-total quantity) of the window fields that are a plain window sum
+PLAIN_SUMS = np.array([(WF_VOL, Q_VOL), (WF_BUY, Q_BUY), (WF_SELL, Q_SELL), (WF_OFFEX, Q_OFFEX),
+                       (WF_TRADES, Q_NTRD), (WF_OFI, Q_OFI), (WF_MLOFI, Q_MLOFI), (WF_REFILLS, Q_REFILL),
+                       (WF_DEPL, Q_DEPL), (WF_HIDDEN, Q_HIDDEN)], np.int64)
+
+
 @njit(cache=True, _nrt=False)
 def derive(dst, r: int, fs, rq, vap, fz, s: int, full: bool = True) -> None:
     """The feature vector of symbol s into row r of dst (F or a snapshot buffer): a pure function of
@@ -707,24 +713,14 @@ def derive(dst, r: int, fs, rq, vap, fz, s: int, full: bool = True) -> None:
             start = t0
         span = (t - start) * 1e-9
         o = oldest_slot(fs, s, w)
+        for p in range(PLAIN_SUMS.shape[0]):  # the fields that are a window sum as it is
+            col = c + PLAIN_SUMS[p, 0]
+            if full or SIG_COL[col]:
+                dst[r, col] = window_sum(fs, rq, s, w, o, PLAIN_SUMS[p, 1])
         vol = window_sum(fs, rq, s, w, o, Q_VOL)
         off = window_sum(fs, rq, s, w, o, Q_OFFEX)
-        if full or SIG_COL[c + WF_VOL]:
-            dst[r, c + WF_VOL] = vol
-        if full or SIG_COL[c + WF_BUY]:
-            dst[r, c + WF_BUY] = window_sum(fs, rq, s, w, o, Q_BUY)
-        if full or SIG_COL[c + WF_SELL]:
-            dst[r, c + WF_SELL] = window_sum(fs, rq, s, w, o, Q_SELL)
-        if full or SIG_COL[c + WF_OFFEX]:
-            dst[r, c + WF_OFFEX] = off
         if full or SIG_COL[c + WF_LIT_SHARE]:
             dst[r, c + WF_LIT_SHARE] = (vol - off) / vol if vol > 0 else NAN
-        if full or SIG_COL[c + WF_TRADES]:
-            dst[r, c + WF_TRADES] = window_sum(fs, rq, s, w, o, Q_NTRD)
-        if full or SIG_COL[c + WF_OFI]:
-            dst[r, c + WF_OFI] = window_sum(fs, rq, s, w, o, Q_OFI)
-        if full or SIG_COL[c + WF_MLOFI]:
-            dst[r, c + WF_MLOFI] = window_sum(fs, rq, s, w, o, Q_MLOFI)
         dm2 = window_sum(fs, rq, s, w, o, Q_DMID2)
         if full or SIG_COL[c + WF_DMID]:
             dst[r, c + WF_DMID] = dm2 * 0.5 * PX
@@ -755,12 +751,6 @@ def derive(dst, r: int, fs, rq, vap, fz, s: int, full: bool = True) -> None:
             tv = window_sum(fs, rq, s, w, o, Q_TVALID)
             sprt = window_spread_time(fs, rq, s, w, o)
             dst[r, c + WF_SPREAD_AVG] = sprt / tv if tv > 0 else NAN
-        if full or SIG_COL[c + WF_REFILLS]:
-            dst[r, c + WF_REFILLS] = window_sum(fs, rq, s, w, o, Q_REFILL)
-        if full or SIG_COL[c + WF_DEPL]:
-            dst[r, c + WF_DEPL] = window_sum(fs, rq, s, w, o, Q_DEPL)
-        if full or SIG_COL[c + WF_HIDDEN]:
-            dst[r, c + WF_HIDDEN] = window_sum(fs, rq, s, w, o, Q_HIDDEN)
         if full or SIG_COL[c + WF_VOL_DMID]:
             dst[r, c + WF_VOL_DMID] = vol / max(abs(dm2) / 200.0, 1.0)
     # --- book (as of the last group end that changed the book) ---

@@ -127,6 +127,18 @@ def take_rows(sampler: Sampler) -> Snapshots:
     return rows
 
 
+def sampler_rows(sampler: Sampler) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(ts, symbol, F, n): the rows sampled since the last call — the buffer itself when it did not
+    overflow, else every row collected — and the sampler emptied (the buffer keeps its contents
+    until the feature kernels write again)."""
+    if sampler._chunks:
+        rows = take_rows(sampler)
+        return rows.ts, rows.symbol, rows.F, int(rows.ts.shape[0])
+    n = int(sampler.n[0])
+    sampler.n[0] = 0
+    return sampler.ts, sampler.symbol, sampler.F, n
+
+
 class SignalEngine:
     """Signals for ``n_symbols`` symbols.  ``device``: ``"auto"`` (GPU when numba.cuda finds one,
     else CPU), ``"cpu"`` or ``"gpu"`` (an error when none is present).  Logs the path it runs on.
@@ -197,26 +209,15 @@ class SignalEngine:
     def step_sampler(self, sampler: Sampler) -> SignalOutput:
         """Score the rows a feature pipeline sampled since the last call, straight from the sampler's
         buffer (no collection copy when it did not overflow), and empty it."""
-        if sampler._chunks:
-            return self.step(take_rows(sampler))
-        n = int(sampler.n[0])
-        out = self._score(sampler.ts, sampler.symbol, sampler.F, n)
-        sampler.n[0] = 0
-        return out
+        return self._score(*sampler_rows(sampler))
 
     def records_sampler(self, sampler: Sampler, emit_min: float) -> tuple[np.ndarray, int]:
         """:meth:`step_sampler`, keeping only the records (:meth:`SignalOutput.records` with
         ``emit_min``), straight from the engine's output buffers: (records, rows scored)."""
-        if sampler._chunks:
-            rows = take_rows(sampler)
-            ts, sym, F = rows.ts, rows.symbol, np.ascontiguousarray(rows.F, dtype=np.float64)
-            n = int(ts.shape[0])
-        else:
-            ts, sym, F, n = sampler.ts, sampler.symbol, sampler.F, int(sampler.n[0])
+        ts, sym, F, n = sampler_rows(sampler)
         score, trig, ex_row, ex_val, _bad = self._score_arrays(ts, sym, F, n)
         recs = records_of(ts, sym, score, trig, ex_row, ex_val, n, emit_min, self.rows_seen)
         self.rows_seen += n
-        sampler.n[0] = 0
         return recs, n
 
     def pin(self, sampler: Sampler) -> Sampler:
