@@ -96,6 +96,23 @@ def _known_at(events, tlast, recs) -> int:
     return missing
 
 
+def stamp_known(events: np.ndarray, tlast: np.ndarray, recs: np.ndarray) -> tuple[np.ndarray, int]:
+    """Records of the rows ``events`` produced, stamped with the time they became known
+    (:func:`_known_at`) and put in receive-time order; a record no event of the batch resolves
+    (none of its symbol at or after the boundary) gets the batch's last receive time, never before
+    its boundary.  Returns the records and how many were unresolved.  The backtest's
+    :class:`SignalStage` and the dashboard's detector stage both stamp through here, so a record is
+    known at the same instant in either."""
+    missing = _known_at(events, tlast, recs)  # also keeps the symbols' clocks in step
+    if recs.shape[0] == 0:
+        return recs, 0
+    if missing:
+        last = int(events["ts_recv"][-1])
+        lost = recs["ts_recv"] < 0
+        recs["ts_recv"][lost] = np.maximum(last, recs["ts_event"][lost])
+    return recs[np.lexsort((recs["seq"], recs["ts_recv"]))], missing
+
+
 class SignalStage:
     """Books -> features -> signals for ``n_symbols`` symbols, stepped with the replay's batches.
 
@@ -135,14 +152,9 @@ class SignalStage:
         recs, rows = self.pipe.step_records(events, self.emit_min)
         self.events += int(events.shape[0])
         self.snapshots += rows
-        missing = _known_at(events, self._tlast, recs)  # also keeps the symbols' clocks in step
+        recs, missing = stamp_known(events, self._tlast, recs)
+        self.unresolved += missing
         if recs.shape[0]:
-            if missing:
-                self.unresolved += missing
-                last = int(events["ts_recv"][-1])
-                lost = recs["ts_recv"] < 0
-                recs["ts_recv"][lost] = np.maximum(last, recs["ts_event"][lost])
-            recs = recs[np.lexsort((recs["seq"], recs["ts_recv"]))]
             self._recs.append(recs)
         return recs
 

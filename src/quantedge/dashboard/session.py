@@ -104,32 +104,16 @@ class DetectorStage:
         from quantedge.signals.engine import SignalEngine
 
         self.engine = SignalEngine(n_symbols, self.config, device=self.device)
+        self._tlast = np.full(n_symbols, np.iinfo(np.int64).min, np.int64)  # per-symbol event clocks
 
     def step(self, batch: np.ndarray, rows: Snapshots) -> np.ndarray:
-        if len(rows) == 0 or self.engine is None:
+        from quantedge.backtest.pipeline import stamp_known
+
+        if self.engine is None:
             return np.zeros(0, SIGNAL_DTYPE)
-        rec = self.engine.step(rows).records(self.engine.emit_min)
-        if rec.shape[0]:
-            rec["ts_recv"] = _known_at(batch, rec["symbol"], rec["ts_event"])
-            rec = np.sort(rec, order=("ts_recv", "seq"), kind="stable")
-        return rec
-
-
-def _known_at(batch: np.ndarray, sym: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """For each (symbol, boundary time): ts_recv of the symbol's first event in the batch at or
-    after the boundary (event time), else the batch's last receive time."""
-    out = np.full(sym.shape[0], int(batch["ts_recv"][-1]), np.int64)
-    bs = batch["symbol"]
-    for s in np.unique(sym):
-        m = np.flatnonzero(bs == s)
-        if m.shape[0] == 0:
-            continue
-        te = np.maximum.accumulate(batch["ts_event"][m])
-        rows = np.flatnonzero(sym == s)
-        k = np.searchsorted(te, t[rows], side="left")
-        ok = k < m.shape[0]
-        out[rows[ok]] = batch["ts_recv"][m[k[ok]]]
-    return out
+        rec = (self.engine.step(rows).records(self.engine.emit_min) if len(rows)
+               else np.zeros(0, SIGNAL_DTYPE))
+        return stamp_known(batch, self._tlast, rec)[0]  # every batch: the clocks stay in step
 
 
 def _fmt_et(ns: int) -> str:
