@@ -18,6 +18,7 @@ import yaml
 from quantedge.backtest.bars import parse_interval
 from quantedge.backtest.engine import EngineConfig
 from quantedge.backtest.fees import FeeSchedule
+from quantedge.backtest.fields import config_number
 from quantedge.backtest.latency import latency_from_config
 from quantedge.backtest.risk import RiskLimits
 from quantedge.backtest.venue import ExecutionConfig
@@ -52,6 +53,9 @@ class BacktestConfig:
     base_dir: Path = field(default_factory=Path.cwd)
     #: ``{config: yaml}`` (run the signal pipeline on the replay) or ``{path: parquet}`` (precomputed)
     signals: dict | None = None
+    #: what :func:`load_events` read from a raw file (rows read / used / quarantined and why); the
+    #: run's metrics carry it so a dropped bad row is never silent
+    data_report: dict | None = None
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> BacktestConfig:
@@ -60,6 +64,8 @@ class BacktestConfig:
             raw = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as e:
             raise ValueError(f"{path}: cannot read backtest config: {e}") from e
+        except ValueError as e:  # a value YAML reads as a date but is none (2021-13-01)
+            raise ValueError(f"{path}: cannot read backtest config: {e} (dates are YYYY-MM-DD)") from e
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: expected a mapping at the top level")
         for k, v in (overrides or {}).items():
@@ -86,13 +92,25 @@ class BacktestConfig:
                                  f"known: {sorted(DOWNLOAD_KEYS)}")
             if not data.get("symbols") or not data.get("date"):
                 raise ValueError(f"{where}: data.download needs data.symbols and data.date (what to fetch)")
+        if data.get("date") is not None:
+            try:
+                data["date"] = dt.date.fromisoformat(str(data["date"])).isoformat()
+            except ValueError:
+                raise ValueError(f"{where}: data.date: expected a date YYYY-MM-DD, "
+                                 f"got {data['date']!r}") from None
+        if "batch_rows" in data:
+            data["batch_rows"] = int(_number(data["batch_rows"], "data.batch_rows", where, positive=True))
+        if data["source"] != "catalog" and not data.get("path"):
+            raise ValueError(f"{where}: data.path is required for source {data['source']}")
         st = raw.get("strategy") or {}
         if "name" not in st:
             raise ValueError(f"{where}: strategy.name is required")
+        cash = _number(raw.get("cash", 100_000.0), "cash", where, positive=True)
+        feed_us = _number(raw.get("feed_latency_us", 0), "feed_latency_us", where)
         try:
             eng = EngineConfig(
-                cash=float(raw.get("cash", 100_000.0)),
-                feed_latency_ns=int(float(raw.get("feed_latency_us", 0)) * 1000),
+                cash=cash,
+                feed_latency_ns=int(feed_us * 1000),
                 order_latency=latency_from_config(raw.get("order_latency")),
                 execution=ExecutionConfig.from_dict(raw.get("execution")),
                 fees=FeeSchedule.from_dict(raw.get("fees")),
@@ -119,6 +137,13 @@ class BacktestConfig:
     def resolve(self, p: str) -> Path:
         q = Path(p)
         return q if q.is_absolute() or q.exists() else (self.base_dir / q)
+
+
+def _number(v: object, key: str, where: str, positive: bool = False) -> float:
+    try:
+        return config_number(v, key, positive)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
 
 
 def _check_signals(sig: object, where: str) -> dict:
@@ -171,7 +196,10 @@ def load_events(cfg: BacktestConfig) -> tuple[list[str], Iterator[np.ndarray], i
     if src == "catalog":
         from quantedge.catalog.store import Catalog
 
-        cat = Catalog(cfg.resolve(d.get("catalog", "catalog")))
+        root = cfg.resolve(d.get("catalog", "catalog"))
+        if not root.is_dir() and d.get("download") is None:
+            raise ValueError(f"data.catalog: {root}: no such catalog (import data first: quantedge import …)")
+        cat = Catalog(root)
         date = d.get("date")
         if d.get("download") is not None:
             ensure_days(cat, d["symbols"], str(date), d["download"])
@@ -179,6 +207,8 @@ def load_events(cfg: BacktestConfig) -> tuple[list[str], Iterator[np.ndarray], i
         return cat.symbols.names(), stream, 0
     names = NameTable()
     path = cfg.resolve(str(d["path"]))
+    if not path.exists():
+        raise ValueError(f"data.path: {path}: no such file")
     if src == "iqfeed_ticks":
         from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks
 
@@ -189,9 +219,19 @@ def load_events(cfg: BacktestConfig) -> tuple[list[str], Iterator[np.ndarray], i
         ev_, rep = read_lobster(path, names)
     if rep.rows_read == 0:
         raise ValueError(f"{path}: no rows read ({'; '.join(rep.notes) or 'empty or unreadable'})")
+    cfg.data_report = {
+        "source": str(path), "rows_read": rep.rows_read, "rows_used": rep.rows_imported,
+        "rows_quarantined": rep.rows_quarantined, "reasons": dict(rep.reasons),
+        "first_problems": [p.message() for p in rep.problems[:5]],
+    }
     if d.get("date"):
         t0 = et_midnight_ns(dt.date.fromisoformat(str(d["date"])))
         ev_ = ev_[(ev_["ts_recv"] >= t0) & (ev_["ts_recv"] < t0 + 86_400 * 10**9)]
+        if ev_.size == 0:
+            raise ValueError(f"data.date: {path} has no events on {d['date']}")
+    if ev_.size == 0:
+        raise ValueError(f"{path}: no events to replay ({rep.rows_quarantined:,} of {rep.rows_read:,} rows "
+                         "quarantined)")
     batches = (ev_[i : i + batch_rows] for i in range(0, ev_.size, batch_rows))
     return names.names(), batches, int(ev_.size)
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from quantedge.backtest.fields import typed_fields
+
 
 @dataclass(frozen=True)
 class Tier:
@@ -20,6 +22,14 @@ class Tier:
 
     min_monthly_shares: int
     per_share: float
+
+
+@dataclass
+class _TierFields:
+    """The types of a tier's keys (for :func:`typed_fields`)."""
+
+    min_monthly_shares: int = 0
+    per_share: float = 0.0
 
 
 @dataclass
@@ -38,13 +48,17 @@ class FeeSchedule:
     @classmethod
     def from_dict(cls, d: dict) -> FeeSchedule:
         d = dict(d or {})
-        tiers = [Tier(int(t["min_monthly_shares"]), float(t["per_share"])) for t in d.pop("tiers", [])]
+        tiers = []
+        for i, t in enumerate(d.pop("tiers", None) or []):
+            if not isinstance(t, dict) or set(t) != {"min_monthly_shares", "per_share"}:
+                raise ValueError(f"fees.tiers[{i}]: expected {{min_monthly_shares: N, per_share: $}}, "
+                                 f"got {t!r}")
+            t = typed_fields(_TierFields, t, f"fees.tiers[{i}]")
+            tiers.append(Tier(t["min_monthly_shares"], t["per_share"]))
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"fees: unknown field(s) {sorted(unknown)}")
-        return cls(
-            tiers=sorted(tiers, key=lambda t: t.min_monthly_shares), **{k: float(v) for k, v in d.items()}
-        )
+        return cls(tiers=sorted(tiers, key=lambda t: t.min_monthly_shares), **typed_fields(cls, d, "fees"))
 
     def rate(self, monthly_shares: int) -> float:
         """Per-share commission rate for the month's volume so far (tiers by shares traded)."""

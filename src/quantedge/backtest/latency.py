@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from quantedge.backtest.fields import config_number
+
 
 @dataclass
 class ConstantLatency:
@@ -34,20 +36,37 @@ class EmpiricalLatency:
 
 
 def latency_from_config(d: dict | int | None) -> ConstantLatency | EmpiricalLatency:
-    """``{"constant_us": 250}``, ``{"empirical_us": [..]}`` / ``{"empirical_file": path}`` or ns int."""
+    """``{"constant_us": 250}``, ``{"empirical_us": [..]}`` / ``{"empirical_file": path}`` or ns int.
+    Errors name the ``order_latency`` key (latency is never negative: an order cannot arrive before
+    it was sent)."""
     if d is None:
         return ConstantLatency(0)
-    if isinstance(d, int | float):
-        return ConstantLatency(int(d))
+    if isinstance(d, int | float) and not isinstance(d, bool):
+        return ConstantLatency(int(config_number(d, "order_latency")))
+    if not isinstance(d, dict):
+        raise ValueError(f"order_latency: expected a mapping like {{constant_us: 500}}, got {d!r}")
     if "constant_us" in d:
-        return ConstantLatency(int(float(d["constant_us"]) * 1000))
+        return ConstantLatency(int(config_number(d["constant_us"], "order_latency.constant_us") * 1000))
     if "constant_ns" in d:
-        return ConstantLatency(int(d["constant_ns"]))
+        return ConstantLatency(int(config_number(d["constant_ns"], "order_latency.constant_ns")))
     if "empirical_us" in d:
-        return EmpiricalLatency(
-            (np.asarray(d["empirical_us"], dtype=np.float64) * 1000).astype(np.int64), int(d.get("seed", 0))
-        )
+        try:
+            us = np.asarray(d["empirical_us"], dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise ValueError("order_latency.empirical_us: expected a list of numbers, "
+                             f"got {d['empirical_us']!r}") from None
+        if us.size == 0 or not np.isfinite(us).all() or (us < 0).any():
+            raise ValueError("order_latency.empirical_us: needs at least one sample, all finite and >= 0")
+        return EmpiricalLatency((us * 1000).astype(np.int64), int(d.get("seed", 0)))
     if "empirical_file" in d:
-        vals = np.loadtxt(d["empirical_file"], dtype=np.float64, ndmin=1)
+        try:
+            vals = np.loadtxt(d["empirical_file"], dtype=np.float64, ndmin=1)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"order_latency.empirical_file: {d['empirical_file']}: {e}") from None
+        if vals.size == 0 or not np.isfinite(vals).all() or (vals < 0).any():
+            raise ValueError(f"order_latency.empirical_file: {d['empirical_file']}: needs at least one "
+                             "sample (microseconds, one per line), all finite and >= 0")
         return EmpiricalLatency((vals * 1000).astype(np.int64), int(d.get("seed", 0)))
-    raise ValueError(f"latency: expected constant_us, constant_ns, empirical_us or empirical_file, got {d}")
+    raise ValueError("order_latency: expected constant_us, constant_ns, empirical_us or empirical_file, "
+                     f"got {d}")
+

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from quantedge.backtest.fields import typed_fields
 from quantedge.backtest.portfolio import Portfolio
 
 
@@ -28,7 +29,7 @@ class RiskLimits:
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"risk: unknown field(s) {sorted(unknown)}")
-        return cls(**d)
+        return cls(**typed_fields(cls, d, "risk"))
 
 
 class RiskManager:

@@ -63,14 +63,23 @@ def run_backtest(
     else:
         eng = _engine(cfg, strat, names)
         eng.run(batches, progress=tick)
-    return finish_run(eng, cfg.strategy, strat, cfg.return_step_ns, out, report, sig_info)
+    if eng.events_seen == 0:  # a catalog without the asked symbols / day: nothing was tested
+        d = cfg.data
+        raise ValueError(f"no events to replay: catalog {cfg.resolve(d.get('catalog', 'catalog'))} has none "
+                         f"for symbols {d.get('symbols') or 'all'} on {d.get('date') or 'any day'}")
+    return finish_run(eng, cfg.strategy, strat, cfg.return_step_ns, out, report, sig_info,
+                      data=cfg.data_report)
 
 
 def finish_run(
-    eng: Engine, name: str, strat, step_ns: int, out: Path, report: bool = True, signals: dict | None = None
+    eng: Engine, name: str, strat, step_ns: int, out: Path, report: bool = True, signals: dict | None = None,
+    data: dict | None = None,
 ) -> dict:
-    """Metrics of a finished engine run, written with every output file (and the reports)."""
+    """Metrics of a finished engine run, written with every output file (and the reports);
+    ``data``: what was read from a raw data file (rows read / used / quarantined)."""
     m = summarize(eng, step_ns)
+    if data is not None:
+        m["data"] = data
     m["strategy"] = {"name": name, "params": strat.p.__dict__}
     m["lookahead_guard"] = lookahead_report(eng)
     m["risk_rejections"] = eng.risk.rejections

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from quantedge.backtest import venue_nb as nb
+from quantedge.backtest.fields import typed_fields
 from quantedge.backtest.marks_nb import new_marks
 from quantedge.backtest.orders import (
     FL_LIQ,
@@ -94,7 +95,7 @@ class ExecutionConfig:
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"execution: unknown field(s) {sorted(unknown)}")
-        cfg = cls(**d)
+        cfg = cls(**typed_fields(cls, d, "execution"))
         if q is not None:
             cfg.queue = QueueModel(**q) if isinstance(q, dict) else QueueModel(str(q))
         if cfg.book not in BOOK_MODES:

@@ -94,6 +94,12 @@ def import_paths(cat: Catalog, fmt: str, paths: Iterable[str | Path],
         "databento": ("*.csv",),
     }.get(fmt, ("*",))
     reports: list[ImportReport] = []
+    paths = [Path(p) for p in paths]
+    for d in paths:  # a folder with nothing to import says so (not an empty summary)
+        if d.is_dir() and not _expand([d], patterns):
+            rep = ImportReport(source=str(d), fmt=fmt)
+            rep.notes.append(f"no files named like {' or '.join(patterns)} in this folder")
+            reports.append(rep)
     for path in _expand(paths, patterns):
         try:
             if not path.exists():
@@ -103,6 +109,11 @@ def import_paths(cat: Catalog, fmt: str, paths: Iterable[str | Path],
             rep = ImportReport(source=str(path), fmt=fmt)
             rep.notes.append(f"could not read {path}: {exc}")
             rep.problems.append(Problem(str(path), 0, "", "unreadable_source", str(exc)))
+            got = [rep]
+        if not got:  # e.g. a LOBSTER import of a file whose name is no LOBSTER message file
+            rep = ImportReport(source=str(path), fmt=fmt)
+            rep.notes.append(f"skipped, not a {fmt} source by its name "
+                             f"(expected {' or '.join(patterns)})")
             got = [rep]
         for rep in got:
             cat.record_import(rep.to_dict())

@@ -96,6 +96,11 @@ def register(app: typer.Typer) -> None:
         Console().print(t)
         for name, p in m["outputs"].items():
             typer.echo(f"{name}: {p}")
+        dr = m.get("data")
+        if dr and dr["rows_quarantined"]:
+            why = ", ".join(f"{k}={v:,}" for k, v in dr["reasons"].items())
+            console.print(f"[yellow]{dr['source']}: {dr['rows_quarantined']:,} of {dr['rows_read']:,} rows "
+                          f"skipped as malformed ({why}); first: {dr['first_problems'][0]}[/yellow]")
         for s in m.get("reports_skipped", []):
             console.print(f"[yellow]skipped {s}[/yellow]")
 
@@ -119,7 +124,8 @@ def register(app: typer.Typer) -> None:
             str, typer.Option(help="Metric to rank by (sharpe, sortino, total_return, ...).")
         ] = "sharpe",
         output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("out/sweep"),
-        workers: Annotated[int | None, typer.Option(help="Worker processes (default: up to 2).")] = None,
+        workers: Annotated[int | None,
+                           typer.Option(min=1, help="Worker processes (default: up to 2).")] = None,
     ) -> None:
         """Run a backtest per grid point, rank them, and report the best trial's deflated Sharpe."""
         from quantedge.backtest.sweep import SweepError, grid_points, parse_grid, run_sweep

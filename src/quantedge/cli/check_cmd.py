@@ -18,20 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from quantedge.catalog.integrity import CheckConfig, CheckResult, check_events, render_table
+from quantedge.cli.args import parse_date
 
 DEFAULT_CATALOG = Path(os.environ.get("QUANTEDGE_CATALOG", "catalog"))
-
-
-def _parse_date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    s = value.strip()
-    try:
-        if len(s) == 8 and s.isdigit():
-            return dt.date(int(s[:4]), int(s[4:6]), int(s[6:]))
-        return dt.date.fromisoformat(s)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
 
 
 def _split_symbols(symbols: list[str] | None) -> list[str] | None:
@@ -146,8 +135,8 @@ def register(app: typer.Typer) -> None:
         non-zero only when nothing usable was checked.
         """
         con = Console()
-        d0 = _parse_date(start, "--start")
-        d1 = _parse_date(end, "--end")
+        d0 = parse_date(start, "--start")
+        d1 = parse_date(end, "--end")
         if d0 and d1 and d1 < d0:
             raise typer.BadParameter(f"--end {d1} is before --start {d0}", param_hint="--end")
         for name, val in (("--gap-seconds", gap_seconds), ("--outside-pct", outside_pct),

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from quantedge.cli.args import existing_catalog, output_dir, parse_date
+
 app = typer.Typer(
     name="quantedge",
     help="QuantEdge: market-microstructure research and trading for US equities.",
@@ -111,10 +113,9 @@ def catalog_ls(
     """List catalog partitions (kind, date, symbol) with row counts and sizes."""
     from quantedge.catalog.store import Catalog
 
-    if not catalog.exists():
-        console.print(f"[red]no catalog at {catalog}[/] (import data first: quantedge import …)")
-        raise typer.Exit(1)
-    rows = Catalog(catalog).ls(symbols=symbol, kinds=kind, start=start, end=end)
+    existing_catalog(catalog)
+    rows = Catalog(catalog).ls(symbols=symbol, kinds=kind, start=parse_date(start, "--start"),
+                               end=parse_date(end, "--end"))
     t = Table(title=f"Catalog {catalog}")
     for col in ("date", "symbol", "kind", "parts", "rows", "bytes"):
         t.add_column(col, justify="right" if col in ("parts", "rows", "bytes") else "left")
@@ -129,14 +130,15 @@ def catalog_show(
     symbol: Annotated[str, typer.Argument(help="Symbol.")],
     date: Annotated[str, typer.Argument(help="Date YYYY-MM-DD.")],
     catalog: CatalogOpt = DEFAULT_CATALOG,
-    head: Annotated[int, typer.Option(help="How many events to print.")] = 20,
+    head: Annotated[int, typer.Option(min=0, help="How many events to print.")] = 20,
 ) -> None:
     """Print the first events of one symbol-day in merge order."""
     from quantedge.catalog.store import Catalog
     from quantedge.events import ACTION_NAMES, KIND_NAMES, condition_names
     from quantedge.timeutil import format_et
 
-    ev = Catalog(catalog).read(symbol, date)
+    day = parse_date(date, "DATE")
+    ev = Catalog(existing_catalog(catalog)).read(symbol, day)
     if ev.shape[0] == 0:
         console.print(f"[red]no events for {symbol} on {date}[/]")
         raise typer.Exit(1)
@@ -165,8 +167,10 @@ def export_cmd(
     from quantedge.catalog.merge import concat_events
     from quantedge.catalog.store import Catalog
 
-    cat = Catalog(catalog)
-    parts = [cat.read(s, date) for s in symbol]
+    day = parse_date(date, "--date")
+    output_dir(out, "--out")
+    cat = Catalog(existing_catalog(catalog))
+    parts = [cat.read(s, day) for s in symbol]
     events = concat_events([p for p in parts if p.shape[0]]) if any(p.shape[0] for p in parts) else None
     if events is None:
         console.print(f"[red]no events for {', '.join(symbol)} on {date}[/]")
@@ -277,5 +281,20 @@ def _register_stage_commands() -> None:
 
 _register_stage_commands()
 
+
+def main() -> None:
+    """The ``quantedge`` command.  Errors the commands foresee are reported by them (naming the file,
+    line, key or option); anything else still ends in one clear line and exit code 1, not a Python
+    traceback (set ``QUANTEDGE_DEBUG=1`` for the traceback when reporting a bug)."""
+    try:
+        app()
+    except Exception as e:  # noqa: BLE001 - the last line of defence of a command-line tool
+        if os.environ.get("QUANTEDGE_DEBUG"):
+            raise
+        console.print(f"[red]quantedge: {type(e).__name__}: {e}[/red]\n"
+                      "(an unexpected error; QUANTEDGE_DEBUG=1 shows where it happened)")
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

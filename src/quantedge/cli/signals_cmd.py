@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from quantedge.cli.args import existing_catalog, output_file, parse_date
+
 console = Console()
 DEFAULT_CATALOG = Path(os.environ.get("QUANTEDGE_CATALOG", "catalog"))
 SHARED = Path(os.environ.get("QUANTEDGE_SHARED_DATA",
@@ -47,15 +49,18 @@ def register(app: typer.Typer) -> None:
 
         cfg = _config(config)
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-        if not catalog.exists():
-            console.print(f"[red]no catalog at {catalog}[/]")
-            raise typer.Exit(1)
+        day = parse_date(date, "DATE").isoformat()
+        output_file(out, "--out")
+        existing_catalog(catalog)
         t0 = time.perf_counter()
         try:
-            recs, names, n_events = run_catalog_day(catalog, date, symbol, mode, cfg, device,
+            recs, names, n_events = run_catalog_day(catalog, day, symbol, mode, cfg, device,
                                                     emit_min=0.0 if all_rows else None)
         except ValueError as e:
             console.print(f"[red]{e}[/]")
+            raise typer.Exit(2) from None
+        except RuntimeError as e:  # an explicit GPU device on a machine without one
+            console.print(f"[red]--device {device}: {e}[/]")
             raise typer.Exit(2) from None
         write_signals(recs, names, out)
         n_trig = int(recs["triggered"].sum()) if recs.shape[0] else 0
@@ -67,12 +72,12 @@ def register(app: typer.Typer) -> None:
         symbols: Annotated[int, typer.Option(help="Simulated symbols.")] = 50,
         days: Annotated[int, typer.Option(help="Days per symbol (symbol-days = symbols x days).")] = 4,
         seed: Annotated[int, typer.Option(help="Evaluation seed (thresholds were calibrated on 101).")] = 7,
-        penny_share: Annotated[float, typer.Option(help="Share of penny stocks.")] = 0.8,
+        penny_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of penny stocks.")] = 0.8,
         config: Annotated[Path | None, typer.Option(help="Signal parameter YAML.")] = None,
         data: Annotated[Path, typer.Option(help="Real data folder for false alarms.")] = SHARED,
         no_real: Annotated[bool, typer.Option("--no-real", help="Skip the real days.")] = False,
         out: Annotated[Path, typer.Option(help="Folder for the .md and .png.")] = Path("out/signals"),
-        workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+        workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
     ) -> None:
         """Precision, recall and lead time per signal on simulated days; false alarms on real days."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -113,12 +118,12 @@ def register(app: typer.Typer) -> None:
         symbols: Annotated[int, typer.Option(help="Simulated symbols.")] = 40,
         days: Annotated[int, typer.Option(help="Days per symbol.")] = 3,
         seed: Annotated[int, typer.Option(help="Calibration seed (not the evaluation seed).")] = 101,
-        penny_share: Annotated[float, typer.Option(help="Share of penny stocks.")] = 0.8,
+        penny_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of penny stocks.")] = 0.8,
         config: Annotated[Path | None, typer.Option(help="Starting parameter YAML.")] = None,
         rounds: Annotated[int, typer.Option(help="Coordinate-search rounds.")] = 2,
         out: Annotated[Path, typer.Option(help="Folder for calibrated.yaml and calibration.md.")] = Path(
             "out/calibration"),
-        workers: Annotated[int, typer.Option(help="Worker processes for the simulation.")] = 2,
+        workers: Annotated[int, typer.Option(min=1, help="Worker processes for the simulation.")] = 2,
     ) -> None:
         """Coordinate search of one signal's parameters on simulated days: maximise min(precision, recall)."""
         from quantedge.signals import calibrate as C

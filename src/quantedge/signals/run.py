@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from quantedge import events as ev
 from quantedge.features.pipeline import FeaturePipeline
 from quantedge.features.state import FeatureState
 from quantedge.signals.config import SignalConfig
@@ -38,10 +39,16 @@ class SignalPipeline:
     def __init__(self, n_symbols: int, mode: str = "l2", config: SignalConfig | None = None,
                  device: str = "auto", cadence_ns: int = CADENCE_NS, book=None, n_levels: int = 10,
                  path_device: str = "gpu") -> None:
+        if device not in ("auto", "cpu", "gpu", "gpu-path"):
+            raise ValueError(f"device must be auto, cpu, gpu or gpu-path, got {device!r}")
         if mode == "l2" and book is None:
             from quantedge.book.l2 import L2Book
 
             book = L2Book.allocate(n_symbols, capacity=256, tick=1)
+        elif mode == "l3" and book is None:
+            from quantedge.book.l3 import L3Book
+
+            book = L3Book.allocate(n_symbols, capacity=256, tick=1, max_orders=1 << 18)
         # the rows only feed the signals here: derive just their inputs (the rest of a row is NaN)
         fstate = FeatureState.allocate(n_symbols, n_levels=n_levels, cadence_ns=cadence_ns, rows="signals")
         self.path = None
@@ -108,6 +115,11 @@ def run_catalog_day(catalog: str | Path, date: str, symbols: list[str] | None, m
         evs.append(e)
     events = np.concatenate(evs)
     events = events[np.lexsort((events["kind"], events["seq"], events["symbol"], events["ts_recv"]))]
+    need = {"l3": (ev.KIND_ORDER, "market-by-order (L3)"), "l2": (ev.KIND_DEPTH, "depth (L2)")}.get(mode)
+    if need is not None and not (events["kind"] == need[0]).any():
+        raise ValueError(f"--mode {mode} builds books from {need[1]} events and {date} has none for "
+                         f"{', '.join(names)}: choose the mode of the data (nbbo for quotes and trades, "
+                         "l2 for depth, l3 for orders)")
     pipe = SignalPipeline(len(names), mode, config, device)
     em = pipe.signals.emit_min if emit_min is None else emit_min
     recs = []

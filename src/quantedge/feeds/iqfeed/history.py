@@ -62,6 +62,7 @@ ST_EMPTY = 5
 ST_BAD_HEX = 6
 ST_BAD_CHAR = 7
 ST_RANGE = 8
+ST_NEGATIVE = 9  # a well-formed number with a minus sign where prices and sizes are unsigned
 
 STATUS_REASONS = {
     ST_COLUMNS: "wrong_column_count",
@@ -70,10 +71,28 @@ STATUS_REASONS = {
     ST_BAD_HEX: "bad_conditions",
     ST_BAD_CHAR: "bad_code",
     ST_RANGE: "out_of_range",
+    ST_NEGATIVE: "negative",
 }
 
 _MAXF = 64
 _UNKNOWN_BIT = np.int64(COND_UNKNOWN_CODE)
+
+
+@njit(cache=True)
+def _is_negative_number(buf, a, b):
+    """``-`` then digits with at most one ``.`` (a number, but signed where none may be)."""
+    if b - a < 2 or buf[a] != 45:
+        return False
+    nd = 0
+    dots = 0
+    for i in range(a + 1, b):
+        if 48 <= buf[i] <= 57:
+            nd += 1
+        elif buf[i] == 46:
+            dots += 1
+        else:
+            return False
+    return nd > 0 and dots <= 1
 
 
 @njit(cache=True)
@@ -204,6 +223,9 @@ def scan_lines(buf, types, alt_ncols, lookup_prefix, code_bits):  # noqa: C901 -
                         err = ST_EMPTY
                         break
                     continue
+                if _is_negative_number(buf, a, b):
+                    err = ST_NEGATIVE
+                    break
                 ip = np.int64(0)
                 nd = 0
                 i = a
@@ -240,6 +262,9 @@ def scan_lines(buf, types, alt_ncols, lookup_prefix, code_bits):  # noqa: C901 -
                         err = ST_EMPTY
                         break
                     continue
+                if _is_negative_number(buf, a, b):
+                    err = ST_NEGATIVE
+                    break
                 if b - a > 18:
                     ok = True
                     for i in range(a, b):

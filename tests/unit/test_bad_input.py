@@ -1,0 +1,172 @@
+"""Bad input to the backtest config and the commands: a clear error naming the key, option, file or
+line, exit code 2 for usage errors, never a traceback, and no silent loss of rows.
+
+The data is the bundled real NEPT 2021-03-01 IQFeed excerpt (with a few of its lines broken)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from quantedge.backtest.config import BacktestConfig
+from quantedge.backtest.pipeline import IQFEED_SAMPLE
+from quantedge.backtest.runner import run_backtest
+from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks
+from quantedge.catalog.symbols import NameTable
+from quantedge.cli import main as cli_main
+from quantedge.cli.main import app
+
+runner = CliRunner()
+SMA = {"data": {"source": "iqfeed_ticks", "path": str(IQFEED_SAMPLE)},
+       "strategy": {"name": "sma_cross", "params": {"fast": 3, "slow": 10, "interval": "1min"}}}
+
+
+def _text(out: str) -> str:
+    """A command's output with Rich's box drawing and line wrapping undone."""
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", out).split())
+
+
+def _cfg(tmp_path: Path, **top) -> Path:
+    raw = {**SMA, **top, "output": str(tmp_path / "out")}
+    p = tmp_path / "bt.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    return p
+
+
+@pytest.mark.parametrize(("top", "named"), [
+    ({"cash": -5000}, "cash: expected a number > 0, got -5000"),
+    ({"cash": "lots"}, "cash: expected a number > 0, got 'lots'"),
+    ({"cash": 0}, "cash: expected a number > 0"),
+    ({"feed_latency_us": -1}, "feed_latency_us: expected a number >= 0"),
+    ({"order_latency": {"constant_us": -500}}, "order_latency.constant_us: expected a number >= 0"),
+    ({"order_latency": {"empirical_us": [100, -3]}}, "order_latency.empirical_us"),
+    ({"order_latency": "fast"}, "order_latency: expected a mapping"),
+    ({"risk": {"max_position": "abc"}}, "risk.max_position: expected a whole number, got 'abc'"),
+    ({"risk": {"max_position": 10.5}}, "risk.max_position: expected a whole number"),
+    ({"risk": {"max_daily_loss": -100}}, "risk.max_daily_loss: must be >= 0"),
+    ({"fees": {"per_share": -1}}, "fees.per_share: must be >= 0"),
+    ({"fees": {"tiers": [{"min_monthly_shares": "x", "per_share": 0.001}]}},
+     "fees.tiers[0].min_monthly_shares: expected a whole number"),
+    ({"fees": {"tiers": [{"per_share": 0.001}]}}, "fees.tiers[0]: expected {min_monthly_shares"),
+    ({"execution": {"book": "pseudo", "unknown_touch_size": True}},
+     "execution.unknown_touch_size: expected a whole number, got True"),
+    ({"data": {**SMA["data"], "date": "2021-02-30"}}, "data.date: expected a date YYYY-MM-DD"),
+    ({"data": {**SMA["data"], "batch_rows": 0}}, "data.batch_rows: expected a number > 0"),
+    ({"data": {"source": "iqfeed_ticks"}}, "data.path is required"),
+])
+def test_config_values_are_checked_and_named(tmp_path: Path, top: dict, named: str) -> None:
+    with pytest.raises(ValueError) as e:
+        BacktestConfig.load(_cfg(tmp_path, **top))
+    assert named in str(e.value) and str(tmp_path / "bt.yaml") in str(e.value)
+
+
+def test_a_yaml_date_that_is_no_date_names_the_file(tmp_path: Path) -> None:
+    p = _cfg(tmp_path)  # YAML itself reads an unquoted 2021-13-01 as a date, and fails
+    p.write_text(p.read_text().replace("source: iqfeed_ticks", "source: iqfeed_ticks\n  date: 2021-13-01"))
+    with pytest.raises(ValueError, match=r"bt\.yaml: cannot read backtest config: .*YYYY-MM-DD"):
+        BacktestConfig.load(p)
+
+
+def test_data_that_is_not_there_is_an_error_not_an_empty_run(tmp_path: Path) -> None:
+    cfg = BacktestConfig.load(_cfg(tmp_path))
+    missing = replace(cfg, data={**cfg.data, "path": str(tmp_path / "nope.csv")})
+    with pytest.raises(ValueError, match=r"data\.path: .*nope\.csv: no such file"):
+        run_backtest(missing, report=False)
+    no_day = replace(cfg, data={**cfg.data, "date": "2021-03-05"})
+    with pytest.raises(ValueError, match=r"data\.date: .* has no events on 2021-03-05"):
+        run_backtest(no_day, report=False)
+    no_cat = replace(cfg, data={"source": "catalog", "catalog": str(tmp_path / "nocat"),
+                                "date": "2021-03-01"})
+    with pytest.raises(ValueError, match=r"data\.catalog: .*nocat: no such catalog"):
+        run_backtest(no_cat, report=False)
+    (tmp_path / "empty_cat").mkdir()
+    empty = replace(cfg, data={"source": "catalog", "catalog": str(tmp_path / "empty_cat"),
+                               "date": "2021-03-01", "symbols": ["NEPT"]})
+    with pytest.raises(ValueError, match=r"no events to replay: catalog .*empty_cat has none for symbols "
+                                         r"\['NEPT'\] on 2021-03-01"):
+        run_backtest(empty, report=False)
+
+
+def _broken_sample(tmp_path: Path) -> tuple[Path, int]:
+    """The real excerpt with three lines broken: a negative size, a letter in a price, a cut line."""
+    lines = IQFEED_SAMPLE.read_bytes().split(b"\n")
+    for i, field, value in ((10, 2, b"-50"), (20, 1, b"1.6x5")):  # last_size, last
+        f = lines[i].split(b",")
+        f[field] = value
+        lines[i] = b",".join(f)
+    lines[30] = lines[30][:20]
+    p = tmp_path / "NEPT_ticks_broken.csv"
+    p.write_bytes(b"\n".join(lines))
+    return p, 3
+
+
+def test_a_raw_file_backtest_reports_the_rows_it_skipped(tmp_path: Path) -> None:
+    broken, n_bad = _broken_sample(tmp_path)
+    cfg = BacktestConfig.load(_cfg(tmp_path))
+    m = run_backtest(replace(cfg, data={**cfg.data, "path": str(broken)}), report=False)
+    d = m["data"]
+    assert d["rows_quarantined"] == n_bad and d["rows_read"] == d["rows_used"] + n_bad
+    assert all(str(broken) in p for p in d["first_problems"])
+    res = runner.invoke(app, ["backtest", "-f", str(_cfg(tmp_path)), "--set", f"data.path={broken}",
+                              "--no-report"])
+    assert res.exit_code == 0, res.output
+    assert f"{n_bad} of" in res.output and "skipped as malformed" in res.output
+
+
+def test_a_negative_number_is_quarantined_as_negative(tmp_path: Path) -> None:
+    broken, _ = _broken_sample(tmp_path)
+    _, rep = read_iqfeed_ticks(broken, NameTable())
+    assert rep.balanced()
+    assert rep.reasons["negative"] == 1 and rep.reasons["non_numeric"] == 1
+    neg = next(p for p in rep.problems if p.reason == "negative")
+    assert neg.line == 11 and neg.field == "last_size"
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["catalog", "ls", "-c", "{tmp}/nocat"], "no catalog at"),
+    (["catalog", "ls", "-c", "{tmp}", "--start", "foo"], "'foo' is not a date"),
+    (["catalog", "show", "NEPT", "2021-3-1", "-c", "{tmp}"], "'2021-3-1' is not a date"),
+    (["catalog", "show", "NEPT", "2021-03-01", "-c", "{tmp}", "--head", "-5"], "--head"),
+    (["export", "NEPT", "--date", "2021-02-30", "-c", "{tmp}"], "'2021-02-30' is not a date"),
+    (["export", "NEPT", "--date", "2021-03-01", "-c", "{tmp}", "--out", "{tmp}/f.txt"], "is a file"),
+    (["signals", "2021-03-01", "-c", "{tmp}", "-o", "{tmp}"], "is a folder; give a file name"),
+    (["signals", "20210301x", "-c", "{tmp}", "-o", "{tmp}/s.parquet"], "is not a date"),
+    (["evaluate-signals", "--penny-share", "2"], "--penny-share"),
+    (["sweep", "-f", "x.yaml", "-g", "cash=1,2", "--workers", "-1"], "--workers"),
+])
+def test_bad_command_values_are_usage_errors(tmp_path: Path, args: list[str], says: str) -> None:
+    (tmp_path / "f.txt").write_text("a file\n")
+    res = runner.invoke(app, [a.format(tmp=tmp_path) for a in args])
+    assert res.exit_code == 2, res.output
+    assert says in _text(res.output) and "Traceback" not in res.output
+    assert not (tmp_path / "nocat").exists()  # reading never creates a catalog
+
+
+def test_import_says_why_nothing_was_imported(tmp_path: Path) -> None:
+    (tmp_path / "emptydir").mkdir()
+    (tmp_path / "msg.csv").write_text("34200.0,1,1,100,1000000,1\n")
+    res = runner.invoke(app, ["import", "iqfeed", str(tmp_path / "emptydir"), "-c", str(tmp_path / "c")])
+    assert "no files named like *.csv or *.txt in this folder" in _text(res.output)
+    res = runner.invoke(app, ["import", "lobster", str(tmp_path / "msg.csv"), "-c", str(tmp_path / "c")])
+    assert "skipped, not a lobster source by its name" in _text(res.output)
+
+
+def test_an_unforeseen_error_is_one_line_not_a_traceback(monkeypatch, capsys) -> None:
+    def boom() -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(cli_main, "app", boom)
+    monkeypatch.delenv("QUANTEDGE_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as e:
+        cli_main.main()
+    assert e.value.code == 1
+    out = capsys.readouterr().out
+    assert "quantedge: RuntimeError: disk on fire" in out and "QUANTEDGE_DEBUG=1" in out
+    monkeypatch.setenv("QUANTEDGE_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        cli_main.main()
