@@ -262,3 +262,32 @@ def test_fuzz_never_raises_and_balances(tmp_path: Path, data: bytes) -> None:
     assert events.shape[0] >= rep.rows_imported
     for q in rep.problems:
         assert q.file.endswith(NAME) and q.line >= 1 and q.reason
+
+
+@pytest.mark.parametrize("deep_first", [False, True])
+def test_a_lobster_symbol_day_keeps_one_message_file(tmp_path: Path, shared_data: Path,
+                                                      deep_first: bool) -> None:
+    """The AMZN day at 1 and 5 levels is one order flow: whichever comes first, the catalog ends with
+    the level-5 file's events only (not both), the choice survives a re-import, and the set-aside
+    file is named in its report."""
+    import json
+
+    from quantedge.catalog.importing import import_paths
+    from quantedge.catalog.store import Catalog
+
+    l1 = shared_data / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_1.zip"
+    l5 = shared_data / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
+    cat = Catalog(tmp_path / "c")
+    order = [l5, l1] if deep_first else [l1, l5]
+    reps = import_paths(cat, "lobster", order) + import_paths(cat, "lobster", [l1, l5])
+    only5, _ = read_lobster(l5, NameTable())
+    got = cat.read("AMZN", "2012-06-21")
+    assert got.shape[0] == only5.shape[0]
+    assert all(len(p.files()) == 1 for p in cat.partitions(symbols=["AMZN"]))
+    day = json.loads((cat.root / "lobster_days.json").read_text())["AMZN/2012-06-21"]
+    assert day["levels"] == 5 and "message_5" in day["source"]
+    notes = " ".join(n for r in reps for n in r.notes)
+    assert "not written: AMZN 2012-06-21 already comes from" in notes
+    assert ("replaces" in notes) == (not deep_first)
+    gt = list((cat.root / "groundtruth").rglob("orderbook_*.parquet"))
+    assert [g.name for g in gt] == ["orderbook_5.parquet"]

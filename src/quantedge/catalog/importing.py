@@ -41,6 +41,47 @@ def _taq_kind(path: Path) -> str:
     return "quotes" if "BID" in header.split(",") else "trades"
 
 
+LOBSTER_DAYS = "lobster_days.json"
+
+
+def _lobster_day_source(cat: Catalog, source: str, symbol: str, date, levels: int, events: np.ndarray,
+                        rep: ImportReport) -> bool:
+    """Whether ``source`` becomes the LOBSTER message file of its symbol-day (True: write it).
+
+    LOBSTER sells one symbol-day at several depths (1, 5, 10, 50 levels) and in time windows, and
+    every such file holds (part of) the same order flow: two of them in one catalog would replay
+    each message twice.  So a symbol-day keeps one message file: the one whose messages span the
+    longest time, then the one with more levels, then more rows; an equal one replaces the one
+    before (a re-import from another place).  The choice is kept in ``lobster_days.json`` at the
+    catalog root, so it holds across imports; what was set aside is said in the report's notes."""
+    import json
+
+    reg_path = cat.root / LOBSTER_DAYS
+    reg = json.loads(reg_path.read_text()) if reg_path.exists() else {}
+    key = f"{symbol}/{date}"
+    span = int(events["ts_event"].max() - events["ts_event"].min()) if events.shape[0] else -1
+    new = {"source": source, "span_ns": span, "levels": int(levels), "rows": int(rep.rows_imported)}
+    old = reg.get(key)
+    rank = ("span_ns", "levels", "rows")
+    if old is not None and old["source"] != source:
+        if tuple(new[k] for k in rank) < tuple(old[k] for k in rank):
+            rep.notes.append(f"not written: {symbol} {date} already comes from {old['source']} "
+                             f"({old['span_ns'] / 3.6e12:.2f} h, {old['levels']} levels); a LOBSTER "
+                             "symbol-day keeps one message file (the longest span, then the deepest)")
+            return False
+        removed = cat.remove_source(old["source"], symbol, date)
+        # its ground truth describes the messages that leave (the new file's, if any, is written next)
+        cat.groundtruth_path("lobster", symbol, date, f"orderbook_{old['levels']}").unlink(missing_ok=True)
+        rep.notes.append(f"replaces {old['source']} for {symbol} {date} ({old['span_ns'] / 3.6e12:.2f} h, "
+                         f"{old['levels']} levels; {removed} part files removed)")
+    reg[key] = new
+    cat.root.mkdir(parents=True, exist_ok=True)
+    tmp = reg_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(reg, indent=1, sort_keys=True))
+    tmp.replace(reg_path)
+    return True
+
+
 def _import_one(cat: Catalog, fmt: str, path: Path) -> list[ImportReport]:
     """Import a single path in ``fmt``; returns one report per source file inside it."""
     if fmt == "lobster":
@@ -49,6 +90,9 @@ def _import_one(cat: Catalog, fmt: str, path: Path) -> list[ImportReport]:
         reports = []
         for message, orderbook, symbol, date, levels in lobster_files(path):
             events, rep = read_lobster(message, cat.symbols, symbol=symbol, date=date)
+            if not _lobster_day_source(cat, f"lobster:{message}", symbol, date, levels, events, rep):
+                reports.append(rep)  # its ground truth would not describe the catalog's messages
+                continue
             rep.events_written = cat.write(events, source=f"lobster:{message}")
             if orderbook is not None:
                 book = read_lobster_orderbook(orderbook)
@@ -87,7 +131,7 @@ def import_paths(cat: Catalog, fmt: str, paths: Iterable[str | Path],
                  on_file: Callable[[Path, list[ImportReport]], None] | None = None) -> list[ImportReport]:
     """Import every file under ``paths`` in format ``fmt`` into ``cat``; never raises on bad data."""
     patterns = {
-        "lobster": ("*.zip", "*_message_*.csv"),
+        "lobster": ("*.zip", "*_message_*.csv", "*_message_*.csv.gz"),
         "iqfeed": ("*.csv", "*.txt"),
         "csv": ("*_L2_*.csv", "*_Trades_*.csv", "*_Quotes_*.csv"),
         "taq": ("*.csv.gz", "*.csv"),

@@ -71,6 +71,11 @@ class Partition:
         return sorted(self.path.glob("part-*.parquet"))
 
 
+def _part_name(source: str) -> str:
+    """The part file a source writes in each of its partitions (the same source replaces it)."""
+    return "part-" + hashlib.sha1(source.encode()).hexdigest()[:16] + ".parquet"
+
+
 def _date_str(d: dt.date) -> str:
     return d.isoformat()
 
@@ -170,7 +175,7 @@ class Catalog:
         if events.shape[0] == 0:
             self.save_tables()
             return 0
-        part = "part-" + hashlib.sha1(source.encode()).hexdigest()[:16] + ".parquet"
+        part = _part_name(source)
         dates = et_dates(events["ts_event"])
         order = np.lexsort((dates, events["symbol"], events["kind"]))
         k = events["kind"][order]
@@ -189,16 +194,30 @@ class Catalog:
         self.save_tables()
         return int(events.shape[0])
 
+    def remove_source(self, source: str, symbol: str, date: dt.date | str) -> int:
+        """Delete the parts ``source`` wrote for one symbol-day (every kind); returns how many."""
+        name = _part_name(source)
+        n = 0
+        for p in self.partitions(symbols=[symbol], start=date, end=date):
+            f = p.path / name
+            if f.exists():
+                f.unlink()
+                n += 1
+        return n
+
     def record_import(self, report: dict) -> None:
         """Append one import report (dict) to imports.jsonl."""
         with (self.root / "imports.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(report) + "\n")
 
+    def groundtruth_path(self, name: str, symbol: str, date: dt.date | str, file: str = "truth") -> Path:
+        return (self.root / "groundtruth" / name / f"date={_date_str(_to_date(date))}" /
+                f"symbol={quote(symbol, safe='')}" / f"{file}.parquet")
+
     def write_groundtruth(self, name: str, symbol: str, date: dt.date, columns: dict[str, np.ndarray],
                           file: str = "truth") -> Path:
         """Store a reference table (e.g. LOBSTER orderbook rows) beside the events it verifies."""
-        path = (self.root / "groundtruth" / name / f"date={_date_str(date)}" /
-                f"symbol={quote(symbol, safe='')}" / f"{file}.parquet")
+        path = self.groundtruth_path(name, symbol, date, file)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         pq.write_table(pa.table(columns), tmp, compression=COMPRESSION)
@@ -206,11 +225,7 @@ class Catalog:
         return path
 
     def read_groundtruth(self, name: str, symbol: str, date: dt.date | str, file: str = "truth") -> pa.Table:
-        d = _to_date(date)
-        assert d is not None
-        path = (self.root / "groundtruth" / name / f"date={_date_str(d)}" /
-                f"symbol={quote(symbol, safe='')}" / f"{file}.parquet")
-        return pq.read_table(path)
+        return pq.read_table(self.groundtruth_path(name, symbol, date, file))
 
     # ------------------------------------------------------------------ listing
     def partitions(self, symbols: Iterable[str] | None = None, start: dt.date | str | None = None,
