@@ -170,3 +170,17 @@ def test_an_unforeseen_error_is_one_line_not_a_traceback(monkeypatch, capsys) ->
     monkeypatch.setenv("QUANTEDGE_DEBUG", "1")
     with pytest.raises(RuntimeError):
         cli_main.main()
+
+
+def test_a_bar_file_in_a_tick_import_is_named_not_quarantined(tmp_path: Path, shared_data: Path) -> None:
+    """`import iqfeed` over the shared folder meets the real NEPT 1-second bar file: it is said to be
+    bars (not 7,949 quarantined rows), and the tick file beside it imports as before."""
+    from quantedge.catalog.importing import import_paths
+    from quantedge.catalog.store import Catalog
+
+    reps = import_paths(Catalog(tmp_path / "c"), "iqfeed", [shared_data / "iqfeed"])
+    bars = next(r for r in reps if "bars" in Path(r.source).name)
+    ticks = next(r for r in reps if "ticks" in Path(r.source).name)
+    assert bars.rows_quarantined == 0 and bars.events_written == 0
+    assert "interval-bar file" in bars.notes[0] and "synth from-bars" in bars.notes[0]
+    assert ticks.rows_imported > 10_000 and ticks.events_written > 0

@@ -105,9 +105,17 @@ def _import_one(cat: Catalog, fmt: str, path: Path) -> list[ImportReport]:
             reports.append(rep)
         return reports
     if fmt == "iqfeed":
-        from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks
+        from quantedge.catalog.importers.iqfeed_history import read_iqfeed_bars, read_iqfeed_ticks
 
         events, rep = read_iqfeed_ticks(path, cat.symbols)
+        if rep.rows_imported == 0 and set(rep.reasons) == {"wrong_column_count"}:
+            bars, brep = read_iqfeed_bars(path)  # no tick row at all: is it a bar file?
+            if bars.shape[0] and brep.rows_imported >= brep.rows_read // 2:
+                rep = ImportReport(source=str(path), fmt="iqfeed_bars")
+                rep.notes.append(f"an IQFeed interval-bar file ({bars.shape[0]:,} bars), not ticks: bars are "
+                                 "not events and are not imported (`quantedge synth from-bars` makes "
+                                 "ticks from them)")
+                return [rep]
     elif fmt == "csv":
         from quantedge.catalog.importers.csv_schema import read_project_csv
 

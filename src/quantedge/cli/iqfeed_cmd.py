@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import os
 
 import typer
 
+from quantedge.cli.args import parse_date
 from quantedge.feeds.iqfeed.client import ClientConfig
 from quantedge.feeds.iqfeed.simulator import DEFAULT_PORTS, SimConfig, parse_replay_time, serve_forever
 
@@ -81,7 +82,9 @@ def register(app: typer.Typer) -> None:
         symbols: str = typer.Option(..., help="comma-separated symbols"),
         start: str = typer.Option(..., help="first date YYYY-MM-DD (ET)"),
         end: str = typer.Option(..., help="last date YYYY-MM-DD (ET)"),
-        catalog: str = typer.Option(..., help="catalog root to fill"),
+        catalog: str = typer.Option(
+            os.environ.get("QUANTEDGE_CATALOG", "catalog"), "--catalog", "-c",
+            help="catalog root to fill (env QUANTEDGE_CATALOG)"),
         host: str = typer.Option("127.0.0.1"),
         lookup_port: int = typer.Option(DEFAULT_PORTS["lookup"]),
         rate: float = typer.Option(50.0, help="history requests per second"),
@@ -89,10 +92,7 @@ def register(app: typer.Typer) -> None:
         """Fill the catalog from IQFeed tick history (one HTT request per symbol-day)."""
         from quantedge.feeds.iqfeed.download import download
 
-        try:
-            s, e = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
-        except ValueError as err:
-            raise typer.BadParameter(f"dates must be YYYY-MM-DD: {err}") from err
+        s, e = parse_date(start, "--start"), parse_date(end, "--end")
         cfg = ClientConfig(host=host, ports={"lookup": lookup_port}, history_rate=rate)
         res = download(catalog, [x for x in symbols.split(",") if x], s, e, cfg)
         for (sym, day), n in sorted(res.written.items()):
