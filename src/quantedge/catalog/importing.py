@@ -96,6 +96,11 @@ def _import_one(cat: Catalog, fmt: str, path: Path) -> list[ImportReport]:
             rep.events_written = cat.write(events, source=f"lobster:{message}")
             if orderbook is not None:
                 book = read_lobster_orderbook(orderbook)
+                if book.shape[0] != rep.rows_read:  # row k is the book after message k: no pairing
+                    rep.notes.append(f"orderbook ground truth not stored: {book.shape[0]:,} rows for "
+                                     f"{rep.rows_read:,} message rows (the files pair row by row)")
+                    reports.append(rep)
+                    continue
                 cols = {}
                 for lv in range(book.shape[1] // 4):
                     for j, name in enumerate(("ask_px", "ask_sz", "bid_px", "bid_sz")):
