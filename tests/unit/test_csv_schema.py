@@ -178,6 +178,19 @@ def test_trades_file_conditions_and_nbbo(tmp_path):
     assert tr["conditions"][2] == 0
 
 
+def test_rows_of_another_symbol_than_the_file_name_are_noted(tmp_path):
+    p = tmp_path / "AAPL_Trades_20250602.csv"
+    p.write_text(",".join(TRADES_COLUMNS) + "\n"
+                 "2025-06-02 09:30:00.000100,AAPL,200.1000,100,100,5,01,1,200.0900,200.1100\n"
+                 "2025-06-02 09:30:00.000200,MSFT,400.1000,30,30,19,87,2,400.0900,400.1100\n"
+                 "2025-06-02 09:30:00.000300,MSFT,400.1200,10,40,11,,3,,\n")
+    names = NameTable()
+    ev, rep = read_project_csv(p, names, NameTable(base=MMID_BASE))
+    assert rep.rows_imported == 3 and sorted(names.names()) == ["AAPL", "MSFT"]
+    assert rep.notes == ["2 rows name a symbol other than the file name's AAPL (MSFT: 2); imported under "
+                         "the row's Symbol"]
+
+
 def test_header_variants(tmp_path):
     body = "2025-06-02 09:30:00.000100,AAPL,200.1000,300,200.1200,100,5,11,1\n"
     syms, venues = NameTable(), NameTable(base=MMID_BASE)

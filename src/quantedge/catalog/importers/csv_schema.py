@@ -182,6 +182,17 @@ def _common(sc: Scan, ok: np.ndarray, col: dict[str, int], symbols: NameTable, r
     ids = np.array([symbols.id(u.decode("ascii")) if v else -1 for u, v in zip(uniq, valid, strict=True)],
                    np.int32)
     sym = ids[inv] if ok.shape[0] else np.zeros(0, np.int32)
+    m = _NAME_RE.match(Path(report.source).name)
+    if m is not None and ok.shape[0]:  # the row's Symbol wins; a file holding others says so
+        named = m["sym"].upper().encode()
+        counts = np.bincount(inv[ts_ok & sym_ok], minlength=uniq.shape[0])
+        other = [(u.decode("ascii"), int(n)) for u, v, n in zip(uniq, valid, counts, strict=True)
+                 if v and n and u.upper() != named]
+        if other:
+            report.notes.append(
+                f"{sum(n for _, n in other):,} rows name a symbol other than the file name's "
+                f"{m['sym']} ({', '.join(f'{u}: {n:,}' for u, n in other[:5])}); imported under the "
+                "row's Symbol")
     return ts, sym, ts_ok & sym_ok
 
 
