@@ -163,12 +163,18 @@ def test_quotes_file_with_one_sided_rows(tmp_path):
     assert np.array_equal(_import_all(paths, syms, venues), sort_events(ev))
 
 
-def test_trades_file_conditions_and_nbbo(tmp_path):
+def _trades(tmp_path: Path, sym2: str = "AAPL") -> Path:
+    """An AAPL trades file whose last two rows name ``sym2``."""
     p = tmp_path / "AAPL_Trades_20250602.csv"
     p.write_text(",".join(TRADES_COLUMNS) + "\n"
                  "2025-06-02 09:30:00.000100,AAPL,200.1000,100,100,5,01,1,200.0900,200.1100\n"
-                 "2025-06-02 09:30:00.000200,AAPL,200.1000,30,130,19,87,2,200.0900,200.1100\n"
-                 "2025-06-02 09:30:00.000300,AAPL,200.1200,10,140,11,,3,,\n")
+                 f"2025-06-02 09:30:00.000200,{sym2},200.1000,30,130,19,87,2,200.0900,200.1100\n"
+                 f"2025-06-02 09:30:00.000300,{sym2},200.1200,10,140,11,,3,,\n")
+    return p
+
+
+def test_trades_file_conditions_and_nbbo(tmp_path):
+    p = _trades(tmp_path)
     ev, rep = read_project_csv(p, NameTable(), NameTable(base=MMID_BASE))
     assert rep.rows_imported == 3 and not rep.notes
     assert ev["kind"].tolist() == [KIND_QUOTE, KIND_QUOTE, KIND_TRADE, KIND_TRADE, KIND_TRADE]
@@ -179,16 +185,11 @@ def test_trades_file_conditions_and_nbbo(tmp_path):
 
 
 def test_rows_of_another_symbol_than_the_file_name_are_noted(tmp_path):
-    p = tmp_path / "AAPL_Trades_20250602.csv"
-    p.write_text(",".join(TRADES_COLUMNS) + "\n"
-                 "2025-06-02 09:30:00.000100,AAPL,200.1000,100,100,5,01,1,200.0900,200.1100\n"
-                 "2025-06-02 09:30:00.000200,MSFT,400.1000,30,30,19,87,2,400.0900,400.1100\n"
-                 "2025-06-02 09:30:00.000300,MSFT,400.1200,10,40,11,,3,,\n")
     names = NameTable()
-    ev, rep = read_project_csv(p, names, NameTable(base=MMID_BASE))
+    ev, rep = read_project_csv(_trades(tmp_path, "MSFT"), names, NameTable(base=MMID_BASE))
     assert rep.rows_imported == 3 and sorted(names.names()) == ["AAPL", "MSFT"]
-    assert rep.notes == ["2 rows name a symbol other than the file name's AAPL (MSFT: 2); imported under "
-                         "the row's Symbol"]
+    assert ("2 rows name a symbol other than the file name's AAPL (MSFT: 2); imported under the row's "
+            "Symbol") in rep.notes
 
 
 def test_header_variants(tmp_path):
