@@ -184,3 +184,60 @@ def test_a_bar_file_in_a_tick_import_is_named_not_quarantined(tmp_path: Path, sh
     assert bars.rows_quarantined == 0 and bars.events_written == 0
     assert "interval-bar file" in bars.notes[0] and "synth from-bars" in bars.notes[0]
     assert ticks.rows_imported > 10_000 and ticks.events_written > 0
+
+
+@pytest.fixture(scope="module")
+def nept_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from quantedge.catalog.importing import import_paths
+    from quantedge.catalog.store import Catalog
+
+    root = tmp_path_factory.mktemp("live-cat") / "cat"
+    import_paths(Catalog(root), "iqfeed", [IQFEED_SAMPLE])
+    return root
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["publish", "--start", "2021-13-01"], "'2021-13-01' is not a date"),
+    (["publish", "--symbols", "ZZZZ"], "ZZZZ not in catalog"),
+    (["publish", "--start", "2021-03-03", "--end", "2021-03-01"], "2021-03-01 is before --start 2021-03-03"),
+    (["publish", "--start", "2020-01-01", "--end", "2020-01-02"], "has no data for any symbol"),
+    (["publish", "--speed", "-1"], "--speed"),
+    (["publish", "--slice-ms", "0"], "--slice-ms"),
+    (["publish", "--group", "foo"], "'foo': choose partition or symbol"),
+    (["scan", "--source", "catalog", "--mode", "foo"], "'foo': choose nbbo or l2"),
+    (["scan", "--source", "catalog", "--sink", "foo"], "'foo': choose kafka or redis"),
+    (["scan", "--source", "catalog", "--emit", "all"], "'all': choose triggers or scores"),
+    (["scan", "--source", "catalog", "--signal-config", "{tmp}/missing.yaml"], "--signal-config"),
+    (["scan", "--source", "catalog", "--features-parquet", "{tmp}"], "is a folder; give a file name"),
+    (["scan", "--source", "catalog", "--metrics-port", "-5"], "--metrics-port"),
+    (["simulate", "--dates", "2021-13-45", "--check"], "'2021-13-45' is not a date"),
+    (["simulate", "--history-rate", "-1", "--check"], "--history-rate"),
+])
+def test_bad_stream_command_values_are_usage_errors(tmp_path: Path, nept_catalog: Path, args: list[str],
+                                                    says: str) -> None:
+    cat = ["--catalog", str(nept_catalog)]
+    res = runner.invoke(app, [a.format(tmp=tmp_path) for a in args] + cat)
+    assert res.exit_code == 2, res.output
+    assert says in _text(res.output) and "Traceback" not in res.output
+    res = runner.invoke(app, [args[0], "--catalog", str(tmp_path / "nocat")]
+                        + (["--source", "catalog"] if args[0] == "scan" else []))
+    assert res.exit_code == 2 and "no catalog at" in _text(res.output)
+    assert not (tmp_path / "nocat").exists()
+
+
+def test_scan_fails_when_redis_never_got_its_signals(nept_catalog: Path, monkeypatch) -> None:
+    """Redis down for the whole run and the only sink: the signals are not silently lost."""
+    monkeypatch.setenv("QUANTEDGE_REDIS_URL", "redis://127.0.0.1:1/0")
+    res = runner.invoke(app, ["scan", "--source", "catalog", "-c", str(nept_catalog), "--sink", "redis",
+                              "--emit", "scores"])
+    assert res.exit_code == 1, res.output
+    assert re.search(r"error: [\d,]+ signals were not written to Redis", _text(res.output))
+
+
+def test_kafka_settings_log_masks_a_jaas_config() -> None:
+    from quantedge.live.kafka_io import KafkaConfig
+
+    cfg = KafkaConfig().with_settings({"sasl.jaas.config": "user=u password=secretjaas",
+                                       "sasl.password": "p", "security.protocol": "SASL_SSL"})
+    line = cfg.describe_settings()
+    assert "secretjaas" not in line and "sasl.jaas.config=***" in line and "SASL_SSL" in line

@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from quantedge.cli.args import parse_date
+from quantedge.cli.args import existing_catalog, parse_date
 from quantedge.feeds.iqfeed.client import ClientConfig
 from quantedge.feeds.iqfeed.simulator import DEFAULT_PORTS, SimConfig, parse_replay_time, serve_forever
 
@@ -43,6 +43,13 @@ def register(app: typer.Typer) -> None:
         check: bool = typer.Option(False, help="load and render, print the ports and line counts, then exit"),
     ) -> None:
         """Serve the catalog as IQConnect would (ports 5009/9100/9200/9300 on 127.0.0.1)."""
+        from pathlib import Path
+
+        existing_catalog(Path(catalog))
+        for d in filter(None, dates.split(",")):
+            parse_date(d, "--dates")
+        if history_rate < 0:
+            raise typer.BadParameter(f"{history_rate} is below 0", param_hint="--history-rate")
         try:
             cfg = SimConfig(
                 catalog,

@@ -14,6 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from quantedge.cli.args import existing_catalog, output_file, parse_date
+
 console = Console()
 DEFAULT_CATALOG = Path(os.environ.get("QUANTEDGE_CATALOG", "catalog"))
 
@@ -67,6 +69,35 @@ def _symbols(spec: str | None) -> list[str] | None:
     return [s.strip() for s in spec.split(",") if s.strip()] if spec else None
 
 
+def _catalog_stream(catalog: Path, symbols: str | None, start: str | None, end: str | None):  # noqa: ANN202
+    """The catalog source of publish / scan: (batches, id -> name), or a usage error naming the
+    option when the selection is empty (a run over nothing is not a success)."""
+    from quantedge.catalog.store import Catalog
+
+    existing_catalog(catalog)
+    d0, d1 = parse_date(start, "--start"), parse_date(end, "--end")
+    if d0 and d1 and d1 < d0:
+        raise typer.BadParameter(f"{end} is before --start {start}", param_hint="--end")
+    cat = Catalog(catalog)
+    syms = _symbols(symbols)
+    known = set(cat.symbols.names())
+    unknown = [x for x in syms or () if x not in known]
+    if unknown:
+        raise typer.BadParameter(f"{', '.join(unknown)} not in catalog {catalog}", param_hint="--symbols")
+    if not cat.partitions(symbols=syms, start=d0, end=d1):
+        which = ", ".join(syms) if syms else "any symbol"
+        raise typer.BadParameter(f"catalog {catalog} has no data for {which} "
+                                 f"from {start or 'the first day'} to {end or 'the last day'}",
+                                 param_hint="--start/--end")
+    return cat.stream(symbols=syms, start=d0, end=d1, batch_rows=1 << 16), cat.symbols.name
+
+
+def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    if value not in allowed:
+        raise typer.BadParameter(f"{value!r}: choose {' or '.join(allowed)}", param_hint=option)
+    return value
+
+
 def register(app: typer.Typer) -> None:
     """Add ``publish`` and ``scan`` to the main app."""
 
@@ -79,8 +110,10 @@ def register(app: typer.Typer) -> None:
         symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols (default: all).")] = None,
         start: Annotated[str | None, typer.Option(help="First day YYYY-MM-DD (catalog).")] = None,
         end: Annotated[str | None, typer.Option(help="Last day YYYY-MM-DD (catalog).")] = None,
-        speed: Annotated[float, typer.Option(help="Replay speed factor (1 = real time, 0 = max).")] = 0.0,
-        slice_ms: Annotated[float, typer.Option(help="Slice length in wall ms (the batching delay).")] = 10.0,
+        speed: Annotated[float, typer.Option(min=0.0,
+                                             help="Replay speed factor (1 = real time, 0 = max).")] = 0.0,
+        slice_ms: Annotated[float, typer.Option(min=0.001,
+                                                help="Slice length in wall ms (the batching delay).")] = 10.0,
         group: Annotated[str, typer.Option(help="Records per slice: partition (its symbols in one record "
                                                 "per role) or symbol (one per symbol).")] = "partition",
         bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers.")] = None,
@@ -94,32 +127,25 @@ def register(app: typer.Typer) -> None:
         depth: Annotated[str | None, typer.Option(help="Level 2 watch: order, price or mm.")] = None,
         idle_exit: Annotated[float | None, typer.Option(help="iqfeed: stop after this many s without data.")]
         = None,
-        max_events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
-        linger_ms: Annotated[int, typer.Option(help="Producer batching delay.")] = 5,
+        max_events: Annotated[int | None, typer.Option(min=1, help="Stop after this many events.")] = None,
+        linger_ms: Annotated[int, typer.Option(min=0, help="Producer batching delay.")] = 5,
     ) -> None:
         """Publish normalized events to the raw topics (QEB2 batches placed by symbol key)."""
         from quantedge.live.publisher import Publisher, iqfeed_batches
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        kcfg = replace(_kafka(bootstrap, topic_prefix, True, kafka_config, kafka_option), linger_ms=linger_ms)
+        _choice(group, ("partition", "symbol"), "--group")
+        _choice(source, ("catalog", "iqfeed"), "--source")
         if source == "catalog":
-            from quantedge.catalog.store import Catalog
-
-            if not catalog.exists():
-                console.print(f"[red]error:[/] catalog {catalog} does not exist")
-                raise typer.Exit(2)
-            cat = Catalog(catalog)
-            batches = cat.stream(symbols=_symbols(symbols), start=start, end=end, batch_rows=1 << 16)
-            names_of = cat.symbols.name
-        elif source == "iqfeed":
+            batches, names_of = _catalog_stream(catalog, symbols, start, end)
+        kcfg = replace(_kafka(bootstrap, topic_prefix, True, kafka_config, kafka_option), linger_ms=linger_ms)
+        if source == "iqfeed":
             syms = _symbols(symbols)
             if not syms:
                 console.print("[red]error:[/] --source iqfeed needs --symbols")
                 raise typer.Exit(2)
             batches, names_of = iqfeed_batches(iqfeed_host, _ports(iqfeed_ports), syms, depth=depth,
                                                idle_exit_s=idle_exit, max_events=max_events)
-        else:
-            raise typer.BadParameter(f"--source must be catalog or iqfeed, got {source!r}")
         pub = Publisher(kcfg, names_of, slice_ms=slice_ms, speed=speed, group=group)
         rep = pub.publish(batches, max_events=max_events)
         console.print(f"published {rep.events:,} events in {rep.records:,} Kafka records "
@@ -147,7 +173,8 @@ def register(app: typer.Typer) -> None:
         snapshot_interval: Annotated[float, typer.Option(help="Seconds between snapshots.")] = 5.0,
         features_parquet: Annotated[Path | None, typer.Option(help="Write sampled feature rows here.")]
         = None,
-        metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics on this port (0 = any).")]
+        metrics_port: Annotated[int | None, typer.Option(min=0, max=65535,
+                                                         help="Serve /metrics on this port (0 = any).")]
         = None,
         bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers.")] = None,
         kafka_config: Annotated[Path | None, typer.Option(
@@ -157,18 +184,31 @@ def register(app: typer.Typer) -> None:
         topic_prefix: Annotated[str, typer.Option(help="Prefix for every topic name.")] = "",
         iqfeed_host: Annotated[str, typer.Option(help="IQConnect / simulator host.")] = "127.0.0.1",
         iqfeed_ports: Annotated[str, typer.Option(help="ROLE=PORT list.")] = "",
-        max_seconds: Annotated[float | None, typer.Option(help="Stop after this long.")] = None,
-        idle_exit: Annotated[float | None, typer.Option(help="Stop after this many s without data.")] = None,
-        max_events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
+        max_seconds: Annotated[float | None, typer.Option(min=0.0, help="Stop after this long.")] = None,
+        idle_exit: Annotated[float | None, typer.Option(min=0.0, help="Stop after this many s without data.")
+                             ] = None,
+        max_events: Annotated[int | None, typer.Option(min=1, help="Stop after this many events.")] = None,
     ) -> None:
         """Books + features + signals over a stream; signals to trading.signals, state to Redis."""
         from quantedge.live.metrics import Metrics, MetricsServer
         from quantedge.live.scanner import Outputs, ScanConfig, ScannerService, scan_events
-        from quantedge.signals.config import load_config
+        from quantedge.signals.config import SignalConfigError, load_config
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         sinks = [s.strip() for s in sink.split(",") if s.strip()]
-        cfg = ScanConfig(mode=mode, emit=emit, signal_config=load_config(signal_config), group_id=group,
+        for s_ in sinks:
+            _choice(s_, ("kafka", "redis"), "--sink")
+        _choice(source, ("kafka", "iqfeed", "catalog"), "--source")
+        _choice(mode, ("nbbo", "l2"), "--mode")
+        _choice(emit, ("triggers", "scores"), "--emit")
+        if features_parquet is not None:
+            output_file(features_parquet, "--features-parquet")
+        try:
+            sig_conf = load_config(signal_config)
+        except SignalConfigError as e:
+            raise typer.BadParameter(str(e), param_hint="--signal-config") from None
+        cat_stream = _catalog_stream(catalog, symbols, start, end) if source == "catalog" else None
+        cfg = ScanConfig(mode=mode, emit=emit, signal_config=sig_conf, group_id=group,
                          snapshot_dir=snapshot_dir, snapshot_interval_s=snapshot_interval,
                          feature_parquet=features_parquet)
         metrics = Metrics()
@@ -193,12 +233,8 @@ def register(app: typer.Typer) -> None:
 
                     redis_sink = RedisStateSink()
                 outputs = Outputs(kcfg, producer, redis_sink, metrics)
-                if source == "catalog":
-                    from quantedge.catalog.store import Catalog
-
-                    cat = Catalog(catalog)
-                    batches = cat.stream(symbols=_symbols(symbols), start=start, end=end, batch_rows=1 << 16)
-                    names_of = cat.symbols.name
+                if cat_stream is not None:
+                    batches, names_of = cat_stream
                 else:
                     from quantedge.live.publisher import iqfeed_batches
 
@@ -218,3 +254,9 @@ def register(app: typer.Typer) -> None:
         console.print(f"events {int(metrics.get('events_total')):,}, signals "
                       f"{int(metrics.get('signals_emitted_total')):,}, dead letters "
                       f"{int(metrics.get('dead_letters_total')):,}")
+        unwritten = int(metrics.get("redis_signals_buffered")) + int(metrics.get("redis_signals_dropped"))
+        if "redis" in sinks and unwritten:  # the run ends with signals Redis never got: say so, fail
+            console.print(f"[red]error:[/] {unwritten:,} signals were not written to Redis (unavailable: "
+                          f"{int(metrics.get('redis_outages_total'))} outage(s)); they are lost to the Redis "
+                          "state" + (", but were sent to Kafka" if "kafka" in sinks else ""))
+            raise typer.Exit(1)

@@ -99,6 +99,10 @@ class TopicSpec:
     config: Mapping[str, str] = field(default_factory=dict)
 
 
+#: settings whose values never reach a log line (a JAAS config embeds the password)
+_SECRET_WORDS = ("password", "secret", "key.pem", "jaas", "token")
+
+
 @dataclass(frozen=True)
 class KafkaConfig:
     """Everything needed to reach the broker and name the pipeline's topics.
@@ -161,7 +165,7 @@ class KafkaConfig:
 
     def describe_settings(self) -> str:
         """The ``extra`` settings for a log line, secrets masked."""
-        return ", ".join(f"{k}={'***' if any(w in k for w in ('password', 'secret', 'key.pem')) else v}"
+        return ", ".join(f"{k}={'***' if any(w in k for w in _SECRET_WORDS) else v}"
                          for k, v in sorted(self.extra.items())) or "none"
 
     @property

@@ -344,6 +344,7 @@ class Outputs:
             self.metrics.set("redis_connected", 1.0 if ok else 0.0)
             self.metrics.set("redis_outages_total", st.outages)
             self.metrics.set("redis_signals_buffered", self.redis.pending[1])
+            self.metrics.set("redis_signals_dropped", st.signals_dropped)  # buffer full during an outage
             for line in st.outage_log[int(self.metrics.get("redis_outage_lines")):]:
                 LOG.warning("%s", line)
             self.metrics.set("redis_outage_lines", len(st.outage_log))
