@@ -61,7 +61,7 @@ def test_settings_reach_every_client_and_secrets_are_masked(tmp_path, monkeypatc
 
 def test_cli_reports_a_setting_the_client_refuses(tmp_path) -> None:
     """librdkafka refuses an unknown key when the client is built: exit 2 with the reason, no traceback."""
-    res = runner.invoke(app, ["publish", "--source", "catalog", "-c", str(tmp_path),
+    res = runner.invoke(app, ["publish", "--source", "iqfeed", "--symbols", "NEPT",
                               "--kafka-option", "no.such.setting=1", "--bootstrap", "127.0.0.1:1"])
     assert res.exit_code == 2, res.output
     assert "Kafka client settings" in res.output and "no.such.setting" in res.output
