@@ -83,6 +83,9 @@ def register(app: typer.Typer) -> None:
             asyncio.run(serve_forever(cfg))
         except KeyboardInterrupt:
             pass
+        except OSError as e:  # a port in use or not ours to bind
+            typer.echo(f"error: cannot serve on 127.0.0.1 ports {cfg.ports}: {e}", err=True)
+            raise typer.Exit(2) from None
 
     @app.command("download")
     def download_cmd(

@@ -212,7 +212,11 @@ def register(app: typer.Typer) -> None:
                          snapshot_dir=snapshot_dir, snapshot_interval_s=snapshot_interval,
                          feature_parquet=features_parquet)
         metrics = Metrics()
-        server = MetricsServer(metrics, port=metrics_port) if metrics_port is not None else None
+        try:
+            server = MetricsServer(metrics, port=metrics_port) if metrics_port is not None else None
+        except OSError as e:
+            raise typer.BadParameter(f"cannot serve on port {metrics_port}: {e}",
+                                     param_hint="--metrics-port") from None
         if server is not None:
             console.print(f"metrics: {server.url}")
             logging.getLogger("quantedge.scanner").info("metrics endpoint %s", server.url)
