@@ -151,6 +151,10 @@ def register(app: typer.Typer) -> None:
         console.print(f"published {rep.events:,} events in {rep.records:,} Kafka records "
                       f"({rep.slices:,} slices) in {rep.seconds:.1f}s: {rep.events_per_s:,.0f} events/s")
         console.print(f"broker outages: {rep.outages} ({rep.outage_seconds:.1f}s)")
+        if rep.interrupted:
+            console.print("[yellow]interrupted (Ctrl-C): the events above were sent and flushed; the rest "
+                          "of the selection was not published[/yellow]")
+            raise typer.Exit(130)
         for line in rep.outage_log:
             console.print(f"  {line}")
 

@@ -91,6 +91,7 @@ class PublishReport:
     outages: int = 0
     outage_seconds: float = 0.0
     outage_log: list[str] = field(default_factory=list)
+    interrupted: bool = False  # stopped by Ctrl-C (the records sent before it were flushed)
 
     @property
     def events_per_s(self) -> float:
@@ -274,12 +275,15 @@ class Publisher:
         """Cut the time-ordered batches into slices and publish them; flushes at the end.  A paced
         replay publishes a slice when the replay clock reaches its last event (as a live feed would)."""
         t0 = time.monotonic()
-        for sl in self.slices(batches):
-            self._pace(int(sl["ts_recv"][-1]))
-            self.publish_slice(sl)
-            self.rate.maybe(self.report.events, queued=len(self.producer), outages=self.watch.outages)
-            if max_events is not None and self.report.events >= max_events:
-                break
+        try:
+            for sl in self.slices(batches):
+                self._pace(int(sl["ts_recv"][-1]))
+                self.publish_slice(sl)
+                self.rate.maybe(self.report.events, queued=len(self.producer), outages=self.watch.outages)
+                if max_events is not None and self.report.events >= max_events:
+                    break
+        except KeyboardInterrupt:  # Ctrl-C: what was handed to the producer is still delivered
+            self.report.interrupted = True
         self.flush()
         self.report.seconds = time.monotonic() - t0
         return self.report
