@@ -241,3 +241,16 @@ def test_kafka_settings_log_masks_a_jaas_config() -> None:
                                        "sasl.password": "p", "security.protocol": "SASL_SSL"})
     line = cfg.describe_settings()
     assert "secretjaas" not in line and "sasl.jaas.config=***" in line and "SASL_SSL" in line
+
+
+def test_dashboard_on_a_port_in_use_says_so_before_any_banner(nept_catalog: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = runner.invoke(app, ["dashboard", "--catalog", str(nept_catalog), "--date", "2021-03-01",
+                                  "--port", str(port)])
+    assert res.exit_code == 2, res.output
+    assert f"cannot listen on 127.0.0.1:{port}" in _text(res.output) and "dashboard: http" not in res.output

@@ -100,8 +100,23 @@ def register(app: typer.Typer) -> None:
         except (ValueError, SessionError, OSError) as e:
             console.print(f"[red]{e}[/red]")
             raise typer.Exit(2) from None
-        port = port or free_port(host)
+        try:
+            port = port or free_port(host)
+            _check_listen(host, port)
+        except OSError as e:  # a port in use, an address that is not ours: before the banner says "running"
+            console.print(f"[red]cannot listen on {host}:{port}: {e}[/red]")
+            raise typer.Exit(2) from None
         if host not in ("127.0.0.1", "localhost", "::1"):
             console.print(f"[yellow]listening on {host}: the dashboard has no authentication[/yellow]")
         console.print(f"dashboard: http://{host}:{port}/  (Ctrl-C to stop)")
         uvicorn.run(create_app(session), host=host, port=port, log_level="warning", ws="websockets-sansio")
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Bind and release ``host:port`` (raises OSError where the server could not listen)."""
+    import socket
+
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(info[0], socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(info[4])
