@@ -254,3 +254,15 @@ def test_dashboard_on_a_port_in_use_says_so_before_any_banner(nept_catalog: Path
                                   "--port", str(port)])
     assert res.exit_code == 2, res.output
     assert f"cannot listen on 127.0.0.1:{port}" in _text(res.output) and "dashboard: http" not in res.output
+
+
+def test_an_unreachable_iqfeed_names_where_it_looked() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = runner.invoke(app, ["scan", "--source", "iqfeed", "--symbols", "NEPT", "--sink", "redis",
+                              "--iqfeed-ports", f"level1={port}"])
+    assert res.exit_code == 2, res.output
+    assert f"cannot read IQFeed at 127.0.0.1 (--iqfeed-host), ports level1={port}" in _text(res.output)

@@ -92,6 +92,15 @@ def _catalog_stream(catalog: Path, symbols: str | None, start: str | None, end: 
     return cat.stream(symbols=syms, start=d0, end=d1, batch_rows=1 << 16), cat.symbols.name
 
 
+def _feed_unreachable(source: str, host: str, ports: str, err: OSError) -> None:
+    """An I/O error from the IQFeed source names where it looked; any other is re-raised."""
+    if source != "iqfeed":
+        raise err
+    console.print(f"[red]error:[/] cannot read IQFeed at {host} (--iqfeed-host), ports "
+                  f"{ports or 'default'} (--iqfeed-ports): {err}")
+    raise typer.Exit(2) from None
+
+
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
     if value not in allowed:
         raise typer.BadParameter(f"{value!r}: choose {' or '.join(allowed)}", param_hint=option)
@@ -147,7 +156,10 @@ def register(app: typer.Typer) -> None:
             batches, names_of = iqfeed_batches(iqfeed_host, _ports(iqfeed_ports), syms, depth=depth,
                                                idle_exit_s=idle_exit, max_events=max_events)
         pub = Publisher(kcfg, names_of, slice_ms=slice_ms, speed=speed, group=group)
-        rep = pub.publish(batches, max_events=max_events)
+        try:
+            rep = pub.publish(batches, max_events=max_events)
+        except OSError as e:  # the feed, not Kafka (its errors are KafkaIOError)
+            _feed_unreachable(source, iqfeed_host, iqfeed_ports, e)
         console.print(f"published {rep.events:,} events in {rep.records:,} Kafka records "
                       f"({rep.slices:,} slices) in {rep.seconds:.1f}s: {rep.events_per_s:,.0f} events/s")
         console.print(f"broker outages: {rep.outages} ({rep.outage_seconds:.1f}s)")
@@ -253,7 +265,10 @@ def register(app: typer.Typer) -> None:
                     batches, names_of = iqfeed_batches(iqfeed_host, _ports(iqfeed_ports), syms,
                                                        idle_exit_s=idle_exit, max_events=max_events)
                 fw = FeatureParquet(features_parquet) if features_parquet else None
-                scan_events(batches, names_of, cfg, outputs, fw)
+                try:
+                    scan_events(batches, names_of, cfg, outputs, fw)
+                except OSError as e:
+                    _feed_unreachable(source, iqfeed_host, iqfeed_ports, e)
             else:
                 raise typer.BadParameter(f"--source must be kafka, iqfeed or catalog, got {source!r}")
         finally:
