@@ -138,6 +138,8 @@ def test_a_negative_number_is_quarantined_as_negative(tmp_path: Path) -> None:
     (["signals", "20210301x", "-c", "{tmp}", "-o", "{tmp}/s.parquet"], "is not a date"),
     (["evaluate-signals", "--penny-share", "2"], "--penny-share"),
     (["sweep", "-f", "x.yaml", "-g", "cash=1,2", "--workers", "-1"], "--workers"),
+    (["dashboard", "--attach", "redis://127.0.0.1:1/0", "--catalog", "{tmp}", "--date", "2021-03-01"],
+     "--attach watches a running scanner; --catalog, --date only apply to a replay"),
 ])
 def test_bad_command_values_are_usage_errors(tmp_path: Path, args: list[str], says: str) -> None:
     (tmp_path / "f.txt").write_text("a file\n")

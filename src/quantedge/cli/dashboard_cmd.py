@@ -72,6 +72,14 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(2)
             k, v = item.split("=", 1)
             overrides[k.strip()] = v
+        if attach:  # a scanner's live state: nothing to replay, so replay options would be ignored
+            given = [name for name, v in (("--config", config), ("--lobster", lobster), ("--iqfeed", iqfeed),
+                                          ("--catalog", catalog), ("--date", date), ("--symbols", symbols),
+                                          ("--strategy", strategy), ("--signals", signals), ("--set", set_))
+                     if v]
+            if given:
+                raise typer.BadParameter(f"--attach watches a running scanner; {', '.join(given)} "
+                                         "only apply to a replay", param_hint="--attach")
         try:
             if attach:
                 from quantedge.dashboard.attach import AttachSession
