@@ -12,6 +12,16 @@ from typing import Any
 _MISSING = dataclasses.MISSING
 
 
+def _to_float(v: object) -> float:
+    """A config value as a float; NaN for a bool (YAML's yes/no) or anything that is no number."""
+    if isinstance(v, bool):
+        return math.nan
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def typed_fields(cls: type, d: dict, section: str, non_negative: bool = True) -> dict[str, Any]:
     """``d`` with every value of a numeric field of dataclass ``cls`` (a field whose default is an int
     or a float) converted to that type: ``int`` fields take whole numbers only, no field takes a
@@ -24,11 +34,7 @@ def typed_fields(cls: type, d: dict, section: str, non_negative: bool = True) ->
         if isinstance(dv, bool) or not isinstance(dv, int | float):
             continue
         want = "a whole number" if isinstance(dv, int) else "a number"
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            try:
-                v = float(str(v).strip())
-            except ValueError:
-                raise ValueError(f"{section}.{k}: expected {want}, got {d[k]!r}") from None
+        v = _to_float(v)
         if not math.isfinite(v):
             raise ValueError(f"{section}.{k}: expected {want}, got {d[k]!r}")
         if isinstance(dv, int):
@@ -45,10 +51,7 @@ def typed_fields(cls: type, d: dict, section: str, non_negative: bool = True) ->
 
 def config_number(v: object, key: str, positive: bool = False) -> float:
     """A finite number >= 0 (> 0 with ``positive``) from a config value, or a ValueError naming ``key``."""
-    try:
-        x = float(v) if not isinstance(v, bool) else math.nan
-    except (TypeError, ValueError):
-        x = math.nan
+    x = _to_float(v)
     if not math.isfinite(x) or x < 0 or (positive and x == 0):
         raise ValueError(f"{key}: expected a number {'> 0' if positive else '>= 0'}, got {v!r}")
     return x

@@ -55,18 +55,20 @@ def latency_from_config(d: dict | int | None) -> ConstantLatency | EmpiricalLate
         except (TypeError, ValueError):
             raise ValueError("order_latency.empirical_us: expected a list of numbers, "
                              f"got {d['empirical_us']!r}") from None
-        if us.size == 0 or not np.isfinite(us).all() or (us < 0).any():
-            raise ValueError("order_latency.empirical_us: needs at least one sample, all finite and >= 0")
-        return EmpiricalLatency((us * 1000).astype(np.int64), int(d.get("seed", 0)))
+        return _empirical(us, "order_latency.empirical_us", d)
     if "empirical_file" in d:
+        key = f"order_latency.empirical_file: {d['empirical_file']}"
         try:
             vals = np.loadtxt(d["empirical_file"], dtype=np.float64, ndmin=1)
         except (OSError, ValueError) as e:
-            raise ValueError(f"order_latency.empirical_file: {d['empirical_file']}: {e}") from None
-        if vals.size == 0 or not np.isfinite(vals).all() or (vals < 0).any():
-            raise ValueError(f"order_latency.empirical_file: {d['empirical_file']}: needs at least one "
-                             "sample (microseconds, one per line), all finite and >= 0")
-        return EmpiricalLatency((vals * 1000).astype(np.int64), int(d.get("seed", 0)))
+            raise ValueError(f"{key}: {e}") from None
+        return _empirical(vals, key, d)
     raise ValueError("order_latency: expected constant_us, constant_ns, empirical_us or empirical_file, "
                      f"got {d}")
 
+
+def _empirical(us: np.ndarray, key: str, d: dict) -> EmpiricalLatency:
+    """Samples in microseconds (finite, >= 0, at least one) as an :class:`EmpiricalLatency`."""
+    if us.size == 0 or not np.isfinite(us).all() or (us < 0).any():
+        raise ValueError(f"{key}: needs at least one sample (microseconds), all finite and >= 0")
+    return EmpiricalLatency((us * 1000).astype(np.int64), int(d.get("seed", 0)))

@@ -152,12 +152,13 @@ def import_paths(cat: Catalog, fmt: str, paths: Iterable[str | Path],
     }.get(fmt, ("*",))
     reports: list[ImportReport] = []
     paths = [Path(p) for p in paths]
+    found = _expand(paths, patterns)
     for d in paths:  # a folder with nothing to import says so (not an empty summary)
-        if d.is_dir() and not _expand([d], patterns):
+        if d.is_dir() and not any(d in f.parents for f in found):
             rep = ImportReport(source=str(d), fmt=fmt)
             rep.notes.append(f"no files named like {' or '.join(patterns)} in this folder")
             reports.append(rep)
-    for path in _expand(paths, patterns):
+    for path in found:
         try:
             if not path.exists():
                 raise FileNotFoundError(f"no such file: {path}")
