@@ -13,6 +13,10 @@ __version__ = "0.1.0"
 #: compiled-kernel caches kept side by side (older package states are pruned)
 KEEP_CACHES = 4
 
+#: the default configs (strategy parameters, backtest configs): in a checkout ``quantedge/config`` is a
+#: link to the repository's ``config/``, so an installed wheel carries the same files as package data
+CONFIG_DIR = Path(__file__).resolve().parent / "config"
+
 
 def _numba_cache_dir() -> None:
     """Point Numba's on-disk cache at a folder keyed by a fingerprint of this package's sources.

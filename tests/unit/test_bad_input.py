@@ -268,3 +268,14 @@ def test_an_unreachable_iqfeed_names_where_it_looked() -> None:
                               "--iqfeed-ports", f"level1={port}"])
     assert res.exit_code == 2, res.output
     assert f"cannot read IQFeed at 127.0.0.1 (--iqfeed-host), ports level1={port}" in _text(res.output)
+
+
+def test_import_summary_is_not_cut_when_output_is_not_a_terminal(tmp_path: Path) -> None:
+    """Piped to a file or log, the import summary keeps whole file names, formats and reasons (Rich's
+    80-column default cut them to 'NEPT_tick…'; a COLUMNS set by the user still wins)."""
+    src = tmp_path / IQFEED_SAMPLE.name
+    src.write_text(IQFEED_SAMPLE.read_text() + "2021-03-01 15:59:59.000001,abc,100,1,1.5,1.6,9,E,11,01,0,1,\n")
+    res = runner.invoke(app, ["import", "iqfeed", str(src), "-c", str(tmp_path / "c")])
+    assert res.exit_code == 0, res.output
+    row = next(line for line in res.output.splitlines() if IQFEED_SAMPLE.name in line and "│" in line)
+    assert "iqfeed_ticks" in row and "non_numeric" in row and "…" not in res.output

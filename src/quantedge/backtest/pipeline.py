@@ -325,10 +325,13 @@ def _batches(events: np.ndarray, rows: int) -> Iterable[np.ndarray]:
 
 def accumulation_params(path: Path | None = None) -> tuple[dict, dict]:
     """Strategy parameters and engine settings of config/backtest_accumulation.yaml (the defaults of
-    the main job); the file is optional so an installed package still runs."""
+    the main job); an installed package carries the file (quantedge.CONFIG_DIR), without it the
+    built-in defaults run."""
     import yaml
 
-    path = path or Path(__file__).resolve().parents[3] / "config" / "backtest_accumulation.yaml"
+    from quantedge import CONFIG_DIR
+
+    path = path or CONFIG_DIR / "backtest_accumulation.yaml"
     if not path.exists():
         return {}, {}
     raw = yaml.safe_load(path.read_text()) or {}

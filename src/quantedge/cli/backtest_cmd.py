@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from quantedge.cli.output import new_console
 
 
 class KeyValueError(ValueError):
@@ -46,7 +47,7 @@ def register(app: typer.Typer) -> None:
         from quantedge.backtest.config import BacktestConfig
         from quantedge.backtest.runner import run_backtest
 
-        console = Console(stderr=True)
+        console = new_console(stderr=True)
         try:
             overrides = _pairs(set_, "--set")
         except ValueError as e:
@@ -93,7 +94,7 @@ def register(app: typer.Typer) -> None:
         ):
             v = m.get(k)
             t.add_row(k, f"{v:,.6g}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v))
-        Console().print(t)
+        new_console().print(t)
         for name, p in m["outputs"].items():
             typer.echo(f"{name}: {p}")
         dr = m.get("data")
@@ -130,7 +131,7 @@ def register(app: typer.Typer) -> None:
         """Run a backtest per grid point, rank them, and report the best trial's deflated Sharpe."""
         from quantedge.backtest.sweep import SweepError, grid_points, parse_grid, run_sweep
 
-        console = Console(stderr=True)
+        console = new_console(stderr=True)
         try:
             g = parse_grid(grid)
             fixed, oos_set = _pairs(set_, "--set"), _pairs(oos, "--oos")
@@ -156,7 +157,7 @@ def register(app: typer.Typer) -> None:
                      [f"{tr.metrics.get(m):,.4g}" if isinstance(tr.metrics.get(m), float)
                       else str(tr.metrics.get(m)) for m in shown])
             t.add_row(str(r + 1), tr.name.removeprefix("trial_"), *(tr.values[k] for k in keys), *cells)
-        Console().print(t)
+        new_console().print(t)
         for tr in res.trials:
             if tr.error:
                 console.print(f"[yellow]{tr.name} failed: {tr.error}[/yellow]")

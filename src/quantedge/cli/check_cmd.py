@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from quantedge.catalog.integrity import CheckConfig, CheckResult, check_events, render_table
 from quantedge.cli.args import parse_date
+from quantedge.cli.output import new_console
 
 DEFAULT_CATALOG = Path(os.environ.get("QUANTEDGE_CATALOG", "catalog"))
 
@@ -42,7 +43,7 @@ def run_check(catalog: Path, symbols: list[str] | None = None, start: dt.date | 
     """
     from quantedge.catalog.store import Catalog
 
-    con = console or Console()
+    con = console or new_console()
     cat = Catalog(catalog)
     days = sorted({(p.date, p.symbol) for p in cat.partitions(symbols=symbols, start=start, end=end)})
     results: list[CheckResult] = []
@@ -134,7 +135,7 @@ def register(app: typer.Typer) -> None:
         Bad rows are quarantined (see --quarantine); everything else is only reported.  Exits
         non-zero only when nothing usable was checked.
         """
-        con = Console()
+        con = new_console()
         d0 = parse_date(start, "--start")
         d1 = parse_date(end, "--end")
         if d0 and d1 and d1 < d0:

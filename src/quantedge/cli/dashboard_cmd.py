@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from quantedge.cli.output import new_console
 
 
 def register(app: typer.Typer) -> None:
@@ -64,7 +65,7 @@ def register(app: typer.Typer) -> None:
         from quantedge.dashboard.server import create_app
         from quantedge.dashboard.session import DetectorStage, ReplaySession, SessionError
 
-        console = Console(stderr=True)
+        console = new_console(stderr=True)
         overrides = {}
         for item in set_ or []:
             if "=" not in item:

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from quantedge.cli.args import existing_catalog, output_file, parse_date
+from quantedge.cli.output import new_console
 
-console = Console()
+console = new_console()
 DEFAULT_CATALOG = Path(os.environ.get("QUANTEDGE_CATALOG", "catalog"))
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from quantedge.cli.args import existing_catalog, output_dir, parse_date
+from quantedge.cli.output import new_console
 
 app = typer.Typer(
     name="quantedge",
@@ -23,7 +23,7 @@ app = typer.Typer(
 catalog_app = typer.Typer(help="Inspect the local Parquet catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 
-console = Console()
+console = new_console()
 
 DEFAULT_CATALOG = Path(os.environ.get("QUANTEDGE_CATALOG", "catalog"))
 CatalogOpt = Annotated[

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-console = Console()
+from quantedge.cli.output import new_console
+
+console = new_console()
 DEFAULT_CATALOG = Path(os.environ.get("QUANTEDGE_CATALOG", "catalog"))
 SHARED = Path(os.environ.get("QUANTEDGE_SHARED_DATA", "../shared/data"))
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from quantedge import CONFIG_DIR
 from quantedge.signals.logic import INDEX, PARAMS, SECTIONS
 
 #: Sections that are signals (each has its own ``on_score``).
@@ -47,7 +48,7 @@ ORDERED = (
     ("exit.bid_flight_lo", "exit.bid_flight_hi"),
 ) + tuple(("trigger.off_score", f"{sec}.on_score") for sec in SIGNAL_SECTIONS)
 
-DEFAULT_PATH = Path(__file__).resolve().parents[3] / "config" / "strategy_params.yaml"
+DEFAULT_PATH = CONFIG_DIR / "strategy_params.yaml"
 
 
 class SignalConfigError(ValueError):
