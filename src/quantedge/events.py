@@ -93,6 +93,7 @@ COND_CROSS = 1 << 8  # cross / auction print (opening, closing, halt cross)
 COND_AVERAGE_PRICE = 1 << 9  # average-price / VWAP / derivatively priced (not a market price)
 COND_OPENING = 1 << 10  # opening / reopening print
 COND_CLOSING = 1 << 11  # closing print
+COND_TRADE_THROUGH_EXEMPT = 1 << 12  # Reg NMS 611 exempt (TTEXEMPT, qualified contingent)
 COND_UNKNOWN_CODE = 1 << 31  # source carried a condition code we do not map
 
 CONDITION_NAMES = {
@@ -108,6 +109,7 @@ CONDITION_NAMES = {
     COND_AVERAGE_PRICE: "average_price",
     COND_OPENING: "opening",
     COND_CLOSING: "closing",
+    COND_TRADE_THROUGH_EXEMPT: "trade_through_exempt",
     COND_UNKNOWN_CODE: "unknown_code",
 }
 

@@ -274,7 +274,8 @@ def test_import_summary_is_not_cut_when_output_is_not_a_terminal(tmp_path: Path)
     """Piped to a file or log, the import summary keeps whole file names, formats and reasons (Rich's
     80-column default cut them to 'NEPT_tick…'; a COLUMNS set by the user still wins)."""
     src = tmp_path / IQFEED_SAMPLE.name
-    src.write_text(IQFEED_SAMPLE.read_text() + "2021-03-01 15:59:59.000001,abc,100,1,1.5,1.6,9,E,11,01,0,1,\n")
+    bad = "2021-03-01 15:59:59.000001,abc,100,1,1.5,1.6,9,E,11,01,0,1,\n"
+    src.write_text(IQFEED_SAMPLE.read_text() + bad)
     res = runner.invoke(app, ["import", "iqfeed", str(src), "-c", str(tmp_path / "c")])
     assert res.exit_code == 0, res.output
     row = next(line for line in res.output.splitlines() if IQFEED_SAMPLE.name in line and "│" in line)

@@ -28,6 +28,7 @@ from quantedge.events import (
     ACTION_MODIFY,
     COND_OFF_EXCHANGE,
     COND_REGULAR,
+    COND_TRADE_THROUGH_EXEMPT,
     FLAG_FROM_TRADE,
     FLAG_LAST,
     FLAG_SNAPSHOT,
@@ -95,6 +96,8 @@ def test_nept_catalog_day_round_trip(shared_data, tmp_path):
     cat = Catalog(tmp_path / "cat")
     ev, rep = read_iqfeed_ticks(shared_data / TICKS, cat.symbols)
     assert rep.rows_imported == 32_627
+    # the day's trade-through-exempt prints (codes 47, 89) keep their bit through the CSV schemas
+    assert np.count_nonzero(ev["conditions"] & COND_TRADE_THROUGH_EXEMPT) == 57
     cat.write(ev, source="nept")
     total = 0
     for day in ("2021-03-01", "2021-03-02", "2021-03-03"):

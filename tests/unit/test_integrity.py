@@ -36,6 +36,7 @@ from quantedge.events import (
     COND_ODD_LOT,
     COND_OUT_OF_SEQUENCE,
     COND_REGULAR,
+    COND_TRADE_THROUGH_EXEMPT,
     EVENT_DTYPE,
     FLAG_FROM_TRADE,
     FLAG_LAST,
@@ -288,11 +289,12 @@ def test_trades_far_outside_nbbo_by_bucket():
         trade("10:00:04", 11.00, seq=7),  # 98 cents above: far, regular
         trade("10:00:05", 9.00, seq=8),  # 1.00 below: far, regular
         trade("10:00:06", 11.00, seq=9, cond=COND_OUT_OF_SEQUENCE),  # far, out of sequence
-        trade("16:30:00", 9.00, seq=10),  # post-market by time: extended bucket
+        trade("10:00:07", 11.00, seq=10, cond=COND_TRADE_THROUGH_EXEMPT),  # far, 611 exempt: special
+        trade("16:30:00", 9.00, seq=11),  # post-market by time: extended bucket
     ]
     res = check_events(build(rows), symbol="XYZ", date=DAY, config=CheckConfig(gap_seconds=1e6))
     assert res.counts["far_outside_nbbo"] == {"regular": 2, "extended_hours": 2, "out_of_sequence": 1,
-                                              "special_price": 0}
+                                              "special_price": 1}
     assert res.counts["trades_without_nbbo"] == 1
     tight = check_events(build(rows), symbol="XYZ", date=DAY, config=CheckConfig(outside_pct=0.0))
     assert tight.counts["far_outside_nbbo"]["regular"] == 3  # 10.13 now counts (spreads only)

@@ -17,6 +17,7 @@ from quantedge.events import (
     COND_OPENING,
     COND_OUT_OF_SEQUENCE,
     COND_REGULAR,
+    COND_TRADE_THROUGH_EXEMPT,
     COND_UNKNOWN_CODE,
 )
 from quantedge.feeds.iqfeed.conditions import (
@@ -40,9 +41,12 @@ def test_codes_seen_in_real_nept_ticks():
     assert hex_to_conditions("4042") == (COND_CLOSING | COND_CROSS, True)
     assert hex_to_conditions("1987") == (COND_OUT_OF_SEQUENCE | COND_ODD_LOT, True)
     assert hex_to_conditions("3A") == (COND_EXTENDED_HOURS | COND_OUT_OF_SEQUENCE, True)
-    # known to DTN but carrying nothing the catalog models: no bits, and not "unknown"
-    assert hex_to_conditions("4706") == (0, True)
-    assert hex_to_conditions("8944") == (0, True)
+    # trade-through exempt (47 TTEXEMPT, 89 qualified contingent); 06 CASH and 44 STKOPT_TRADE are
+    # known to DTN but carry nothing the catalog models: no bits, and not "unknown"
+    assert hex_to_conditions("4706") == (COND_TRADE_THROUGH_EXEMPT, True)
+    assert hex_to_conditions("470687") == (COND_TRADE_THROUGH_EXEMPT | COND_ODD_LOT, True)
+    assert hex_to_conditions("8944") == (COND_TRADE_THROUGH_EXEMPT, True)
+    assert hex_to_conditions("06") == (0, True) and hex_to_conditions("44") == (0, True)
 
 
 def test_unknown_and_malformed_codes():

@@ -32,6 +32,7 @@ from quantedge.events import (
     COND_EXTENDED_HOURS,
     COND_ODD_LOT,
     COND_OUT_OF_SEQUENCE,
+    COND_TRADE_THROUGH_EXEMPT,
     EVENT_DTYPE,
     FLAG_FROM_TRADE,
     FLAG_LAST,
@@ -73,7 +74,7 @@ NBBO_LOCKED = 1
 NBBO_CROSSED = 2
 
 #: Conditions whose price is not a current market price (reported in their own bucket).
-SPECIAL_PRICE_CONDS = COND_AVERAGE_PRICE | COND_CANCEL_CORRECTION | COND_CROSS
+SPECIAL_PRICE_CONDS = COND_AVERAGE_PRICE | COND_CANCEL_CORRECTION | COND_CROSS | COND_TRADE_THROUGH_EXEMPT
 
 
 @dataclass(frozen=True)

@@ -227,7 +227,7 @@ SALE_CONDITIONS: dict[str, tuple[int, bool]] = {
     "4": (ev.COND_AVERAGE_PRICE, False),  # derivatively priced
     "5": (ev.COND_OPENING, True),  # market center re-opening trade
     "6": (ev.COND_CLOSING, True),  # market center closing trade
-    "7": (0, False),  # qualified contingent trade
+    "7": (ev.COND_TRADE_THROUGH_EXEMPT, False),  # qualified contingent trade (611 exempt)
     "8": (0, True),  # placeholder for 611 exempt
     "9": (ev.COND_CLOSING, False),  # corrected consolidated close
 }

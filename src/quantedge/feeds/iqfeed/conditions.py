@@ -29,6 +29,7 @@ from quantedge.events import (
     COND_OPENING,
     COND_OUT_OF_SEQUENCE,
     COND_REGULAR,
+    COND_TRADE_THROUGH_EXEMPT,
     COND_UNKNOWN_CODE,
 )
 from quantedge.venues import OFF_EXCHANGE_VENUES, off_exchange_mask
@@ -95,6 +96,8 @@ _CODE_TO_BITS: dict[int, int] = {
     0x40: COND_CLOSING,
     0x0D: COND_CLOSING,  # basket on close
     0x85: COND_OFF_EXCHANGE,  # OTC trade
+    0x47: COND_TRADE_THROUGH_EXEMPT,  # TTEXEMPT
+    0x89: COND_TRADE_THROUGH_EXEMPT,  # qualified contingent trade (611 exempt)
 }
 
 #: code (0-255) -> catalog bits; -1 where DTN defines no such code.  Indexed by the Numba parser.
@@ -118,6 +121,7 @@ BIT_TO_CODE: dict[int, str] = {
     COND_ODD_LOT: "87",
     COND_EXTENDED_HOURS: "17",
     COND_OFF_EXCHANGE: "85",
+    COND_TRADE_THROUGH_EXEMPT: "47",
     COND_UNKNOWN_CODE: "FF",
 }
 
