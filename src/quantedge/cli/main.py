@@ -265,6 +265,7 @@ def _register_stage_commands() -> None:
         dashboard_cmd,
         iqfeed_cmd,
         live_cmd,
+        research_cmd,
         signals_cmd,
         synth_cmd,
     )
@@ -272,6 +273,7 @@ def _register_stage_commands() -> None:
     check_cmd.register(app)
     book_cmd.register(app)
     synth_cmd.register(app)
+    research_cmd.register(app)
     backtest_cmd.register(app)
     signals_cmd.register(app)
     iqfeed_cmd.register(app)

@@ -34,6 +34,11 @@ def register(app: typer.Typer) -> None:
             help="Move after each accumulation episode: rise of the fundamental at intensity 1 "
                  "(fraction, e.g. 0.03; 0 = none).")] = 0.0,
         markup_s: Annotated[float, typer.Option(help="Seconds over which that move unfolds.")] = 600.0,
+        gap: Annotated[float, typer.Option(
+            help="Overnight gap after a day with accumulation: the next day opens this much higher at "
+                 "intensity 1 (fraction, e.g. 0.08; 0 = none; for `research pregap`).")] = 0.0,
+        accumulation_share: Annotated[float, typer.Option(
+            help="Share of symbol-days that plant accumulation episodes (1 = every day).")] = 1.0,
     ) -> None:
         """Simulate symbol-days with planted episodes into the catalog (labels in labels/episodes.parquet)."""
         import time
@@ -54,7 +59,8 @@ def register(app: typer.Typer) -> None:
             try:
                 summary = generate_to_catalog(catalog, symbols, days, start_d, seed=seed,
                                               penny_share=penny_share, workers=workers,
-                                              markup=markup, markup_s=markup_s,
+                                              markup=markup, markup_s=markup_s, gap=gap,
+                                              accumulation_share=accumulation_share,
                                               on_symbol=lambda s, n: prog.update(task, advance=1, name=s))
             except ValueError as e:
                 console.print(f"[red]{e}[/]")

@@ -171,15 +171,28 @@ def opening_spread_ticks(par: np.ndarray, seed: int) -> float:
     return float(spread[order][np.searchsorted(cum, cum[-1] / 2.0)])
 
 
+#: the planted kinds that are accumulation (everything but dumping)
+ACCUMULATION_KINDS = frozenset(k for k in ALL_KINDS if k != E.EP_DUMPING)
+
+
 def simulate_symbol(seed: int, index: int, regime: str, dates: list[dt.date], symbol_id: int,
-                    kinds: tuple[int, ...] = ALL_KINDS, markup: tuple[float, float] = (0.0, 0.0)
-                    ) -> list[DayResult]:
-    """All days of one symbol, each opening at the previous close."""
+                    kinds: tuple[int, ...] = ALL_KINDS, markup: tuple[float, float] = (0.0, 0.0),
+                    gap: tuple[float, float] = (0.0, 1.0)) -> list[DayResult]:
+    """All days of one symbol, each opening at the previous close.
+
+    ``gap`` = (rise, share): a day plants its accumulation episodes with probability ``share`` (drawn
+    per symbol-day; 1: every day, as without the option), and the day after a day that planted
+    them opens ``rise`` x (0.5 + 0.5 x their highest intensity) above its close (the overnight gap
+    the pre-gap analyzer looks for; 0: no gap)."""
     name = symbol_name(regime, index)
     price: float | None = None
     out: list[DayResult] = []
+    rise, share = gap
     for di, date in enumerate(dates):
-        par, plan, kseed = plan_symbol_day(seed, index, di, regime, price, kinds, markup)
+        day_kinds = kinds
+        if share < 1.0 and np.random.default_rng([seed, index, di, 0x6A9]).random() >= share:
+            day_kinds = tuple(k for k in kinds if k not in ACCUMULATION_KINDS)
+        par, plan, kseed = plan_symbol_day(seed, index, di, regime, price, day_kinds, markup)
         o = open_ns(date)
         events, final = simulate_symbol_day(par, plan, kseed, symbol_id, o)
         labels = [
@@ -191,18 +204,21 @@ def simulate_symbol(seed: int, index: int, regime: str, dates: list[dt.date], sy
         lo_p = 0.3 if regime == "penny" else 20.0
         price = max(price, lo_p)
         out.append(DayResult(name, date, events, labels, price))
+        acc = [float(x) for k, x in zip(plan[0], plan[3], strict=True) if int(k) in ACCUMULATION_KINDS]
+        if rise > 0 and acc:
+            price *= 1.0 + rise * (0.5 + 0.5 * max(acc))
     return out
 
 
 def _job(args: tuple) -> tuple[str, int, list[dict]]:
     """Worker: simulate one symbol and write its days to the catalog; returns (symbol, events, labels)."""
-    root, seed, index, regime, dates, symbol_id, kinds, markup = args
+    root, seed, index, regime, dates, symbol_id, kinds, markup, gap = args
     from quantedge.catalog.store import Catalog
 
     cat = Catalog(root)
     total = 0
     labels: list[dict] = []
-    for day in simulate_symbol(seed, index, regime, dates, symbol_id, kinds, markup):
+    for day in simulate_symbol(seed, index, regime, dates, symbol_id, kinds, markup, gap):
         total += cat.write(day.events, source=f"synth-{seed}-{day.symbol}-{day.date.isoformat()}")
         labels.extend(day.labels)
     return symbol_name(regime, index), total, labels
@@ -221,12 +237,16 @@ def generate_to_catalog(root: str | Path, n_symbols: int, days: int, start: dt.d
                         penny_share: float = 0.8, workers: int | None = None,
                         kinds: tuple[int, ...] = ALL_KINDS,
                         on_symbol: Callable[[str, int], None] | None = None,
-                        markup: float = 0.0, markup_s: float = 600.0) -> GenerateSummary:
+                        markup: float = 0.0, markup_s: float = 600.0, gap: float = 0.0,
+                        accumulation_share: float = 1.0) -> GenerateSummary:
     """Simulate ``n_symbols`` x ``days`` symbol-days into the catalog at ``root`` with labels.
 
     The first ``round(penny_share * n_symbols)`` symbols are penny stocks, the rest large caps.
     ``markup`` > 0: after each accumulation episode the fundamental rises by ``markup`` x (0.5 + 0.5 x
     intensity) over ``markup_s`` seconds (the move the accumulation came before; unlabelled).
+    ``accumulation_share`` < 1: only that share of symbol-days plant accumulation episodes; ``gap`` >
+    0: the day after one that did opens ``gap`` x (0.5 + 0.5 x intensity) higher (see
+    :func:`simulate_symbol`; unlabelled, the prices show it).
     Labels go to ``<root>/labels/episodes.parquet``; rows for the regenerated symbol-days replace
     earlier ones so re-running is idempotent.
     """
@@ -238,6 +258,8 @@ def generate_to_catalog(root: str | Path, n_symbols: int, days: int, start: dt.d
         raise ValueError(f"penny_share must be in [0, 1], got {penny_share}")
     if not 0.0 <= markup <= 1.0 or markup_s <= 0.0:
         raise ValueError(f"markup must be in [0, 1] and markup_s > 0, got {markup} and {markup_s}")
+    if not 0.0 <= gap <= 1.0 or not 0.0 <= accumulation_share <= 1.0:
+        raise ValueError(f"gap and accumulation_share must be in [0, 1], got {gap} and {accumulation_share}")
     cat = Catalog(root)
     dates = business_days(start, days)
     n_penny = round(penny_share * n_symbols)
@@ -248,7 +270,7 @@ def generate_to_catalog(root: str | Path, n_symbols: int, days: int, start: dt.d
         name = symbol_name(regime, i)
         names.append(name)
         jobs.append((str(cat.root), seed, i, regime, dates, cat.symbols.id(name), tuple(kinds),
-                     (float(markup), float(markup_s))))
+                     (float(markup), float(markup_s)), (float(gap), float(accumulation_share))))
     cat.save_tables()  # workers load the full symbol table, so their saves are identical
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     total = 0
