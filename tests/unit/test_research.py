@@ -108,8 +108,7 @@ def test_pregap_finds_the_planted_accumulation_before_gaps(tmp_path: Path) -> No
             planted[key] = max(planted.get(key, 0.0), r["intensity"])
     assert 0 < len(planted) < 12  # some symbol-days with, some without
 
-    res = runner.invoke(app, ["research", "pregap", "-c", str(cat), "-o", str(tmp_path / "out"),
-                              "--gap", "0.05"])
+    res = runner.invoke(app, ["research", "-c", str(cat), "-o", str(tmp_path / "out"), "--gap", "0.05"])
     assert res.exit_code == 0, res.output
     import csv
 
@@ -131,18 +130,18 @@ def test_pregap_finds_the_planted_accumulation_before_gaps(tmp_path: Path) -> No
                if int(d["composite_triggers"]) > 0 or int(d["composite_active_s"]) >= 300}
     hit = len(flagged & planted.keys())
     assert len(days) == 12 and hit >= 0.8 * len(planted) and hit >= 0.6 * len(flagged)
-    for f in ("pregap.md", "pregap.png", "daily.csv"):
+    for f in ("pregap.md", "pregap.png", "daily.csv", "tracker.md", "tracker.csv", "tracker.png"):
         assert (tmp_path / "out" / f).stat().st_size > 100
 
 
 def test_research_usage_errors_name_the_option(tmp_path: Path) -> None:
     (tmp_path / "c").mkdir()
     cases = [
-        (["research", "track", "-c", str(tmp_path / "nope")], "no catalog"),
-        (["research", "track", "-c", str(tmp_path / "c"), "--mode", "l9"], "--mode"),
-        (["research", "track", "-c", str(tmp_path / "c")], "holds no data"),
-        (["research", "pregap", "-c", str(tmp_path / "c"), "--gap", "1.5"], "--gap"),
-        (["research", "track", "--stealth-move", "2"], "stealth_move"),
+        (["research", "-c", str(tmp_path / "nope")], "no catalog"),
+        (["research", "-c", str(tmp_path / "c"), "--mode", "l9"], "--mode"),
+        (["research", "-c", str(tmp_path / "c")], "holds no data"),
+        (["research", "-c", str(tmp_path / "c"), "--gap", "1.5"], "--gap"),
+        (["research", "--stealth-move", "2"], "stealth_move"),
     ]
     for args, text in cases:
         res = runner.invoke(app, args)

@@ -62,13 +62,10 @@ def _daily(catalog: Path, start: str | None, end: str | None, symbols: list[str]
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``research`` command group to the main app."""
-    research = typer.Typer(help="Research tools: multi-day accumulation tracker, pre-gap patterns.",
-                           no_args_is_help=True)
-    app.add_typer(research, name="research")
+    """Add the ``research`` command to the main app."""
 
-    @research.command("track")
-    def track_cmd(
+    @app.command("research")
+    def research_cmd(
         catalog: CatalogOpt = DEFAULT_CATALOG,
         start: StartOpt = None,
         end: EndOpt = None,
@@ -77,53 +74,36 @@ def register(app: typer.Typer) -> None:
         signal_config: ConfigOpt = None,
         min_active_s: MinActiveOpt = 300,
         stealth_move: StealthOpt = 0.03,
-        top: Annotated[int, typer.Option(min=1, help="Symbols in the report and chart.")] = 40,
+        gap: Annotated[float, typer.Option(help="Gap threshold: |next open / close - 1| (fraction).")] = 0.05,
+        top: Annotated[int, typer.Option(min=1, help="Symbols in the tracker's report and chart.")] = 40,
         out: OutOpt = Path("out/research"),
     ) -> None:
-        """Multi-day accumulation tracker: symbols ranked by their streak of accumulation days."""
-        from quantedge.research.tracker import TrackerParams, track, write_tracker
+        """Multi-day accumulation tracker and pre-gap patterns, from one pass over the catalog's days."""
+        from quantedge.research.pregap import gap_pairs, summarize, write_pregap
+        from quantedge.research.tracker import TrackerParams, markdown_table, track, write_tracker
 
         output_dir(out, "--out")
         try:
             params = TrackerParams(min_active_s, stealth_move)
         except ValueError as e:
             raise typer.BadParameter(str(e), param_hint="--stealth-move") from None
-        table = _daily(catalog, start, end, symbol, mode, signal_config)
-        rows = track(table, params)
-        paths = write_tracker(table, rows, out, params, top)
-        from quantedge.research.tracker import markdown_table
-
-        cols = ["rank", "symbol", "streak", "accumulation_days", "days", "stealth_days", "composite_triggers",
-                "change_pct"]
-        console.print(markdown_table(rows[:min(top, 20)], cols))
-        console.print("wrote " + ", ".join(str(p) for p in paths.values()))
-
-    @research.command("pregap")
-    def pregap_cmd(
-        catalog: CatalogOpt = DEFAULT_CATALOG,
-        start: StartOpt = None,
-        end: EndOpt = None,
-        symbol: SymbolOpt = None,
-        mode: ModeOpt = "auto",
-        signal_config: ConfigOpt = None,
-        gap: Annotated[float, typer.Option(help="Gap threshold: |next open / close - 1| (fraction).")] = 0.05,
-        min_active_s: MinActiveOpt = 300,
-        out: OutOpt = Path("out/research"),
-    ) -> None:
-        """Pre-gap pattern analyzer: the day before overnight gaps against the other days."""
-        from quantedge.research.pregap import gap_pairs, summarize, write_pregap
-        from quantedge.research.tracker import TrackerParams
-
-        output_dir(out, "--out")
         if not 0 < gap < 1:
             raise typer.BadParameter(f"{gap} is not in (0, 1)", param_hint="--gap")
         table = _daily(catalog, start, end, symbol, mode, signal_config)
-        pairs = gap_pairs(table, gap, TrackerParams(min_active_s))
-        if not pairs:
-            console.print("[red]no pair of consecutive days with a close and a next open: a gap needs two "
-                          "days of regular-session prints of one symbol[/]")
-            raise typer.Exit(1)
-        summary = summarize(pairs)
-        paths = write_pregap(table, pairs, summary, out, gap)
-        console.print(paths["md"].read_text().split("![")[0].rstrip())
-        console.print("wrote " + ", ".join(str(p) for p in paths.values()))
+        rows = track(table, params)
+        paths = write_tracker(table, rows, out, params, top)
+        cols = ["rank", "symbol", "streak", "accumulation_days", "days", "stealth_days", "composite_triggers",
+                "change_pct"]
+        console.print("[bold]Accumulation tracker[/]")
+        console.print(markdown_table(rows[:min(top, 20)], cols))
+        pairs = gap_pairs(table, gap, params)
+        if pairs:
+            summary = summarize(pairs)
+            paths.update(write_pregap(table, pairs, summary, out, gap))
+            c = summary["counts"]
+            console.print(f"[bold]Pre-gap patterns[/]: {summary['pairs']} day pairs, {c['gap_up']} gap up, "
+                          f"{c['flat']} flat, {c['gap_down']} gap down (see {paths['pregap_md']})")
+        else:
+            console.print("[yellow]pre-gap patterns: no pair of consecutive days with a close and a next "
+                          "open (a gap needs two days of regular-session prints of one symbol)[/]")
+        console.print("wrote " + ", ".join(sorted({str(p) for p in paths.values()})))

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         markup_s: Annotated[float, typer.Option(help="Seconds over which that move unfolds.")] = 600.0,
         gap: Annotated[float, typer.Option(
             help="Overnight gap after a day with accumulation: the next day opens this much higher at "
-                 "intensity 1 (fraction, e.g. 0.08; 0 = none; for `research pregap`).")] = 0.0,
+                 "intensity 1 (fraction, e.g. 0.08; 0 = none; for `quantedge research`).")] = 0.0,
         accumulation_share: Annotated[float, typer.Option(
             help="Share of symbol-days that plant accumulation episodes (1 = every day).")] = 1.0,
     ) -> None:

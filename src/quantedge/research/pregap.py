@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from quantedge.research.daily import SIGNALS, DailyTable
-from quantedge.research.tracker import TrackerParams, accumulation_days, markdown_table, write_csv
+from quantedge.research.tracker import (
+    TrackerParams,
+    accumulation_days,
+    markdown_table,
+    save_png,
+    write_csv,
+)
 
 CLASSES = ("gap_up", "flat", "gap_down")
 #: numeric features of the day before a gap, compared by class
@@ -101,11 +107,7 @@ def scatter_png(pairs: list[dict], path: Path, gap: float) -> Path:
     ax.set_ylabel("overnight gap (%)")
     ax.legend(fontsize=8)
     ax.set_title("Overnight gaps and the accumulation seen the day before")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def write_pregap(table: DailyTable, pairs: list[dict], summary: dict, out: Path,
@@ -114,7 +116,7 @@ def write_pregap(table: DailyTable, pairs: list[dict], summary: dict, out: Path,
     out.mkdir(parents=True, exist_ok=True)
     paths = {"daily": table.write_csv(out / "daily.csv"),
              "pairs": write_csv(pairs, PAIR_COLUMNS, out / "pregap_pairs.csv"),
-             "png": scatter_png(pairs, out / "pregap.png", gap)}
+             "pregap_png": scatter_png(pairs, out / "pregap.png", gap)}
     c = summary["counts"]
     md = [f"# Pre-gap patterns (gap >= {100 * gap:g} %)", "",
           f"{summary['pairs']} symbol-day pairs ({table.mode} books): {c['gap_up']} gap up, "
@@ -128,8 +130,8 @@ def write_pregap(table: DailyTable, pairs: list[dict], summary: dict, out: Path,
            markdown_table(summary["lifts"], ["feature", "days_with", "gap_up_rate_with", "days_without",
                                              "gap_up_rate_without", "lift", "share_of_gap_ups"]), "",
            "![gaps](pregap.png)", ""]
-    paths["md"] = out / "pregap.md"
-    paths["md"].write_text("\n".join(md))
+    paths["pregap_md"] = out / "pregap.md"
+    paths["pregap_md"].write_text("\n".join(md))
     return paths
 
 

@@ -147,6 +147,13 @@ def heatmap_png(table: DailyTable, rows: list[dict], path: Path, top: int = 40) 
                 ax.text(j, i, f"{int(trig[i, j])}", ha="center", va="center", color="white", fontsize=7)
     fig.colorbar(im, ax=ax, label="composite at trigger level (min)")
     ax.set_title("Accumulation by day (numbers: composite triggers)")
+    return save_png(fig, path)
+
+
+def save_png(fig, path: Path) -> Path:
+    """Write a research chart and free it (the commands draw many in one process)."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -160,7 +167,7 @@ def write_tracker(table: DailyTable, rows: list[dict], out: Path, params: Tracke
     out.mkdir(parents=True, exist_ok=True)
     paths = {"daily": table.write_csv(out / "daily.csv"),
              "tracker": write_csv(rows, RANK_COLUMNS, out / "tracker.csv"),
-             "png": heatmap_png(table, rows, out / "tracker.png", top)}
+             "tracker_png": heatmap_png(table, rows, out / "tracker.png", top)}
     dates = sorted(set(table["date"].tolist()))
     cols = ["rank", "symbol", "streak", "accumulation_days", "days", "stealth_days", "composite_triggers",
             "composite_active_s", "change_pct", "above_low_pct", "off_exchange_share"]
@@ -169,8 +176,8 @@ def write_tracker(table: DailyTable, rows: list[dict], out: Path, params: Tracke
           f"trigger, or the composite at >= {table.active_score:g} for >= {params.min_active_s} scored "
           f"seconds; stealthy: the close within {100 * params.stealth_move:g} % of the open.", "",
           markdown_table(rows[:top], cols), "", "![accumulation by day](tracker.png)", ""]
-    paths["md"] = out / "tracker.md"
-    paths["md"].write_text("\n".join(md))
+    paths["tracker_md"] = out / "tracker.md"
+    paths["tracker_md"].write_text("\n".join(md))
     return paths
 
 
