@@ -50,8 +50,8 @@ def test_streaks_count_the_trailing_accumulation_days() -> None:
 def test_gap_pairs_use_consecutive_catalog_days_and_classes() -> None:
     rows = [
         {"date": "2024-01-02", "symbol": "AAA", "close": 2.00, "composite_triggers": 1},
-        {"date": "2024-01-03", "symbol": "AAA", "open": 2.20, "close": 2.10},  # +10 %: gap up
-        {"date": "2024-01-04", "symbol": "AAA", "open": 1.95},  # -7.1 %: gap down
+        {"date": "2024-01-03", "symbol": "AAA", "open": 2.20, "close": 3.00},  # +10 %: gap up
+        {"date": "2024-01-04", "symbol": "AAA", "open": 2.85},  # -5 % exactly (2.85 / 3 - 1 = -0.04999...)
         {"date": "2024-01-02", "symbol": "BBB", "close": 5.00},
         {"date": "2024-01-04", "symbol": "BBB", "open": 6.00},  # 01-03 missing: no pair
     ]
@@ -147,3 +147,65 @@ def test_research_usage_errors_name_the_option(tmp_path: Path) -> None:
         res = runner.invoke(app, args)
         assert res.exit_code == 2, (args, res.output)
         assert text in " ".join(res.output.replace("│", " ").split()), (args, res.output)
+
+
+def _day_catalog(root: Path, prints: list[tuple[str, float, int]]) -> Path:
+    """A catalog of one symbol-day of prints (ET time, price, conditions) with a quote before them."""
+    from quantedge import events as ev
+    from quantedge.catalog.store import Catalog
+    from quantedge.timeutil import et_midnight_ns
+
+    cat = Catalog(root)
+    sid = cat.symbols.id("XYZ")
+    t0 = et_midnight_ns(dt.date(2024, 1, 2))
+    e = ev.empty(len(prints) + 2)
+    for i, (side, px) in enumerate(((ev.SIDE_BID, 0.99), (ev.SIDE_ASK, 1.01))):
+        e[i]["ts_event"] = e[i]["ts_recv"] = t0 + 9 * 3600 * 10**9
+        e[i]["kind"], e[i]["side"], e[i]["size"] = ev.KIND_QUOTE, side, 100
+        e[i]["price"] = ev.price_to_fixed(px)
+    for i, (hms, px, cond) in enumerate(prints, 2):
+        h, m, s = (float(x) for x in hms.split(":"))
+        e[i]["ts_event"] = e[i]["ts_recv"] = t0 + int((h * 3600 + m * 60 + s) * 1e9)
+        e[i]["kind"], e[i]["size"], e[i]["conditions"] = ev.KIND_TRADE, 100, cond
+        e[i]["price"] = ev.price_to_fixed(px)
+    e["symbol"], e["seq"] = sid, np.arange(len(e))
+    e["flags"] = ev.FLAG_LAST
+    cat.write(e, source="t")
+    return root
+
+
+def test_open_and_close_are_the_auctions_and_lie_within_the_range(tmp_path: Path) -> None:
+    """The open is an opening-coded print of the first ten minutes only (a reopening at 11:00 is
+    not the open); the closing cross after 16:00 is the close and counts in high, low and volume."""
+    from quantedge import events as ev
+
+    root = _day_catalog(tmp_path / "c", [
+        ("09:30:05", 5.00, ev.COND_REGULAR),
+        ("11:00:00", 7.00, ev.COND_OPENING | ev.COND_CROSS),  # reopening after a halt
+        ("12:00:00", 5.50, ev.COND_REGULAR),
+        ("16:00:00.4", 6.00, ev.COND_CLOSING | ev.COND_CROSS),
+        ("16:30:00", 9.00, ev.COND_REGULAR),  # after hours: not in the day's prices
+    ])
+    t = daily_table(root, dt.date(2024, 1, 2), dt.date(2024, 1, 2))
+    assert (t["open"][0], t["close"][0], t["high"][0], t["low"][0]) == (5.00, 6.00, 7.00, 5.00)
+    assert t["volume"][0] == 400 and 0 <= t["close_location"][0] <= 1
+    assert t["return"][0] == pytest.approx(0.2)
+
+
+def test_one_book_mode_per_run(tmp_path: Path) -> None:
+    """A selection mixing order-book symbols (LOBSTER) and quote symbols (IQFeed ticks) is an error
+    naming both groups; --mode l3 on quote data is an error (its signals would all be zero)."""
+    from quantedge.backtest.pipeline import IQFEED_SAMPLE, LOBSTER_SAMPLE
+    from quantedge.catalog.importing import import_paths
+    from quantedge.catalog.store import Catalog
+
+    cat = Catalog(tmp_path / "c")
+    import_paths(cat, "lobster", [LOBSTER_SAMPLE])
+    import_paths(cat, "iqfeed", [IQFEED_SAMPLE])
+    c = str(tmp_path / "c")
+    res = runner.invoke(app, ["research", "-c", c, "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "mixes" in res.output and "AMZN" in res.output and "NEPT" in res.output
+    res = runner.invoke(app, ["research", "-c", c, "-s", "NEPT", "--mode", "l3", "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "--mode l3" in res.output, res.output
+    res = runner.invoke(app, ["research", "-c", c, "-s", "ZZZZ", "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "ZZZZ" in res.output, res.output

@@ -43,9 +43,12 @@ def _daily(catalog: Path, start: str | None, end: str | None, symbols: list[str]
     dates = Catalog(catalog).dates()
     if not dates:
         raise typer.BadParameter(f"{catalog} holds no data", param_hint="--catalog")
-    s, e = s or dates[0], e or dates[-1]
-    if e < s:
+    if end is not None and s is not None and e < s:
         raise typer.BadParameter(f"{e} is before --start {s}", param_hint="--end")
+    s, e = s or dates[0], e or dates[-1]
+    if s > dates[-1] or e < dates[0]:
+        raise typer.BadParameter(f"the catalog holds {dates[0]} to {dates[-1]}, nothing from {s} to {e}",
+                                 param_hint="--start" if start is not None else "--end")
     cfg = _config(signal_config)
     t0 = time.perf_counter()
     with console.status("books -> features -> signals") as status:
@@ -83,6 +86,10 @@ def register(app: typer.Typer) -> None:
         from quantedge.research.tracker import TrackerParams, markdown_table, track, write_tracker
 
         output_dir(out, "--out")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise typer.BadParameter(f"cannot create {out} ({e.strerror})", param_hint="--out") from None
         try:
             params = TrackerParams(min_active_s, stealth_move)
         except ValueError as e:

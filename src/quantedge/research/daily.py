@@ -25,6 +25,9 @@ from quantedge.venues import off_exchange_mask
 
 #: the regular session, seconds after ET midnight
 OPEN_S, CLOSE_S = 9.5 * 3600, 16 * 3600
+#: the opening auction's print is looked for in the session's first minutes (a later opening-coded
+#: print is a reopening after a halt, not the day's open)
+OPENING_CROSS_S = OPEN_S + 600
 #: the closing auction prints just after 16:00; its print is looked for until then
 CLOSING_CROSS_S = CLOSE_S + 300
 #: "last hour" aggregates cover the regular session's final hour
@@ -35,10 +38,35 @@ SIGNALS = tuple(SIGNAL_NAMES[k] for k in sorted(SIGNAL_NAMES))  # column k = SIG
 BOOK_KINDS = (("order", "l3"), ("depth", "l2"))
 
 
-def mode_of_catalog(cat: Catalog, symbols: list[str] | None, start: dt.date, end: dt.date) -> str:
-    """The book the data supports: market-by-order (l3), else price levels (l2), else NBBO."""
-    kinds = {p.kind for p in cat.partitions(symbols=symbols, start=start, end=end)}
-    return next((mode for kind, mode in BOOK_KINDS if kind in kinds), "nbbo")
+def book_modes(cat: Catalog, symbols: list[str] | None, start: dt.date, end: dt.date) -> dict[str, str]:
+    """The book each symbol's data supports: market-by-order (l3), else price levels (l2), else NBBO."""
+    kinds: dict[str, set[str]] = {}
+    for p in cat.partitions(symbols=symbols, start=start, end=end):
+        kinds.setdefault(p.symbol, set()).add(p.kind)
+    return {s: next((mode for kind, mode in BOOK_KINDS if kind in k), "nbbo") for s, k in kinds.items()}
+
+
+def choose_mode(modes: dict[str, str], mode: str) -> str:
+    """One book mode for the whole selection (one pipeline runs it): ``auto`` takes the symbols'
+    common mode; symbols whose data cannot feed the mode asked for are an error, not zero signals."""
+    by_mode: dict[str, list[str]] = {}
+    for sym, m in sorted(modes.items()):
+        by_mode.setdefault(m, []).append(sym)
+    if mode == "auto":
+        if len(by_mode) == 1:
+            return next(iter(by_mode))
+        parts = "; ".join(f"{m}: {', '.join(syms[:5])}{' ...' if len(syms) > 5 else ''}"
+                          for m, syms in by_mode.items())
+        raise ValueError(f"the selection mixes data for different books ({parts}): run each group with "
+                         "-s SYMBOL ... (one book mode per run)")
+    need = {"l3": {"l3"}, "l2": {"l3", "l2"}}.get(mode)
+    bad = [s for s, m in sorted(modes.items()) if need is not None and m not in need]
+    if bad:
+        what = "market-by-order (order) events" if mode == "l3" else "depth events"
+        raise ValueError(f"--mode {mode} builds books from {what} and {', '.join(bad[:5])}"
+                         f"{' ...' if len(bad) > 5 else ''} has none: choose the mode of the data "
+                         "(or --mode auto)")
+    return mode
 
 
 @dataclass
@@ -69,7 +97,7 @@ class DailyTable:
 
 def _cell(v: object) -> str:
     if isinstance(v, float | np.floating):
-        return "" if np.isnan(v) else f"{float(v):.6g}"
+        return "" if np.isnan(v) else f"{float(v):.10g}"
     return str(v)
 
 
@@ -104,9 +132,10 @@ class _Accumulator:
         cond = batch["conditions"]
         good = ((batch["kind"] == ev.KIND_TRADE) & (batch["size"] > 0) & (batch["price"] > 0)
                 & ((cond & NOT_MARKET) == 0) & (sec >= OPEN_S))
-        _first(self.open_cross, key, batch, good & ((cond & ev.COND_OPENING) != 0) & (sec < CLOSE_S))
-        _last(self.close_cross, key, batch, good & ((cond & ev.COND_CLOSING) != 0) & (sec < CLOSING_CROSS_S))
-        tr = good & (sec < CLOSE_S)
+        closing = good & ((cond & ev.COND_CLOSING) != 0) & (sec < CLOSING_CROSS_S)
+        _first(self.open_cross, key, batch, good & ((cond & ev.COND_OPENING) != 0) & (sec < OPENING_CROSS_S))
+        _last(self.close_cross, key, batch, closing)
+        tr = good & ((sec < CLOSE_S) | closing)  # the session's prints and its closing auction
         if not tr.any():
             return
         k = key[tr]
@@ -173,9 +202,15 @@ def daily_table(catalog: str | Path, start: dt.date, end: dt.date, symbols: list
         sel = f" for {', '.join(symbols)}" if symbols else ""
         raise ValueError(f"{catalog}: no data from {start} to {end}{sel}")
     names = sorted({p.symbol for p in parts})
+    missing = sorted(set(symbols or ()) - set(names))
+    if missing:
+        raise ValueError(f"{catalog}: no data from {start} to {end} for {', '.join(missing)}")
     dates = sorted({p.date for p in parts})
-    if mode == "auto":
-        mode = mode_of_catalog(cat, names, start, end)
+    mode = choose_mode(book_modes(cat, names, start, end), mode)
+    unnamed = [n for n in names if cat.symbols.get(n) is None]
+    if unnamed:
+        raise ValueError(f"{catalog}: symbols.json does not name {', '.join(unnamed)} (partitions copied in "
+                         "from another catalog? re-import them)")
     config = config or SignalConfig()
     active = float(config["composite.on_score"] if active_score is None else active_score)
     # catalog symbol ids -> 0..n-1 (the pipeline's state is dense in symbols)
@@ -188,8 +223,12 @@ def daily_table(catalog: str | Path, start: dt.date, end: dt.date, symbols: list
     done = 0
     for batch in cat.stream(symbols=names, start=start, end=end, batch_rows=batch_rows):
         b = batch.copy()
-        b["symbol"] = dense[b["symbol"]]
-        day = np.clip(np.searchsorted(bounds, b["ts_recv"], side="right") - 1, 0, len(dates) - 1)
+        sid = b["symbol"].astype(np.int64)
+        if (sid > ids.max()).any() or (dense[np.minimum(sid, ids.max())] < 0).any():
+            raise ValueError(f"{catalog}: events carry symbol ids outside the selection's "
+                             "(a partition copied in from another catalog?): re-import the data")
+        b["symbol"] = dense[sid]
+        day = np.clip(np.searchsorted(bounds, b["ts_event"], side="right") - 1, 0, len(dates) - 1)
         acc.add_events(day, b["symbol"].astype(np.int64), b)
         out = pipe.step(b)
         if len(out):
@@ -200,7 +239,27 @@ def daily_table(catalog: str | Path, start: dt.date, end: dt.date, symbols: list
         done += b.shape[0]
         if progress is not None:
             progress(done)
+    _check_counts(cat, names, dates, acc)
     return _table(acc, names, dates, mode, active)
+
+
+def _check_counts(cat: Catalog, names: list[str], dates: list[dt.date], acc: _Accumulator) -> None:
+    """Each symbol-day counted exactly the rows its partitions hold: events are attributed by the
+    symbol id stored in them, so a partition copied in from another catalog (other ids) would
+    credit its events to another symbol silently."""
+    import pyarrow.parquet as pq
+
+    col = {n: i for i, n in enumerate(names)}
+    row = {d: i for i, d in enumerate(dates)}
+    want = np.zeros_like(acc.events)
+    for p in cat.partitions(symbols=names, start=dates[0], end=dates[-1]):
+        want[row[p.date], col[p.symbol]] += sum(pq.ParquetFile(f).metadata.num_rows for f in p.files())
+    bad = np.argwhere(want != acc.events)
+    if bad.size:
+        d, s = bad[0]
+        raise ValueError(f"{cat.root}: {names[s]} {dates[d]} holds {want[d, s]:,} events but "
+                         f"{acc.events[d, s]:,} carry its symbol id (partitions copied in from another "
+                         "catalog, or events dated another day?): re-import the data")
 
 
 def _table(acc: _Accumulator, names: list[str], dates: list[dt.date], mode: str, active: float) -> DailyTable:
@@ -237,4 +296,4 @@ def _table(acc: _Accumulator, names: list[str], dates: list[dt.date], mode: str,
     return DailyTable(cols, mode, active)
 
 
-__all__ = ["DailyTable", "daily_table", "mode_of_catalog", "SIGNALS"]
+__all__ = ["DailyTable", "daily_table", "book_modes", "choose_mode", "SIGNALS"]

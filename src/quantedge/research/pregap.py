@@ -24,6 +24,8 @@ from quantedge.research.tracker import (
 )
 
 CLASSES = ("gap_up", "flat", "gap_down")
+#: tolerance of the gap threshold (prices in cents make e.g. 3.00 -> 2.85 a gap of -0.04999...)
+EPS = 1e-9
 #: numeric features of the day before a gap, compared by class
 NUMERIC = ("composite_max", "composite_active_s", "composite_last_hour_max", *(f"{s}_max" for s in SIGNALS
            if s != "composite"), "off_exchange_share", "close_location", "return")
@@ -49,9 +51,10 @@ def gap_pairs(table: DailyTable, gap: float = 0.05, params: TrackerParams | None
         if not (close > 0 and nopen > 0):
             continue
         g = nopen / close - 1
+        up, down = g >= gap - EPS, g <= -gap + EPS  # a gap of exactly the threshold counts, either way
         rows.append({
             "symbol": sym, "date": d, "next_date": table["date"][j], "close": close, "next_open": nopen,
-            "gap_pct": 100 * g, "class": "gap_up" if g >= gap else ("gap_down" if g <= -gap else "flat"),
+            "gap_pct": 100 * g, "class": "gap_up" if up else ("gap_down" if down else "flat"),
             "accumulation_day": bool(acc[k]),
             **{c: float(table[c][k]) for c in NUMERIC},
             **{f"{s}_triggers": int(table[f"{s}_triggers"][k]) for s in SIGNALS},
