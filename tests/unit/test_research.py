@@ -192,9 +192,10 @@ def test_open_and_close_are_the_auctions_and_lie_within_the_range(tmp_path: Path
     assert t["return"][0] == pytest.approx(0.2)
 
 
-def test_one_book_mode_per_run(tmp_path: Path) -> None:
-    """A selection mixing order-book symbols (LOBSTER) and quote symbols (IQFeed ticks) is an error
-    naming both groups; --mode l3 on quote data is an error (its signals would all be zero)."""
+def test_each_symbol_runs_through_the_book_its_data_supports(tmp_path: Path) -> None:
+    """A catalog of order-book symbols (LOBSTER) and quote symbols (IQFeed ticks): --mode auto runs
+    one pipeline per book and merges the tables; --mode l3 on quote data is an error (its signals
+    would all be zero), and so is a symbol with no data."""
     from quantedge.backtest.pipeline import IQFEED_SAMPLE, LOBSTER_SAMPLE
     from quantedge.catalog.importing import import_paths
     from quantedge.catalog.store import Catalog
@@ -204,7 +205,13 @@ def test_one_book_mode_per_run(tmp_path: Path) -> None:
     import_paths(cat, "iqfeed", [IQFEED_SAMPLE])
     c = str(tmp_path / "c")
     res = runner.invoke(app, ["research", "-c", c, "-o", str(tmp_path / "o")])
-    assert res.exit_code == 2 and "mixes" in res.output and "AMZN" in res.output and "NEPT" in res.output
+    assert res.exit_code == 0, res.output
+    t = daily_table(c, dt.date(2012, 6, 21), dt.date(2021, 3, 1))
+    assert t.mode == "l3+nbbo" and list(t["symbol"]) == ["AMZN", "NEPT"]
+    assert (t["scored_s"] > 0).all() and (t["open"] > 0).all()
+    alone = daily_table(c, dt.date(2021, 3, 1), dt.date(2021, 3, 1), ["NEPT"])
+    same = [k in ("date", "symbol") or np.array_equal(alone[k], t[k][1:], equal_nan=True) for k in t.columns]
+    assert all(same)  # NEPT's row is what a run of NEPT alone gives
     res = runner.invoke(app, ["research", "-c", c, "-s", "NEPT", "--mode", "l3", "-o", str(tmp_path / "o")])
     assert res.exit_code == 2 and "--mode l3" in res.output, res.output
     res = runner.invoke(app, ["research", "-c", c, "-s", "ZZZZ", "-o", str(tmp_path / "o")])

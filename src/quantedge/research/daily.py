@@ -46,19 +46,15 @@ def book_modes(cat: Catalog, symbols: list[str] | None, start: dt.date, end: dt.
     return {s: next((mode for kind, mode in BOOK_KINDS if kind in k), "nbbo") for s, k in kinds.items()}
 
 
-def choose_mode(modes: dict[str, str], mode: str) -> str:
-    """One book mode for the whole selection (one pipeline runs it): ``auto`` takes the symbols'
-    common mode; symbols whose data cannot feed the mode asked for are an error, not zero signals."""
+def mode_groups(modes: dict[str, str], mode: str) -> dict[str, list[str]]:
+    """Symbols by the book mode that runs them (one pipeline per mode): ``auto`` groups the symbols
+    by the book their data supports; an explicit mode takes them all, and symbols whose data cannot
+    feed it are an error, not zero signals."""
     by_mode: dict[str, list[str]] = {}
     for sym, m in sorted(modes.items()):
         by_mode.setdefault(m, []).append(sym)
     if mode == "auto":
-        if len(by_mode) == 1:
-            return next(iter(by_mode))
-        parts = "; ".join(f"{m}: {', '.join(syms[:5])}{' ...' if len(syms) > 5 else ''}"
-                          for m, syms in by_mode.items())
-        raise ValueError(f"the selection mixes data for different books ({parts}): run each group with "
-                         "-s SYMBOL ... (one book mode per run)")
+        return by_mode
     need = {"l3": {"l3"}, "l2": {"l3", "l2"}}.get(mode)
     bad = [s for s, m in sorted(modes.items()) if need is not None and m not in need]
     if bad:
@@ -66,7 +62,7 @@ def choose_mode(modes: dict[str, str], mode: str) -> str:
         raise ValueError(f"--mode {mode} builds books from {what} and {', '.join(bad[:5])}"
                          f"{' ...' if len(bad) > 5 else ''} has none: choose the mode of the data "
                          "(or --mode auto)")
-    return mode
+    return {mode: sorted(modes)}
 
 
 @dataclass
@@ -205,8 +201,12 @@ def daily_table(catalog: str | Path, start: dt.date, end: dt.date, symbols: list
     missing = sorted(set(symbols or ()) - set(names))
     if missing:
         raise ValueError(f"{catalog}: no data from {start} to {end} for {', '.join(missing)}")
+    groups = mode_groups(book_modes(cat, names, start, end), mode)
+    if len(groups) > 1:  # e.g. LOBSTER symbols (orders) beside IQFeed tick symbols (quotes): a run each
+        return _merge([daily_table(catalog, start, end, syms, m, config, active_score, batch_rows, progress)
+                       for m, syms in groups.items()])
+    mode = next(iter(groups))
     dates = sorted({p.date for p in parts})
-    mode = choose_mode(book_modes(cat, names, start, end), mode)
     unnamed = [n for n in names if cat.symbols.get(n) is None]
     if unnamed:
         raise ValueError(f"{catalog}: symbols.json does not name {', '.join(unnamed)} (partitions copied in "
@@ -241,6 +241,14 @@ def daily_table(catalog: str | Path, start: dt.date, end: dt.date, symbols: list
             progress(done)
     _check_counts(cat, names, dates, acc)
     return _table(acc, names, dates, mode, active)
+
+
+def _merge(tables: list[DailyTable]) -> DailyTable:
+    """Daily tables of disjoint symbol groups as one, sorted by date then symbol."""
+    cols = {k: np.concatenate([t.columns[k] for t in tables]) for k in tables[0].columns}
+    order = np.lexsort((cols["symbol"].astype(str), cols["date"].astype(str)))
+    return DailyTable({k: v[order] for k, v in cols.items()}, "+".join(t.mode for t in tables),
+                      tables[0].active_score)
 
 
 def _check_counts(cat: Catalog, names: list[str], dates: list[dt.date], acc: _Accumulator) -> None:
@@ -296,4 +304,4 @@ def _table(acc: _Accumulator, names: list[str], dates: list[dt.date], mode: str,
     return DailyTable(cols, mode, active)
 
 
-__all__ = ["DailyTable", "daily_table", "book_modes", "choose_mode", "SIGNALS"]
+__all__ = ["DailyTable", "daily_table", "book_modes", "mode_groups", "SIGNALS"]
