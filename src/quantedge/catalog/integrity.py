@@ -634,8 +634,8 @@ TABLE_COLUMNS: list[tuple[str, object]] = [
     ("crossed (s, reg s)", lambda r: f"{r.counts['nbbo_crossed']} ({r.counts['nbbo_crossed_s']:.1f}, "
                                      f"{r.counts['nbbo_crossed_regular_s']:.1f})"),
     ("locked", lambda r: r.counts["nbbo_locked"]),
-    ("far out reg/ext/oos", lambda r: "{regular}/{extended_hours}/{out_of_sequence}".format(
-        **r.counts["far_outside_nbbo"])),
+    ("far out reg/ext/oos/spc", lambda r: "{regular}/{extended_hours}/{out_of_sequence}/{special_price}"
+     .format(**r.counts["far_outside_nbbo"])),
     ("gaps (longest)", lambda r: f"{r.counts['gaps']} ({r.counts['longest_gap_s']:.0f}s)"),
     ("trades pre/reg/post", lambda r: "{}/{}/{}".format(*(r.counts["sessions"][s]["trades"]
                                                          for s in ("pre", "regular", "post")))),
