@@ -18,6 +18,23 @@ KEEP_CACHES = 4
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
 
+def _shared_data() -> Path:
+    """The real-data folder the commands default to: ``QUANTEDGE_SHARED_DATA`` (or the older
+    ``QUANTEDGE_DATA``), else ``shared/data`` beside a source checkout, else ``../shared/data`` from
+    the working directory (an installed package has no checkout to stand beside)."""
+    env = os.environ.get("QUANTEDGE_SHARED_DATA") or os.environ.get("QUANTEDGE_DATA")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").is_file():
+        return repo.parent / "shared" / "data"
+    return Path("..") / "shared" / "data"
+
+
+#: default folder of the real market data (see _shared_data)
+SHARED_DATA = _shared_data()
+
+
 def _numba_cache_dir() -> None:
     """Point Numba's on-disk cache at a folder keyed by a fingerprint of this package's sources.
 

@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from quantedge import SHARED_DATA
 from quantedge.cli.args import existing_catalog, output_dir, parse_date
 from quantedge.cli.output import new_console
 
@@ -184,9 +185,7 @@ def export_cmd(
         console.print(f"wrote {p}")
 
 
-DEFAULT_DATA = Path(
-    os.environ.get("QUANTEDGE_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data")
-)
+DEFAULT_DATA = SHARED_DATA
 
 
 def samples_dir() -> Path:

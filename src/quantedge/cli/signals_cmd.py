@@ -10,13 +10,13 @@ from typing import Annotated
 
 import typer
 
+from quantedge import SHARED_DATA
 from quantedge.cli.args import existing_catalog, output_file, parse_date
 from quantedge.cli.output import new_console
 
 console = new_console()
 DEFAULT_CATALOG = Path(os.environ.get("QUANTEDGE_CATALOG", "catalog"))
-SHARED = Path(os.environ.get("QUANTEDGE_SHARED_DATA",
-                             Path(__file__).resolve().parents[4] / "shared" / "data"))
+SHARED = SHARED_DATA
 
 
 def _config(path: Path | None):

@@ -9,11 +9,12 @@ from typing import Annotated
 
 import typer
 
+from quantedge import SHARED_DATA
 from quantedge.cli.output import new_console
 
 console = new_console()
 DEFAULT_CATALOG = Path(os.environ.get("QUANTEDGE_CATALOG", "catalog"))
-SHARED = Path(os.environ.get("QUANTEDGE_SHARED_DATA", "../shared/data"))
+SHARED = SHARED_DATA
 
 
 def register(app: typer.Typer) -> None:
