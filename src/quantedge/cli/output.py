@@ -2,22 +2,36 @@
 
 A terminal gets its own width.  A pipe or a log file gets a wide one: Rich's default there is 80
 columns, which cut file names, formats and quarantine reasons in the import summary to "NEPT_tick…".
-``COLUMNS`` set by the user wins.
+The choice is made at each print from the stream written to then (a console created at import may
+print to a captured or redirected stdout later), on the stream itself rather than Rich's terminal
+detection (which ``FORCE_COLOR`` turns on).  ``COLUMNS`` set by the user wins.
 """
 
 from __future__ import annotations
 
-import os
-
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 #: columns when the output is not a terminal and COLUMNS is not set
 PIPE_WIDTH = 200
 
 
+class CommandConsole(Console):
+    """A Console whose width is PIPE_WIDTH while it writes to something that is not a terminal."""
+
+    def _size(self) -> ConsoleDimensions:
+        dims = Console.size.fget(self)
+        if self._width is not None or self._environ.get("COLUMNS"):
+            return dims
+        isatty = getattr(self.file, "isatty", None)
+        try:
+            tty = bool(isatty()) if isatty is not None else False
+        except ValueError:  # a closed stream
+            tty = False
+        return dims if tty else ConsoleDimensions(PIPE_WIDTH, dims.height)
+
+    size = property(_size, Console.size.fset)
+
+
 def new_console(*, stderr: bool = False) -> Console:
     """A console for a command's output (``stderr``: for progress and notes beside a data stream)."""
-    con = Console(stderr=stderr)
-    if not con.is_terminal and not os.environ.get("COLUMNS"):
-        con.width = PIPE_WIDTH
-    return con
+    return CommandConsole(stderr=stderr)
