@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+import quantedge
+
 # The test command is a gate: property tests draw the same examples on every run (derandomize), so a
 # failure is reproducible and never depends on luck.  QUANTEDGE_HYPOTHESIS=explore draws fresh random
 # examples to hunt for new failures (worth running now and then; what it finds becomes a test).
@@ -15,8 +17,7 @@ settings.register_profile("gate", derandomize=True, print_blob=True)
 settings.register_profile("explore", print_blob=True)
 settings.load_profile("explore" if os.environ.get("QUANTEDGE_HYPOTHESIS") == "explore" else "gate")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("QUANTEDGE_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA = quantedge.SHARED_DATA
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 

@@ -46,3 +46,10 @@ def existing_catalog(path: Path, option: str = "--catalog") -> Path:
         raise typer.BadParameter(f"no catalog at {path} (import data first: quantedge import …)",
                                  param_hint=option)
     return path
+
+
+def choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    """``value`` when it is one of ``allowed``; else a usage error naming the option."""
+    if value not in allowed:
+        raise typer.BadParameter(f"{value!r}: choose {' or '.join(allowed)}", param_hint=option)
+    return value

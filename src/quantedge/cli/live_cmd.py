@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from quantedge.cli.args import existing_catalog, output_file, parse_date
+from quantedge.cli.args import choice, existing_catalog, output_file, parse_date
 from quantedge.cli.output import new_console
 
 console = new_console()
@@ -101,12 +101,6 @@ def _feed_unreachable(source: str, host: str, ports: str, err: OSError) -> None:
     raise typer.Exit(2) from None
 
 
-def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
-    if value not in allowed:
-        raise typer.BadParameter(f"{value!r}: choose {' or '.join(allowed)}", param_hint=option)
-    return value
-
-
 def register(app: typer.Typer) -> None:
     """Add ``publish`` and ``scan`` to the main app."""
 
@@ -143,8 +137,8 @@ def register(app: typer.Typer) -> None:
         from quantedge.live.publisher import Publisher, iqfeed_batches
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        _choice(group, ("partition", "symbol"), "--group")
-        _choice(source, ("catalog", "iqfeed"), "--source")
+        choice(group, ("partition", "symbol"), "--group")
+        choice(source, ("catalog", "iqfeed"), "--source")
         if source == "catalog":
             batches, names_of = _catalog_stream(catalog, symbols, start, end)
         kcfg = replace(_kafka(bootstrap, topic_prefix, True, kafka_config, kafka_option), linger_ms=linger_ms)
@@ -213,10 +207,10 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         sinks = [s.strip() for s in sink.split(",") if s.strip()]
         for s_ in sinks:
-            _choice(s_, ("kafka", "redis"), "--sink")
-        _choice(source, ("kafka", "iqfeed", "catalog"), "--source")
-        _choice(mode, ("nbbo", "l2"), "--mode")
-        _choice(emit, ("triggers", "scores"), "--emit")
+            choice(s_, ("kafka", "redis"), "--sink")
+        choice(source, ("kafka", "iqfeed", "catalog"), "--source")
+        choice(mode, ("nbbo", "l2"), "--mode")
+        choice(emit, ("triggers", "scores"), "--emit")
         if features_parquet is not None:
             output_file(features_parquet, "--features-parquet")
         try:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from quantedge.cli.args import existing_catalog, output_dir, parse_date
+from quantedge.cli.args import choice, existing_catalog, output_dir, parse_date
 from quantedge.cli.output import new_console
 
 console = new_console()
@@ -33,11 +33,10 @@ def _daily(catalog: Path, start: str | None, end: str | None, symbols: list[str]
            signal_config: Path | None):
     """The daily table of the selection, with a progress line; usage errors exit 2."""
     from quantedge.catalog.store import Catalog
-    from quantedge.cli.signals_cmd import _config
+    from quantedge.cli.signals_cmd import signal_config as load_signal_config
     from quantedge.research.daily import daily_table
 
-    if mode not in MODES:
-        raise typer.BadParameter(f"{mode!r}: choose {', '.join(MODES)}", param_hint="--mode")
+    choice(mode, MODES, "--mode")
     existing_catalog(catalog)
     s, e = parse_date(start, "--start"), parse_date(end, "--end")
     dates = Catalog(catalog).dates()
@@ -49,7 +48,7 @@ def _daily(catalog: Path, start: str | None, end: str | None, symbols: list[str]
     if s > dates[-1] or e < dates[0]:
         raise typer.BadParameter(f"the catalog holds {dates[0]} to {dates[-1]}, nothing from {s} to {e}",
                                  param_hint="--start" if start is not None else "--end")
-    cfg = _config(signal_config)
+    cfg = load_signal_config(signal_config)
     t0 = time.perf_counter()
     with console.status("books -> features -> signals") as status:
         try:

@@ -19,7 +19,8 @@ DEFAULT_CATALOG = Path(os.environ.get("QUANTEDGE_CATALOG", "catalog"))
 SHARED = SHARED_DATA
 
 
-def _config(path: Path | None):
+def signal_config(path: Path | None):  # -> SignalConfig (imported lazily)
+    """The signal parameters of ``path`` (None: the defaults); a bad file is one line and exit 2."""
     from quantedge.signals.config import SignalConfigError, load_config
 
     try:
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
         """Run books -> features -> signals over one catalog day and write SIGNAL_DTYPE records to Parquet."""
         from quantedge.signals.run import run_catalog_day, write_signals
 
-        cfg = _config(config)
+        cfg = signal_config(config)
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         day = parse_date(date, "DATE").isoformat()
         output_file(out, "--out")
@@ -84,7 +85,7 @@ def register(app: typer.Typer) -> None:
 
         from quantedge.signals import evaluate as E
 
-        cfg = _config(config)
+        cfg = signal_config(config)
         if symbols < 1 or days < 1:
             console.print("[red]--symbols and --days must be >= 1[/]")
             raise typer.Exit(2)
@@ -128,7 +129,7 @@ def register(app: typer.Typer) -> None:
         """Coordinate search of one signal's parameters on simulated days: maximise min(precision, recall)."""
         from quantedge.signals import calibrate as C
 
-        cfg = _config(config)
+        cfg = signal_config(config)
         try:
             g = C.parse_grid(grid, signal)
             C.signal_column(signal)  # before the simulation, not after it

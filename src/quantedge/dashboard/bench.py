@@ -20,16 +20,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from quantedge import SHARED_DATA
 from quantedge.benchmarks import proc_mem_mb
 from quantedge.dashboard.app import free_port
 
-DEFAULT_DAY = (
-    Path(__file__).resolve().parents[3].parent
-    / "shared"
-    / "data"
-    / "lobster"
-    / ("LOBSTER_SampleFile_AMZN_2012-06-21_5.zip")
-)
+DEFAULT_DAY = SHARED_DATA / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
 _TICK = os.sysconf("SC_CLK_TCK")
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from quantedge import SHARED_DATA
 from quantedge.catalog.symbols import NameTable
 from quantedge.live import codec, signal_schema
 from quantedge.live.kafka_io import GroupConsumer, KafkaConfig, TopicAdmin, ensure_topics
@@ -378,7 +379,7 @@ def pipeline_bench(events: np.ndarray, names: list[str], *, rate: float | None =
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", type=Path, default=Path("/work/shared/data"))
+    ap.add_argument("--shared", type=Path, default=SHARED_DATA)
     ap.add_argument("--symbols", type=int, default=2000)
     ap.add_argument("--events-per-symbol", type=int, default=1500)
     ap.add_argument("--rates", default="max,50000,100000,300000",

@@ -10,6 +10,7 @@ and from the day's regular-session prints.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 from quantedge import events as ev
 from quantedge.catalog.store import Catalog
 from quantedge.signals.config import SignalConfig
-from quantedge.signals.run import SignalPipeline
+from quantedge.signals.run import BOOK_EVENTS, SignalPipeline
 from quantedge.signals.types import SIGNAL_NAMES
 from quantedge.timeutil import NS, et_midnight_ns, seconds_since_midnight_et
 from quantedge.venues import off_exchange_mask
@@ -35,34 +36,35 @@ LAST_HOUR_S = 15 * 3600
 #: prints whose price is not a current market price (not used for open/high/low/close)
 NOT_MARKET = ev.COND_OUT_OF_SEQUENCE | ev.COND_AVERAGE_PRICE | ev.COND_CANCEL_CORRECTION
 SIGNALS = tuple(SIGNAL_NAMES[k] for k in sorted(SIGNAL_NAMES))  # column k = SIG_* - 1
-BOOK_KINDS = (("order", "l3"), ("depth", "l2"))
 
 
-def book_modes(cat: Catalog, symbols: list[str] | None, start: dt.date, end: dt.date) -> dict[str, str]:
-    """The book each symbol's data supports: market-by-order (l3), else price levels (l2), else NBBO."""
+def symbol_kinds(cat: Catalog, symbols: list[str] | None, start: dt.date,
+                 end: dt.date) -> dict[str, set[str]]:
+    """The event kinds (catalog partition kinds) each symbol has in the range."""
     kinds: dict[str, set[str]] = {}
     for p in cat.partitions(symbols=symbols, start=start, end=end):
         kinds.setdefault(p.symbol, set()).add(p.kind)
-    return {s: next((mode for kind, mode in BOOK_KINDS if kind in k), "nbbo") for s, k in kinds.items()}
+    return kinds
 
 
-def mode_groups(modes: dict[str, str], mode: str) -> dict[str, list[str]]:
+def mode_groups(kinds: dict[str, set[str]], mode: str) -> dict[str, list[str]]:
     """Symbols by the book mode that runs them (one pipeline per mode): ``auto`` groups the symbols
-    by the book their data supports; an explicit mode takes them all, and symbols whose data cannot
-    feed it are an error, not zero signals."""
-    by_mode: dict[str, list[str]] = {}
-    for sym, m in sorted(modes.items()):
-        by_mode.setdefault(m, []).append(sym)
+    by the book their data supports (orders: l3, else depth: l2, else nbbo); an explicit mode takes
+    them all, and symbols without the events it builds books from are an error, not zero signals."""
+    def has(sym: str, m: str) -> bool:
+        return ev.KIND_NAMES[BOOK_EVENTS[m][0]] in kinds[sym]
+
     if mode == "auto":
+        by_mode: dict[str, list[str]] = {}
+        for sym in sorted(kinds):
+            by_mode.setdefault(next((m for m in BOOK_EVENTS if has(sym, m)), "nbbo"), []).append(sym)
         return by_mode
-    need = {"l3": {"l3"}, "l2": {"l3", "l2"}}.get(mode)
-    bad = [s for s, m in sorted(modes.items()) if need is not None and m not in need]
+    bad = [s for s in sorted(kinds) if mode in BOOK_EVENTS and not has(s, mode)]
     if bad:
-        what = "market-by-order (order) events" if mode == "l3" else "depth events"
-        raise ValueError(f"--mode {mode} builds books from {what} and {', '.join(bad[:5])}"
-                         f"{' ...' if len(bad) > 5 else ''} has none: choose the mode of the data "
-                         "(or --mode auto)")
-    return {mode: sorted(modes)}
+        raise ValueError(f"--mode {mode} builds books from {BOOK_EVENTS[mode][1]} events and "
+                         f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''} has none: choose the mode "
+                         "of the data (or --mode auto)")
+    return {mode: sorted(kinds)}
 
 
 @dataclass
@@ -81,20 +83,26 @@ class DailyTable:
         return self.columns[name]
 
     def write_csv(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         names = list(self.columns)
-        with path.open("w") as f:
-            f.write(",".join(names) + "\n")
-            for i in range(len(self)):
-                f.write(",".join(_cell(self.columns[c][i]) for c in names) + "\n")
-        return path
+        rows = ({c: self.columns[c][i] for c in names} for i in range(len(self)))
+        return write_csv(rows, names, Path(path))
 
 
-def _cell(v: object) -> str:
+def fmt_cell(v: object, digits: int = 4) -> str:
+    """A cell: floats to ``digits`` significant digits (NaN: empty), the rest as text."""
     if isinstance(v, float | np.floating):
-        return "" if np.isnan(v) else f"{float(v):.10g}"
+        return "" if np.isnan(v) else f"{float(v):.{digits}g}"
     return str(v)
+
+
+def write_csv(rows: Iterable[dict], columns: Sequence[str], path: Path) -> Path:
+    """Rows as CSV with full precision (prices and gaps recomputable from the file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        f.write(",".join(columns) + "\n")
+        for r in rows:
+            f.write(",".join(fmt_cell(r[c], 10) for c in columns) + "\n")
+    return path
 
 
 class _Accumulator:
@@ -137,7 +145,7 @@ class _Accumulator:
         k = key[tr]
         px = batch["price"][tr] / ev.PRICE_SCALE
         q = batch["size"][tr].astype(np.float64)
-        off = ((batch["conditions"][tr] & ev.COND_OFF_EXCHANGE) != 0) | off_exchange_mask(batch["venue"][tr])
+        off = ((cond[tr] & ev.COND_OFF_EXCHANGE) != 0) | off_exchange_mask(batch["venue"][tr])
         m = self.events.size
         self.trades.ravel()[:] += np.bincount(k, minlength=m)
         self.volume.ravel()[:] += np.bincount(k, weights=q, minlength=m)
@@ -154,8 +162,8 @@ class _Accumulator:
         key = day * n_sym + sym
         m = self.events.size
         self.rows.ravel()[:] += np.bincount(key, minlength=m)
-        late = seconds_since_midnight_et(ts) >= LAST_HOUR_S
-        late &= seconds_since_midnight_et(ts) < CLOSE_S
+        sec = seconds_since_midnight_et(ts)
+        late = (sec >= LAST_HOUR_S) & (sec < CLOSE_S)
         for k in range(len(SIGNALS)):
             s = score[:, k]
             np.maximum.at(self.max_score[k].ravel(), key, s)
@@ -201,7 +209,7 @@ def daily_table(catalog: str | Path, start: dt.date, end: dt.date, symbols: list
     missing = sorted(set(symbols or ()) - set(names))
     if missing:
         raise ValueError(f"{catalog}: no data from {start} to {end} for {', '.join(missing)}")
-    groups = mode_groups(book_modes(cat, names, start, end), mode)
+    groups = mode_groups(symbol_kinds(cat, names, start, end), mode)
     if len(groups) > 1:  # e.g. LOBSTER symbols (orders) beside IQFeed tick symbols (quotes): a run each
         return _merge([daily_table(catalog, start, end, syms, m, config, active_score, batch_rows, progress)
                        for m, syms in groups.items()])
@@ -304,4 +312,4 @@ def _table(acc: _Accumulator, names: list[str], dates: list[dt.date], mode: str,
     return DailyTable(cols, mode, active)
 
 
-__all__ = ["DailyTable", "daily_table", "book_modes", "mode_groups", "SIGNALS"]
+__all__ = ["DailyTable", "daily_table", "symbol_kinds", "mode_groups", "write_csv", "fmt_cell", "SIGNALS"]

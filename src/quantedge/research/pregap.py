@@ -14,14 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from quantedge.research.daily import SIGNALS, DailyTable
-from quantedge.research.tracker import (
-    TrackerParams,
-    accumulation_days,
-    markdown_table,
-    save_png,
-    write_csv,
-)
+from quantedge.research.daily import SIGNALS, DailyTable, write_csv
+from quantedge.research.tracker import TrackerParams, accumulation_days, markdown_table, save_png
 
 CLASSES = ("gap_up", "flat", "gap_down")
 #: tolerance of the gap threshold (prices in cents make e.g. 3.00 -> 2.85 a gap of -0.04999...)

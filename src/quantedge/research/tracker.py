@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantedge.research.daily import SIGNALS, DailyTable
+from quantedge.research.daily import SIGNALS, DailyTable, fmt_cell, write_csv
 
 RANK_COLUMNS = (
     "rank", "symbol", "days", "accumulation_days", "streak", "stealth_days", "composite_triggers",
@@ -95,27 +95,10 @@ def _nanmean(x: np.ndarray) -> float:
     return float(np.nanmean(x)) if np.isfinite(x).any() else np.nan
 
 
-def _fmt(v: object, digits: int = 4) -> str:
-    """A cell: floats to ``digits`` significant digits (NaN: empty), the rest as text."""
-    if isinstance(v, float):
-        return "" if np.isnan(v) else f"{v:.{digits}g}"
-    return str(v)
-
-
-def write_csv(rows: list[dict], columns: tuple[str, ...] | list[str], path: Path) -> Path:
-    """Rows as CSV with full precision (prices and gaps recomputable from the file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        f.write(",".join(columns) + "\n")
-        for r in rows:
-            f.write(",".join(_fmt(r[c], 10) for c in columns) + "\n")
-    return path
-
-
 def markdown_table(rows: list[dict], columns: list[str]) -> str:
     """Rows as a Markdown table, floats to 4 significant digits (for reading)."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_fmt(r[c]) for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(fmt_cell(r[c]) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
 

@@ -22,6 +22,8 @@ from quantedge.signals.logic import EXPLAIN_NAMES
 from quantedge.signals.types import SIGNAL_NAMES
 
 CADENCE_NS = 1_000_000_000
+#: the event kind a book mode builds its books from, and its name (``nbbo``: quotes and trades)
+BOOK_EVENTS = {"l3": (ev.KIND_ORDER, "market-by-order (L3)"), "l2": (ev.KIND_DEPTH, "depth (L2)")}
 log = logging.getLogger("quantedge.signals")
 
 
@@ -115,7 +117,7 @@ def run_catalog_day(catalog: str | Path, date: str, symbols: list[str] | None, m
         evs.append(e)
     events = np.concatenate(evs)
     events = events[np.lexsort((events["kind"], events["seq"], events["symbol"], events["ts_recv"]))]
-    need = {"l3": (ev.KIND_ORDER, "market-by-order (L3)"), "l2": (ev.KIND_DEPTH, "depth (L2)")}.get(mode)
+    need = BOOK_EVENTS.get(mode)
     if need is not None and not (events["kind"] == need[0]).any():
         raise ValueError(f"--mode {mode} builds books from {need[1]} events and {date} has none for "
                          f"{', '.join(names)}: choose the mode of the data (nbbo for quotes and trades, "

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from quantedge import SHARED_DATA
 from quantedge.catalog.store import Catalog
 from quantedge.catalog.symbols import NameTable
 from quantedge.events import FLAG_SNAPSHOT, KIND_ORDER
@@ -343,7 +344,7 @@ def main(argv: list[str]) -> None:
     if argv and argv[0] == "--serve":
         _serve_child(argv[1], argv[2].split(","), argv[3] == "1")
         return
-    for r in run_all(argv[0] if argv else "../shared/data"):
+    for r in run_all(argv[0] if argv else SHARED_DATA):
         print(r)
 
 
