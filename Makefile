@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench cuda-build clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,14 +17,18 @@ demo: $(STAMP)
 	$(BIN)/quantedge demo
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 
 bench: $(STAMP)
 	$(BIN)/quantedge bench
+
+# every CUDA kernel through NVVM + ptxas for compute capability 5.0 to 9.0 (no GPU needed)
+cuda-build: $(STAMP)
+	$(BIN)/python scripts/cuda_build.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

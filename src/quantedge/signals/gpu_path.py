@@ -368,7 +368,9 @@ class GpuPath:
                             np.zeros((0, N_SIG), np.uint8), np.zeros(0, np.int64),
                             np.zeros((0, N_SIG, N_EXPLAIN)), self.rows_seen, 0)
 
-    def _args(self, ev, rank, offsets) -> tuple:
+    def kernel_args(self, ev, rank, offsets) -> tuple:
+        """The kernel's arguments for a chunk: its events grouped by symbol (``ev``), their ranks and the
+        symbols' offsets into them, with the path's state and buffers (device arrays on the GPU)."""
         d = self.d
         state = tuple(d[k] for k in ("lv", "sd", "bk", "ot3", "otn2"))
         feats = tuple(d[k] for k in ("fs", "rq", "pl", "vap", "fz", "fcfg", "s_ts", "s_sym", "s_F", "s_n2"))
@@ -387,7 +389,7 @@ class GpuPath:
 
         if self.device == "gpu":
             t0 = time.perf_counter()
-            args = self._args(cuda.to_device(ev), cuda.to_device(rank), cuda.to_device(offsets))
+            args = self.kernel_args(cuda.to_device(ev), cuda.to_device(rank), cuda.to_device(offsets))
             t1 = time.perf_counter()
             blocks = max(1, (self.n_symbols + self.tpb - 1) // self.tpb)
             self._kernel[blocks, self.tpb](*args)
@@ -395,7 +397,7 @@ class GpuPath:
             t2 = time.perf_counter()
         else:
             t0 = t1 = time.perf_counter()
-            _symbols_cpu(*self._args(ev, rank, offsets))
+            _symbols_cpu(*self.kernel_args(ev, rank, offsets))
             t2 = time.perf_counter()
         score, trig, flag = get(d["score"][:n_rows]), get(d["trig"][:n_rows]), get(d["flag"][:n_rows])
         ts, sym = get(d["s_ts"][:n_rows]), get(d["s_sym"][:n_rows])
