@@ -94,6 +94,7 @@ COND_AVERAGE_PRICE = 1 << 9  # average-price / VWAP / derivatively priced (not a
 COND_OPENING = 1 << 10  # opening / reopening print
 COND_CLOSING = 1 << 11  # closing print
 COND_TRADE_THROUGH_EXEMPT = 1 << 12  # Reg NMS 611 exempt (TTEXEMPT, qualified contingent)
+COND_SPECIAL_TERMS = 1 << 13  # cash / next-day / seller's-option settlement, contingent or stock-option trade
 COND_UNKNOWN_CODE = 1 << 31  # source carried a condition code we do not map
 
 CONDITION_NAMES = {
@@ -110,6 +111,7 @@ CONDITION_NAMES = {
     COND_OPENING: "opening",
     COND_CLOSING: "closing",
     COND_TRADE_THROUGH_EXEMPT: "trade_through_exempt",
+    COND_SPECIAL_TERMS: "special_terms",
     COND_UNKNOWN_CODE: "unknown_code",
 }
 

@@ -17,6 +17,7 @@ from quantedge.events import (
     COND_OPENING,
     COND_OUT_OF_SEQUENCE,
     COND_REGULAR,
+    COND_SPECIAL_TERMS,
     COND_TRADE_THROUGH_EXEMPT,
     COND_UNKNOWN_CODE,
 )
@@ -29,6 +30,8 @@ from quantedge.feeds.iqfeed.conditions import (
     describe_codes,
     hex_to_conditions,
     market_center_conditions,
+    trade_type,
+    wire_conditions,
 )
 
 
@@ -41,12 +44,15 @@ def test_codes_seen_in_real_nept_ticks():
     assert hex_to_conditions("4042") == (COND_CLOSING | COND_CROSS, True)
     assert hex_to_conditions("1987") == (COND_OUT_OF_SEQUENCE | COND_ODD_LOT, True)
     assert hex_to_conditions("3A") == (COND_EXTENDED_HOURS | COND_OUT_OF_SEQUENCE, True)
-    # trade-through exempt (47 TTEXEMPT, 89 qualified contingent); 06 CASH and 44 STKOPT_TRADE are
-    # known to DTN but carry nothing the catalog models: no bits, and not "unknown"
-    assert hex_to_conditions("4706") == (COND_TRADE_THROUGH_EXEMPT, True)
-    assert hex_to_conditions("470687") == (COND_TRADE_THROUGH_EXEMPT | COND_ODD_LOT, True)
-    assert hex_to_conditions("8944") == (COND_TRADE_THROUGH_EXEMPT, True)
-    assert hex_to_conditions("06") == (0, True) and hex_to_conditions("44") == (0, True)
+    # trade-through exempt (47 TTEXEMPT, 89 qualified contingent); special terms that keep a print off
+    # the last sale (06 CASH, 11 NEXTDAYCLR, 44 STKOPT_TRADE, 89 qualified contingent)
+    tte, special = COND_TRADE_THROUGH_EXEMPT, COND_SPECIAL_TERMS
+    assert hex_to_conditions("4706") == (tte | special, True)
+    assert hex_to_conditions("470687") == (tte | special | COND_ODD_LOT, True)
+    assert hex_to_conditions("8944") == (tte | special, True)
+    assert hex_to_conditions("111747") == (tte | special | COND_EXTENDED_HOURS, True)
+    assert hex_to_conditions("06") == (special, True) and hex_to_conditions("44") == (special, True)
+    assert hex_to_conditions("20") == (0, True)  # AUTO: known to DTN, nothing the catalog models
 
 
 def test_unknown_and_malformed_codes():
@@ -112,23 +118,49 @@ def test_bits_survive_the_history_round_trip(bits, venue):
 
     Only COND_HIDDEN-like bits without an IQFeed code are lost; COND_OFF_EXCHANGE follows the venue.
     """
-    from quantedge.feeds.iqfeed.conditions import basis_for_last
     from quantedge.feeds.iqfeed.history import parse_tick_lines, tick_conditions
 
-    line = (f"2021-03-01 09:30:00.000001,1.0000,100,100,0.9000,1.1000,1,{basis_for_last(bits)},{venue},"
-            f"{conditions_to_hex(bits, venue)},0,1,\r\n")
+    basis, codes = wire_conditions(bits, venue)
+    line = f"2021-03-01 09:30:00.000001,1.0000,100,100,0.9000,1.1000,1,{basis},{venue},{codes},0,1,\r\n"
     rows, rep = parse_tick_lines(line.encode(), "t")
     assert rep.rows_imported == 1, rep.problems
     off = int(market_center_conditions(np.array([venue]))[0])
     assert int(tick_conditions(rows)[0]) | off == (bits & ~UNREPRESENTABLE_BITS) | off
 
 
-def test_real_basis_o_codes_keep_their_bits():
-    # the NEPT codes that came back with COND_REGULAR when the basis was derived from the other bits
-    from quantedge.feeds.iqfeed.conditions import basis_for_last
-
-    for code in ("4706", "8944", "39", "2E"):
+def test_trade_type_follows_dtn():
+    # the NEPT codes DTN marks O: cash, contingent, opening and closing reports, without the regular bit
+    for code in ("4706", "8944", "39", "2E", "111747", "1787"):
         bits, _ = hex_to_conditions(code)
-        assert basis_for_last(bits) == "O"
-    assert basis_for_last(COND_REGULAR | COND_ODD_LOT) == "C"
-    assert basis_for_last(COND_EXTENDED_HOURS | COND_ODD_LOT) == "E"
+        assert trade_type(bits) == "O"
+    assert trade_type(COND_REGULAR) == trade_type(COND_REGULAR | COND_INTERMARKET_SWEEP) == "C"
+    assert trade_type(COND_REGULAR | COND_ODD_LOT) == "O"  # odd lots never update the last sale
+    assert trade_type(COND_EXTENDED_HOURS | COND_ODD_LOT) == "O"  # real: 824 odd lots in Form-T hours
+    assert trade_type(COND_EXTENDED_HOURS) == trade_type(COND_REGULAR | COND_EXTENDED_HOURS) == "E"
+    assert trade_type(COND_EXTENDED_HOURS | COND_SPECIAL_TERMS) == "O"  # real: 111747
+    # 01 alone, or beside codes only where the letter cannot say "regular"
+    assert wire_conditions(COND_REGULAR) == ("C", "01")
+    assert wire_conditions(COND_REGULAR | COND_INTERMARKET_SWEEP) == ("C", "3D")
+    assert wire_conditions(COND_REGULAR | COND_ODD_LOT) == ("O", "0187")
+    assert wire_conditions(COND_ODD_LOT | COND_INTERMARKET_SWEEP) == ("O", "3D87")
+
+
+def test_real_nept_prints_get_dtns_letter_and_codes(shared_data):
+    """Every real NEPT print, read into catalog bits and written back as IQFeed writes it: DTN's own
+    Basis for Last, and code 01 exactly where DTN wrote it (alone, on 13,383 plain prints; never on
+    the 6,256 last-qualified ISOs, whose letter says it)."""
+    from quantedge.feeds.iqfeed.history import parse_tick_lines, tick_conditions
+
+    path = shared_data / "iqfeed" / "NEPT_ticks_2021-03-01_2021-03-03.csv"
+    rows, rep = parse_tick_lines(path.read_bytes(), path.name)
+    assert rep.rows_imported == len(rows) > 30_000
+    bits = tick_conditions(rows)
+    raw = [line.split(",")[9] for line in path.read_text().splitlines() if line.count(",") >= 9]
+    assert len(raw) == len(rows)
+    pairs = {(int(b), int(v)) for b, v in zip(bits, rows.market_center, strict=True)}
+    wire = {p: wire_conditions(*p) for p in pairs}
+    for i in range(len(rows)):
+        basis, codes = wire[(int(bits[i]), int(rows.market_center[i]))]
+        assert basis == chr(rows.basis[i]), (i, raw[i])
+        ours = [codes[k : k + 2] for k in range(0, len(codes), 2)]
+        assert ("01" in ours) == (raw[i] == "01"), (i, raw[i], codes)

@@ -15,10 +15,17 @@ from quantedge.events import (
     ACTION_CANCEL,
     ACTION_DELETE,
     ACTION_MODIFY,
+    COND_AVERAGE_PRICE,
     COND_CANCEL_CORRECTION,
+    COND_CLOSING,
     COND_EXTENDED_HOURS,
+    COND_INTERMARKET_SWEEP,
+    COND_ODD_LOT,
     COND_OFF_EXCHANGE,
+    COND_OPENING,
+    COND_OUT_OF_SEQUENCE,
     COND_REGULAR,
+    COND_TRADE_THROUGH_EXEMPT,
     FLAG_LAST,
     FLAG_SNAPSHOT,
     FLAG_TS_RECV_MODELED,
@@ -1114,7 +1121,9 @@ def test_events_not_representable_in_61_are_reported():
     assert lines == ["2,ES,MD01,2982.25,,5,,10:00:00.000000,2021-03-01,,,T,F,T,\r\n"]
 
 
-_TRADE_BITS = [COND_REGULAR, COND_OFF_EXCHANGE, COND_EXTENDED_HOURS]
+_TRADE_BITS = [COND_REGULAR, COND_OFF_EXCHANGE, COND_EXTENDED_HOURS, COND_ODD_LOT, COND_INTERMARKET_SWEEP,
+               COND_OUT_OF_SEQUENCE, COND_AVERAGE_PRICE, COND_OPENING, COND_CLOSING,
+               COND_TRADE_THROUGH_EXEMPT]
 _RICH = ("Most Recent Trade Date", "TickID", "Most Recent Trade Aggressor", "Bid Time", "Ask Time")
 RICH_FIELDSET = Fieldset((*DEFAULT_FIELDS, *_RICH))
 
@@ -1135,7 +1144,7 @@ def event_streams(draw):
         side = draw(st.sampled_from([SIDE_BID, SIDE_ASK]))
         if what == "trade":
             bits = 0
-            for b in draw(st.lists(st.sampled_from(_TRADE_BITS), max_size=3)):
+            for b in draw(st.lists(st.sampled_from(_TRADE_BITS), max_size=4)):
                 bits |= b
             parts.append(
                 _event(

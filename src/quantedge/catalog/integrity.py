@@ -32,6 +32,7 @@ from quantedge.events import (
     COND_EXTENDED_HOURS,
     COND_ODD_LOT,
     COND_OUT_OF_SEQUENCE,
+    COND_SPECIAL_TERMS,
     COND_TRADE_THROUGH_EXEMPT,
     EVENT_DTYPE,
     FLAG_FROM_TRADE,
@@ -74,7 +75,8 @@ NBBO_LOCKED = 1
 NBBO_CROSSED = 2
 
 #: Conditions whose price is not a current market price (reported in their own bucket).
-SPECIAL_PRICE_CONDS = COND_AVERAGE_PRICE | COND_CANCEL_CORRECTION | COND_CROSS | COND_TRADE_THROUGH_EXEMPT
+SPECIAL_PRICE_CONDS = (COND_AVERAGE_PRICE | COND_CANCEL_CORRECTION | COND_CROSS | COND_TRADE_THROUGH_EXEMPT
+                       | COND_SPECIAL_TERMS)
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,7 @@ SALE_CONDITIONS: dict[str, tuple[int, bool]] = {
     "@": (0, True),  # regular sale
     "A": (0, False),  # acquisition
     "B": (ev.COND_AVERAGE_PRICE, False),  # average price (CTA) / bunched (UTP): not a market price
-    "C": (0, False),  # cash sale
+    "C": (ev.COND_SPECIAL_TERMS, False),  # cash sale
     "D": (0, False),  # distribution
     "E": (0, True),  # placeholder
     "F": (ev.COND_INTERMARKET_SWEEP, True),  # intermarket sweep order
@@ -210,15 +210,15 @@ SALE_CONDITIONS: dict[str, tuple[int, bool]] = {
     "K": (0, True),  # rule 127 / 155 trade
     "L": (ev.COND_OUT_OF_SEQUENCE, False),  # sold last (late report)
     "M": (ev.COND_CLOSING, False),  # market center official close (a reprint, not a new trade)
-    "N": (0, False),  # next day settlement
+    "N": (ev.COND_SPECIAL_TERMS, False),  # next day settlement
     "O": (ev.COND_OPENING, True),  # market center opening trade
     "P": (ev.COND_OUT_OF_SEQUENCE, False),  # prior reference price
     "Q": (ev.COND_OPENING, False),  # market center official open (a reprint)
-    "R": (0, False),  # seller's option
+    "R": (ev.COND_SPECIAL_TERMS, False),  # seller's option
     "S": (0, True),  # split trade
     "T": (ev.COND_EXTENDED_HOURS, False),  # Form T: outside regular hours
     "U": (ev.COND_EXTENDED_HOURS | ev.COND_OUT_OF_SEQUENCE, False),  # extended hours, sold out of seq.
-    "V": (0, False),  # contingent trade
+    "V": (ev.COND_SPECIAL_TERMS, False),  # contingent trade
     "W": (ev.COND_AVERAGE_PRICE, False),  # average price trade
     "X": (ev.COND_CROSS, True),  # cross / periodic auction trade
     "Y": (0, True),  # yellow flag regular trade
@@ -227,7 +227,7 @@ SALE_CONDITIONS: dict[str, tuple[int, bool]] = {
     "4": (ev.COND_AVERAGE_PRICE, False),  # derivatively priced
     "5": (ev.COND_OPENING, True),  # market center re-opening trade
     "6": (ev.COND_CLOSING, True),  # market center closing trade
-    "7": (ev.COND_TRADE_THROUGH_EXEMPT, False),  # qualified contingent trade (611 exempt)
+    "7": (ev.COND_TRADE_THROUGH_EXEMPT | ev.COND_SPECIAL_TERMS, False),  # qualified contingent trade
     "8": (0, True),  # placeholder for 611 exempt
     "9": (ev.COND_CLOSING, False),  # corrected consolidated close
 }

@@ -29,6 +29,7 @@ from quantedge.events import (
     COND_OPENING,
     COND_OUT_OF_SEQUENCE,
     COND_REGULAR,
+    COND_SPECIAL_TERMS,
     COND_TRADE_THROUGH_EXEMPT,
     COND_UNKNOWN_CODE,
 )
@@ -97,7 +98,16 @@ _CODE_TO_BITS: dict[int, int] = {
     0x0D: COND_CLOSING,  # basket on close
     0x85: COND_OFF_EXCHANGE,  # OTC trade
     0x47: COND_TRADE_THROUGH_EXEMPT,  # TTEXEMPT
-    0x89: COND_TRADE_THROUGH_EXEMPT,  # qualified contingent trade (611 exempt)
+    0x89: COND_TRADE_THROUGH_EXEMPT | COND_SPECIAL_TERMS,  # qualified contingent trade (611 exempt)
+    # settlement or contingency terms that keep a print off the last sale (real NEPT: 4706 CASH and
+    # 8944 STKOPT_TRADE prints have basis O; 111747, next-day in Form-T hours, is O where 1747 is E)
+    0x03: COND_SPECIAL_TERMS,  # CASHM
+    0x06: COND_SPECIAL_TERMS,  # CASH
+    0x08: COND_SPECIAL_TERMS,  # NEXTDAY
+    0x11: COND_SPECIAL_TERMS,  # NEXTDAYCLR
+    0x14: COND_SPECIAL_TERMS,  # SELLER (seller's option)
+    0x36: COND_SPECIAL_TERMS,  # CONTINGENT
+    0x44: COND_SPECIAL_TERMS,  # STKOPT_TRADE
 }
 
 #: code (0-255) -> catalog bits; -1 where DTN defines no such code.  Indexed by the Numba parser.
@@ -122,6 +132,7 @@ BIT_TO_CODE: dict[int, str] = {
     COND_EXTENDED_HOURS: "17",
     COND_OFF_EXCHANGE: "85",
     COND_TRADE_THROUGH_EXEMPT: "47",
+    COND_SPECIAL_TERMS: "06",
     COND_UNKNOWN_CODE: "FF",
 }
 
@@ -169,22 +180,45 @@ def conditions_to_hex(bits: int, venue: int = 0) -> str:
     return "".join(code for bit, code in BIT_TO_CODE.items() if bits & bit)
 
 
-def basis_for_last(bits: int) -> str:
-    """IQFeed's Basis for Last (``C``/``E``/``O``) for a trade with catalog ``bits``, chosen so that the
-    history parser reads the same bits back.
+#: Bits that keep a print out of the last sale even where the source called it regular-way: DTN marks
+#: such prints ``O``, in Form-T hours too (real NEPT: every odd lot, late, average-price and
+#: special-terms print is ``O``; 824 odd lots in Form-T hours are ``O``, not ``E``).
+NOT_LAST_ELIGIBLE = (COND_ODD_LOT | COND_OUT_OF_SEQUENCE | COND_AVERAGE_PRICE | COND_CANCEL_CORRECTION
+                     | COND_SPECIAL_TERMS)
 
-    The history parser (``history.tick_conditions``) takes COND_REGULAR from the basis alone (``C`` and
-    only ``C``) and adds COND_EXTENDED_HOURS for ``E``; every other bit travels in the hex codes.  So the
-    basis must be ``C`` exactly when COND_REGULAR is set, else ``E`` for COND_EXTENDED_HOURS, else ``O``.
-    (Deriving it from the other bits instead - ``O`` for odd lots, ``C`` otherwise - wrote ``C`` for
-    real NEPT trades without the regular bit: codes ``4706``, ``8944``, ``39``, ``2E`` with basis ``O``,
-    i.e. off-exchange, opening and closing prints, which then came back with COND_REGULAR added.)
-    """
-    if bits & COND_REGULAR:
-        return "C"
+
+def trade_type(bits: int) -> str:
+    """IQFeed's verdict on a print with catalog ``bits``: ``C`` (last-qualified: updates last, open,
+    high and low), ``E`` (extended hours, Form-T) or ``O`` (other).  The letter is the history tick's
+    Basis for Last and the L1 Message Contents' trade identifier alike.
+
+    ``C`` needs COND_REGULAR (which the parsers set for ``C``); any of :data:`NOT_LAST_ELIGIBLE` makes
+    a print ``O`` in any session.
+    (Deriving ``C`` from the absence of other bits wrote ``C`` for real NEPT prints without the regular
+    bit: codes ``4706``, ``8944``, ``39``, ``2E`` with basis ``O``: cash, contingent, opening and closing
+    reports, which then set the emulated open, high and low.)"""
+    bits = int(bits)
+    if bits & NOT_LAST_ELIGIBLE:
+        return "O"
     if bits & COND_EXTENDED_HOURS:
         return "E"
-    return "O"
+    return "C" if bits & COND_REGULAR else "O"
+
+
+def wire_conditions(bits: int, venue: int = 0) -> tuple[str, str]:
+    """(trade type, conditions hex) as IQFeed writes a print, history tick or L1 update alike.
+
+    DTN sends ``01`` (REGULAR) only alone: a last-qualified ISO is ``3D`` with type ``C`` (6,256 real
+    NEPT prints), so COND_REGULAR travels in the type letter.  Where the letter cannot carry it
+    (COND_REGULAR with an odd lot or in extended hours, which non-IQFeed sources such as LOBSTER and
+    the simulator produce) ``01`` is written beside the other codes.  The parsers read COND_REGULAR
+    from type ``C`` or code ``01``, so ``bits -> wire -> bits`` is the identity on representable bits.
+    """
+    t = trade_type(bits)
+    text = conditions_to_hex(int(bits) & ~COND_REGULAR, venue)
+    if int(bits) & COND_REGULAR and (t != "C" or not text):
+        text = BIT_TO_CODE[COND_REGULAR] + text
+    return t, text
 
 
 def market_center_conditions(market_centers: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ from quantedge.events import (
     ACTION_MODIFY,
     COND_EXTENDED_HOURS,
     COND_OFF_EXCHANGE,
+    COND_REGULAR,
     COND_UNKNOWN_CODE,
     FLAG_LAST,
     FLAG_SNAPSHOT,
@@ -571,6 +572,8 @@ def decode(  # noqa: C901 - one pass over every line kind on purpose
                             cond |= COND_OFF_EXCHANGE
                     if mc & 2:
                         cond |= COND_EXTENDED_HOURS
+                    elif mc & 1:  # DTN's last-qualified verdict (protocol._trade_bits)
+                        cond |= COND_REGULAR
                     ag = vals[qcols[QC_AGGR]] if qcols[QC_AGGR] >= 0 else 0
                     side = SIDE_BID if ag == 1 else (SIDE_ASK if ag == 2 else 0)
                     _put(out, nout, tts, recv, vals[qcols[QC_TICK]] if qcols[QC_TICK] >= 0 else 0, 0,

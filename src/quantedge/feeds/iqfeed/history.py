@@ -589,12 +589,13 @@ def _note_codes(sc: Scan, report: ImportReport, keep: np.ndarray, rows: TickRows
 def tick_conditions(rows: TickRows) -> np.ndarray:
     """Catalog condition bits for tick rows.
 
-    IQFeed's Basis for Last is DTN's own verdict on last-sale eligibility, so it decides
-    COND_REGULAR (``C`` only) and adds COND_EXTENDED_HOURS for ``E`` (Form-T); the hex codes add
-    the rest, and a TRF/ADF market center adds COND_OFF_EXCHANGE.
+    IQFeed's Basis for Last is DTN's own verdict on last-sale eligibility: ``C`` sets COND_REGULAR
+    (DTN writes the REGULAR code ``01`` only alone, so a last-qualified ISO is ``3D`` with basis
+    ``C``) and ``E`` adds COND_EXTENDED_HOURS (Form-T); the hex codes add the rest (``01`` included,
+    which :func:`~quantedge.feeds.iqfeed.conditions.wire_conditions` writes beside other codes where
+    the basis cannot say it), and a TRF/ADF market center adds COND_OFF_EXCHANGE.
     """
-    bits = rows.code_bits & np.uint32(~COND_REGULAR & 0xFFFFFFFF)
-    bits = bits | np.where(rows.basis == ord("C"), COND_REGULAR, 0).astype(np.uint32)
+    bits = rows.code_bits | np.where(rows.basis == ord("C"), COND_REGULAR, 0).astype(np.uint32)
     bits = bits | np.where(rows.basis == ord("E"), COND_EXTENDED_HOURS, 0).astype(np.uint32)
     return bits | market_center_conditions(rows.market_center)
 

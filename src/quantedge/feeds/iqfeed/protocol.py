@@ -29,12 +29,10 @@ from quantedge.events import (
     ACTION_DELETE,
     ACTION_EXECUTE,
     ACTION_MODIFY,
-    COND_AVERAGE_PRICE,
     COND_CANCEL_CORRECTION,
     COND_EXTENDED_HOURS,
-    COND_ODD_LOT,
     COND_OFF_EXCHANGE,
-    COND_OUT_OF_SEQUENCE,
+    COND_REGULAR,
     COND_UNKNOWN_CODE,
     EVENT_DTYPE,
     FLAG_LAST,
@@ -49,7 +47,7 @@ from quantedge.events import (
     SIDE_BID,
     empty,
 )
-from quantedge.feeds.iqfeed.conditions import conditions_to_hex, hex_to_conditions
+from quantedge.feeds.iqfeed.conditions import hex_to_conditions, wire_conditions
 from quantedge.feeds.iqfeed.protocol_l1 import (
     ALL_FIELDS,
     ALL_FIELDSET,
@@ -469,6 +467,8 @@ def _trade_bits(conds: str | None, venue: int | None, contents_type: str) -> int
         bits |= COND_OFF_EXCHANGE
     if contents_type == "E":
         bits |= COND_EXTENDED_HOURS
+    elif contents_type == "C":  # DTN's last-qualified verdict (its REGULAR code 01 comes only alone)
+        bits |= COND_REGULAR
     return bits
 
 
@@ -624,14 +624,6 @@ class _L1State:
     pending: str = ""  # quote sides changed since the last emitted Q
 
 
-def _contents_type(bits: int) -> str:
-    if bits & COND_EXTENDED_HOURS:
-        return "E"
-    if bits & (COND_ODD_LOT | COND_OUT_OF_SEQUENCE | COND_AVERAGE_PRICE | COND_CANCEL_CORRECTION):
-        return "O"
-    return "C"
-
-
 class LineWriter:
     """Turns normalized event batches into the IQFeed lines a live IQConnect would send.
 
@@ -701,14 +693,14 @@ class LineWriter:
         action = int(e["action"])
         if action in (ACTION_ADD, ACTION_DELETE) and bits & COND_CANCEL_CORRECTION:
             bits &= ~COND_CANCEL_CORRECTION
-            ttype = _contents_type(bits)
+            ttype, conds = wire_conditions(bits, venue)
             out.append(format_correction(TradeCorrection(
                 sym, "I" if action == ACTION_ADD else "X", ttype, date, tod, price, size,
-                int(e["seq"]) or None, conditions_to_hex(bits, venue), venue or None), self.decimals))
+                int(e["seq"]) or None, conds, venue or None), self.decimals))
             return
         st = self.l1.setdefault(int(e["symbol"]), _L1State())
         self._flush(sym, st, out)
-        ttype = _contents_type(bits)
+        ttype, conds = wire_conditions(bits, venue)
         contents = ttype
         if ttype == "C":
             if st.open is None:
@@ -725,7 +717,7 @@ class LineWriter:
         contents += "v"
         side = int(e["side"])
         st.last, st.last_size, st.last_time, st.last_date, st.last_mc = price, size, tod, date, venue or None
-        st.last_conds = conditions_to_hex(bits, venue) or None
+        st.last_conds = conds or None
         st.tick_id = int(e["seq"]) or None
         st.aggressor = 1 if side == SIDE_BID else 2 if side == SIDE_ASK else 0
         out.append(self._q(sym, st, contents))

@@ -41,7 +41,7 @@ from quantedge.events import (
     SIDE_ASK,
     SIDE_BID,
 )
-from quantedge.feeds.iqfeed.conditions import basis_for_last, conditions_to_hex
+from quantedge.feeds.iqfeed.conditions import wire_conditions
 from quantedge.feeds.iqfeed.protocol import (
     DEFAULT_FIELDSET,
     FUNDAMENTAL_FIELDS,
@@ -1248,7 +1248,8 @@ def history_lines(catalog: Catalog, req: HistoryRequest, protocol: str, now_ns: 
     if kind == "tick":
         for i in range(trades.shape[0]):
             e = trades[i]
-            bits, venue = int(e["conditions"]), int(e["venue"])
+            venue = int(e["venue"])
+            basis, conds = wire_conditions(int(e["conditions"]), venue)
             side = int(e["side"])
             d, _ = ns_to_et(int(e["ts_event"]))
             rows.append(
@@ -1261,9 +1262,9 @@ def history_lines(catalog: Catalog, req: HistoryRequest, protocol: str, now_ns: 
                     int(bid[i]),
                     int(ask[i]),
                     int(e["seq"]),
-                    basis_for_last(bits),
+                    basis,
                     venue,
-                    conditions_to_hex(bits, venue),
+                    conds,
                     1 if side == SIDE_BID else 2 if side == SIDE_ASK else 0,
                     d % 100,
                 )
