@@ -80,3 +80,17 @@ def test_bench_rejects_unknown_stage(tmp_path):
     assert res.exit_code == 2 and "nosuch2" in res.output and "features," not in res.output.split(";")[0]
     res = runner.invoke(app, ["bench", "--data", str(tmp_path / "missing")])
     assert res.exit_code == 1 and "not found" in res.output
+
+
+def test_usage_error_keeps_a_long_path_on_one_line_in_a_log(tmp_path):
+    """Typer's error box is 80 columns on a pipe unless widened: a long path was split across lines."""
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / ("a_rather_long_folder_name_" * 4) / "catalog"
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERMINAL_WIDTH")}
+    proc = subprocess.run([sys.executable, "-m", "quantedge.cli.main", "research", "-c", str(bad)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert len(str(bad)) > 100 and str(bad) in proc.stderr

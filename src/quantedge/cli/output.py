@@ -35,3 +35,28 @@ class CommandConsole(Console):
 def new_console(*, stderr: bool = False) -> Console:
     """A console for a command's output (``stderr``: for progress and notes beside a data stream)."""
     return CommandConsole(stderr=stderr)
+
+
+def widen_typer_boxes() -> None:
+    """Give Typer's usage-error boxes (on stderr) the commands' width rule: Typer draws them with a
+    console of its own, 80 columns on a pipe, where a long path in an error was split across boxed
+    lines and could not be copied from a log.  Help keeps Typer's layout (a box as wide as the
+    console would pad every line to 200 columns).  ``TERMINAL_WIDTH`` (Typer's setting) and
+    ``COLUMNS`` still win."""
+    import os
+
+    from typer import rich_utils
+
+    make = getattr(rich_utils, "_get_rich_console", None)
+    if make is None or getattr(make, "_quantedge_wide", False) or rich_utils.MAX_WIDTH is not None:
+        return
+
+    def console(stderr: bool = False) -> Console:
+        c = make(stderr=stderr)
+        isatty = getattr(c.file, "isatty", None)
+        if stderr and not os.environ.get("COLUMNS") and not (isatty is not None and isatty()):
+            c.width = PIPE_WIDTH
+        return c
+
+    console._quantedge_wide = True  # type: ignore[attr-defined]
+    rich_utils._get_rich_console = console
