@@ -5,16 +5,18 @@
 Installs the pinned toolchain of scripts/cuda-toolchain.txt first (scripts/install_cuda_toolchain.sh,
 idempotent), loads its NVVM and NVRTC before numba.cuda starts, then compiles every kernel
 (:mod:`quantedge.signals.cuda_build`) to PTX for each compute capability and assembles it with the
-toolkit's ptxas.  Prints a table (PTX size, compile time, registers, stack, spills) and exits 1 when
-any kernel does not build.  Default targets: 5.0 (Maxwell, the oldest CUDA 12 builds for), 6.0, 7.0,
-7.5, 8.0, 9.0 (Hopper).
+toolkit's ptxas.  Prints a table (PTX size, compile time, registers, stack, spills); exits 1 when
+any kernel does not build, 3 when the toolchain cannot be installed (e.g. no access to PyPI).
+Default targets: 5.0 (Maxwell, the oldest CUDA 12 builds for), 6.0, 7.0, 7.5, 8.0, 9.0 (Hopper).
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import importlib.metadata as md
 import json
+import os
 import site
 import subprocess
 import sys
@@ -27,11 +29,14 @@ DEFAULT_CCS = ["5.0", "6.0", "7.0", "7.5", "8.0", "9.0"]
 
 
 def load_toolchain(folder: Path) -> dict[str, str]:
-    """Put the toolchain's packages on the path (their .pth files make ``numba.cuda`` numba-cuda) and
-    load its NVVM and NVRTC, so numba-cuda uses them rather than a system CUDA of another version."""
+    """Put the toolchain's packages first on the path (their .pth files make ``numba.cuda`` numba-cuda;
+    first, so a numba-cuda elsewhere in the environment cannot stand in for the pinned one) and load
+    its NVVM and NVRTC, so numba-cuda uses them rather than a system CUDA of another version."""
     if "numba.cuda" in sys.modules:
         raise RuntimeError("numba.cuda was imported before the toolchain was loaded")
+    before = list(sys.path)
     site.addsitedir(str(folder))
+    sys.path[:] = [p for p in sys.path if p not in before] + before
     libs = {"nvvm": folder / "nvidia/cuda_nvcc/nvvm/lib64/libnvvm.so",
             "nvrtc": folder / "nvidia/cuda_nvrtc/lib/libnvrtc.so.12"}
     for name, path in libs.items():
@@ -63,9 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         if proc.returncode != 0:
             why = proc.stderr[-2000:]
             print(f"cuda_build: the toolchain could not be installed:\n{why}", file=sys.stderr)
-            return 2
+            return 3
         folder = Path(proc.stdout.strip().splitlines()[-1])
     libs = load_toolchain(folder)
+    os.environ.pop("NUMBA_ENABLE_CUDASIM", None)  # the simulator has no compiler to build with
 
     import numba
     import numba.cuda
@@ -73,7 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     from quantedge.signals.cuda_build import build
 
     cuda_file = numba.cuda.__file__
-    print(f"numba {numba.__version__}, CUDA target {cuda_file}, NVVM {libs['nvvm']}")
+    if not Path(cuda_file).resolve().is_relative_to(folder.resolve()):
+        print(f"cuda_build: numba.cuda came from {cuda_file}, not from the toolchain in {folder}",
+              file=sys.stderr)
+        return 1
+    version = md.version("numba-cuda")
+    print(f"numba {numba.__version__}, numba-cuda {version} ({cuda_file}), NVVM {libs['nvvm']}")
     t0 = time.perf_counter()
     try:
         results = build(ccs, a.out, ptxas=folder / "nvidia/cuda_nvcc/bin/ptxas", only=a.kernel)
@@ -87,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r.stack_bytes!s:>6} {r.spill_stores!s:>8} {r.spill_loads!s:>8}")
     print(f"{len(results)} builds in {time.perf_counter() - t0:.1f} s; PTX in {a.out}")
     if a.json:
-        a.json.write_text(json.dumps({"numba": numba.__version__, "cuda_target": cuda_file, "libs": libs,
+        a.json.write_text(json.dumps({"numba": numba.__version__, "numba_cuda": version,
+                                      "toolchain": str(folder), "cuda_target": cuda_file, "libs": libs,
                                       "results": [asdict(r) for r in results]}, indent=1))
     return 0
 

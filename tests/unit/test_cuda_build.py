@@ -8,6 +8,7 @@ NVVM to PTX and assembles them with ptxas, no GPU needed.  Installs the pinned t
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,14 +23,15 @@ KERNELS = {"signals.step", "signals.init", "signals.gather", "gpu_path"}
 def test_kernels_build_for_maxwell_and_hopper(tmp_path):
     out = tmp_path / "ptx"
     script = REPO / "scripts" / "cuda_build.py"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     proc = subprocess.run([sys.executable, str(script), "--cc", "5.0", "--cc", "9.0", "--out", str(out),
                            "--json", str(tmp_path / "build.json")],
-                          capture_output=True, text=True, timeout=1200)
-    if proc.returncode == 2:
+                          capture_output=True, text=True, timeout=1200, env=env)
+    if proc.returncode == 3 and "could not be installed" in proc.stderr:
         pytest.skip(f"CUDA toolchain not installable here: {proc.stderr.strip()[-300:]}")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     report = json.loads((tmp_path / "build.json").read_text())
-    assert "build/cuda-toolchain" in report["cuda_target"] or "numba_cuda" in report["cuda_target"]
+    assert report["cuda_target"].startswith(report["toolchain"])  # the pinned numba-cuda, not another
     built = {(r["kernel"], r["cc"]) for r in report["results"]}
     assert built == {(k, cc) for k in KERNELS for cc in ("5.0", "9.0")}
     for r in report["results"]:

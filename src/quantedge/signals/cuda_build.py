@@ -92,6 +92,10 @@ def kernel_specs() -> list[KernelSpec]:
         raise AssertionError(f"GpuPath's modes launch its kernel with different argument types: {modes}")
     path = gpu_path.cuda_kernel()
     specs.append(KernelSpec("gpu_path", path.py_func, next(iter(seen))))
+    # a kernel added to either module must be added here too
+    launched = {f"signals.{k}" for k in gpu._KERNELS} | {"gpu_path" for _ in gpu_path._KERNEL}
+    if launched != {s.name for s in specs}:
+        raise AssertionError(f"kernels launched {sorted(launched)} but specified {[s.name for s in specs]}")
     return specs
 
 
