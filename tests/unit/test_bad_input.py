@@ -280,3 +280,16 @@ def test_import_summary_is_not_cut_when_output_is_not_a_terminal(tmp_path: Path)
     assert res.exit_code == 0, res.output
     row = next(line for line in res.output.splitlines() if IQFEED_SAMPLE.name in line and "│" in line)
     assert "iqfeed_ticks" in row and "non_numeric" in row and "…" not in res.output
+
+
+def test_a_path_too_long_to_look_up_is_an_unreadable_source(tmp_path: Path) -> None:
+    """A file name past the file system's limit is reported like a missing file (not an unexpected
+    error), and its quarantine file gets a name the file system accepts."""
+    too_long = tmp_path / ("y" * 300 + ".zip")
+    res = CliRunner().invoke(app, ["import", "lobster", str(too_long), "-c", str(tmp_path / "cat")])
+    assert res.exit_code == 1 and "nothing was imported" in res.output
+    assert not isinstance(res.exception, OSError) and "unreadable_source" in res.output
+    (q,) = (tmp_path / "cat" / "quarantine").iterdir()
+    assert len(q.name) < 200 and q.read_text().count("unreadable_source") == 1
+    res = CliRunner().invoke(app, ["research", "-c", str(tmp_path / ("x" * 300))])
+    assert res.exit_code == 2 and "cannot read" in res.output

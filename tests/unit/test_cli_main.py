@@ -83,14 +83,20 @@ def test_bench_rejects_unknown_stage(tmp_path):
 
 
 def test_usage_error_keeps_a_long_path_on_one_line_in_a_log(tmp_path):
-    """Typer's error box is 80 columns on a pipe unless widened: a long path was split across lines."""
+    """Typer's error box is 80 columns on a pipe: a long path was split across boxed lines."""
     import os
     import subprocess
     import sys
 
-    bad = tmp_path / ("a_rather_long_folder_name_" * 4) / "catalog"
+    bad = tmp_path.joinpath(*["a_rather_long_folder_name_" * 3] * 4, "catalog")
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERMINAL_WIDTH")}
     proc = subprocess.run([sys.executable, "-m", "quantedge.cli.main", "research", "-c", str(bad)],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2
-    assert len(str(bad)) > 100 and str(bad) in proc.stderr
+    assert len(str(bad)) > 250 and str(bad) in proc.stderr
+    assert "Error: Invalid value for --catalog: no catalog at" in proc.stderr and "Usage: " in proc.stderr
+    # a name longer than the file system allows is a usage error too, not an unexpected one
+    too_long = str(tmp_path / ("x" * 300))
+    proc = subprocess.run([sys.executable, "-m", "quantedge.cli.main", "research", "-c", too_long],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and "cannot read" in proc.stderr

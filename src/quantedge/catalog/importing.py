@@ -10,6 +10,7 @@ report with a problem; the other files still import.
 from __future__ import annotations
 
 import gzip
+import hashlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -24,13 +25,31 @@ FORMATS = ("lobster", "iqfeed", "csv", "taq", "databento")
 def _expand(paths: Iterable[str | Path], patterns: tuple[str, ...]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
+        if _is_dir(p):
             for pat in patterns:
                 out.extend(sorted(p.rglob(pat)))
         else:
             out.append(p)
     seen: set[Path] = set()
     return [p for p in out if not (p in seen or seen.add(p))]
+
+
+def _is_dir(p: Path) -> bool:
+    """``p.is_dir()``, False where the path cannot even be looked up (a name longer than the file
+    system allows): the import then reports it as an unreadable source."""
+    try:
+        return p.is_dir()
+    except OSError:
+        return False
+
+
+def _quarantine_name(fmt: str, source: str) -> str:
+    """File name of a source's quarantine file: its name made safe, shortened (with a hash of the
+    whole, so two long names stay apart) where it would pass the file system's 255-byte limit."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(source).name)
+    if len(safe) > 150:
+        safe = f"{safe[:120]}-{hashlib.sha1(safe.encode()).hexdigest()[:12]}"
+    return f"{fmt}-{safe}.jsonl"
 
 
 def _taq_kind(path: Path) -> str:
@@ -154,7 +173,7 @@ def import_paths(cat: Catalog, fmt: str, paths: Iterable[str | Path],
     paths = [Path(p) for p in paths]
     found = _expand(paths, patterns)
     for d in paths:  # a folder with nothing to import says so (not an empty summary)
-        if d.is_dir() and not any(d in f.parents for f in found):
+        if _is_dir(d) and not any(d in f.parents for f in found):
             rep = ImportReport(source=str(d), fmt=fmt)
             rep.notes.append(f"no files named like {' or '.join(patterns)} in this folder")
             reports.append(rep)
@@ -175,8 +194,7 @@ def import_paths(cat: Catalog, fmt: str, paths: Iterable[str | Path],
             got = [rep]
         for rep in got:
             cat.record_import(rep.to_dict())
-            safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(rep.source).name)
-            rep.write_quarantine(cat.root / "quarantine" / f"{fmt}-{safe}.jsonl")
+            rep.write_quarantine(cat.root / "quarantine" / _quarantine_name(fmt, rep.source))
         reports.extend(got)
         if on_file is not None:
             on_file(path, got)

@@ -42,7 +42,11 @@ def output_dir(path: Path, option: str) -> Path:
 
 def existing_catalog(path: Path, option: str = "--catalog") -> Path:
     """A catalog a read-only command reads: it must exist (reading never creates one)."""
-    if not path.is_dir():
+    try:
+        found = path.is_dir()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise typer.BadParameter(f"cannot read {path}: {e.strerror}", param_hint=option) from None
+    if not found:
         raise typer.BadParameter(f"no catalog at {path} (import data first: quantedge import …)",
                                  param_hint=option)
     return path

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from quantedge import SHARED_DATA
 from quantedge.cli.args import existing_catalog, output_dir, parse_date
-from quantedge.cli.output import new_console, widen_typer_boxes
+from quantedge.cli.output import new_console, plain_errors_off_terminal
 
 app = typer.Typer(
     name="quantedge",
@@ -287,7 +287,7 @@ def main() -> None:
     """The ``quantedge`` command.  Errors the commands foresee are reported by them (naming the file,
     line, key or option); anything else still ends in one clear line and exit code 1, not a Python
     traceback (set ``QUANTEDGE_DEBUG=1`` for the traceback when reporting a bug)."""
-    widen_typer_boxes()
+    plain_errors_off_terminal()
     try:
         app()
     except Exception as e:  # noqa: BLE001 - the last line of defence of a command-line tool

@@ -9,6 +9,8 @@ detection (which ``FORCE_COLOR`` turns on).  ``COLUMNS`` set by the user wins.
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console, ConsoleDimensions
 
 #: columns when the output is not a terminal and COLUMNS is not set
@@ -22,12 +24,7 @@ class CommandConsole(Console):
         dims = Console.size.fget(self)
         if self._width is not None or self._environ.get("COLUMNS"):
             return dims
-        isatty = getattr(self.file, "isatty", None)
-        try:
-            tty = bool(isatty()) if isatty is not None else False
-        except ValueError:  # a closed stream
-            tty = False
-        return dims if tty else ConsoleDimensions(PIPE_WIDTH, dims.height)
+        return dims if _is_terminal(self.file) else ConsoleDimensions(PIPE_WIDTH, dims.height)
 
     size = property(_size, Console.size.fset)
 
@@ -37,26 +34,30 @@ def new_console(*, stderr: bool = False) -> Console:
     return CommandConsole(stderr=stderr)
 
 
-def widen_typer_boxes() -> None:
-    """Give Typer's usage-error boxes (on stderr) the commands' width rule: Typer draws them with a
-    console of its own, 80 columns on a pipe, where a long path in an error was split across boxed
-    lines and could not be copied from a log.  Help keeps Typer's layout (a box as wide as the
-    console would pad every line to 200 columns).  ``TERMINAL_WIDTH`` (Typer's setting) and
-    ``COLUMNS`` still win."""
-    import os
-
+def plain_errors_off_terminal() -> None:
+    """Usage errors in click's plain form (usage line, hint, ``Error: <message>``) when stderr is not a
+    terminal.  Typer draws them in a box of a console of its own, 80 columns on a pipe, where a long
+    path in an error was split across boxed lines and could not be copied from a log (a wider box
+    still splits a longer path and pads every line).  A terminal keeps Typer's box."""
     from typer import rich_utils
 
-    make = getattr(rich_utils, "_get_rich_console", None)
-    if make is None or getattr(make, "_quantedge_wide", False) or rich_utils.MAX_WIDTH is not None:
+    boxed = getattr(rich_utils, "rich_format_error", None)
+    if boxed is None or getattr(boxed, "_quantedge_plain", False):
         return
 
-    def console(stderr: bool = False) -> Console:
-        c = make(stderr=stderr)
-        isatty = getattr(c.file, "isatty", None)
-        if stderr and not os.environ.get("COLUMNS") and not (isatty is not None and isatty()):
-            c.width = PIPE_WIDTH
-        return c
+    def format_error(self) -> None:
+        if self.__class__.__name__ != "NoArgsIsHelpError" and not _is_terminal(sys.stderr):
+            self.show()  # click.ClickException.show: to stderr, unwrapped
+            return
+        boxed(self)
 
-    console._quantedge_wide = True  # type: ignore[attr-defined]
-    rich_utils._get_rich_console = console
+    format_error._quantedge_plain = True  # type: ignore[attr-defined]
+    rich_utils.rich_format_error = format_error
+
+
+def _is_terminal(stream) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if isatty is not None else False
+    except ValueError:  # a closed stream
+        return False
