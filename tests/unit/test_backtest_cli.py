@@ -82,4 +82,7 @@ def test_backtest_command_bad_config_names_the_key(tmp_path):
         "data: {source: iqfeed_ticks, path: nope.csv}\nstrategy: {name: sma_cross, params: {fats: 3}}\n"
     )
     res = CliRunner().invoke(app(), ["backtest", "--config", str(bad)])
-    assert res.exit_code == 1 and "backtest failed" in res.output
+    assert res.exit_code == 2 and "strategy.params: unknown parameter(s) ['fats']" in res.output
+    bad.write_text("data: {source: iqfeed_ticks, path: nope.csv}\nstrategy: {name: sma_cross}\n")
+    res = CliRunner().invoke(app(), ["backtest", "--config", str(bad)])
+    assert res.exit_code == 2 and "data.path: nope.csv" in res.output and "no such file" in res.output

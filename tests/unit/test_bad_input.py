@@ -293,3 +293,20 @@ def test_a_path_too_long_to_look_up_is_an_unreadable_source(tmp_path: Path) -> N
     assert len(q.name) < 200 and q.read_text().count("unreadable_source") == 1
     res = CliRunner().invoke(app, ["research", "-c", str(tmp_path / ("x" * 300))])
     assert res.exit_code == 2 and "cannot read" in res.output
+
+
+@pytest.mark.parametrize(("setting", "says"), [
+    ("strategy.params.fast=abc", "strategy.params.fast: cannot use 'abc' as int"),
+    ("strategy.params.nokey=3", "strategy.params: unknown parameter(s) ['nokey']"),
+    ("strategy.paramz.fast=3", "strategy: unknown key(s) ['paramz']"),
+    ("strategy.name=smacross", "strategy.name: 'smacross' unknown"),
+    ("data.path=nope.csv", "data.path: nope.csv (looked in"),
+])
+def test_a_bad_override_is_a_usage_error_naming_the_key(tmp_path: Path, setting: str, says: str) -> None:
+    """Strategy parameters, unknown sections and missing data are checked when the config is read
+    (exit 2 naming the key), not found by a failed run (exit 1) or silently ignored (a typo)."""
+    res = CliRunner().invoke(app, ["backtest", "--config", str(_cfg(tmp_path)), "--set", setting,
+                                   "-o", str(tmp_path / "out")])
+    assert res.exit_code == 2, res.output
+    assert says in " ".join(res.output.split())
+    assert "--set" in res.output or setting.startswith("data.")

@@ -38,6 +38,8 @@ TOP_KEYS = {
     "signals",
 }
 SIGNAL_KEYS = {"config", "path", "mode", "device", "emit_min", "params"}
+STRATEGY_KEYS = {"name", "params"}
+METRICS_KEYS = {"return_step"}
 DATA_KEYS = {"source", "path", "date", "symbols", "catalog", "batch_rows", "download"}
 DOWNLOAD_KEYS = {"host", "lookup_port", "rate"}
 
@@ -70,7 +72,8 @@ class BacktestConfig:
             raise ValueError(f"{path}: expected a mapping at the top level")
         for k, v in (overrides or {}).items():
             _set_dotted(raw, k, v)
-        return cls.from_dict(raw, base_dir=path.parent, where=str(path))
+        where = f"{path} with --set {', '.join(overrides)}" if overrides else str(path)
+        return cls.from_dict(raw, base_dir=path.parent, where=where)
 
     @classmethod
     def from_dict(cls, raw: dict, base_dir: Path | None = None, where: str = "config") -> BacktestConfig:
@@ -103,8 +106,14 @@ class BacktestConfig:
         if data["source"] != "catalog" and not data.get("path"):
             raise ValueError(f"{where}: data.path is required for source {data['source']}")
         st = raw.get("strategy") or {}
-        if "name" not in st:
+        if not isinstance(st, dict) or "name" not in st:
             raise ValueError(f"{where}: strategy.name is required")
+        sections = (("strategy", st, STRATEGY_KEYS), ("metrics", raw.get("metrics"), METRICS_KEYS))
+        for section, got, known in sections:
+            if isinstance(got, dict) and set(got) - known:
+                raise ValueError(f"{where}: {section}: unknown key(s) {sorted(set(got) - known)}; "
+                                 f"known: {sorted(known)}")
+        _check_strategy(str(st["name"]), st.get("params"), where)
         cash = _number(raw.get("cash", 100_000.0), "cash", where, positive=True)
         feed_us = _number(raw.get("feed_latency_us", 0), "feed_latency_us", where)
         try:
@@ -133,6 +142,22 @@ class BacktestConfig:
             return_step_ns=step,
             base_dir=base_dir or Path.cwd(),
         )
+
+    def check_data(self) -> None:
+        """The configured data is there (a file for iqfeed_ticks / lobster, a catalog folder unless
+        it is to be downloaded); a ValueError naming the key and both places looked in otherwise."""
+        d = self.data
+        if d["source"] == "catalog":
+            root = self.resolve(d.get("catalog", "catalog"))
+            if not root.is_dir() and d.get("download") is None:
+                raise ValueError(f"data.catalog: {root}: no such catalog "
+                                 "(import data first: quantedge import …)")
+            return
+        given = str(d["path"])
+        if not self.resolve(given).exists():
+            where = given if Path(given).is_absolute() else (f"{given} (looked in {Path.cwd()} and in the "
+                                                              f"config's folder {self.base_dir})")
+            raise ValueError(f"data.path: {where}: no such file")
 
     def resolve(self, p: str) -> Path:
         q = Path(p)
@@ -178,6 +203,20 @@ def _check_signals(sig: object, where: str) -> dict:
     return dict(sig)
 
 
+def _check_strategy(name: str, params: Any, where: str) -> None:
+    """The strategy exists and its parameters fit its Params (names and types), at load time: a typo
+    is a configuration error, not a failed run."""
+    from quantedge.strategies import registry
+    from quantedge.strategies.base import build_params
+
+    reg = registry()
+    if name not in reg:
+        raise ValueError(f"{where}: strategy.name: {name!r} unknown; available: {sorted(reg)}")
+    if params is not None and not isinstance(params, dict):
+        raise ValueError(f"{where}: strategy.params: expected a mapping, got {params!r}")
+    build_params(reg[name].Params, params, where=f"{where}: strategy.params")
+
+
 def _set_dotted(d: dict, key: str, value: Any) -> None:
     parts = key.split(".")
     for p in parts[:-1]:
@@ -196,9 +235,8 @@ def load_events(cfg: BacktestConfig) -> tuple[list[str], Iterator[np.ndarray], i
     if src == "catalog":
         from quantedge.catalog.store import Catalog
 
+        cfg.check_data()
         root = cfg.resolve(d.get("catalog", "catalog"))
-        if not root.is_dir() and d.get("download") is None:
-            raise ValueError(f"data.catalog: {root}: no such catalog (import data first: quantedge import …)")
         cat = Catalog(root)
         date = d.get("date")
         if d.get("download") is not None:
@@ -206,9 +244,8 @@ def load_events(cfg: BacktestConfig) -> tuple[list[str], Iterator[np.ndarray], i
         stream = cat.stream(symbols=d.get("symbols"), start=date, end=date, batch_rows=batch_rows)
         return cat.symbols.names(), stream, 0
     names = NameTable()
+    cfg.check_data()
     path = cfg.resolve(str(d["path"]))
-    if not path.exists():
-        raise ValueError(f"data.path: {path}: no such file")
     if src == "iqfeed_ticks":
         from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks
 

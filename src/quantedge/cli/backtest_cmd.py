@@ -57,6 +57,7 @@ def register(app: typer.Typer) -> None:
             overrides["output"] = str(output)
         try:
             cfg = BacktestConfig.load(config, overrides)
+            cfg.check_data()
         except ValueError as e:
             console.print(f"[red]{e}[/red]")
             raise typer.Exit(2) from None

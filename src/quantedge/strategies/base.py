@@ -30,22 +30,22 @@ class Params:
     """Base of every strategy's parameters."""
 
 
-def build_params(cls: type, values: dict | None) -> Any:
-    """Fill the dataclass ``cls`` from a dict, converting to each field's declared type."""
+def build_params(cls: type, values: dict | None, where: str | None = None) -> Any:
+    """Fill the dataclass ``cls`` from a dict, converting to each field's declared type.  Errors name
+    the parameter as ``<where>.<name>`` (``where`` defaults to the class name)."""
     values = dict(values or {})
+    where = where or cls.__qualname__
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(values) - set(fields)
     if unknown:
-        raise ValueError(
-            f"{cls.__qualname__}: unknown parameter(s) {sorted(unknown)}; known: {sorted(fields)}"
-        )
+        raise ValueError(f"{where}: unknown parameter(s) {sorted(unknown)}; known: {sorted(fields)}")
     out = {}
     for k, v in values.items():
         typ = fields[k].type if isinstance(fields[k].type, type) else eval(str(fields[k].type), {})  # noqa: S307
         try:
             out[k] = typ(v) if typ in (int, float, str) else (v if typ is not bool else _to_bool(v))
         except (TypeError, ValueError) as e:
-            raise ValueError(f"{cls.__qualname__}.{k}: cannot use {v!r} as {typ.__name__}") from e
+            raise ValueError(f"{where}.{k}: cannot use {v!r} as {typ.__name__}") from e
     return cls(**out)
 
 
