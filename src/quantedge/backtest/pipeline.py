@@ -418,13 +418,17 @@ def _run_summary(
         "outputs": m["outputs"],
     }
     if fills == 0:
-        row["note"] = (
-            f"no trades: {sig['triggers']['composite']} composite trigger(s) and {row['entry_decisions']} "
-            f"entry decision(s) in {row['span_minutes']} min of data — the 1 h spread/volume baselines and "
-            "the signals' persistence windows need more history than this excerpt holds"
-            if row["entry_decisions"] == 0
-            else f"no fills: {row['entry_decisions']} entry decision(s); the limit orders timed out unfilled"
-        )
+        n_comp = sig["triggers"]["composite"]
+        seen = f"in {row['span_minutes']} min of data ({check.n_events:,} events)"
+        if row["entry_decisions"]:
+            row["note"] = (f"no fills: {row['entry_decisions']} entry decision(s); the limit orders "
+                           "timed out unfilled")
+        elif n_comp == 0:
+            row["note"] = (f"no trades: the composite score never reached its trigger level {seen}, so "
+                           "the strategy had nothing to enter on")
+        else:
+            row["note"] = (f"no trades: {n_comp} composite trigger(s) {seen} but no entry decision: the "
+                           "strategy's entry rules (docs/backtester.md, Entry and scale-in) turned them down")
     return row
 
 

@@ -109,6 +109,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{sym} {day}: {n} events")
         for sym, day in res.empty:
             typer.echo(f"{sym} {day}: no data")
+        if res.empty and not res.written:
+            typer.echo("(a `quantedge simulate` server answers history only up to its replay clock: start it "
+                       "at a later time with --dates/--start, docs/iqfeed-client.md)")
         for (sym, day), why in sorted(res.failed.items()):
             typer.echo(f"{sym} {day}: FAILED {why}")
         if res.failed:

@@ -54,6 +54,11 @@ async def download_async(catalog: Catalog, symbols: Iterable[str], start: dt.dat
             async with sem:
                 try:
                     events, report = await client.tick_history(sym, f"{ymd} 000000", f"{ymd} 235959")
+                except ConnectionRefusedError as e:
+                    where = f"{client.config.host}:{client.config.ports.get('lookup')}"
+                    res.failed[key] = (f"nothing listens at {where} (start IQConnect, or `quantedge "
+                                       f"simulate`, first): {e}")
+                    return
                 except (HistoryError, ConnectionError, OSError) as e:
                     res.failed[key] = str(e)
                     return
