@@ -30,7 +30,7 @@ from quantedge.feeds.iqfeed.conditions import (
     describe_codes,
     hex_to_conditions,
     market_center_conditions,
-    trade_type,
+    trade_letter,
     wire_conditions,
 )
 
@@ -132,12 +132,12 @@ def test_trade_type_follows_dtn():
     # the NEPT codes DTN marks O: cash, contingent, opening and closing reports, without the regular bit
     for code in ("4706", "8944", "39", "2E", "111747", "1787"):
         bits, _ = hex_to_conditions(code)
-        assert trade_type(bits) == "O"
-    assert trade_type(COND_REGULAR) == trade_type(COND_REGULAR | COND_INTERMARKET_SWEEP) == "C"
-    assert trade_type(COND_REGULAR | COND_ODD_LOT) == "O"  # odd lots never update the last sale
-    assert trade_type(COND_EXTENDED_HOURS | COND_ODD_LOT) == "O"  # real: 824 odd lots in Form-T hours
-    assert trade_type(COND_EXTENDED_HOURS) == trade_type(COND_REGULAR | COND_EXTENDED_HOURS) == "E"
-    assert trade_type(COND_EXTENDED_HOURS | COND_SPECIAL_TERMS) == "O"  # real: 111747
+        assert trade_letter(bits) == "O"
+    assert trade_letter(COND_REGULAR) == trade_letter(COND_REGULAR | COND_INTERMARKET_SWEEP) == "C"
+    assert trade_letter(COND_REGULAR | COND_ODD_LOT) == "O"  # odd lots never update the last sale
+    assert trade_letter(COND_EXTENDED_HOURS | COND_ODD_LOT) == "O"  # real: 1,110 odd lots in Form-T hours
+    assert trade_letter(COND_EXTENDED_HOURS) == trade_letter(COND_REGULAR | COND_EXTENDED_HOURS) == "E"
+    assert trade_letter(COND_EXTENDED_HOURS | COND_SPECIAL_TERMS) == "O"  # real: 111747
     # 01 alone, or beside codes only where the letter cannot say "regular"
     assert wire_conditions(COND_REGULAR) == ("C", "01")
     assert wire_conditions(COND_REGULAR | COND_INTERMARKET_SWEEP) == ("C", "3D")

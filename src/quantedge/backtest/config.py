@@ -229,13 +229,13 @@ def load_events(cfg: BacktestConfig) -> tuple[list[str], Iterator[np.ndarray], i
     from quantedge.catalog.symbols import NameTable
     from quantedge.timeutil import et_midnight_ns
 
+    cfg.check_data()
     d = cfg.data
     src = d["source"]
     batch_rows = int(d.get("batch_rows", 1 << 18))
     if src == "catalog":
         from quantedge.catalog.store import Catalog
 
-        cfg.check_data()
         root = cfg.resolve(d.get("catalog", "catalog"))
         cat = Catalog(root)
         date = d.get("date")
@@ -244,7 +244,6 @@ def load_events(cfg: BacktestConfig) -> tuple[list[str], Iterator[np.ndarray], i
         stream = cat.stream(symbols=d.get("symbols"), start=date, end=date, batch_rows=batch_rows)
         return cat.symbols.names(), stream, 0
     names = NameTable()
-    cfg.check_data()
     path = cfg.resolve(str(d["path"]))
     if src == "iqfeed_ticks":
         from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks

@@ -182,12 +182,12 @@ def conditions_to_hex(bits: int, venue: int = 0) -> str:
 
 #: Bits that keep a print out of the last sale even where the source called it regular-way: DTN marks
 #: such prints ``O``, in Form-T hours too (real NEPT: every odd lot, late, average-price and
-#: special-terms print is ``O``; 824 odd lots in Form-T hours are ``O``, not ``E``).
+#: special-terms print is ``O``; the 1,110 odd lots in Form-T hours are ``O``, not ``E``).
 NOT_LAST_ELIGIBLE = (COND_ODD_LOT | COND_OUT_OF_SEQUENCE | COND_AVERAGE_PRICE | COND_CANCEL_CORRECTION
                      | COND_SPECIAL_TERMS)
 
 
-def trade_type(bits: int) -> str:
+def trade_letter(bits: int) -> str:
     """IQFeed's verdict on a print with catalog ``bits``: ``C`` (last-qualified: updates last, open,
     high and low), ``E`` (extended hours, Form-T) or ``O`` (other).  The letter is the history tick's
     Basis for Last and the L1 Message Contents' trade identifier alike.
@@ -210,11 +210,12 @@ def wire_conditions(bits: int, venue: int = 0) -> tuple[str, str]:
 
     DTN sends ``01`` (REGULAR) only alone: a last-qualified ISO is ``3D`` with type ``C`` (6,256 real
     NEPT prints), so COND_REGULAR travels in the type letter.  Where the letter cannot carry it
-    (COND_REGULAR with an odd lot or in extended hours, which non-IQFeed sources such as LOBSTER and
-    the simulator produce) ``01`` is written beside the other codes.  The parsers read COND_REGULAR
+    (COND_REGULAR on a print the letter marks ``O`` or ``E``: one of :data:`NOT_LAST_ELIGIBLE`, or
+    in extended hours, which LOBSTER, TAQ and simulated days carry) ``01`` is written beside the
+    other codes.  The parsers read COND_REGULAR
     from type ``C`` or code ``01``, so ``bits -> wire -> bits`` is the identity on representable bits.
     """
-    t = trade_type(bits)
+    t = trade_letter(bits)
     text = conditions_to_hex(int(bits) & ~COND_REGULAR, venue)
     if int(bits) & COND_REGULAR and (t != "C" or not text):
         text = BIT_TO_CODE[COND_REGULAR] + text
