@@ -7,13 +7,15 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from quantedge import events as ev
 from quantedge.book.l2 import L2Book
 from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks
 from quantedge.catalog.symbols import NameTable
 from quantedge.features.pipeline import FeaturePipeline
-from quantedge.features.state import COL, NS, FeatureState
+from quantedge.features.state import BUCKET_NS, COL, NB, NS, WINDOW_TAGS, FeatureState
 
 T0 = 1_600_000_000 * NS  # a whole second, 2020-09-13 12:26:40 UTC
 
@@ -206,6 +208,51 @@ def test_windows_are_ten_bucket_rings():
     s.trade(100.0, 10.0, 2)  # a long gap clears every short ring
     p = run_nbbo(s)
     assert (f(p, "volume_1s"), f(p, "volume_30s"), f(p, "volume_1h")) == (2, 2, 110)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.sampled_from([0.001, 0.04, 0.13, 0.6, 1.7, 4.0, 12.0, 45.0, 400.0, 4000.0]),
+                                st.booleans(), st.integers(1, 9)), min_size=1, max_size=40))
+def test_windows_over_quiet_gaps_equal_a_recount_after_every_event(steps):
+    """Volume and time-weighted spread of every window, after every event of a stream with bursts
+    and gaps from 1 ms to > 1 h (quiet runs of ring buckets are written lazily, docs/features.md),
+    equal a recount from the events: the window is the current bucket and the NB - 1 before it."""
+    p = FeaturePipeline("nbbo", FeatureState.allocate(1, cadence_ns=0))
+    seq = [0]
+
+    def one(kind: int, t_ns: int, px: int, size: int, side: int = 0, last: bool = True) -> None:
+        e = ev.empty(1)
+        seq[0] += 1
+        e["ts_event"] = e["ts_recv"] = t_ns
+        e["seq"], e["kind"], e["price"], e["size"], e["side"] = seq[0], kind, px, size, side
+        e["flags"] = ev.FLAG_LAST if last else 0
+        e["venue"], e["conditions"] = 5, ev.COND_REGULAR
+        p.step(e)
+
+    t = T0
+    one(ev.KIND_QUOTE, t, 100_000, 100, side=1, last=False)
+    one(ev.KIND_QUOTE, t, 100_100, 100, side=-1)
+    spreads = [(t, 100)]  # (from, spread in force)
+    trades: list[tuple[int, int]] = []
+    for gap, is_trade, x in steps:
+        t += round(gap * NS)
+        if is_trade:
+            one(ev.KIND_TRADE, t, 100_050, x)
+            trades.append((t, x))
+        else:
+            one(ev.KIND_QUOTE, t, 100_000, 100, side=1, last=False)
+            one(ev.KIND_QUOTE, t, 100_000 + 100 * x, 100, side=-1)
+            spreads.append((t, 100 * x))
+        for w, tag in enumerate(WINDOW_TAGS):
+            width = int(BUCKET_NS[w])
+            start = max(T0, (t // width - NB + 1) * width)
+            assert f(p, f"volume_{tag}") == sum(q for te, q in trades if te >= start)
+            area = 0
+            for i, (a, sv) in enumerate(spreads):
+                b = spreads[i + 1][0] if i + 1 < len(spreads) else t
+                area += sv * max(0, min(b, t) - max(a, start))
+            if t > start:
+                assert f(p, f"spread_avg_{tag}") == pytest.approx(area / (t - start), rel=1e-12)
 
 
 # --- depletion, refills, hidden size --------------------------------------------------------------

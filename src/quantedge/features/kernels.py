@@ -57,6 +57,7 @@ from quantedge.features.state import (
     F_VDM_VAR,
     F_VDM_Z,
     F_VWAP,
+    GAP_ONE_SIDED,
     NB,
     NQ,
     NSC,
@@ -97,6 +98,7 @@ from quantedge.features.state import (
     S_EP_SUP,
     S_EP_SZ,
     S_GA,
+    S_GAP,
     S_GAS,
     S_GB,
     S_GBS,
@@ -241,13 +243,9 @@ def window_spread_time(fs, rq, s: int, w: int, slot: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def _baseline(fz, s: int, vol: int, dmid2: int) -> None:
-    """Slow EWMA of log(1 + volume / |net mid change in cents|) over the 30 s window (its volume and
-    net change of 2 x mid at one of its bucket boundaries)."""
-    if vol <= 0:
-        return
-    dm = abs(dmid2) / 200.0
-    x = math.log1p(vol / max(dm, 1.0))
+def _baseline(fz, s: int, x: float) -> None:
+    """Slow EWMA (and EW variance) of x = log(1 + volume / |net mid change in cents|) over the 30 s
+    window at one of its bucket boundaries."""
     base = fz[s, Z_VDM_BASE]
     if base != base:
         fz[s, Z_VDM_BASE] = x
@@ -259,6 +257,24 @@ def _baseline(fz, s: int, vol: int, dmid2: int) -> None:
 
 
 @njit(cache=True, inline="always")
+def _write_out(fs, rq, s: int, w: int, k: int, width: int) -> None:
+    """Write bucket k of window w's quiet run into its slot, from the run's anchor (the written
+    bucket before the run, whose slot is still intact): the same totals (no event between them), the
+    spread integral grown by the run's spread over the buckets between."""
+    g = S_GAP + 3 * w
+    a = fs[s, g] - 1
+    src = a % NB
+    dst = k % NB
+    for q in range(NQ):
+        rq[s, w, dst, q] = rq[s, w, src, q]
+    sv = fs[s, g + 2]
+    if sv != GAP_ONE_SIDED:
+        d = (k - a) * width
+        rq[s, w, dst, Q_SPRT] = np.int64(np.uint64(rq[s, w, src, Q_SPRT]) + np.uint64(sv) * np.uint64(d))
+        rq[s, w, dst, Q_TVALID] += d
+
+
+@njit(cache=True, inline="always")
 def _rotate(fs, rq, fz, s: int, t: int) -> None:
     """t reached the end of the current finest bucket: every ring whose bucket changed moves to the
     bucket of t, writing into each slot it enters the symbol's running totals at that bucket's start
@@ -267,9 +283,18 @@ def _rotate(fs, rq, fz, s: int, t: int) -> None:
     oldest slot: no per-window adds at a boundary and no evictions.  Before a slot of the baseline's
     window is overwritten, the window as it stood at that boundary updates the baseline EWMA.
 
+    Quiet runs are not written: of the buckets one move enters, only the first gets its slot; the
+    rest (the same totals, the spread integral one bucket of the same spread further each) are
+    recorded as the ring's run (first bucket, length, spread: ``S_GAP``).  A small cap with an event
+    every few seconds crossed whole rings at nearly every event, ~27 slots of 16 words: 60 of its
+    165 ns per event.  A run's bucket is written out (:func:`_write_out`) when it becomes its
+    window's oldest, or when a new run starts while it is still in the window (one run per ring),
+    so the slot every window sum reads is always written.
+
     Boundaries are visited in order (a gap longer than a ring writes only its last NB slots), so
-    calling this at any intermediate time first gives the identical state: that is what makes
-    sampling and batch boundaries invisible.  Integer totals make every window sum exact."""
+    calling this at any intermediate time first gives the same window sums (a bucket may be in a
+    run in one and written in the other): that is what makes sampling and batch boundaries
+    invisible.  Integer totals make every window sum exact."""
     tl = fs[s, S_TLAST]
     nb = fs[s, S_NEXT_B]
     sv = fs[s, S_SPREAD]
@@ -282,21 +307,37 @@ def _rotate(fs, rq, fz, s: int, t: int) -> None:
         if t0 < end:  # this ring keeps its bucket (no division needed)
             continue
         b = cb + 1 if t0 < end + width else t0 // width
+        g = S_GAP + 3 * w
         if w == BASE_WINDOW:
             _base_window_steps(fs, rq, fz, s, w, cb + 1, min(b, cb + NB))
-        k = max(cb + 1, b - NB + 1)
-        slot = k % NB
-        while k <= b:
-            for q in range(NQ):
-                rq[s, w, slot, q] = fs[s, S_CUM + q]
-            if vv:
-                d = k * width - tl
-                rq[s, w, slot, Q_SPRT] = _spread_total_after(fs, s, sv, d)
-                rq[s, w, slot, Q_TVALID] += d
-            k += 1
-            slot += 1
-            if slot == NB:
-                slot = 0
+        k0 = max(cb + 1, b - NB + 1)
+        n_run = fs[s, g + 1]
+        if n_run > 0:
+            if k0 == cb + 1:  # some buckets from before stay in the window
+                lo = fs[s, g]
+                hi = lo + n_run - 1
+                first = b - NB + 1  # the window's oldest bucket after the move
+                if b > k0:  # a new run starts: write out what stays of this one
+                    for k in range(max(lo, first), hi + 1):
+                        _write_out(fs, rq, s, w, k, width)
+                    fs[s, g + 1] = 0
+                elif lo == first:  # the run's first bucket becomes the oldest
+                    _write_out(fs, rq, s, w, lo, width)
+                    fs[s, g] = lo + 1
+                    fs[s, g + 1] = n_run - 1
+            else:
+                fs[s, g + 1] = 0
+        slot = k0 % NB
+        for q in range(NQ):
+            rq[s, w, slot, q] = fs[s, S_CUM + q]
+        if vv:
+            d = k0 * width - tl
+            rq[s, w, slot, Q_SPRT] = _spread_total_after(fs, s, sv, d)
+            rq[s, w, slot, Q_TVALID] += d
+        if b > k0:
+            fs[s, g] = k0 + 1
+            fs[s, g + 1] = b - k0
+            fs[s, g + 2] = sv if vv else GAP_ONE_SIDED
         fs[s, S_RB + 2 * w] = b
         fs[s, S_RB + 2 * w + 1] = b % NB
     if vv:
@@ -308,10 +349,29 @@ def _rotate(fs, rq, fz, s: int, t: int) -> None:
 @njit(cache=True, inline="always")
 def _base_window_steps(fs, rq, fz, s: int, w: int, k0: int, k1: int) -> None:
     """The baseline window's boundaries k0..k1 (at most NB, before any of their slots is rewritten):
-    at boundary k the window holds the totals now (no event since) minus slot k % NB."""
+    at boundary k the window holds the totals now (no event since) minus the slot of bucket k - NB;
+    a window with volume updates the baseline.  A bucket of the ring's quiet run has the volume and
+    mid change of the bucket before it (the first one read, the window's oldest, is written), and
+    the log is taken again only when those change (a quiet gap repeats them)."""
+    g = S_GAP + 3 * w
+    lo = fs[s, g]
+    hi = lo + fs[s, g + 1] - 1
+    vol = -1
+    dm2 = 0
+    x = 0.0
     for k in range(k0, k1 + 1):
-        slot = k % NB
-        _baseline(fz, s, window_sum(fs, rq, s, w, slot, Q_VOL), window_sum(fs, rq, s, w, slot, Q_DMID2))
+        j = k - NB
+        if j < lo or j > hi or k == k0:
+            slot = k % NB
+            v = fs[s, S_CUM + Q_VOL] - rq[s, w, slot, Q_VOL]
+            m = fs[s, S_CUM + Q_DMID2] - rq[s, w, slot, Q_DMID2]
+            if v != vol or m != dm2:
+                vol = v
+                dm2 = m
+                if v > 0:
+                    x = math.log1p(v / max(abs(m) / 200.0, 1.0))
+        if vol > 0:
+            _baseline(fz, s, x)
 
 
 @njit(cache=True, inline="always")

@@ -135,7 +135,11 @@ S_CUM_RELOAD = 95  # same-message bid reloads (iceberg refreshes) since the stat
 S_CUM_RELOAD_SH = 96  # ... shares they put back
 S_UNK = 97  # bit m set: level m of the last group end's top N is not fully known (bid at +0, ask at +1)
 S_OFF = 99  # levels skipped as stale at the touch at the last group end (bid at +0, ask at +1)
-FS_NCOL = 104
+S_GAP = 104  # window w's quiet run at S_GAP + 3w: its first bucket, its length (0: none), the spread
+#             through it (GAP_ONE_SIDED: one-sided book); its buckets' ring slots are not written
+FS_NCOL = 120
+#: S_GAP + 3w + 2 of a run through which the book was one-sided (a spread is never this)
+GAP_ONE_SIDED = -(1 << 62)
 
 # --- float scalar state (fz) -----------------------------------------------------------------------
 Z_VDM_BASE = 0  # slow EWMA of vol_dmid_log_30s (NaN until the first update)

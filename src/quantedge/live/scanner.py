@@ -248,7 +248,12 @@ class ShardEngine:
             raise ValueError(f"snapshot holds {got} signal-state columns, this build keeps {want}: delete "
                              "the snapshot folder to rebuild the state from the raw topics")
         for k in cls.ARRAYS:
-            getattr(f, k)[:n] = arrays[f"f_{k}"]
+            a = arrays[f"f_{k}"]
+            if k == "fs" and a.shape[1] < f.fs.shape[1]:
+                # taken before the rings' quiet-run columns (S_GAP) were added: zeros are "no run",
+                # which is what that build's fully written rings are
+                a = np.concatenate([a, np.zeros((a.shape[0], f.fs.shape[1] - a.shape[1]), a.dtype)], axis=1)
+            getattr(f, k)[:n] = a
         b.lv[:n], b.sd[:n] = arrays["b_lv"], arrays["b_sd"]
         b.bk[:n], b.bk[-1] = arrays["b_bk"][:n], arrays["b_bk"][-1]
         eng.sig_state[:n] = arrays["sig_state"]
