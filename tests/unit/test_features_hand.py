@@ -210,9 +210,12 @@ def test_windows_are_ten_bucket_rings():
     assert (f(p, "volume_1s"), f(p, "volume_30s"), f(p, "volume_1h")) == (2, 2, 110)
 
 
+GAPS_S = [0.001, 0.04, 0.13, 0.6, 1.7, 4.0, 12.0, 45.0, 400.0, 4000.0]
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=st.lists(st.tuples(st.sampled_from([0.001, 0.04, 0.13, 0.6, 1.7, 4.0, 12.0, 45.0, 400.0, 4000.0]),
-                                st.booleans(), st.integers(1, 9)), min_size=1, max_size=40))
+@given(steps=st.lists(st.tuples(st.sampled_from(GAPS_S), st.booleans(), st.integers(1, 9)), min_size=1,
+                      max_size=40))
 def test_windows_over_quiet_gaps_equal_a_recount_after_every_event(steps):
     """Volume and time-weighted spread of every window, after every event of a stream with bursts
     and gaps from 1 ms to > 1 h (quiet runs of ring buckets are written lazily, docs/features.md),
