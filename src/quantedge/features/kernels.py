@@ -312,21 +312,17 @@ def _rotate(fs, rq, fz, s: int, t: int) -> None:
             _base_window_steps(fs, rq, fz, s, w, cb + 1, min(b, cb + NB))
         k0 = max(cb + 1, b - NB + 1)
         n_run = fs[s, g + 1]
-        if n_run > 0:
-            if k0 == cb + 1:  # some buckets from before stay in the window
-                lo = fs[s, g]
-                hi = lo + n_run - 1
-                first = b - NB + 1  # the window's oldest bucket after the move
-                if b > k0:  # a new run starts: write out what stays of this one
-                    for k in range(max(lo, first), hi + 1):
-                        _write_out(fs, rq, s, w, k, width)
-                    fs[s, g + 1] = 0
-                elif lo == first:  # the run's first bucket becomes the oldest
-                    _write_out(fs, rq, s, w, lo, width)
-                    fs[s, g] = lo + 1
-                    fs[s, g + 1] = n_run - 1
-            else:
-                fs[s, g + 1] = 0
+        if n_run > 0 and k0 == cb + 1:  # the run's buckets may stay in the window
+            lo = fs[s, g]
+            first = b - NB + 1  # the window's oldest bucket after the move
+            if b > k0:  # a new run replaces it below: write out what stays of this one
+                for k in range(max(lo, first), lo + n_run):
+                    _write_out(fs, rq, s, w, k, width)
+            elif lo == first:  # the run's first bucket becomes the oldest
+                _write_out(fs, rq, s, w, lo, width)
+                fs[s, g] = lo + 1
+                fs[s, g + 1] = n_run - 1
+        # (a move past a whole ring, k0 > cb + 1, leaves nothing of the old run and always starts one)
         slot = k0 % NB
         for q in range(NQ):
             rq[s, w, slot, q] = fs[s, S_CUM + q]
@@ -361,10 +357,10 @@ def _base_window_steps(fs, rq, fz, s: int, w: int, k0: int, k1: int) -> None:
     x = 0.0
     for k in range(k0, k1 + 1):
         j = k - NB
-        if j < lo or j > hi or k == k0:
+        if j < lo or j > hi:
             slot = k % NB
-            v = fs[s, S_CUM + Q_VOL] - rq[s, w, slot, Q_VOL]
-            m = fs[s, S_CUM + Q_DMID2] - rq[s, w, slot, Q_DMID2]
+            v = window_sum(fs, rq, s, w, slot, Q_VOL)
+            m = window_sum(fs, rq, s, w, slot, Q_DMID2)
             if v != vol or m != dm2:
                 vol = v
                 dm2 = m
