@@ -381,6 +381,16 @@ def main() -> None:
     out = OUT = a.out
     PATH_DEVICE = a.path_device
     store: dict[str, object] = {}
+    from numba import cuda
+
+    if not cuda.is_available():
+        # Every section but env needs a device (or the simulator); say so instead of recording
+        # one traceback per section.
+        print("gpu_check: no CUDA device is available here (numba.cuda.is_available() is False).\n"
+              "Run this script on a machine with an NVIDIA GPU and a CUDA driver; without one, the\n"
+              "kernels are checked by the tests under NUMBA_ENABLE_CUDASIM=1 (make test).",
+              file=sys.stderr)
+        sys.exit(2)
     if "env" in only:
         section("env", out)(env)()
     if "match_random" in only:

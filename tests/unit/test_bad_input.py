@@ -270,6 +270,25 @@ def test_an_unreachable_iqfeed_names_where_it_looked() -> None:
     assert f"cannot read IQFeed at 127.0.0.1 (--iqfeed-host), ports level1={port}" in _text(res.output)
 
 
+def test_a_download_with_no_server_names_it_and_leaves_no_empty_catalog(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cat = tmp_path / "new_catalog"
+    res = runner.invoke(app, ["download", "--symbols", "NEPT", "--start", "2021-03-01", "--end", "2021-03-01",
+                              "--catalog", str(cat), "--lookup-port", str(port)])
+    assert res.exit_code == 1, res.output
+    assert f"NEPT 2021-03-01: FAILED nothing listens at 127.0.0.1:{port}" in _text(res.output)
+    assert not cat.exists()  # a later command must not take an empty directory for a catalog
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    runner.invoke(app, ["download", "--symbols", "NEPT", "--start", "2021-03-01", "--end", "2021-03-01",
+                        "--catalog", str(kept), "--lookup-port", str(port)])
+    assert kept.is_dir()  # a directory the user made stays
+
+
 def test_import_summary_is_not_cut_when_output_is_not_a_terminal(tmp_path: Path) -> None:
     """Piped to a file or log, the import summary keeps whole file names, formats and reasons (Rich's
     80-column default cut them to 'NEPT_tick…'; a COLUMNS set by the user still wins)."""

@@ -46,10 +46,13 @@ def version() -> None:
 
 
 def report_table(reports: list) -> Table:
-    """Rich table of import reports: rows read / imported / quarantined and the reasons."""
+    """Rich table of import reports: rows read / valid / quarantined, events written, the reasons.
+
+    "valid" counts rows that parsed; "written" the events that reached the catalog (0 for a source
+    set aside, e.g. a LOBSTER symbol-day that another file already holds: its note says why)."""
     t = Table(title="Import summary")
-    for col in ("source", "format", "read", "imported", "quarantined", "events", "reasons"):
-        t.add_column(col, justify="right" if col in ("read", "imported", "quarantined", "events") else "left")
+    for col in ("source", "format", "read", "valid", "quarantined", "written", "reasons"):
+        t.add_column(col, justify="right" if col in ("read", "valid", "quarantined", "written") else "left")
     for r in reports:
         reasons = ", ".join(f"{k}={v}" for k, v in r.reasons.most_common(4)) or "-"
         t.add_row(Path(r.source).name, r.fmt, f"{r.rows_read:,}", f"{r.rows_imported:,}",

@@ -77,10 +77,28 @@ async def download_async(catalog: Catalog, symbols: Iterable[str], start: dt.dat
 def download(catalog: Catalog | str | Path, symbols: Iterable[str], start: dt.date | str, end: dt.date | str,
              config: ClientConfig | None = None) -> DownloadResult:
     """Blocking form of :func:`download_async` (the CLI's ``download``)."""
-    cat = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
     s = dt.date.fromisoformat(str(start))
     e = dt.date.fromisoformat(str(end))
-    return asyncio.run(download_async(cat, list(symbols), s, e, config))
+    fresh = None if isinstance(catalog, Catalog) or Path(catalog).exists() else Path(catalog)
+    cat = catalog if isinstance(catalog, Catalog) else Catalog(catalog)
+    try:
+        return asyncio.run(download_async(cat, list(symbols), s, e, config))
+    finally:
+        if fresh is not None:
+            _drop_if_empty(fresh)
+
+
+def _drop_if_empty(root: Path) -> None:
+    """Remove a catalog directory this call created when nothing was written into it.
+
+    A download that fails (no server, every day refused) should not leave an empty catalog behind
+    that a later command would take for a real one.  Only empty directories are removed.
+    """
+    for d in (root / "data", root):
+        try:
+            d.rmdir()
+        except OSError:  # not empty (something was written) or already gone
+            return
 
 
 @dataclass
