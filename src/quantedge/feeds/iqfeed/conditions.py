@@ -216,10 +216,32 @@ def wire_conditions(bits: int, venue: int = 0) -> tuple[str, str]:
     from type ``C`` or code ``01``, so ``bits -> wire -> bits`` is the identity on representable bits.
     """
     t = trade_letter(bits)
-    text = conditions_to_hex(int(bits) & ~COND_REGULAR, venue)
-    if int(bits) & COND_REGULAR and (t != "C" or not text):
-        text = BIT_TO_CODE[COND_REGULAR] + text
-    return t, text
+    b = int(bits) & ~UNREPRESENTABLE_BITS
+    if venue in OFF_EXCHANGE_MARKET_CENTERS:
+        b &= ~COND_OFF_EXCHANGE
+    if not (b & COND_REGULAR and (t != "C" or b == COND_REGULAR)):
+        b &= ~COND_REGULAR
+    if bin(b).count("1") > WIRE_MAX_CODES:  # IQFeed sends 1-4 codes: keep the weightiest four
+        kept = 0
+        for bit in WIRE_PRIORITY:
+            if b & bit:
+                kept |= bit
+                if bin(kept).count("1") == WIRE_MAX_CODES:
+                    break
+        b = kept
+    return t, "".join(code for bit, code in BIT_TO_CODE.items() if b & bit)
+
+
+#: IQFeed's conditions field holds 1-4 codes (docs/iqfeed-protocol: "1-4 concatenated 2-digit hex
+#: codes").  A catalog print can carry more bits (a TAQ print with four condition letters in Form-T
+#: hours, say); the wire then keeps the four first in WIRE_PRIORITY: ``01`` where it is written, the
+#: codes that keep a print out of the last sale (they decide the letter ``O``), Form-T, ISO,
+#: off-exchange, then the auction and exemption codes.
+WIRE_MAX_CODES = 4
+WIRE_PRIORITY = (COND_REGULAR, COND_ODD_LOT, COND_OUT_OF_SEQUENCE, COND_CANCEL_CORRECTION,
+                 COND_AVERAGE_PRICE, COND_SPECIAL_TERMS, COND_EXTENDED_HOURS, COND_INTERMARKET_SWEEP,
+                 COND_OFF_EXCHANGE, COND_OPENING, COND_CLOSING, COND_CROSS, COND_TRADE_THROUGH_EXEMPT,
+                 COND_UNKNOWN_CODE)
 
 
 def market_center_conditions(market_centers: np.ndarray) -> np.ndarray:
