@@ -1026,6 +1026,22 @@ def test_correction_events():
     assert (ev["conditions"] & COND_CANCEL_CORRECTION).all() and list(ev["seq"]) == [859256116, 1296380724]
 
 
+def test_corrections_are_written_as_iqfeed_writes_them():
+    """An inserted print carries its letter, date, time and codes; a delete names the print by price,
+    size, tick id and market center only, like the real ``C,SPY,X,,,,619.0500,15000,1296380724,,19,``."""
+    ts = et_ns("2025-07-16 10:00:00.000001")
+    evs = np.concatenate([
+        _event(ts, 0, KIND_TRADE, price=6190500, size=15000, venue=24, seq=859256116, action=ACTION_ADD,
+               conditions=COND_CANCEL_CORRECTION | COND_OUT_OF_SEQUENCE | COND_TRADE_THROUGH_EXEMPT),
+        _event(ts + 1000, 0, KIND_TRADE, price=6190500, size=15000, venue=19, seq=1296380724,
+               action=ACTION_DELETE, conditions=COND_CANCEL_CORRECTION | COND_REGULAR),
+    ])
+    lines, problems = LineWriter(NameTable(["SPY"]), protocol="6.2").lines(evs)
+    assert problems == []
+    assert lines == ["C,SPY,I,O,07/16/2025,10:00:00.000001,619.0500,15000,859256116,1947,24,\r\n",
+                     "C,SPY,X,,,,619.0500,15000,1296380724,,19,\r\n"]
+
+
 def _event(ts, sym, kind, **kw):
     e = empty(1)
     e["ts_event"] = e["ts_recv"] = ts

@@ -693,10 +693,15 @@ class LineWriter:
         action = int(e["action"])
         if action in (ACTION_ADD, ACTION_DELETE) and bits & COND_CANCEL_CORRECTION:
             bits &= ~COND_CANCEL_CORRECTION
-            ttype, conds = wire_conditions(bits, venue)
-            out.append(format_correction(TradeCorrection(
-                sym, "I" if action == ACTION_ADD else "X", ttype, date, tod, price, size,
-                int(e["seq"]) or None, conds, venue or None), self.decimals))
+            if action == ACTION_ADD:
+                ttype, conds = wire_conditions(bits, venue)
+                out.append(format_correction(TradeCorrection(
+                    sym, "I", ttype, date, tod, price, size, int(e["seq"]) or None, conds, venue or None),
+                    self.decimals))
+            else:  # a delete names the print by tick id, price, size and market center only (real lines)
+                out.append(format_correction(TradeCorrection(
+                    sym, "X", "", None, None, price, size, int(e["seq"]) or None, "", venue or None),
+                    self.decimals))
             return
         st = self.l1.setdefault(int(e["symbol"]), _L1State())
         self._flush(sym, st, out)
