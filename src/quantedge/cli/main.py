@@ -205,7 +205,8 @@ def demo(
     from quantedge.backtest.pipeline import run_main_job
 
     console.rule("[bold]QuantEdge main job")
-    with console.status("import, integrity checks, books, features, signals, accumulation backtest…"):
+    with console.status("import, integrity checks, books, features, signals, accumulation backtest… "
+                        "(the first run compiles the kernels: a few minutes)"):
         res = run_main_job(out, synthetic=synthetic)
     console.print(res["summary_text"], markup=False, highlight=False)
     console.rule()
