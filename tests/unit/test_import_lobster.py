@@ -279,7 +279,8 @@ def test_a_lobster_symbol_day_keeps_one_message_file(tmp_path: Path, shared_data
     l5 = shared_data / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
     cat = Catalog(tmp_path / "c")
     order = [l5, l1] if deep_first else [l1, l5]
-    reps = import_paths(cat, "lobster", order) + import_paths(cat, "lobster", [l1, l5])
+    first = import_paths(cat, "lobster", order)
+    reps = first + import_paths(cat, "lobster", [l1, l5])
     only5, _ = read_lobster(l5, NameTable())
     got = cat.read("AMZN", "2012-06-21")
     assert got.shape[0] == only5.shape[0]
@@ -289,5 +290,8 @@ def test_a_lobster_symbol_day_keeps_one_message_file(tmp_path: Path, shared_data
     notes = " ".join(n for r in reps for n in r.notes)
     assert "not written: AMZN 2012-06-21 already comes from" in notes
     assert ("replaces" in notes) == (not deep_first)
+    # each report's "written" is what stays in the catalog: the level-5 file's events only
+    assert sum(r.events_written for r in first) == only5.shape[0]
+    assert ("removed again" in " ".join(n for r in first for n in r.notes)) == (not deep_first)
     gt = list((cat.root / "groundtruth").rglob("orderbook_*.parquet"))
     assert [g.name for g in gt] == ["orderbook_5.parquet"]

@@ -89,6 +89,7 @@ def _lobster_day_source(cat: Catalog, source: str, symbol: str, date, levels: in
                              "symbol-day keeps one message file (the longest span, then the deepest)")
             return False
         removed = cat.remove_source(old["source"], symbol, date)
+        rep.replaced.append(old["source"])
         # its ground truth describes the messages that leave (the new file's, if any, is written next)
         cat.groundtruth_path("lobster", symbol, date, f"orderbook_{old['levels']}").unlink(missing_ok=True)
         rep.notes.append(f"replaces {old['source']} for {symbol} {date} ({old['span_ns'] / 3.6e12:.2f} h, "
@@ -195,6 +196,12 @@ def import_paths(cat: Catalog, fmt: str, paths: Iterable[str | Path],
         for rep in got:
             cat.record_import(rep.to_dict())
             rep.write_quarantine(cat.root / "quarantine" / _quarantine_name(fmt, rep.source))
+            for gone in rep.replaced:  # written earlier in this run, then replaced: nothing of it stays
+                for old in reports:
+                    if f"{old.fmt}:{old.source}" == gone and old.events_written:
+                        old.notes.append(f"its {old.events_written:,} events were removed again: "
+                                         f"{Path(rep.source).name} replaces it (see its note)")
+                        old.events_written = 0
         reports.extend(got)
         if on_file is not None:
             on_file(path, got)

@@ -44,6 +44,8 @@ class ImportReport:
     reasons: Counter = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: catalog sources (``format:path``) whose data this one replaced (a LOBSTER symbol-day's file)
+    replaced: list[str] = field(default_factory=list)
 
     @property
     def rows_quarantined(self) -> int:
