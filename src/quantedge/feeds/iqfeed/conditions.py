@@ -205,33 +205,6 @@ def trade_letter(bits: int) -> str:
     return "C" if bits & COND_REGULAR else "O"
 
 
-def wire_conditions(bits: int, venue: int = 0) -> tuple[str, str]:
-    """(trade type, conditions hex) as IQFeed writes a print, history tick or L1 update alike.
-
-    DTN sends ``01`` (REGULAR) only alone: a last-qualified ISO is ``3D`` with type ``C`` (6,256 real
-    NEPT prints), so COND_REGULAR travels in the type letter.  Where the letter cannot carry it
-    (COND_REGULAR on a print the letter marks ``O`` or ``E``: one of :data:`NOT_LAST_ELIGIBLE`, or
-    in extended hours, which LOBSTER, TAQ and simulated days carry) ``01`` is written beside the
-    other codes.  The parsers read COND_REGULAR
-    from type ``C`` or code ``01``, so ``bits -> wire -> bits`` is the identity on representable bits.
-    """
-    t = trade_letter(bits)
-    b = int(bits) & ~UNREPRESENTABLE_BITS
-    if venue in OFF_EXCHANGE_MARKET_CENTERS:
-        b &= ~COND_OFF_EXCHANGE
-    if not (b & COND_REGULAR and (t != "C" or b == COND_REGULAR)):
-        b &= ~COND_REGULAR
-    if bin(b).count("1") > WIRE_MAX_CODES:  # IQFeed sends 1-4 codes: keep the weightiest four
-        kept = 0
-        for bit in WIRE_PRIORITY:
-            if b & bit:
-                kept |= bit
-                if bin(kept).count("1") == WIRE_MAX_CODES:
-                    break
-        b = kept
-    return t, "".join(code for bit, code in BIT_TO_CODE.items() if b & bit)
-
-
 #: IQFeed's conditions field holds 1-4 codes (docs/iqfeed-protocol: "1-4 concatenated 2-digit hex
 #: codes").  A catalog print can carry more bits (a TAQ print with four condition letters in Form-T
 #: hours, say); the wire then keeps the four first in WIRE_PRIORITY: ``01`` where it is written, the
@@ -242,6 +215,29 @@ WIRE_PRIORITY = (COND_REGULAR, COND_ODD_LOT, COND_OUT_OF_SEQUENCE, COND_CANCEL_C
                  COND_AVERAGE_PRICE, COND_SPECIAL_TERMS, COND_EXTENDED_HOURS, COND_INTERMARKET_SWEEP,
                  COND_OFF_EXCHANGE, COND_OPENING, COND_CLOSING, COND_CROSS, COND_TRADE_THROUGH_EXEMPT,
                  COND_UNKNOWN_CODE)
+
+
+def wire_conditions(bits: int, venue: int = 0) -> tuple[str, str]:
+    """(trade type, conditions hex) as IQFeed writes a print, history tick or L1 update alike.
+
+    DTN sends ``01`` (REGULAR) only alone: a last-qualified ISO is ``3D`` with type ``C`` (6,256 real
+    NEPT prints), so COND_REGULAR travels in the type letter.  Where the letter cannot carry it
+    (COND_REGULAR on a print the letter marks ``O`` or ``E``: one of :data:`NOT_LAST_ELIGIBLE`, or
+    in extended hours, which LOBSTER, TAQ and simulated days carry) ``01`` is written beside the
+    other codes.  At most :data:`WIRE_MAX_CODES` codes go out (by :data:`WIRE_PRIORITY`).  The
+    parsers read COND_REGULAR from type ``C`` or code ``01``, so ``bits -> wire -> bits`` is the
+    identity on representable bits that fit in four codes.
+    """
+    t = trade_letter(bits)
+    b = int(bits) & ~UNREPRESENTABLE_BITS
+    if venue in OFF_EXCHANGE_MARKET_CENTERS:  # the market center says it
+        b &= ~COND_OFF_EXCHANGE
+    if b & COND_REGULAR and t == "C" and b != COND_REGULAR:  # the letter says it
+        b &= ~COND_REGULAR
+    on_wire = [bit for bit in WIRE_PRIORITY if b & bit]
+    if len(on_wire) > WIRE_MAX_CODES:
+        b = sum(on_wire[:WIRE_MAX_CODES])
+    return t, conditions_to_hex(b, venue)
 
 
 def market_center_conditions(market_centers: np.ndarray) -> np.ndarray:

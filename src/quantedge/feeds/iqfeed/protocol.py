@@ -694,14 +694,12 @@ class LineWriter:
         if action in (ACTION_ADD, ACTION_DELETE) and bits & COND_CANCEL_CORRECTION:
             bits &= ~COND_CANCEL_CORRECTION
             if action == ACTION_ADD:
-                ttype, conds = wire_conditions(bits, venue)
-                out.append(format_correction(TradeCorrection(
-                    sym, "I", ttype, date, tod, price, size, int(e["seq"]) or None, conds, venue or None),
-                    self.decimals))
+                kind, (ttype, conds), day, at = "I", wire_conditions(bits, venue), date, tod
             else:  # a delete names the print by tick id, price, size and market center only (real lines)
-                out.append(format_correction(TradeCorrection(
-                    sym, "X", "", None, None, price, size, int(e["seq"]) or None, "", venue or None),
-                    self.decimals))
+                kind, ttype, conds, day, at = "X", "", "", None, None
+            out.append(format_correction(TradeCorrection(
+                sym, kind, ttype, day, at, price, size, int(e["seq"]) or None, conds, venue or None),
+                self.decimals))
             return
         st = self.l1.setdefault(int(e["symbol"]), _L1State())
         self._flush(sym, st, out)
