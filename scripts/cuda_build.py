@@ -91,10 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # report which kernel and target failed, then fail the run
         print(f"cuda_build: FAILED: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    print(f"{'kernel':<16} {'cc':>4} {'PTX bytes':>10} {'compile s':>9} {'regs':>5} {'stack':>6} "
+    w = max([16] + [len(r.kernel) for r in results])
+    print(f"{'kernel':<{w}} {'cc':>4} {'PTX bytes':>10} {'compile s':>9} {'regs':>5} {'stack':>6} "
           f"{'spill st':>8} {'spill ld':>8}")
     for r in results:
-        print(f"{r.kernel:<16} {r.cc:>4} {r.ptx_bytes:>10,} {r.compile_s:>9.1f} {r.registers!s:>5} "
+        print(f"{r.kernel:<{w}} {r.cc:>4} {r.ptx_bytes:>10,} {r.compile_s:>9.1f} {r.registers!s:>5} "
               f"{r.stack_bytes!s:>6} {r.spill_stores!s:>8} {r.spill_loads!s:>8}")
     print(f"{len(results)} builds in {time.perf_counter() - t0:.1f} s; PTX in {a.out}")
     if a.json:

@@ -72,8 +72,8 @@ def _assert_same(ref, eng, ro, go, rrows, grows, gp, ns, unknown: bool = False):
     assert np.array_equal(st["st"], eng.st, equal_nan=True)
 
 
-@pytest.mark.parametrize("explain", ["emitted", "all"])
-def test_gpu_path_equals_cpu_pipeline(amzn, explain):
+@pytest.mark.parametrize(("explain", "prep"), [("emitted", "host"), ("all", "host"), ("emitted", "device")])
+def test_gpu_path_equals_cpu_pipeline(amzn, explain, prep):
     ns = 4
     ev = _stream(amzn, ns, 3000)
     cfg = load_config().with_values(absorption__persist_s=1.0, composite__persist_s=1.0)
@@ -82,11 +82,35 @@ def test_gpu_path_equals_cpu_pipeline(amzn, explain):
     src = lobster_pipeline(amzn, ns, max_orders=ns * 4096)
     # small row capacity and chunks: chunks are cut by both limits
     gp = GpuPath("l3", src.book, src.features, cfg, device="cpu", orders_per_symbol=4096, row_capacity=97,
-                 chunk_events=1500, explain=explain, keep_rows=True, host_threads=3)
+                 chunk_events=1500, explain=explain, keep_rows=True, host_threads=3, prep=prep)
     rng = np.random.default_rng(11)
     cuts = np.unique(np.concatenate([[0, 1, 2, ev.shape[0]], rng.integers(0, ev.shape[0], 6)]))
     ro, go, rrows, grows = _run_both(ref, eng, gp, ev, cuts)
     _assert_same(ref, eng, ro, go, rrows, grows, gp, ns, unknown=True)
+
+
+@pytest.mark.parametrize("prep", ["host", "device"])
+def test_gpu_path_continues_from_a_pipelines_state(amzn, prep):
+    """Started from the books and features of a pipeline that has already seen events, the path
+    samples on those symbols' clocks: the same snapshot rows and state as the pipeline going on."""
+    ns = 3
+    ev = _stream(amzn, ns, 4000)
+    k = ev.shape[0] // 3
+    ev["ts_event"][k:] += 5_000_000_000  # each symbol's next event writes a row on its running clock
+    ref = lobster_pipeline(amzn, ns, max_orders=ns * 4096)
+    ref.step(ev[:k])
+    take_rows(ref.sampler)
+    gp = GpuPath("l3", ref.book, ref.features, device="cpu", orders_per_symbol=4096, row_capacity=500,
+                 keep_rows=True, prep=prep)
+    ref.step(ev[k:])
+    want = take_rows(ref.sampler)
+    gp.step(ev[k:])
+    assert len(want.ts) > 100
+    assert np.array_equal(gp.rows.ts, want.ts) and np.array_equal(gp.rows.symbol, want.symbol)
+    assert np.array_equal(gp.rows.F, want.F, equal_nan=True)
+    st = gp.download()
+    for name, arr in (("lv", ref.book.lv), ("bk", ref.book.bk), ("rq", ref.features.rq)):
+        assert np.array_equal(st[name], arr), name
 
 
 def test_gpu_path_rejects_bad_setup(amzn):
@@ -101,12 +125,14 @@ def test_gpu_path_rejects_bad_setup(amzn):
         GpuPath("l3", p.book, FeatureState.allocate(2, cadence_ns=0), device="cpu")
     with pytest.raises(ValueError, match="mode"):
         GpuPath("l4", p.book, p.features, device="cpu")
+    with pytest.raises(ValueError, match="prep"):
+        GpuPath("l3", p.book, p.features, device="cpu", prep="tpu")
     with pytest.raises(ValueError, match="L3Book"):
         GpuPath("l3", L2Book.allocate(2, capacity=8, tick=1), p.features, device="cpu")
 
 
-@pytest.mark.parametrize("mode", ["l2", "nbbo"])
-def test_gpu_path_price_level_and_nbbo_modes(shared_data, mode):
+@pytest.mark.parametrize(("mode", "prep"), [("l2", "host"), ("nbbo", "host"), ("nbbo", "device")])
+def test_gpu_path_price_level_and_nbbo_modes(shared_data, mode, prep):
     """Market-by-price (real Databento MBP-10 excerpt) and NBBO-only (real NEPT IQFeed ticks), three
     copies each, through the same per-symbol body: the CPU pipeline's outputs and state exactly."""
     ns = 3
@@ -123,7 +149,7 @@ def test_gpu_path_price_level_and_nbbo_modes(shared_data, mode):
     ref = FeaturePipeline(mode, FeatureState.allocate(ns, cadence_ns=100_000_000), book())
     eng = SignalEngine(ns, cfg, device="cpu")
     gp = GpuPath(mode, book(), FeatureState.allocate(ns, cadence_ns=100_000_000), cfg, device="cpu",
-                 row_capacity=331, chunk_events=5000, keep_rows=True)
+                 row_capacity=331, chunk_events=5000, keep_rows=True, prep=prep)
     cuts = np.array([0, 7, 4000, 4001, ev.shape[0] // 2, ev.shape[0]])
     ro, go, rrows, grows = _run_both(ref, eng, gp, ev, cuts)
     _assert_same(ref, eng, ro, go, rrows, grows, gp, ns)

@@ -90,11 +90,12 @@ def full_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_sy
 
 
 def gpu_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_symbol: int = 3000,
-                  chunk: int = 500, device: str = "gpu") -> dict:
+                  chunk: int = 500, device: str = "gpu", prep: str = "host") -> dict:
     """Events/s of books + features + signals all on the device (:class:`GpuPath`), on the stream of
     :func:`full_path_rate` in the same batches; ``timing_s`` splits the time into the host's grouping,
     the copies in, the kernel and the copies out (``device="cpu"``: the same per-symbol body on the
-    CPU, a check rather than a speed)."""
+    CPU, a check rather than a speed).  ``prep``: GpuPath's chunk preparation, "host" or "device"
+    (then with a row buffer of 1 M rows, so chunks of 1 M events as with "host")."""
     from quantedge.features.replay import load_lobster_day, lobster_pipeline, replicate
     from quantedge.signals.gpu_path import GpuPath
 
@@ -110,7 +111,9 @@ def gpu_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_sym
     warm_path.step(replicate(ev_day[:1000], 2))  # compile / load the kernels
     batches = [replicate(ev_day[a:a + chunk], n_symbols) for a in range(0, ev_day.shape[0], chunk)]
     src = lobster_pipeline(day, n_symbols, max_orders=n_symbols * per)
-    gp = GpuPath("l3", src.book, src.features, device=device, orders_per_symbol=per, host_threads=threads)
+    kw = {"prep": "device", "row_capacity": 1 << 20} if prep == "device" else {}
+    gp = GpuPath("l3", src.book, src.features, device=device, orders_per_symbol=per, host_threads=threads,
+                 **kw)
     t0 = time.perf_counter()
     rows = trig = 0
     for b in batches:
@@ -119,7 +122,7 @@ def gpu_path_rate(lobster_zip: str | Path, n_symbols: int = 2000, events_per_sym
         trig += int(o.trig.sum())
     t = time.perf_counter() - t0
     n = sum(b.shape[0] for b in batches)
-    return {"bench": "gpu_full_path", "device": device, "symbols": n_symbols, "events": n,
+    return {"bench": "gpu_full_path", "device": device, "prep": prep, "symbols": n_symbols, "events": n,
             "snapshot_rows": rows, "triggers": trig, "seconds": round(t, 3), "events_per_s": round(n / t),
             "kernel_events_per_s": round(n / gp.timing["kernel"]) if gp.timing["kernel"] else 0,
             "timing_s": {k: round(v, 4) for k, v in gp.timing.items()}, "machine": _machine(device)}
@@ -181,6 +184,49 @@ def kernel_rate(rows, n_symbols: int, repeat: int = 5) -> dict:
             "seconds": round(best, 4), "rows_per_s": round(n / best), "machine": _machine("cpu")}
 
 
+def prep_host_cost(lobster_zip: str | Path, n_symbols: int = 2000, chunk_events: int = 1 << 20,
+                   repeat: int = 5) -> dict:
+    """Host work per event of one GpuPath chunk (needs no GPU): the preparation ``prep="host"`` does
+    (sampling scan, unknown-symbol count, counting sort by symbol, row count) against the staging copy
+    that is all ``prep="device"`` leaves to the host, on a chunk of the benchmark's stream; best of
+    ``repeat``, ns per event."""
+    from quantedge.features.pipeline import MODE_KINDS, group_by_symbol, rows_scan
+    from quantedge.features.replay import load_lobster_day, replicate
+    from quantedge.signals.gpu_path import _NO_TS, _unknown_symbols
+    from quantedge.signals.gpu_prep import WORDS
+
+    day = load_lobster_day(lobster_zip)
+    need = -(-chunk_events // n_symbols)
+    ev = replicate(day.events[:need], n_symbols)[:chunk_events]
+    n, ns, kinds = ev.shape[0], n_symbols, MODE_KINDS["l3"]
+    rank_in, rank = np.empty(n, np.int64), np.empty(n, np.int64)
+    counts, grp, slot = np.zeros(ns + 2, np.int64), np.empty(n, ev.dtype), np.empty(n * WORDS, np.int64)
+    parts = ("scan", "unknown", "sort", "count")
+    best = dict.fromkeys(parts + ("host_total", "staging_copy"), float("inf"))
+    for _ in range(repeat + 1):  # the first compiles
+        lastt, lastb = np.full(ns, _NO_TS, np.int64), np.zeros(ns, np.int64)
+        t = [time.perf_counter()]
+        rows_scan(ev, 0, n, ns, 1_000_000_000, kinds, n, 0, lastt, lastb, rank_in)
+        t.append(time.perf_counter())
+        _unknown_symbols(ev, 0, n, ns, kinds)
+        t.append(time.perf_counter())
+        group_by_symbol(ev, 0, n, ns, counts, grp, rank_in, rank)
+        t.append(time.perf_counter())
+        int(np.count_nonzero(rank_in >= 0))
+        t.append(time.perf_counter())
+        slot[:] = ev.view(np.int64)
+        t.append(time.perf_counter())
+        for i, name in enumerate(parts):
+            best[name] = min(best[name], t[i + 1] - t[i])
+        best["host_total"] = min(best["host_total"], t[4] - t[0])
+        best["staging_copy"] = min(best["staging_copy"], t[5] - t[4])
+    ns_ev = {k: round(v / n * 1e9, 1) for k, v in best.items()}
+    return {"bench": "gpu_path_host_work", "symbols": n_symbols, "events": n,
+            "host_prep_ns_per_event": ns_ev["host_total"],
+            "device_prep_host_ns_per_event": ns_ev["staging_copy"],
+            "host_prep_parts_ns": {k: ns_ev[k] for k in parts}, "machine": _machine("cpu")}
+
+
 def run_all(data: str | Path, device: str = "auto", n_symbols: int = 2000) -> list[dict]:
     """Both benchmarks on the CPU, and on the GPU as well when one is present (plus books + features +
     signals all on the GPU)."""
@@ -192,6 +238,8 @@ def run_all(data: str | Path, device: str = "auto", n_symbols: int = 2000) -> li
     for d in devices:
         out.append(full_path_rate(z, n_symbols=n_symbols, device=d))
         out.append(live_latency(z, device=d))
+    out.append(prep_host_cost(z, n_symbols=n_symbols))
     if "gpu" in devices:
         out.append(gpu_path_rate(z, n_symbols=n_symbols))
+        out.append(gpu_path_rate(z, n_symbols=n_symbols, prep="device"))
     return out

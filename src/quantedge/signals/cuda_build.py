@@ -50,7 +50,8 @@ class BuildResult:
 
 
 def kernel_specs() -> list[KernelSpec]:
-    """Every kernel :mod:`quantedge.signals.gpu` and :mod:`quantedge.signals.gpu_path` launch, typed
+    """Every kernel :mod:`quantedge.signals.gpu`, :mod:`quantedge.signals.gpu_path` and
+    :mod:`quantedge.signals.gpu_prep` launch, typed
     from arrays built the way their launches build them.  ``GpuPath`` takes the book mode as an
     argument, so its three modes share one kernel; their argument types are checked to agree."""
     from numba import typeof
@@ -59,7 +60,7 @@ def kernel_specs() -> list[KernelSpec]:
     from quantedge.book.l3 import L3Book
     from quantedge.events import EVENT_DTYPE
     from quantedge.features.state import NF, FeatureState
-    from quantedge.signals import gpu, gpu_path
+    from quantedge.signals import gpu, gpu_path, gpu_prep
     from quantedge.signals.config import load_config
     from quantedge.signals.logic import N_SIG, N_ST
     from quantedge.signals.types import N_EXPLAIN
@@ -92,8 +93,17 @@ def kernel_specs() -> list[KernelSpec]:
         raise AssertionError(f"GpuPath's modes launch its kernel with different argument types: {modes}")
     path = gpu_path.cuda_kernel()
     specs.append(KernelSpec("gpu_path", path.py_func, next(iter(seen))))
-    # a kernel added to either module must be added here too
-    launched = {f"signals.{k}" for k in gpu._KERNELS} | ({"gpu_path"} if gpu_path._KERNEL else set())
+    # the device-side chunk preparation (GpuPath(prep="device")): every argument an int64 or int64 array
+    a, i = typeof(np.zeros(8, np.int64)), typeof(1)
+    prep_args = {"k_count": (a, i, i, i, i, a, a, a), "k_seg_total": (a, i, i, a, i),
+                 "k_scan_totals": (a, i, a), "k_seg_scan": (a, i, i, a, i), "k_take_offsets": (a, i, a),
+                 "k_place": (a, i, i, i, a, a, a), "k_rows": (a, a, a, i, i, a, a, a),
+                 "k_rank": (i, i, a, a, a, a, i)}
+    for name, kernel in gpu_prep.kernels().items():
+        specs.append(KernelSpec(f"gpu_prep.{name}", kernel.py_func, prep_args[name]))
+    # a kernel added to any of the modules must be added here too
+    launched = ({f"signals.{k}" for k in gpu._KERNELS} | ({"gpu_path"} if gpu_path._KERNEL else set())
+                | {f"gpu_prep.{k}" for k in gpu_prep._COMPILED})
     if launched != {s.name for s in specs}:
         raise AssertionError(f"kernels launched {sorted(launched)} but specified {[s.name for s in specs]}")
     return specs

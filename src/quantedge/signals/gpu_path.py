@@ -12,10 +12,12 @@ hash table for all symbols, on which threads would race), and the two counters t
 shared cell (snapshot rows written, symbols touched) are per-symbol cells.  The kernel needs no shared memory,
 atomics or other recent CUDA features.
 
-Host work per chunk of events: which events write a snapshot row and where (``rows_scan``, with the
-symbols' sampling clocks kept on the host), a stable counting sort by symbol (``group_by_symbol``),
-the copy of the chunk to the device; back come the scores, trigger flags and the explain values of
-the rows worth emitting (and the snapshot rows themselves with ``keep_rows``).
+Preparation of each chunk of events: which events write a snapshot row and where, and a stable
+counting sort by symbol.  ``prep="host"``: on the host (``rows_scan`` with the symbols' sampling clocks
+kept there, ``group_by_symbol``), then the grouped chunk is copied to the device; ``prep="device"``:
+the raw chunk is copied and the same result computed there (:mod:`quantedge.signals.gpu_prep`).  Back
+come the scores, trigger flags and the explain values of the rows worth emitting (and the snapshot rows
+themselves with ``keep_rows``).
 
 ``device="cpu"`` runs the same per-symbol body through a compiled CPU loop over the symbols, with the
 same host work: the test of this arrangement on machines without a GPU (the CUDA simulator cannot
@@ -43,10 +45,11 @@ from quantedge.features.pipeline import (
     rows_scan,
 )
 from quantedge.features.sampling import Snapshots
-from quantedge.features.state import CFG_CADENCE, CFG_SKIP_STALE, NF, FeatureState
+from quantedge.features.state import CFG_CADENCE, CFG_SKIP_STALE, NF, S_INIT, S_TLAST, FeatureState
 from quantedge.signals.config import SignalConfig, load_config
 from quantedge.signals.engine import SignalOutput
 from quantedge.signals.gpu import gather_explain
+from quantedge.signals.gpu_prep import WORDS, DevicePrep
 from quantedge.signals.logic import INDEX, N_SIG, N_ST, init_states, update_row
 from quantedge.signals.types import N_EXPLAIN
 
@@ -242,17 +245,22 @@ class GpuPath:
     step).  ``host_threads``: threads for the host's grouping of each chunk (1: the single-threaded
     sort).  More than 1 uses Numba's parallel layer, whose default (workqueue) must not be entered
     from two Python threads at once: opt in where one thread drives the path (the benchmarks do).
+    ``prep``: where each chunk is grouped and its rows found, "host" or "device" (chunks are then at
+    most ``row_capacity`` events, so that no chunk needs cutting by its rows).  ``profile``: wait for
+    each step on the device so that ``timing`` splits the device time (slower; for measurements).
     ``device``, ``emit_min``: as a :class:`SignalEngine`'s, so it can stand in for one."""
 
     def __init__(self, mode: str, book: LevelBook | None, features: FeatureState,
                  config: SignalConfig | None = None, device: str = "gpu", orders_per_symbol: int = 8192,
                  row_capacity: int = 1 << 18, chunk_events: int = 1 << 22, explain: str = "emitted",
                  keep_rows: bool = False, threads_per_block: int = 32,
-                 host_threads: int = 1) -> None:
+                 host_threads: int = 1, prep: str = "host", profile: bool = False) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be 'l3', 'l2' or 'nbbo', got {mode!r}")
         if device not in ("gpu", "cpu"):
             raise ValueError(f"device must be 'gpu' or 'cpu', got {device!r}")
+        if prep not in ("host", "device"):
+            raise ValueError(f"prep must be 'host' or 'device', got {prep!r}")
         if explain not in ("emitted", "all"):
             raise ValueError(f"explain must be 'emitted' or 'all', got {explain!r}")
         if mode == "nbbo" and book is None:
@@ -275,8 +283,13 @@ class GpuPath:
         self.tpb = threads_per_block
         self.rows: Snapshots | None = None
         self.rows_seen = 0
-        #: seconds spent per part of the work (host grouping, copies in, kernel, copies out)
-        self.timing = {"host": 0.0, "to_device": 0.0, "kernel": 0.0, "from_device": 0.0}
+        #: seconds spent per part of the work: host grouping (prep="host"); for prep="device" the host's
+        #: staging copy of the events and the preparation's launch (its device time is part of "kernel"
+        #: unless ``profile``: then each chunk's preparation is waited for and counted here); copies in
+        #: (of a host-grouped chunk); kernel (launch and wait, less the staging done meanwhile); copies out
+        self.timing = {"host": 0.0, "stage": 0.0, "prep": 0.0, "to_device": 0.0, "kernel": 0.0,
+                       "from_device": 0.0}
+        self.profile = profile
         cfg = (config if config is not None else load_config()).vector()
         self.ex_min = -1.0 if explain == "all" else float(cfg[INDEX["trigger.emit_min"]])
         self.emit_min = float(cfg[INDEX["trigger.emit_min"]])
@@ -304,9 +317,18 @@ class GpuPath:
             self._kernel = cuda_kernel()
         else:
             self.d = host
-        # host-side sampling clocks and grouping scratch
-        self._lastt = np.full(ns, _NO_TS, np.int64)
-        self._lastb = np.zeros(ns, np.int64)
+        # the symbols' sampling clocks, from the state the path starts from (as rows_fit sets them)
+        fs = features.fs
+        started = fs[:, S_INIT] == 1
+        self._lastt = np.where(started, fs[:, S_TLAST], _NO_TS).astype(np.int64)
+        self._lastb = np.where(started, self._lastt // self.cad, 0).astype(np.int64)
+        self.prep = prep
+        self._prep: DevicePrep | None = None
+        if prep == "device":
+            self.chunk_events = min(self.chunk_events, self.row_capacity)
+            self._prep = DevicePrep(ns, self.chunk_events, self.cad, self.kinds, self._lastt, self._lastb,
+                                    device=device)
+        self._stream = cuda.stream() if (prep == "device" and device == "gpu") else None
         self._counts = np.zeros(ns + 2, np.int64)
         self.host_threads = max(1, int(host_threads))
         self._cnt = np.zeros((self.host_threads, ns + 1), np.int64)
@@ -329,6 +351,22 @@ class GpuPath:
 
         outs: list[SignalOutput] = []
         rows: list[Snapshots] = []
+        if self._prep is not None:
+            self._step_device_prep(batch, outs, rows)
+        else:
+            self._step_host_prep(batch, outs, rows)
+        res = concat_outputs(outs) if outs else self._empty()
+        if self.keep_rows:
+            if rows:
+                cat = np.concatenate
+                self.rows = Snapshots(cat([r.ts for r in rows]), cat([r.symbol for r in rows]),
+                                      cat([r.F for r in rows]))
+            else:
+                self.rows = Snapshots(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros((0, NF)))
+        return res
+
+    def _step_host_prep(self, batch: np.ndarray, outs: list, rows: list) -> None:
+        """Chunks prepared on the host (rows_scan, then the counting sort), then copied and worked."""
         n = batch.shape[0]
         self._scratch(min(n, self.chunk_events), batch.dtype)
         ns = self.n_symbols
@@ -348,20 +386,43 @@ class GpuPath:
                 self._offsets[1:] = self._counts[:ns]
             n_rows = int(np.count_nonzero(self._rank_in[:c] >= 0))
             self.timing["host"] += time.perf_counter() - t0
-            out, snap = self._launch(c, n_rows)
+            ev = self._grp[:c].view(aligned(self._grp.dtype))
+            out, snap = self._launch(ev, self._rank[:c], self._offsets, lambda n_rows=n_rows: n_rows, False)
             outs.append(out)
             if snap is not None:
                 rows.append(snap)
             a += c
-        res = concat_outputs(outs) if outs else self._empty()
-        if self.keep_rows:
-            if rows:
-                cat = np.concatenate
-                self.rows = Snapshots(cat([r.ts for r in rows]), cat([r.symbol for r in rows]),
-                                      cat([r.F for r in rows]))
-            else:
-                self.rows = Snapshots(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros((0, NF)))
-        return res
+
+    def _step_device_prep(self, batch: np.ndarray, outs: list, rows: list) -> None:
+        """Chunks prepared on the device: while the device works on a chunk, the host stages the next
+        one (its only copy of the events); one stream carries the copy in, preparation and kernel."""
+        p = self._prep
+        n, ce = batch.shape[0], self.chunk_events
+        starts = list(range(0, n, ce))
+        if not starts:
+            return
+        t0 = time.perf_counter()
+        p.stage(batch[:min(n, ce)], 0)
+        self.timing["stage"] += time.perf_counter() - t0
+        for i, a in enumerate(starts):
+            c, slot = min(n - a, ce), i % 2
+            t0 = time.perf_counter()
+            p.launch(slot, self._stream)
+            if self.profile and self._stream is not None:
+                self._stream.synchronize()
+            self.timing["prep"] += time.perf_counter() - t0
+            nxt = None
+            if i + 1 < len(starts):
+                b = starts[i + 1]
+
+                def nxt(b=b, slot=1 - slot):
+                    p.stage(batch[b:min(n, b + ce)], slot)
+            d = p.d
+            ev = d["grp"][:c * WORDS].view(aligned(batch.dtype))
+            out, snap = self._launch(ev, d["rank"][:c], d["offsets"], p.rows, True, self._stream, nxt)
+            outs.append(out)
+            if snap is not None:
+                rows.append(snap)
 
     def _empty(self) -> SignalOutput:
         return SignalOutput(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros((0, N_SIG)),
@@ -378,34 +439,52 @@ class GpuPath:
                 self.ex_min, d["flag"], d["expl"])
         return (self.mode_id, self.kinds) + state + (self.bits,) + feats + rest
 
-    def _launch(self, c: int, n_rows: int) -> tuple[SignalOutput, Snapshots | None]:
+    def _launch(self, ev, rank, offsets, n_rows_of, on_device: bool, stream=None,
+                stage_next=None) -> tuple[SignalOutput, Snapshots | None]:
+        """The kernel over a prepared chunk (``on_device``: its arrays are already where the kernel runs;
+        ``stream``: the one its preparation was queued on), ``stage_next()`` run while it works, then
+        the outputs of its ``n_rows_of()`` rows."""
         d = self.d
-        ev = self._grp[:c].view(aligned(self._grp.dtype))
-        rank, offsets = self._rank[:c], self._offsets
+
         def get(a):  # rows [0, n_rows) of an output buffer (no device copy for an empty range)
             if a.shape[0] == 0:
                 return np.empty(a.shape, a.dtype)
             return a.copy_to_host() if self.device == "gpu" else a.copy()
 
+        t0 = time.perf_counter()
         if self.device == "gpu":
-            t0 = time.perf_counter()
-            args = self.kernel_args(cuda.to_device(ev), cuda.to_device(rank), cuda.to_device(offsets))
+            if not on_device:
+                ev, rank, offsets = cuda.to_device(ev), cuda.to_device(rank), cuda.to_device(offsets)
+            args = self.kernel_args(ev, rank, offsets)
             t1 = time.perf_counter()
             blocks = max(1, (self.n_symbols + self.tpb - 1) // self.tpb)
-            self._kernel[blocks, self.tpb](*args)
-            cuda.synchronize()
-            t2 = time.perf_counter()
+            if stream is None:
+                self._kernel[blocks, self.tpb](*args)
+            else:
+                self._kernel[blocks, self.tpb, stream](*args)
         else:
-            t0 = t1 = time.perf_counter()
+            t1 = t0
             _symbols_cpu(*self.kernel_args(ev, rank, offsets))
-            t2 = time.perf_counter()
+        staged = 0.0
+        if stage_next is not None:
+            ts = time.perf_counter()
+            stage_next()
+            staged = time.perf_counter() - ts
+        if self.device == "gpu":
+            if stream is None:
+                cuda.synchronize()
+            else:
+                stream.synchronize()
+        t2 = time.perf_counter()
+        n_rows = n_rows_of()
         score, trig, flag = get(d["score"][:n_rows]), get(d["trig"][:n_rows]), get(d["flag"][:n_rows])
         ts, sym = get(d["s_ts"][:n_rows]), get(d["s_sym"][:n_rows])
         F = get(d["s_F"][:n_rows]) if self.keep_rows else None
         have = np.nonzero(flag > 0)[0]
         ex_val = gather_explain(d["expl"], have) if self.device == "gpu" else d["expl"][have].copy()
         self.timing["to_device"] += t1 - t0
-        self.timing["kernel"] += t2 - t1
+        self.timing["stage"] += staged
+        self.timing["kernel"] += t2 - t1 - staged
         self.timing["from_device"] += time.perf_counter() - t2
         ex_row = np.full(n_rows, -1, np.int64)
         ex_row[have] = np.arange(have.shape[0])
@@ -422,7 +501,8 @@ class GpuPath:
         else:
             out = {k: self.d[k].copy() for k in keep}
         out["st"] = np.ascontiguousarray(out["st"])
-        if self._bad_symbol:
-            out["bk"][self.n_symbols, A_BAD_SYMBOL] += self._bad_symbol
+        bad = self._bad_symbol + (self._prep.bad_symbols() if self._prep is not None else 0)
+        if bad:
+            out["bk"][self.n_symbols, A_BAD_SYMBOL] += bad
             out["bk"][self.n_symbols, B_FLAGS] |= FLAG_ANOM_BASE << A_BAD_SYMBOL
         return out
