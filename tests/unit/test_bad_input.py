@@ -13,6 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from quantedge import CONFIG_DIR
 from quantedge.backtest.config import BacktestConfig
 from quantedge.backtest.pipeline import IQFEED_SAMPLE
 from quantedge.backtest.runner import run_backtest
@@ -90,6 +91,21 @@ def test_data_that_is_not_there_is_an_error_not_an_empty_run(tmp_path: Path) -> 
     with pytest.raises(ValueError, match=r"no events to replay: catalog .*empty_cat has none for symbols "
                                          r"\['NEPT'\] on 2021-03-01"):
         run_backtest(empty, report=False)
+
+
+def test_a_package_path_works_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``quantedge:<file>`` names a file inside the installed package (the bundled sample of the
+    accumulation config), wherever the config and the working directory are: checkout or wheel."""
+    import quantedge
+
+    monkeypatch.chdir(tmp_path)
+    cfg = BacktestConfig.load(CONFIG_DIR / "backtest_accumulation.yaml")
+    assert str(cfg.data["path"]).startswith("quantedge:")
+    got = cfg.resolve(str(cfg.data["path"]))
+    package = Path(quantedge.__file__).resolve().parent
+    assert got == package / "samples/iqfeed/NEPT_ticks_2021-03-01_excerpt.csv"
+    assert got.is_file()
+    cfg.check_data()
 
 
 def _broken_sample(tmp_path: Path) -> tuple[Path, int]:
@@ -320,6 +336,7 @@ def test_a_path_too_long_to_look_up_is_an_unreadable_source(tmp_path: Path) -> N
     ("strategy.paramz.fast=3", "strategy: unknown key(s) ['paramz']"),
     ("strategy.name=smacross", "strategy.name: 'smacross' unknown"),
     ("data.path=nope.csv", "data.path: nope.csv (looked in"),
+    ("data.path=quantedge:samples/nope.csv", "data.path: quantedge:samples/nope.csv ("),
 ])
 def test_a_bad_override_is_a_usage_error_naming_the_key(tmp_path: Path, setting: str, says: str) -> None:
     """Strategy parameters, unknown sections and missing data are checked when the config is read

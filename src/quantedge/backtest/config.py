@@ -155,13 +155,33 @@ class BacktestConfig:
             return
         given = str(d["path"])
         if not self.resolve(given).exists():
-            where = given if Path(given).is_absolute() else (f"{given} (looked in {Path.cwd()} and in the "
-                                                              f"config's folder {self.base_dir})")
+            if Path(given).is_absolute():
+                where = given
+            elif given.startswith(PACKAGE_PREFIX):
+                where = f"{given} ({self.resolve(given)})"
+            else:
+                where = f"{given} (looked in {Path.cwd()} and in the config's folder {self.base_dir})"
             raise ValueError(f"data.path: {where}: no such file")
 
     def resolve(self, p: str) -> Path:
+        """A configured path: ``quantedge:<rel>`` names a file inside the installed package (the bundled
+        samples: the same config works from a checkout and from a wheel); otherwise as given when
+        absolute or present from the working directory, else relative to the config's folder."""
+        if p.startswith(PACKAGE_PREFIX):
+            return package_file(p)
         q = Path(p)
         return q if q.is_absolute() or q.exists() else (self.base_dir / q)
+
+
+#: prefix of a configured path that names a file inside the installed quantedge package
+PACKAGE_PREFIX = "quantedge:"
+
+
+def package_file(p: str) -> Path:
+    """``quantedge:samples/x.csv`` -> that file in the installed package (checkout or wheel)."""
+    import quantedge
+
+    return Path(quantedge.__file__).resolve().parent / p[len(PACKAGE_PREFIX):].lstrip("/")
 
 
 def _number(v: object, key: str, where: str, positive: bool = False) -> float:
