@@ -113,6 +113,34 @@ def test_gpu_path_continues_from_a_pipelines_state(amzn, prep):
         assert np.array_equal(st[name], arr), name
 
 
+def test_a_corrupt_event_kind_is_skipped_everywhere(amzn):
+    """Events with a kind of 64 or more (corrupt: the kinds are 0-7) are skipped by the CPU steps, the
+    row planning of the grouped CPU path and both GpuPath preparations alike: the same rows as the
+    stream without them (a 64-bit shift by 64 or more read bit k mod 64 on x86, so such an event was
+    given a row that no step wrote)."""
+    ns = 3
+    ev = _stream(amzn, ns, 3000)
+    bad = np.zeros(ev.shape[0], bool)
+    bad[5::23] = True
+    ev["kind"][bad] = np.array([65, 67, 70, 200], np.uint8)[np.arange(bad.sum()) % 4]
+
+    def cpu_rows(events):
+        ref = lobster_pipeline(amzn, ns, max_orders=ns * 4096)
+        ref.step(events)
+        return take_rows(ref.sampler)
+
+    want, got = cpu_rows(ev[~bad]), cpu_rows(ev)
+    assert len(want.ts) > 300
+    assert np.array_equal(got.ts, want.ts) and np.array_equal(got.symbol, want.symbol)
+    assert np.array_equal(got.F, want.F, equal_nan=True)
+    for prep in ("host", "device"):
+        src = lobster_pipeline(amzn, ns, max_orders=ns * 4096)
+        gp = GpuPath("l3", src.book, src.features, device="cpu", orders_per_symbol=4096, row_capacity=700,
+                     keep_rows=True, prep=prep)
+        gp.step(ev)
+        assert np.array_equal(gp.rows.ts, want.ts) and np.array_equal(gp.rows.F, want.F, equal_nan=True), prep
+
+
 def test_gpu_path_rejects_bad_setup(amzn):
     p = lobster_pipeline(amzn, 2, max_orders=1024)
     gp = GpuPath("l3", p.book, p.features, device="cpu", orders_per_symbol=1024)
@@ -127,6 +155,12 @@ def test_gpu_path_rejects_bad_setup(amzn):
         GpuPath("l4", p.book, p.features, device="cpu")
     with pytest.raises(ValueError, match="prep"):
         GpuPath("l3", p.book, p.features, device="cpu", prep="tpu")
+    with pytest.raises(ValueError, match="row_capacity"):
+        GpuPath("l3", p.book, p.features, device="cpu", prep="device", row_capacity=0)
+    gd = GpuPath("l3", p.book, p.features, device="cpu", orders_per_symbol=1024, prep="device")
+    other = np.zeros(4, [("symbol", "i4"), ("ts_event", "i8"), ("pad", "V52")])  # 64 bytes, other offsets
+    with pytest.raises(ValueError, match="EVENT_DTYPE's layout"):
+        gd.step(other)
     with pytest.raises(ValueError, match="L3Book"):
         GpuPath("l3", L2Book.allocate(2, capacity=8, tick=1), p.features, device="cpu")
 

@@ -362,6 +362,14 @@ GROUP_CHUNK = 1 << 20
 #: batches (and chunks) shorter than this, or one-symbol pipelines, run in stream order
 GROUP_MIN = 4096
 NO_TS_LO = np.iinfo(np.int64).min
+@njit(cache=True, inline="always")
+def kind_worked(kinds: int, k: int) -> bool:
+    """Bit k of ``kinds``.  A kind of 64 or more (corrupt data: the kinds are 0-7) is never worked,
+    as the step kernels skip it: a 64-bit shift by 64 or more is undefined (x86 shifts by k mod 64,
+    CUDA gives 0), so the bit test alone would count it on one target and not on the other."""
+    return k < 64 and ((kinds >> k) & 1) == 1
+
+
 #: event kinds each step kernel works (bit k = kind k); the others are skipped
 MODE_KINDS = {
     "l3": (1 << KIND_ORDER) | (1 << KIND_TRADE) | (1 << KIND_STATUS) | (1 << KIND_CLEAR),
@@ -430,7 +438,7 @@ def rows_scan(batch, a: int, b: int, ns: int, cad: int, kinds: int, room: int, b
         rank[i - a] = -1
         e = batch[i]
         s = e.symbol
-        if s < 0 or s >= ns or ((kinds >> e.kind) & 1) == 0:
+        if s < 0 or s >= ns or not kind_worked(kinds, e.kind):
             continue
         t = e.ts_event
         if lastt[s] == NO_TS_LO:  # the symbol's first event: init, no row

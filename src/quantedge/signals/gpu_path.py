@@ -38,6 +38,7 @@ from quantedge.book.state import A_BAD_SYMBOL, A_TABLE_FULL, B_FLAGS, FLAG_ANOM_
 from quantedge.features.pipeline import (
     MODE_KINDS,
     group_by_symbol,
+    kind_worked,
     nbbo_event,
     post_event,
     pre_event,
@@ -87,7 +88,7 @@ def symbol_run(s, mode, kinds, lv, sd, bk, ot3, otn2, bits, fs, rq, pl, vap, fz,
     for q in range(offsets[s], offsets[s + 1]):
         e = ev[q]
         k = e.kind
-        if ((kinds >> k) & 1) == 0:
+        if not kind_worked(kinds, k):
             continue
         rows_before = s_n[0]
         t = pre_event(fs, rq, vap, fz, fcfg, lv, sd, s_ts, s_sym, s_F, s_n, rank, marked, n_marked, s,
@@ -132,7 +133,7 @@ def _unknown_symbols(batch, a: int, b: int, ns: int, kinds: int) -> int:
     bad = 0
     for i in range(a, b):
         e = batch[i]
-        if ((kinds >> e.kind) & 1) == 1 and (e.symbol < 0 or e.symbol >= ns):
+        if kind_worked(kinds, e.kind) and (e.symbol < 0 or e.symbol >= ns):
             bad += 1
     return bad
 
@@ -261,6 +262,9 @@ class GpuPath:
             raise ValueError(f"device must be 'gpu' or 'cpu', got {device!r}")
         if prep not in ("host", "device"):
             raise ValueError(f"prep must be 'host' or 'device', got {prep!r}")
+        if row_capacity < 1 or chunk_events < 1:
+            raise ValueError(f"row_capacity and chunk_events must be >= 1, got {row_capacity} and "
+                             f"{chunk_events}")
         if explain not in ("emitted", "all"):
             raise ValueError(f"explain must be 'emitted' or 'all', got {explain!r}")
         if mode == "nbbo" and book is None:

@@ -37,12 +37,19 @@ import numpy as np
 from numba import cuda, njit
 
 from quantedge.events import EVENT_DTYPE
-from quantedge.features.pipeline import NO_TS_LO
+from quantedge.features.pipeline import NO_TS_LO, kind_worked
 
 WORDS = 8  # 64-bit words per event record
 if (EVENT_DTYPE.itemsize != WORDS * 8 or EVENT_DTYPE.fields["ts_event"][1] != 0
         or EVENT_DTYPE.fields["symbol"][1] != 48 or EVENT_DTYPE.fields["kind"][1] != 60):
     raise ImportError("gpu_prep reads EVENT_DTYPE as 64-bit words; its layout changed")
+_LAYOUT = [(n, EVENT_DTYPE.fields[n][0], EVENT_DTYPE.fields[n][1]) for n in EVENT_DTYPE.names]
+
+
+def event_layout(dtype: np.dtype) -> bool:
+    """``dtype`` lays its fields out as EVENT_DTYPE does (the words are read by offset, not by name)."""
+    return (dtype.names is not None and dtype.itemsize == EVENT_DTYPE.itemsize
+            and [(n, dtype.fields[n][0], dtype.fields[n][1]) for n in dtype.names] == _LAYOUT)
 
 
 @njit(cache=True, _nrt=False)
@@ -73,7 +80,7 @@ def prep_count(t: int, w, n: int, ns: int, per: int, kinds: int, cnt, bad, flag)
             cnt[s * T + t] += 1
         else:
             cnt[ns * T + t] += 1
-            if ((kinds >> word_kind(w, i)) & 1) == 1:
+            if kind_worked(kinds, word_kind(w, i)):
                 b += 1
     bad[t] += b
 
@@ -136,7 +143,7 @@ def prep_rows(s: int, grp, offsets, perm, cad: int, kinds: int, lastt, lastb, fl
     later cadence interval than the symbol's previous worked event; the first event only starts the
     clock."""
     for j in range(offsets[s], offsets[s + 1]):
-        if ((kinds >> word_kind(grp, j)) & 1) == 0:
+        if not kind_worked(kinds, word_kind(grp, j)):
             continue
         t = grp[j * WORDS]
         if lastt[s] == NO_TS_LO:
@@ -325,6 +332,8 @@ class DevicePrep:
         n = chunk.shape[0]
         if n > self.max_events:
             raise ValueError(f"chunk of {n} events, the buffers hold {self.max_events}")
+        if not event_layout(chunk.dtype):
+            raise ValueError(f"events must have EVENT_DTYPE's layout, got {chunk.dtype}")
         self._slots[slot][:n * WORDS] = np.ascontiguousarray(chunk).view(np.int64)
         self._n[slot] = n
 
