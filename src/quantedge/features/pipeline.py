@@ -427,6 +427,23 @@ def rows_fit(batch, a: int, b: int, ns: int, fs, cad: int, kinds: int, room: int
     return rows_scan(batch, a, b, ns, cad, kinds, room, base, lastt, lastb, rank)
 
 
+@njit(cache=True, inline="always")
+def clock_row(lastt, lastb, s: int, t: int, cad: int) -> tuple[int, int, int]:
+    """The sampling rule for symbol s's next worked event at time t: (t clamped to the symbol's last
+    time, its cadence interval k, 1 when the event writes a row: k is later than the interval of the
+    symbol's previous worked event, 0 when not, -1 for the symbol's first event, which only starts its
+    clock, set here).  The caller then sets ``lastt[s] = t`` and, for a row, ``lastb[s] = k``:
+    rows_scan first checks its room for the row."""
+    if lastt[s] == NO_TS_LO:
+        lastt[s] = t
+        lastb[s] = t // cad
+        return t, lastb[s], -1
+    if t < lastt[s]:
+        t = lastt[s]
+    k = t // cad
+    return t, k, 1 if k > lastb[s] else 0
+
+
 @njit(cache=True, _nrt=False)
 def rows_scan(batch, a: int, b: int, ns: int, cad: int, kinds: int, room: int, base: int, lastt, lastb,
               rank) -> int:
@@ -440,15 +457,10 @@ def rows_scan(batch, a: int, b: int, ns: int, cad: int, kinds: int, room: int, b
         s = e.symbol
         if s < 0 or s >= ns or not kind_worked(kinds, e.kind):
             continue
-        t = e.ts_event
-        if lastt[s] == NO_TS_LO:  # the symbol's first event: init, no row
-            lastt[s] = t
-            lastb[s] = t // cad
+        t, k, due = clock_row(lastt, lastb, s, e.ts_event, cad)
+        if due < 0:
             continue
-        if t < lastt[s]:
-            t = lastt[s]
-        k = t // cad
-        if k > lastb[s]:
+        if due == 1:
             if used == room:
                 return i
             lastb[s] = k

@@ -37,7 +37,7 @@ import numpy as np
 from numba import cuda, njit
 
 from quantedge.events import EVENT_DTYPE
-from quantedge.features.pipeline import NO_TS_LO, kind_worked
+from quantedge.features.pipeline import clock_row, kind_worked
 
 WORDS = 8  # 64-bit words per event record
 if (EVENT_DTYPE.itemsize != WORDS * 8 or EVENT_DTYPE.fields["ts_event"][1] != 0
@@ -145,15 +145,10 @@ def prep_rows(s: int, grp, offsets, perm, cad: int, kinds: int, lastt, lastb, fl
     for j in range(offsets[s], offsets[s + 1]):
         if not kind_worked(kinds, word_kind(grp, j)):
             continue
-        t = grp[j * WORDS]
-        if lastt[s] == NO_TS_LO:
-            lastt[s] = t
-            lastb[s] = t // cad
+        t, k, due = clock_row(lastt, lastb, s, grp[j * WORDS], cad)
+        if due < 0:
             continue
-        if t < lastt[s]:
-            t = lastt[s]
-        k = t // cad
-        if k > lastb[s]:
+        if due == 1:
             lastb[s] = k
             flag[perm[j]] = 1
         lastt[s] = t
