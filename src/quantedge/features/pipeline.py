@@ -362,6 +362,8 @@ GROUP_CHUNK = 1 << 20
 #: batches (and chunks) shorter than this, or one-symbol pipelines, run in stream order
 GROUP_MIN = 4096
 NO_TS_LO = np.iinfo(np.int64).min
+
+
 @njit(cache=True, inline="always")
 def kind_worked(kinds: int, k: int) -> bool:
     """Bit k of ``kinds``.  A kind of 64 or more (corrupt data: the kinds are 0-7) is never worked,
