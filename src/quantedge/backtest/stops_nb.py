@@ -81,13 +81,13 @@ def new_tape(n_symbols: int) -> np.ndarray:
     return t
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tape_clear(tape, s: int) -> None:
     tape[T_SV, s] = tape[T_VOL, s] = tape[T_AT_BID, s] = tape[T_EVENTS, s] = 0.0
     tape[T_HI, s], tape[T_LO, s] = -np.inf, np.inf
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tape_print(tape, s: int, side: int, px: float, q: float, bid: float, ask: float) -> None:
     """Count one print (dollars, shares) of symbol s; ``side`` 0 is classified against the quote."""
     if side == 0 and bid > 0 and ask > 0:
@@ -100,7 +100,7 @@ def tape_print(tape, s: int, side: int, px: float, q: float, bid: float, ask: fl
     tape[T_LO, s] = min(tape[T_LO, s], px)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _atr_bar(f, iv, s: int, P, ts: int, price: float, high: float, low: float) -> None:
     """BarAtr.update + AtrStop.update."""
     if iv[s, I_BT0_SET] == 0:
@@ -125,7 +125,7 @@ def _atr_bar(f, iv, s: int, P, ts: int, price: float, high: float, low: float) -
         f[s, F_BHI], f[s, F_BLO] = -np.inf, np.inf
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _support_add(f, iv, sup_px, sup_vol, s: int, bid: float, vol: float) -> None:
     """Add at-bid volume to the bid's bucket.  The bid mostly repeats between observations, so the
     last lookup's slot is tried first (bucket keys are unique: where a key is found does not
@@ -159,7 +159,7 @@ def _support_add(f, iv, sup_px, sup_vol, s: int, bid: float, vol: float) -> None
     iv[s, I_SUP_SLOT] = jm
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _support_stop(f, iv, sup_px, sup_vol, s: int, P, peak: float, entry: float) -> float:
     n = iv[s, I_SUP_N]
     if iv[s, I_SUP_FULL]:
@@ -177,7 +177,7 @@ def _support_stop(f, iv, sup_px, sup_vol, s: int, P, peak: float, entry: float) 
     return best - f[s, F_BUFFER] if best > -np.inf else -np.inf
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _micro(
     f, iv, fw, s: int, P, sv: float, vol: float, bid: float, ask: float, depth: float, has_depth: bool
 ):
@@ -223,7 +223,7 @@ def _micro(
     iv[s, I_REASON] = reason
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def update_one(
     f, iv, sup_px, sup_vol, fw, kinds, P, s: int, ts: int,
     price: float, high: float, low: float, bid: float, ask: float, depth: float, has_depth: bool,
@@ -280,7 +280,7 @@ def update_one(
     return R_NONE
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _ewma_idle(a: float, x: float, alpha: float, m: int) -> float:
     """``m`` updates ``a = x if a == 0 else a + alpha * (x - a)`` toward a constant x, stopping at the
     fixed point (a monotone sequence reaches one: every later update would leave ``a`` as it is)."""
@@ -292,7 +292,7 @@ def _ewma_idle(a: float, x: float, alpha: float, m: int) -> float:
     return a
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _atr_idle(f, iv, s: int, P, t1: int, dt: int, m: int, price: float) -> None:
     """``_atr_bar`` at the ``m`` ticks t1, t1 + dt, ... of a constant price, visiting only the ticks
     where a bar closes (and the last one): between closes a tick only re-applies max/min/close of
@@ -313,7 +313,7 @@ def _atr_idle(f, iv, s: int, P, t1: int, dt: int, m: int, price: float) -> None:
         j = jn
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _idle_run(f, iv, fw, kinds, P, s: int, t1: int, dt: int, m: int, price: float, bid: float, ask: float,
               depth: float, has_depth: bool) -> None:
     """What ``m`` observations of a flat symbol with no prints (high = low = price) at the ticks t1,
@@ -345,7 +345,7 @@ def _idle_run(f, iv, fw, kinds, P, s: int, t1: int, dt: int, m: int, price: floa
     f[s, F_PEAK] = max(f[s, F_PEAK], price)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def catch_up(f, iv, sup_px, sup_vol, fw, kinds, P, s: int, upto: int, full_last: bool = True) -> None:
     """Apply the ticks symbol s sat out while idle, up to ``upto``: nothing happened to it, so each
     is its last observation again with no prints (exactly what observing it then would have given).
@@ -376,7 +376,7 @@ def catch_up(f, iv, sup_px, sup_vol, fw, kinds, P, s: int, upto: int, full_last:
         t += dt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def mode_of(f, iv, s: int) -> int:
     """M_* of symbol s from its state (kept in StopBank.mode wherever that state changes)."""
     if iv[s, I_ARMED] == 0:
@@ -386,12 +386,12 @@ def mode_of(f, iv, s: int) -> int:
     return M_EVERY
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def set_mode(f, iv, mode, s: int) -> None:
     mode[s] = mode_of(f, iv, s)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def observe_all(
     f, iv, sup_px, sup_vol, fw, kinds, P, ts: int, lv, sd, last_px, tape, out_sym, out_reason, out_stop,
     lazy: bool, mode,
