@@ -77,7 +77,7 @@ def ensure_room(ring: np.ndarray, mi: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def mark_push(ring, mi, ts: int, s: int, px: int) -> int:
     """Queue the mark of a print; returns its delivery time.  The engine keeps room in the ring for
     every event of the batch it hands the venue (``ensure_room``)."""
@@ -91,7 +91,7 @@ def mark_push(ring, mi, ts: int, s: int, px: int) -> int:
     return td
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def next_due(ring, mi) -> int:
     """Delivery time of the first queued mark (the largest int64 when none)."""
     if mi[MI_HEAD] < mi[MI_TAIL]:
@@ -99,7 +99,7 @@ def next_due(ring, mi) -> int:
     return T_NONE
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def mark_flush(ring, mi, mf, pu, acc, upto: int, strict: bool) -> int:
     """Apply the queued marks due before ``upto`` (strict) or at it; returns R_DONE or the R_* that
     needs Python (the entry it names is in mi[MI_TD/MI_S/MI_PX])."""

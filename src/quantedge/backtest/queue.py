@@ -44,27 +44,27 @@ class QueueModel:
         return QUEUE_MODELS[self.name]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _f(code: int, n: float, x: float) -> float:
     if code == QM_POWER:
         return x**n
     return math.log1p(x)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def q_new_order(od, j: int, level_size: int) -> None:
     """Entry: everything visible at our price is ahead of us (we join the back)."""
     od[j, OD_AHEAD] = level_size
     od[j, OD_LVL] = level_size
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def q_trade(od, j: int, qty: int) -> None:
     """A trade at our price eats the front of the queue."""
     od[j, OD_AHEAD] -= qty
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def q_depth(od, j: int, prev: int, new: int, code: int, n: float) -> None:
     """A level change at our price that was not a trade (prev -> new visible shares)."""
     od[j, OD_LVL] = new
@@ -95,7 +95,7 @@ def q_depth(od, j: int, prev: int, new: int, code: int, n: float) -> None:
     od[j, OD_AHEAD] = ahead
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def q_is_filled(od, j: int) -> int:
     """Shares of ours filled now: whatever traded past the front of the queue, up to what is left."""
     a = od[j, OD_AHEAD]

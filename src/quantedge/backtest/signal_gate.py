@@ -16,7 +16,7 @@ from numba import njit
 N_KINDS = 8  # signal codes 1..7 (quantedge.signals.types), indexed directly
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def next_delivery(sym, sig, score, trig, j: int, follow, min_score, need_trig) -> int:
     """Index of the first record from ``j`` the gate delivers (``len(sym)`` when none): every
     record of a followed symbol; for the others kind k when score >= min_score[k] and, where
@@ -30,7 +30,7 @@ def next_delivery(sym, sig, score, trig, j: int, follow, min_score, need_trig) -
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def table_apply(t, sym, sig, score, trig, j0: int, j1: int, tab_ts, tab_score, tab_trig) -> None:
     """Records j0..j1-1 (in stream order) become each symbol's latest of their kind."""
     for j in range(j0, j1):

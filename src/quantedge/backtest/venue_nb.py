@@ -82,7 +82,7 @@ ACTION_EXECUTE = 5
 COND_NOT_LIT = (1 << 7) | (1 << 8) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 9)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def level_size(lv, sd, s: int, si: int, px: int) -> int:
     n = sd[s, si, SD_NLEV]
     for i in range(n):
@@ -94,14 +94,14 @@ def level_size(lv, sd, s: int, si: int, px: int) -> int:
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def mid2(lv, sd, s: int) -> int:
     if sd[s, 0, SD_NLEV] == 0 or sd[s, 1, SD_NLEV] == 0:
         return 0
     return lv[s, 0, 0, LV_PX] + lv[s, 1, 0, LV_PX]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def emit(
     fl, nfl, oid: int, s: int, side: int, qty: int, px: int, ts: int, reason: int, liq: int, m2: int
 ) -> None:
@@ -118,7 +118,7 @@ def emit(
     nfl[0] = k + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def walk(
     lv,
     sd,
@@ -174,14 +174,14 @@ def walk(
     return taken
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _rest(lv, sd, od, j: int) -> None:
     si = 0 if od[j, OD_SIDE] > 0 else 1
     q_new_order(od, j, level_size(lv, sd, od[j, OD_SYM], si, od[j, OD_LIMIT]))
     od[j, OD_TRADED] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def arrive(lv, sd, od, j: int, ts: int, eta_bps: float, touch0: int, fl, nfl) -> int:
     """A limit / stop-limit order (row j) reaches the venue: take what is marketable, rest the rest.
 
@@ -218,7 +218,7 @@ def arrive(lv, sd, od, j: int, ts: int, eta_bps: float, touch0: int, fl, nfl) ->
     return got
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _fill_rest(od, j: int, q: int, px: int, ts: int, reason: int, fl, nfl, has_orders) -> None:
     emit(fl, nfl, od[j, OD_ID], od[j, OD_SYM], od[j, OD_SIDE], q, px, ts, reason, LIQ_MAKER, od[j, OD_MID2])
     od[j, OD_FILLED] += q
@@ -227,7 +227,7 @@ def _fill_rest(od, j: int, q: int, px: int, ts: int, reason: int, fl, nfl, has_o
         has_orders[od[j, OD_SYM]] -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def match_symbol(
     lv,
     sd,
@@ -337,7 +337,7 @@ def match_symbol(
     return nfl[0] - before
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _apply_until(
     events,
     i0: int,
@@ -468,7 +468,7 @@ def _apply_until(
     return i, STOP_END
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def run_until(
     events,
     i0: int,

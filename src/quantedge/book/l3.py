@@ -106,7 +106,7 @@ COND_HIDDEN = 1 << 7
 COND_CROSS = 1 << 8
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _home(oid: int, s: int, bits: int) -> int:
     x = np.uint64(oid) ^ (np.uint64(s) << np.uint64(44))
     return np.int64((x * _GOLD) >> np.uint64(64 - bits))

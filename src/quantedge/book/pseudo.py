@@ -64,7 +64,7 @@ FLAG_FROM_TRADE = 0x04
 COND_SKIP = (1 << 3) | (1 << 5) | (1 << 6) | (1 << 9)  # off-exchange, out of seq, correction, avg px
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _quote(lv, sd, bk, s: int, si: int, price: int, size: int, size_known: bool) -> None:
     mark_levels(sd, s, si, 0, 1)  # the touch is written in place below (inserts/removals mark themselves)
     if price <= 0:
@@ -104,7 +104,7 @@ def _quote(lv, sd, bk, s: int, si: int, price: int, size: int, size_known: bool)
     sd[s, si, SD_DEPLETED] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _deplete(lv, sd, s: int, si: int, price: int, size: int) -> None:
     while sd[s, si, SD_NLEV] > 0 and better(si, lv[s, si, 0, LV_PX], price):
         remove_level(lv, sd, s, si, 0)  # traded through
@@ -124,7 +124,7 @@ def _deplete(lv, sd, s: int, si: int, price: int, size: int) -> None:
     lv[s, si, 0, LV_KNOWN] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def pseudo_event(lv, sd, bk, s: int, kind: int, action: int, side: int, price: int, size: int, cond: int,
                  venue: int, flags: int, ts: int) -> int:
     if kind == KIND_QUOTE:
@@ -165,7 +165,7 @@ def pseudo_event(lv, sd, bk, s: int, kind: int, action: int, side: int, price: i
     return 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def pseudo_step(lv, sd, bk, batch) -> int:
     """Apply NBBO quotes and trades to every pseudo-L2 book; returns events that changed state."""
     ns = lv.shape[0]

@@ -48,7 +48,7 @@ KIND_QUOTE = 5
 N_VENUE_IDS = 1 << 15
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _fix_known(lv, sd, s: int, si: int) -> None:
     n = sd[s, si, SD_NLEV]
     if n > 0:
@@ -58,7 +58,7 @@ def _fix_known(lv, sd, s: int, si: int) -> None:
     mark_levels(sd, s, si, 0, 2)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def venue_event(lv, sd, bk, vq, vslot, s: int, kind: int, action: int, venue: int, side: int, price: int,
                 size: int, ts: int) -> int:
     if kind == KIND_STATUS:
@@ -112,7 +112,7 @@ def venue_event(lv, sd, bk, vq, vslot, s: int, kind: int, action: int, venue: in
     return 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def venue_step(lv, sd, bk, vq, vslot, batch) -> int:
     """Apply a batch of per-venue quotes to every consolidated book; returns events handled."""
     ns = lv.shape[0]

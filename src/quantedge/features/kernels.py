@@ -190,13 +190,13 @@ NOT_CLASSIFIED = COND_CROSS | COND_AVERAGE_PRICE | COND_OUT_OF_SEQUENCE
 assert all(int(b) % W0_NS == 0 for b in BUCKET_NS)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def add_q(fs, s: int, q: int, x: int) -> None:
     """Add x to the symbol's running total of quantity q (every window takes differences of it)."""
     fs[s, S_CUM + q] += x
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _spread_total_after(fs, s: int, sv: int, d: int) -> int:
     """The spread x time total after the spread sv held for d more ns.  The total may pass the int64
     range over a long session (up to SPREAD_CAP per ns), so it is added in unsigned, wrapping
@@ -205,14 +205,14 @@ def _spread_total_after(fs, s: int, sv: int, d: int) -> int:
     return np.int64(np.uint64(fs[s, S_CUM + Q_SPRT]) + np.uint64(sv) * np.uint64(d))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _add_spread_time(fs, s: int, sv: int, d: int) -> None:
     """The spread sv held for d ns: grow the spread x time and two-sided-time totals."""
     fs[s, S_CUM + Q_SPRT] = _spread_total_after(fs, s, sv, d)
     fs[s, S_CUM + Q_TVALID] += d
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def init_symbol(fs, s: int, t: int) -> None:
     fs[s, S_TLAST] = t
     fs[s, S_T0] = t
@@ -223,26 +223,26 @@ def init_symbol(fs, s: int, t: int) -> None:
     fs[s, S_NEXT_B] = (t // W0_NS + 1) * W0_NS
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def oldest_slot(fs, s: int, w: int) -> int:
     """Ring slot of window w's oldest bucket (it holds the totals at that bucket's start)."""
     slot = fs[s, S_RB + 2 * w + 1] + 1
     return slot if slot < NB else 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def window_sum(fs, rq, s: int, w: int, slot: int, q: int) -> int:
     """Sum of quantity q over window w (oldest slot ``slot``): total now minus total at its start."""
     return fs[s, S_CUM + q] - rq[s, w, slot, q]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def window_spread_time(fs, rq, s: int, w: int, slot: int) -> int:
     """The spread x time integral over window w: the wrapping difference of the totals (exact)."""
     return np.int64(np.uint64(fs[s, S_CUM + Q_SPRT]) - np.uint64(rq[s, w, slot, Q_SPRT]))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _baseline(fz, s: int, x: float) -> None:
     """Slow EWMA (and EW variance) of x = log(1 + volume / |net mid change in cents|) over the 30 s
     window at one of its bucket boundaries."""
@@ -256,7 +256,7 @@ def _baseline(fz, s: int, x: float) -> None:
         fz[s, Z_VDM_VAR] = (1.0 - BASE_ALPHA) * (fz[s, Z_VDM_VAR] + BASE_ALPHA * d * d)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _write_out(fs, rq, s: int, w: int, k: int, width: int) -> None:
     """Write bucket k of window w's quiet run into its slot, from the run's anchor (the written
     bucket before the run, whose slot is still intact): the same totals (no event between them), the
@@ -274,7 +274,7 @@ def _write_out(fs, rq, s: int, w: int, k: int, width: int) -> None:
         rq[s, w, dst, Q_TVALID] += d
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _rotate(fs, rq, fz, s: int, t: int) -> None:
     """t reached the end of the current finest bucket: every ring whose bucket changed moves to the
     bucket of t, writing into each slot it enters the symbol's running totals at that bucket's start
@@ -342,7 +342,7 @@ def _rotate(fs, rq, fz, s: int, t: int) -> None:
     fs[s, S_TLAST] = t
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _base_window_steps(fs, rq, fz, s: int, w: int, k0: int, k1: int) -> None:
     """The baseline window's boundaries k0..k1 (at most NB, before any of their slots is rewritten):
     at boundary k the window holds the totals now (no event since) minus the slot of bucket k - NB;
@@ -370,7 +370,7 @@ def _base_window_steps(fs, rq, fz, s: int, w: int, k0: int, k1: int) -> None:
             _baseline(fz, s, x)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def advance(fs, rq, fz, s: int, t: int) -> None:
     """Move symbol s's windows to time t: inside the current 100 ms bucket only the spread integral
     grows; crossing its end moves the rings that change bucket (inlined too: it writes one slot or a few)."""
@@ -385,7 +385,7 @@ def advance(fs, rq, fz, s: int, t: int) -> None:
     _rotate(fs, rq, fz, s, t)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def snapshot_group_start(fs, lv, sd, s: int) -> None:
     """Remember the touch in force: prints later in the group are classified against it."""
     if sd[s, 0, SD_NLEV] > 0:
@@ -402,7 +402,7 @@ def snapshot_group_start(fs, lv, sd, s: int) -> None:
         fs[s, S_GAS] = 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def group_start(fs, lv, sd, s: int) -> None:
     """The touch in force at a group start is the touch stored at the last group end that changed
     the book (every book change ends in one); the book itself is read only before the first."""
@@ -419,7 +419,7 @@ def group_start(fs, lv, sd, s: int) -> None:
         snapshot_group_start(fs, lv, sd, s)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _episode(fs, s: int, si: int, price: int, size: int) -> None:
     """Touch episode of side si at group end: same price -> count increases (refills after a print);
     new price -> start a new episode with its displayed size as the supply."""
@@ -452,7 +452,7 @@ def _episode(fs, s: int, si: int, price: int, size: int) -> None:
     fs[s, S_EP_SZ + o] = size
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _first_usable(lv, s: int, si: int, n: int, other: int) -> int:
     """Index of the first level of side si that is known or does not cross price `other`."""
     i = 0
@@ -465,7 +465,7 @@ def _first_usable(lv, s: int, si: int, n: int, other: int) -> int:
     return i
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _side_levels(fs, lv, pl, sd, s: int, si: int, off: int, n: int, nlev: int, empty: int, full: bool) -> int:
     """One side's part of book_update over its top nlev levels (from level ``off``, ``n`` usable):
     updates the depth (``S_DB`` + si) and the not-known bits (``S_UNK`` + si), stores the levels into
@@ -522,7 +522,7 @@ def _side_levels(fs, lv, pl, sd, s: int, si: int, off: int, n: int, nlev: int, e
     return ml
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def book_update(fs, pl, lv, sd, cfg, s: int, skip_stale: bool) -> None:
     """Book state at the end of an atomic group that changed the book: touch, spread, mid,
     micro-price, depth over N levels, OFI at the touch and over N levels, touch episodes.
@@ -630,12 +630,12 @@ def book_update(fs, pl, lv, sd, cfg, s: int, skip_stale: bool) -> None:
         fs[s, S_TWO_SIDED] = 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _is_off_exchange(cond: int, venue: int) -> bool:
     return (cond & COND_OFF_EXCHANGE) != 0 or venue == 15 or venue == 19 or venue == 24
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def trade_update(fs, vap, s: int, t: int, price: int, size: int, cond: int, venue: int, side: int) -> None:
     """A print: volumes (total, lit / off-exchange), Lee-Ready classification against the touch in
     force at the start of the group, session VWAP and volume at price, touch depletion and the

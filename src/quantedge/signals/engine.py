@@ -62,7 +62,7 @@ class SignalOutput:
                           emit_min, self.row0)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _count_records(score, trig, n: int, emit_min: float) -> int:
     m = 0
     for r in range(n):
@@ -72,7 +72,7 @@ def _count_records(score, trig, n: int, emit_min: float) -> int:
     return m
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _fill_records(ts, sym, score, trig, ex_row, ex_val, n: int, emit_min: float, row0: int, out) -> None:
     m = 0
     for r in range(n):

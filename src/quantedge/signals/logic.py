@@ -415,7 +415,7 @@ RVOL_SCALE_5S = math.sqrt(5.0 / 3600.0)
 RVOL_SCALE_30S = math.sqrt(30.0 / 3600.0)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def init_state(st, s) -> None:
     """Fresh state of symbol s (all signals armed, no history)."""
     for c in range(N_ST):
@@ -428,7 +428,7 @@ def init_state(st, s) -> None:
     st[s, ST_TLAST] = NEVER
 
 
-@njit(cache=True, error_model="numpy")  # IEEE division: no per-division zero checks (all guarded)
+@njit(cache=True, error_model="numpy", _nrt=False)  # IEEE division: no per-division zero checks (all guarded)
 def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
     """Score snapshot row ``F[r]`` (symbol ``s``, event time ``ts_ns``), advance ``st[s]`` and write
     ``score[r, k]`` and ``trig[r, k]`` (1 on a rising edge) for every signal k.  When the row is worth
@@ -829,14 +829,14 @@ def update_row(F, r, ts_ns, st, s, cfg, score, trig, ex_min, expl, j) -> int:
     return 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def init_states(st) -> None:
     """Fresh state for every symbol."""
     for s in range(st.shape[0]):
         init_state(st, s)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def signals_step_cpu(st, cfg, ts, sym, F, n, score, trig, ex_min, ex_row, expl, counts) -> None:
     """CPU path: score rows ``F[i]``, i < n (symbol ``sym[i]``, time ``ts[i]``) in stream order, updating
     ``st``.  Explain values of rows worth emitting go to ``expl[m]`` in row order (``ex_row[i]`` = m,
