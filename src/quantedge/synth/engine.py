@@ -110,7 +110,7 @@ SINK_LEVELS = 10
 LIT_VENUES = np.array([5, 5, 5, 26, 26, 11, 11, 153, 18, 10, 28, 80], dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ladder_price(i: int) -> int:
     """Ladder index -> price ($0.0001)."""
     if i < SUB:
@@ -118,7 +118,7 @@ def ladder_price(i: int) -> int:
     return SUB + (i - SUB) * 100
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ladder_floor(p: float) -> int:
     """Largest ladder index whose price is <= p."""
     if p < SUB:
@@ -126,7 +126,7 @@ def ladder_floor(p: float) -> int:
     return SUB + int(np.floor((p - SUB) / 100.0))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ladder_ceil(p: float) -> int:
     """Smallest ladder index whose price is >= p."""
     if p < SUB:
@@ -134,7 +134,7 @@ def ladder_ceil(p: float) -> int:
     return SUB + int(np.ceil((p - SUB) / 100.0))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _lot_size(podd: float, mu: float, sig: float) -> int:
     """Order size: an odd lot (1-99, skewed small) or round lots from a lognormal."""
     if np.random.random() < podd:
@@ -144,7 +144,7 @@ def _lot_size(podd: float, mu: float, sig: float) -> int:
     return 100 * max(1, lots)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _emit(out, n, ts, seq, oid, px, sz, kind, side, act, venue, cond):
     out[n, C_TS] = ts
     out[n, C_SEQ] = seq
@@ -570,7 +570,7 @@ def simulate_day(par, seed, ep_kind, ep_t0, ep_t1, ep_x, out, final):  # noqa: C
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _step(idx, qsub):
     """Noise quote step (ladder ticks) at a ladder index: one cent at/above $1, ``qsub`` below."""
     if idx >= SUB:
@@ -578,7 +578,7 @@ def _step(idx, qsub):
     return max(1, int(qsub))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _noise_level(side, bb, ba, lo, V, par, join_p):
     """Where a noise limit order rests: inside a wide spread, at the touch, or a few steps deeper."""
     if side == 1:
@@ -609,7 +609,7 @@ def _noise_level(side, bb, ba, lo, V, par, join_p):
     return ba + st * (1 + int(np.random.exponential(par[P_GEO])))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _add(out, n, ts, seq, side, lvl, size, own, lo, bq, head, tail, o_lvl, o_rem, o_side, o_prev, o_next,
          o_own, bb, ba, norders):
     oi = norders
@@ -636,7 +636,7 @@ def _add(out, n, ts, seq, side, lvl, size, own, lo, bq, head, tail, o_lvl, o_rem
     return n, oi, bb, ba, norders
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _unlink(oi, lvl, head, tail, o_prev, o_next):
     p = o_prev[oi]
     q = o_next[oi]
@@ -652,7 +652,7 @@ def _unlink(oi, lvl, head, tail, o_prev, o_next):
     o_next[oi] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _cancel(out, n, ts, seq, oi, amt, lo, bq, head, tail, o_lvl, o_rem, o_side, o_prev, o_next, o_lpos, live):
     """Cancel ``amt`` shares of order ``oi`` (all of it -> delete); caller fixes best and live list."""
     lvl = o_lvl[oi]
@@ -669,7 +669,7 @@ def _cancel(out, n, ts, seq, oi, amt, lo, bq, head, tail, o_lvl, o_rem, o_side, 
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _live_fix(oi, o_lpos, live, nlive, o_rem):
     """Drop a finished noise order from the cancel-candidate list (swap-remove)."""
     pos = o_lpos[oi]
@@ -682,7 +682,7 @@ def _live_fix(oi, o_lpos, live, nlive, o_rem):
     return nlive
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _fix_best(bq, bb, ba):
     while bb >= 0 and bq[bb] == 0:
         bb -= 1
@@ -691,7 +691,7 @@ def _fix_best(bq, bb, ba):
     return bb, ba
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _market(out, n, ts, seq, side, size, maxwalk, par, lo, bq, head, tail, o_lvl, o_rem, o_side, o_prev,
             o_next, o_own, o_lpos, live, nlive, bb, ba, mm_inv, norders, ice_lvl, ice_disp, agent, nagent):
     """A marketable order walking the opposite side up to ``maxwalk`` quote steps (rest is dropped).
@@ -752,7 +752,7 @@ def _market(out, n, ts, seq, side, size, maxwalk, par, lo, bq, head, tail, o_lvl
     return n, bb, ba, nlive, norders, nagent
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _requote(out, n, ts, seq, m, fair, hs, bsz, asz, lo, bq, head, tail, o_lvl, o_rem, o_side, o_prev,
              o_next, o_own, o_lpos, live, bb, ba, mm_bid, mm_ask, norders, join_bid):
     """Market maker ``m`` moves its bid/ask to fair -/+ half spread (post-only: never crosses).
@@ -797,7 +797,7 @@ def _requote(out, n, ts, seq, m, fair, hs, bsz, asz, lo, bq, head, tail, o_lvl, 
     return n, bb, ba, norders
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _dark(out, n, ts, seq, side, size, lo, bb, ba):
     """An off-exchange (TRF) print at or inside the NBBO; buys print above the mid, sells below.
 
@@ -819,7 +819,7 @@ def _dark(out, n, ts, seq, side, size, lo, bb, ba):
     return _emit(out, n, ts, seq, 0, px, size, K_TRADE, 0, 0, VENUE_TRF, cond)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _quote(out, n, ts, seq, lo, bq, bb, ba, lbp, lbq, lap, laq):
     """Emit an NBBO pair (bid, then ask) when the touch changed; empty side = price 0 size 0."""
     bp = ladder_price(lo + bb) if bb >= 0 else 0
