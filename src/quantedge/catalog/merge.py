@@ -77,7 +77,7 @@ def merge_sorted_runs(runs: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", _nrt=False)
 def _head_before(kts, kseq, kkind, dead, a, b) -> bool:
     # "source a's head before source b's head"; equal keys keep source order.  The timestamps
     # decide almost every comparison, so the tie-breaks cost nothing on the common path.  A finished
@@ -143,6 +143,13 @@ def merge_pool_into(pool, head, tail, more, out, n0):
             win[node] = b
             tree[node] = a
     w = win[1] if width > 1 else 0
+    return _merge_loop(pool, head, tail, more, out, n0, kts, kseq, kkind, dead, tree, width, live, w)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _merge_loop(pool, head, tail, more, out, n0, kts, kseq, kkind, dead, tree, width, live, w):
+    """The merge itself (see :func:`merge_pool_into`), apart from the tree's allocation so that it
+    compiles without reference counting: one pop per output record."""
     n = n0
     cap = out.shape[0]
     while live > 0 and n < cap:
