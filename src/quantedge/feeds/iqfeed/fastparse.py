@@ -400,12 +400,21 @@ def decode(  # noqa: C901 - one pass over every line kind on purpose
     Stops at the end (DONE) or at the first line it must not decode itself (SLOW / NEED_*), reporting
     where in ``res``.  ``st`` is the session state (date, clock) and is updated by T lines.
     """
+    return _decode_lines(buf, pos, out, nout, recv, st, level2, qkinds, qcols, code_bits, off_venues, days_in,
+                         sym_keys, sym_len, sym_val, mm_keys, mm_len, mm_val, mm_lvl, tz_base, tz_off, res,
+                         np.empty(_MAXF, np.int64), np.empty(_MAXF, np.int64), np.zeros(_MAXF, np.int64),
+                         np.zeros(_MAXF, np.bool_), np.empty(2, np.int64))
+
+
+@njit(cache=True, _nrt=False)
+def _decode_lines(  # noqa: C901 - one pass over every line kind on purpose
+    buf, pos, out, nout, recv, st, level2, qkinds, qcols, code_bits, off_venues, days_in,
+    sym_keys, sym_len, sym_val, mm_keys, mm_len, mm_val, mm_lvl, tz_base, tz_off, res,
+    fs, fe, vals, pres, ts2,
+):
+    """:func:`decode`'s loop, given its field scratch arrays, so that it compiles without reference
+    counting (every array it touches is its caller's)."""
     n = buf.shape[0]
-    fs = np.empty(_MAXF, np.int64)
-    fe = np.empty(_MAXF, np.int64)
-    vals = np.zeros(_MAXF, np.int64)
-    pres = np.zeros(_MAXF, np.bool_)
-    ts2 = np.empty(2, np.int64)
     fast = 0
     lines = 0
     while pos < n:
