@@ -86,3 +86,29 @@ def test_backtest_command_bad_config_names_the_key(tmp_path):
     bad.write_text("data: {source: iqfeed_ticks, path: nope.csv}\nstrategy: {name: sma_cross}\n")
     res = CliRunner().invoke(app(), ["backtest", "--config", str(bad)])
     assert res.exit_code == 2 and "data.path: nope.csv" in res.output and "no such file" in res.output
+
+
+@pytest.mark.parametrize(("name", "rel"), [
+    ("backtest_sma.yaml", "iqfeed/NEPT_ticks_2021-03-01_2021-03-03.csv"),
+    ("backtest_rsi_lobster.yaml", "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"),
+])
+def test_shipped_configs_find_the_real_data_through_the_variable(tmp_path, monkeypatch, name, rel):
+    """The shipped configs name the real data ``shared:<file>``: looked up in QUANTEDGE_SHARED_DATA
+    from any working directory (an installed wheel has no ../shared/data beside its config folder)."""
+    from quantedge import CONFIG_DIR
+    from quantedge.backtest.config import BacktestConfig
+
+    data = tmp_path / "realdata"
+    (data / rel).parent.mkdir(parents=True)
+    (data / rel).write_bytes(b"")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("QUANTEDGE_SHARED_DATA", str(data))
+    cfg = BacktestConfig.load(CONFIG_DIR / name)
+    assert cfg.data["path"] == f"shared:{rel}"
+    assert cfg.resolve(cfg.data["path"]) == data / rel
+    cfg.check_data()
+    (data / rel).unlink()
+    with pytest.raises(ValueError, match="QUANTEDGE_SHARED_DATA"):
+        cfg.check_data()

@@ -337,6 +337,7 @@ def test_a_path_too_long_to_look_up_is_an_unreadable_source(tmp_path: Path) -> N
     ("strategy.name=smacross", "strategy.name: 'smacross' unknown"),
     ("data.path=nope.csv", "data.path: nope.csv (looked in"),
     ("data.path=quantedge:samples/nope.csv", "data.path: quantedge:samples/nope.csv ("),
+    ("data.path=shared:iqfeed/nope.csv", "the real-data folder is QUANTEDGE_SHARED_DATA when set"),
 ])
 def test_a_bad_override_is_a_usage_error_naming_the_key(tmp_path: Path, setting: str, says: str) -> None:
     """Strategy parameters, unknown sections and missing data are checked when the config is read

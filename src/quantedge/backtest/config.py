@@ -159,22 +159,30 @@ class BacktestConfig:
                 where = given
             elif given.startswith(PACKAGE_PREFIX):
                 where = f"{given} ({self.resolve(given)})"
+            elif given.startswith(SHARED_PREFIX):
+                where = (f"{given} ({self.resolve(given)}; the real-data folder is QUANTEDGE_SHARED_DATA "
+                         "when set, else shared/data beside the checkout, else ../shared/data)")
             else:
                 where = f"{given} (looked in {Path.cwd()} and in the config's folder {self.base_dir})"
             raise ValueError(f"data.path: {where}: no such file")
 
     def resolve(self, p: str) -> Path:
         """A configured path: ``quantedge:<rel>`` names a file inside the installed package (the bundled
-        samples: the same config works from a checkout and from a wheel); otherwise as given when
-        absolute or present from the working directory, else relative to the config's folder."""
+        samples: the same config works from a checkout and from a wheel); ``shared:<rel>`` a file in
+        the real-data folder (:func:`shared_file`); otherwise as given when absolute or present from
+        the working directory, else relative to the config's folder."""
         if p.startswith(PACKAGE_PREFIX):
             return package_file(p)
+        if p.startswith(SHARED_PREFIX):
+            return shared_file(p)
         q = Path(p)
         return q if q.is_absolute() or q.exists() else (self.base_dir / q)
 
 
 #: prefix of a configured path that names a file inside the installed quantedge package
 PACKAGE_PREFIX = "quantedge:"
+#: prefix of a configured path that names a file in the real-data folder (``../shared/data``)
+SHARED_PREFIX = "shared:"
 
 
 def package_file(p: str) -> Path:
@@ -182,6 +190,17 @@ def package_file(p: str) -> Path:
     import quantedge
 
     return Path(quantedge.__file__).resolve().parent / p[len(PACKAGE_PREFIX):].lstrip("/")
+
+
+def shared_file(p: str) -> Path:
+    """``shared:iqfeed/x.csv`` -> that file in the real-data folder, looked up when the path is used:
+    ``QUANTEDGE_SHARED_DATA`` when set, else ``shared/data`` beside a source checkout, else
+    ``../shared/data`` from the working directory.  A config that reads the real data this way works
+    from a checkout, from an installed wheel and from any working directory (with the variable set
+    where no checkout is near)."""
+    from quantedge import _shared_data
+
+    return _shared_data() / p[len(SHARED_PREFIX):].lstrip("/")
 
 
 def _number(v: object, key: str, where: str, positive: bool = False) -> float:
