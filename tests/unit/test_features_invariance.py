@@ -12,10 +12,11 @@ from quantedge.book.l2 import L2Book
 from quantedge.catalog.importers.databento import read_databento_mbp10
 from quantedge.catalog.importers.iqfeed_history import read_iqfeed_ticks
 from quantedge.catalog.symbols import NameTable
+from quantedge.features.kernels import advance, base_to, derive, derive_at
 from quantedge.features.pipeline import GROUP_MIN, FeaturePipeline
 from quantedge.features.replay import load_lobster_day, lobster_pipeline, replicate
 from quantedge.features.sampling import Sampler
-from quantedge.features.state import FeatureState
+from quantedge.features.state import S_TLAST, FeatureState
 
 LOBSTER_ZIP = "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
 NEPT_TICKS = "iqfeed/NEPT_ticks_2021-03-01_2021-03-03.csv"
@@ -173,3 +174,65 @@ def test_symbol_grouping_nbbo_and_l2_modes(nept, shared_data, mode):
         runs.append(p)
     assert events.shape[0] >= GROUP_MIN
     _assert_same(*runs)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(1, 35_000),
+       ahead_us=st.one_of(st.integers(0, 60_000_000), st.integers(0, 5_000_000_000)),
+       later_us=st.integers(0, 40_000_000))
+def test_a_row_read_ahead_equals_moving_the_rings_first(nept, cut, ahead_us, later_us):
+    """A snapshot row is read ahead (``derive_at``: the rings stay where the last event left them, the
+    baseline's boundaries up to the row are applied by ``base_to``): at any time from the last event
+    to more than an hour later, its every column is bit for bit the row of moving the rings there
+    first (``advance``, then ``derive``); so is it without ``base_to``; and moved on to a later time,
+    both states give the same features and baseline."""
+    p = FeaturePipeline("nbbo", FeatureState.allocate(1, cadence_ns=0))
+    p.step(nept[:min(cut, nept.shape[0])])
+    f = p.features
+    t = int(f.fs[0, S_TLAST]) + ahead_us * 1_000
+    a, b, c = f.copy(), f.copy(), f.copy()
+    rows = np.full((3, f.F.shape[1]), np.nan)
+    base_to(a.fs, a.rq, a.fz, 0, t)
+    derive_at(rows, 0, a.fs, a.rq, a.vap, a.fz, 0, True, t)
+    advance(b.fs, b.rq, b.fz, 0, t)
+    derive(rows, 1, b.fs, b.rq, b.vap, b.fz, 0, True)
+    derive_at(rows, 2, c.fs, c.rq, c.vap, c.fz, 0, True, t)
+    assert np.array_equal(rows[0], rows[1], equal_nan=True)
+    assert np.array_equal(rows[2], rows[1], equal_nan=True)
+    t2 = t + later_us * 1_000
+    for s in (a, b):
+        advance(s.fs, s.rq, s.fz, 0, t2)
+        derive(s.F, 0, s.fs, s.rq, s.vap, s.fz, 0, True)
+    assert np.array_equal(a.F, b.F, equal_nan=True)
+    assert np.array_equal(a.fz, b.fz, equal_nan=True)
+
+
+@pytest.mark.parametrize("cadence_s", [1, 7])
+def test_every_row_is_the_state_moved_to_its_boundary(nept, cadence_s):
+    """Every snapshot row of the NEPT days equals, bit for bit in every column, the row of a pipeline
+    that never took one, its rings moved to the row's boundary (``advance``) and derived there: a row
+    read ahead leaves no trace in the state that a later row or event could see (the 7 s cadence puts
+    rows between the 3 s buckets of the baseline's window, where its boundaries are split between
+    the row and the next event)."""
+    cad = cadence_s * 1_000_000_000
+    p = FeaturePipeline("nbbo", FeatureState.allocate(1, cadence_ns=cad), sampler=Sampler(1 << 16))
+    q = FeaturePipeline("nbbo", FeatureState.allocate(1, cadence_ns=0))
+    row = np.full((1, p.features.F.shape[1]), np.nan)
+    n_rows = 0
+    for i in range(nept.shape[0]):
+        before = int(p.sampler.n[0])
+        p.step(nept[i:i + 1], derive=False)
+        if p.sampler.n[0] > before:
+            r = q.features.copy()
+            bnd = int(p.sampler.ts[before])
+            advance(r.fs, r.rq, r.fz, 0, bnd)
+            derive(row, 0, r.fs, r.rq, r.vap, r.fz, 0, True)
+            assert np.array_equal(p.sampler.F[before], row[0], equal_nan=True), f"row of event {i} at {bnd}"
+            n_rows += 1
+        q.step(nept[i:i + 1], derive=False)
+    assert n_rows > 3_000
+    p.derive()
+    q.derive()
+    assert np.array_equal(p.features.F, q.features.F, equal_nan=True)
+    assert np.array_equal(p.features.fz, q.features.fz, equal_nan=True)
+

@@ -80,6 +80,7 @@ from quantedge.features.state import (
     Q_SPRT,
     Q_TVALID,
     Q_VOL,
+    S_BASE_K,
     S_CUM,
     S_CUM_HIDDEN,
     S_CUM_REFILL,
@@ -243,17 +244,13 @@ def window_spread_time(fs, rq, s: int, w: int, slot: int) -> int:
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def _baseline(fz, s: int, x: float) -> None:
+def _baseline(base: float, var: float, x: float) -> tuple[float, float]:
     """Slow EWMA (and EW variance) of x = log(1 + volume / |net mid change in cents|) over the 30 s
-    window at one of its bucket boundaries."""
-    base = fz[s, Z_VDM_BASE]
+    window at one of its bucket boundaries: (base, var) after x (NaN base: the first x)."""
     if base != base:
-        fz[s, Z_VDM_BASE] = x
-        fz[s, Z_VDM_VAR] = 0.0
-    else:
-        d = x - base
-        fz[s, Z_VDM_BASE] = base + BASE_ALPHA * d
-        fz[s, Z_VDM_VAR] = (1.0 - BASE_ALPHA) * (fz[s, Z_VDM_VAR] + BASE_ALPHA * d * d)
+        return x, 0.0
+    d = x - base
+    return base + BASE_ALPHA * d, (1.0 - BASE_ALPHA) * (var + BASE_ALPHA * d * d)
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -308,8 +305,8 @@ def _rotate(fs, rq, fz, s: int, t: int) -> None:
             continue
         b = cb + 1 if t0 < end + width else t0 // width
         g = S_GAP + 3 * w
-        if w == BASE_WINDOW:
-            _base_window_steps(fs, rq, fz, s, w, cb + 1, min(b, cb + NB))
+        if w == BASE_WINDOW:  # (boundaries a snapshot row already applied are skipped: S_BASE_K)
+            _base_window_steps(fs, rq, fz, s, w, max(cb + 1, fs[s, S_BASE_K] + 1), min(b, cb + NB))
         k0 = max(cb + 1, b - NB + 1)
         n_run = fs[s, g + 1]
         if n_run > 0 and k0 == cb + 1:  # the run's buckets may stay in the window
@@ -344,30 +341,60 @@ def _rotate(fs, rq, fz, s: int, t: int) -> None:
 
 @njit(cache=True, inline="always", _nrt=False)
 def _base_window_steps(fs, rq, fz, s: int, w: int, k0: int, k1: int) -> None:
-    """The baseline window's boundaries k0..k1 (at most NB, before any of their slots is rewritten):
-    at boundary k the window holds the totals now (no event since) minus the slot of bucket k - NB;
-    a window with volume updates the baseline.  A bucket of the ring's quiet run has the volume and
-    mid change of the bucket before it (the first one read, the window's oldest, is written), and
-    the log is taken again only when those change (a quiet gap repeats them)."""
+    """The baseline window's boundaries k0..k1 (at most NB, before any of their slots is rewritten)
+    update the baseline in ``fz`` (:func:`_base_steps`)."""
+    base, var = _base_steps(fs, rq, s, w, k0, k1, fz[s, Z_VDM_BASE], fz[s, Z_VDM_VAR])
+    fz[s, Z_VDM_BASE] = base
+    fz[s, Z_VDM_VAR] = var
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def base_to(fs, rq, fz, s: int, t: int) -> None:
+    """Apply the baseline window's bucket boundaries up to time t (>= the last event time) to the
+    baseline now, ahead of the ring (which skips them when it moves: ``S_BASE_K``).  A snapshot row
+    at a cadence boundary reads the baseline as of that boundary; applied here, the move to the
+    event does not take the same logs again."""
+    w = BASE_WINDOW
+    width = BUCKET_NS[w]
+    cb = fs[s, S_RB + 2 * w]
+    if t < (cb + 1) * width:
+        return
+    k0 = max(cb + 1, fs[s, S_BASE_K] + 1)
+    k1 = min(t // width, cb + NB)
+    if k1 >= k0:
+        _base_window_steps(fs, rq, fz, s, w, k0, k1)
+        fs[s, S_BASE_K] = k1
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _base_steps(fs, rq, s: int, w: int, k0: int, k1: int, base: float, var: float) -> tuple[float, float]:
+    """The baseline (base, var) after the baseline window's boundaries k0..k1 (at most NB, none of
+    their slots rewritten yet; reads only): at boundary k the window holds the totals now (no event
+    since) minus the slot of bucket k - NB; a window with volume updates the baseline.  A bucket of
+    the ring's quiet run is not written: it has the volume and mid change of the run's anchor (the
+    written bucket before the run).  The log is taken again only when those change (a quiet gap
+    repeats them).  k0 may follow boundaries applied earlier (``S_BASE_K``), so k0 - NB may lie in
+    the run."""
     g = S_GAP + 3 * w
     lo = fs[s, g]
     hi = lo + fs[s, g + 1] - 1
+    anchor = (lo - 1) % NB
     vol = -1
     dm2 = 0
     x = 0.0
     for k in range(k0, k1 + 1):
         j = k - NB
-        if j < lo or j > hi:
-            slot = k % NB
-            v = window_sum(fs, rq, s, w, slot, Q_VOL)
-            m = window_sum(fs, rq, s, w, slot, Q_DMID2)
-            if v != vol or m != dm2:
-                vol = v
-                dm2 = m
-                if v > 0:
-                    x = math.log1p(v / max(abs(m) / 200.0, 1.0))
+        slot = anchor if lo <= j <= hi else k % NB
+        v = window_sum(fs, rq, s, w, slot, Q_VOL)
+        m = window_sum(fs, rq, s, w, slot, Q_DMID2)
+        if v != vol or m != dm2:
+            vol = v
+            dm2 = m
+            if v > 0:
+                x = math.log1p(v / max(abs(m) / 200.0, 1.0))
         if vol > 0:
-            _baseline(fz, s, x)
+            base, var = _baseline(base, var, x)
+    return base, var
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -742,6 +769,40 @@ def trade_update(fs, vap, s: int, t: int, price: int, size: int, cond: int, venu
                     add_q(fs, s, Q_HIDDEN, d)
 
 
+@njit(cache=True, inline="always", _nrt=False)
+def _oldest_at(fs, s: int, w: int, width: int, cb: int, j: int, tl: int) -> tuple[int, np.uint64, int]:
+    """Where the totals at the start of bucket j (window w's oldest bucket at a time t >= tl, the
+    symbol's last event time; ring w is at bucket cb) are found without moving the ring: (the ring
+    slot holding them, or -1 for the running totals; spread x time and two-sided time to add to
+    those).  Bucket j is a written slot, a bucket of the ring's quiet run (its anchor slot plus the
+    run's spread over the buckets between, as :func:`_write_out` would write it), or, past the ring
+    (j > cb), the running totals plus the spread held since tl: exactly what :func:`_rotate` would
+    leave in the slot of the window's oldest bucket."""
+    if j > cb:
+        if fs[s, S_TWO_SIDED]:
+            d = j * width - tl
+            return -1, np.uint64(fs[s, S_SPREAD]) * np.uint64(d), d
+        return -1, np.uint64(0), 0
+    g = S_GAP + 3 * w
+    lo = fs[s, g]
+    n = fs[s, g + 1]
+    if n > 0 and lo <= j < lo + n:
+        a = lo - 1
+        sv = fs[s, g + 2]
+        if sv != GAP_ONE_SIDED:
+            d = (j - a) * width
+            return a % NB, np.uint64(sv) * np.uint64(d), d
+        return a % NB, np.uint64(0), 0
+    return j % NB, np.uint64(0), 0
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def _wsum(fs, rq, s: int, w: int, src: int, q: int) -> int:
+    """Window sum of a quantity that time alone does not change: the totals now minus those at the
+    start of the window's oldest bucket (slot ``src``; -1: the running totals themselves)."""
+    return fs[s, S_CUM + q] - rq[s, w, src, q] if src >= 0 else 0
+
+
 #: (window field, running-total quantity) of the window fields that are a plain window sum
 PLAIN_SUMS = np.array([(WF_VOL, Q_VOL), (WF_BUY, Q_BUY), (WF_SELL, Q_SELL), (WF_OFFEX, Q_OFFEX),
                        (WF_TRADES, Q_NTRD), (WF_OFI, Q_OFI), (WF_MLOFI, Q_MLOFI), (WF_REFILLS, Q_REFILL),
@@ -750,38 +811,64 @@ PLAIN_SUMS = np.array([(WF_VOL, Q_VOL), (WF_BUY, Q_BUY), (WF_SELL, Q_SELL), (WF_
 
 @njit(cache=True, _nrt=False)
 def derive(dst, r: int, fs, rq, vap, fz, s: int, full: bool = True) -> None:
-    """The feature vector of symbol s into row r of dst (F or a snapshot buffer): a pure function of
-    the state (window sums = the running totals minus the window's oldest ring slot).
+    """The feature vector of symbol s into row r of dst (F or a snapshot buffer) as of its last event:
+    a pure function of the state (window sums = the running totals minus the window's oldest ring
+    slot).  See :func:`derive_at`."""
+    derive_at(dst, r, fs, rq, vap, fz, s, full, fs[s, S_TLAST])
+
+
+@njit(cache=True, _nrt=False)
+def derive_at(dst, r: int, fs, rq, vap, fz, s: int, full: bool, t: int) -> None:
+    """The feature vector of symbol s as of time t >= its last event time, into row r of dst: the
+    values :func:`derive` gives after ``advance(t)``, with nothing changed (the state stays at the
+    last event).  A snapshot row is taken at a cadence boundary before its event: moving the rings
+    to the boundary and then on to the event did the rotation twice (a bucket in a quiet run at the
+    boundary written out at the event), ~90 ns of the ~175 ns a row cost on the sparse NEPT day.
+    The rings and the baseline are read where they stand (:func:`_oldest_at`, :func:`_base_steps`),
+    with the same integers and the same float operations, so the row is bit for bit the same.
 
     ``full=False`` writes only the columns of :data:`~quantedge.features.state.SIGNAL_INPUTS` (a
     snapshot row that only feeds the signal stage; the others are left as they are): the same
     values by the same operations, without the ~40 divisions and square roots of the rest."""
-    t = fs[s, S_TLAST]
+    tl = fs[s, S_TLAST]
     mid2 = fs[s, S_MID2]
     t0 = fs[s, S_T0]
+    vv = fs[s, S_TWO_SIDED]
+    dt = t - tl if vv else 0  # two-sided time since the last event (the spread is constant since)
+    sp_now = np.uint64(fs[s, S_CUM + Q_SPRT]) + np.uint64(fs[s, S_SPREAD]) * np.uint64(dt)
+    zbase = fz[s, Z_VDM_BASE]  # the baseline at t
+    zvar = fz[s, Z_VDM_VAR]
+    cb = fs[s, S_RB + 2 * BASE_WINDOW]
+    width = BUCKET_NS[BASE_WINDOW]
+    if t >= (cb + 1) * width:  # the baseline window's boundaries up to t not yet applied (as _rotate)
+        k0 = max(cb + 1, fs[s, S_BASE_K] + 1)
+        zbase, zvar = _base_steps(fs, rq, s, BASE_WINDOW, k0, min(t // width, cb + NB), zbase, zvar)
     for w in range(NW):
         c = NSC + w * NWF
         if not full and not SIG_WINDOW[w]:
             continue
         width = BUCKET_NS[w]
-        start = (fs[s, S_RB + 2 * w] - NB + 1) * width
+        cb = fs[s, S_RB + 2 * w]
+        b = t // width if t >= (cb + 1) * width else cb  # the ring's bucket at t
+        j = b - NB + 1  # the window's oldest bucket at t
+        o, sp_add, tv_add = _oldest_at(fs, s, w, width, cb, j, tl)
+        start = j * width
         if t0 > start:
             start = t0
         span = (t - start) * 1e-9
-        o = oldest_slot(fs, s, w)
         for p in range(PLAIN_SUMS.shape[0]):  # the fields that are a window sum as it is
             col = c + PLAIN_SUMS[p, 0]
             if full or SIG_COL[col]:
-                dst[r, col] = window_sum(fs, rq, s, w, o, PLAIN_SUMS[p, 1])
-        vol = window_sum(fs, rq, s, w, o, Q_VOL)
-        off = window_sum(fs, rq, s, w, o, Q_OFFEX)
+                dst[r, col] = _wsum(fs, rq, s, w, o, PLAIN_SUMS[p, 1])
+        vol = _wsum(fs, rq, s, w, o, Q_VOL)
+        off = _wsum(fs, rq, s, w, o, Q_OFFEX)
         if full or SIG_COL[c + WF_LIT_SHARE]:
             dst[r, c + WF_LIT_SHARE] = (vol - off) / vol if vol > 0 else NAN
-        dm2 = window_sum(fs, rq, s, w, o, Q_DMID2)
+        dm2 = _wsum(fs, rq, s, w, o, Q_DMID2)
         if full or SIG_COL[c + WF_DMID]:
             dst[r, c + WF_DMID] = dm2 * 0.5 * PX
         if full or SIG_COL[c + WF_MID_VEL] or SIG_COL[c + WF_MICRO_VEL]:
-            dmic = window_sum(fs, rq, s, w, o, Q_DMICRO)
+            dmic = _wsum(fs, rq, s, w, o, Q_DMICRO)
             if mid2 > 0 and span > 0:
                 if full or SIG_COL[c + WF_MID_VEL]:
                     dst[r, c + WF_MID_VEL] = dm2 / mid2 / span * 100.0
@@ -792,9 +879,9 @@ def derive(dst, r: int, fs, rq, vap, fz, s: int, full: bool = True) -> None:
                     dst[r, c + WF_MID_VEL] = NAN
                 if full or SIG_COL[c + WF_MICRO_VEL]:
                     dst[r, c + WF_MICRO_VEL] = NAN
-        sq = window_sum(fs, rq, s, w, o, Q_DMID2SQ)
+        sq = _wsum(fs, rq, s, w, o, Q_DMID2SQ)
         if full or SIG_COL[c + WF_MID_STD]:
-            n = window_sum(fs, rq, s, w, o, Q_NMID)
+            n = _wsum(fs, rq, s, w, o, Q_NMID)
             if n > 0:
                 mean = dm2 / n
                 var = sq / n - mean * mean
@@ -804,8 +891,10 @@ def derive(dst, r: int, fs, rq, vap, fz, s: int, full: bool = True) -> None:
         if full or SIG_COL[c + WF_RVOL]:
             dst[r, c + WF_RVOL] = math.sqrt(sq) / mid2 * 1e4 if mid2 > 0 else NAN
         if full or SIG_COL[c + WF_SPREAD_AVG]:
-            tv = window_sum(fs, rq, s, w, o, Q_TVALID)
-            sprt = window_spread_time(fs, rq, s, w, o)
+            tv_old = rq[s, w, o, Q_TVALID] if o >= 0 else fs[s, S_CUM + Q_TVALID]
+            sp_old = np.uint64(rq[s, w, o, Q_SPRT] if o >= 0 else fs[s, S_CUM + Q_SPRT]) + sp_add
+            tv = fs[s, S_CUM + Q_TVALID] + dt - (tv_old + tv_add)
+            sprt = np.int64(sp_now - sp_old)  # wrapping difference of the totals: exact
             dst[r, c + WF_SPREAD_AVG] = sprt / tv if tv > 0 else NAN
         if full or SIG_COL[c + WF_VOL_DMID]:
             dst[r, c + WF_VOL_DMID] = vol / max(abs(dm2) / 200.0, 1.0)
@@ -886,13 +975,11 @@ def derive(dst, r: int, fs, rq, vap, fz, s: int, full: bool = True) -> None:
     dst[r, F_SPREAD_RATIO_5S_1H] = a5 / a1h if a1h > 0 else NAN
     cb = NSC + BASE_WINDOW * NWF
     x = math.log1p(dst[r, cb + WF_VOL_DMID])
-    base = fz[s, Z_VDM_BASE]
-    var = fz[s, Z_VDM_VAR]
     if full:
         dst[r, F_VDM_LOG] = x
-        dst[r, F_VDM_BASE] = base
-        dst[r, F_VDM_VAR] = var
-    dst[r, F_VDM_Z] = (x - base) / math.sqrt(var) if var > 0 else NAN
+        dst[r, F_VDM_BASE] = zbase
+        dst[r, F_VDM_VAR] = zvar
+    dst[r, F_VDM_Z] = (x - zbase) / math.sqrt(zvar) if zvar > 0 else NAN
     if full:
         if v > 0 and mid2 > 0 and fs[s, S_VAP_W] > 0:
             j = NVAP // 2 + (mid2 // 2 - fs[s, S_VAP_BASE]) // fs[s, S_VAP_W]

@@ -11,8 +11,8 @@ Three kernels share the per-event feature code (:mod:`quantedge.features.kernels
 Order of work for one event of symbol s at time t (event time ``ts_event``, clamped to be monotone
 per symbol):
 
-1. sampling: if t crossed the symbol's next cadence boundary, advance the windows to the boundary
-   and write a snapshot row;
+1. sampling: if t crossed the symbol's next cadence boundary, write a snapshot row as of the
+   boundary (derived ahead from the rings where they stand: ``derive_at``);
 2. advance the windows to t (spread x time integral, bucket rotation);
 3. at the first event of an atomic group, remember the touch in force (the NBBO a print in this
    group is classified against: for LOBSTER the book before the execution, for IQFeed trade rows
@@ -55,8 +55,9 @@ from quantedge.book.state import (
 )
 from quantedge.features.kernels import (
     advance,
+    base_to,
     book_update,
-    derive,
+    derive_at,
     derive_marked,
     group_start,
     init_symbol,
@@ -163,8 +164,8 @@ def pre_event(fs, rq, vap, fz, cfg, lv, sd, s_ts, s_sym, s_F, s_n, s_rank, marke
             if r >= s_ts.shape[0]:
                 return -1
         bnd = (t // cad) * cad
-        advance(fs, rq, fz, s, bnd)
-        derive(s_F, r, fs, rq, vap, fz, s, cfg[CFG_ROWS] == ROWS_ALL)
+        base_to(fs, rq, fz, s, bnd)
+        derive_at(s_F, r, fs, rq, vap, fz, s, cfg[CFG_ROWS] == ROWS_ALL, bnd)  # as of bnd (rings unmoved)
         s_ts[r] = bnd
         s_sym[r] = s
         s_n[0] += 1

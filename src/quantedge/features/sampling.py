@@ -1,9 +1,10 @@
 """Feature snapshots at a fixed event-time cadence, into preallocated buffers.
 
 The fused kernels write a snapshot for symbol s when its first event at or after a cadence
-boundary arrives: the windows are first advanced to the boundary, so the row is the feature vector
-*as of the boundary* (its ``ts``).  A symbol that is silent across several boundaries gets one row,
-at the last boundary before its next event ("every cadence of event time a symbol is active").
+boundary arrives: the row is the feature vector *as of the boundary* (its ``ts``), as if the
+windows had been advanced there (``kernels.derive_at``).  A symbol that is silent across several
+boundaries gets one row, at the last boundary before its next event ("every cadence of event time a
+symbol is active").
 
 When the buffer is full the kernel stops before the event that needed the row and returns its
 index; :class:`Sampler` drains the buffer into its chunk list and the kernel resumes there, so

@@ -137,6 +137,8 @@ S_UNK = 97  # bit m set: level m of the last group end's top N is not fully know
 S_OFF = 99  # levels skipped as stale at the touch at the last group end (bid at +0, ask at +1)
 S_GAP = 104  # window w's quiet run at S_GAP + 3w: its first bucket, its length (0: none), the spread
 #             through it (GAP_ONE_SIDED: one-sided book); its buckets' ring slots are not written
+S_BASE_K = 119  # last 30 s-window bucket boundary already applied to the baseline (fz): a snapshot row
+#                 applies those up to its boundary ahead of the ring, which then skips them (0: none)
 FS_NCOL = 120
 #: S_GAP + 3w + 2 of a run through which the book was one-sided (a spread is never this)
 GAP_ONE_SIDED = -(1 << 62)
