@@ -116,6 +116,13 @@ def accumulation_setup(nept_ticks: str | Path, n_symbols: int, batch_rows: int =
     from quantedge.backtest.pipeline import run_with_signals
 
     run_with_signals(engine(1), [day[:4000]], stage=stage(1))
+    # ... but not the venue's book walk of a market order: the one-symbol day never sends one (its
+    # exits are limits), the 2,000-symbol run sends thousands, and the timed run paid the compile
+    # (~1 s) on its first use after an install or a source change
+    from quantedge.backtest.orders import OrderRequest
+
+    venue = engine(1).venue
+    venue.arrive(venue.new_order(OrderRequest(symbol=0, side=1, qty=100), 0, 0), 0)
     return batches, engine, stage
 
 
