@@ -18,7 +18,7 @@ KEEP_CACHES = 4
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
 
-def _shared_data() -> Path:
+def shared_data_dir() -> Path:
     """The real-data folder the commands default to: ``QUANTEDGE_SHARED_DATA`` (or the older
     ``QUANTEDGE_DATA``), else ``shared/data`` beside a source checkout, else ``../shared/data`` from
     the working directory (an installed package has no checkout to stand beside)."""
@@ -31,8 +31,8 @@ def _shared_data() -> Path:
     return Path("..") / "shared" / "data"
 
 
-#: default folder of the real market data (see _shared_data)
-SHARED_DATA = _shared_data()
+#: default folder of the real market data at import (see shared_data_dir)
+SHARED_DATA = shared_data_dir()
 
 
 def _numba_cache_dir() -> None:

@@ -198,9 +198,9 @@ def shared_file(p: str) -> Path:
     ``../shared/data`` from the working directory.  A config that reads the real data this way works
     from a checkout, from an installed wheel and from any working directory (with the variable set
     where no checkout is near)."""
-    from quantedge import _shared_data
+    from quantedge import shared_data_dir
 
-    return _shared_data() / p[len(SHARED_PREFIX):].lstrip("/")
+    return shared_data_dir() / p[len(SHARED_PREFIX):].lstrip("/")
 
 
 def _number(v: object, key: str, where: str, positive: bool = False) -> float:

@@ -201,7 +201,7 @@ def add_q(fs, s: int, q: int, x: int) -> None:
 def _spread_total_after(fs, s: int, sv: int, d: int) -> int:
     """The spread x time total after the spread sv held for d more ns.  The total may pass the int64
     range over a long session (up to SPREAD_CAP per ns), so it is added in unsigned, wrapping
-    arithmetic: only differences of it are read (:func:`window_spread_time`), and those are exact
+    arithmetic: only differences of it are read (:func:`derive_at`), and those are exact
     as long as they fit in int64 (a window's is at most SPREAD_CAP x 1 h, far inside)."""
     return np.int64(np.uint64(fs[s, S_CUM + Q_SPRT]) + np.uint64(sv) * np.uint64(d))
 
@@ -225,22 +225,9 @@ def init_symbol(fs, s: int, t: int) -> None:
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def oldest_slot(fs, s: int, w: int) -> int:
-    """Ring slot of window w's oldest bucket (it holds the totals at that bucket's start)."""
-    slot = fs[s, S_RB + 2 * w + 1] + 1
-    return slot if slot < NB else 0
-
-
-@njit(cache=True, inline="always", _nrt=False)
 def window_sum(fs, rq, s: int, w: int, slot: int, q: int) -> int:
     """Sum of quantity q over window w (oldest slot ``slot``): total now minus total at its start."""
     return fs[s, S_CUM + q] - rq[s, w, slot, q]
-
-
-@njit(cache=True, inline="always", _nrt=False)
-def window_spread_time(fs, rq, s: int, w: int, slot: int) -> int:
-    """The spread x time integral over window w: the wrapping difference of the totals (exact)."""
-    return np.int64(np.uint64(fs[s, S_CUM + Q_SPRT]) - np.uint64(rq[s, w, slot, Q_SPRT]))
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -349,20 +336,25 @@ def _base_window_steps(fs, rq, fz, s: int, w: int, k0: int, k1: int) -> None:
 
 
 @njit(cache=True, inline="always", _nrt=False)
+def _base_pending(fs, s: int, t: int) -> tuple[int, int]:
+    """The baseline window's boundaries (k0, k1) up to time t (>= the last event time) that are not
+    applied yet, as the ring's move to t would apply them (none when k1 < k0)."""
+    width = BUCKET_NS[BASE_WINDOW]
+    cb = fs[s, S_RB + 2 * BASE_WINDOW]
+    if t < (cb + 1) * width:
+        return 0, -1
+    return max(cb + 1, fs[s, S_BASE_K] + 1), min(t // width, cb + NB)
+
+
+@njit(cache=True, inline="always", _nrt=False)
 def base_to(fs, rq, fz, s: int, t: int) -> None:
     """Apply the baseline window's bucket boundaries up to time t (>= the last event time) to the
     baseline now, ahead of the ring (which skips them when it moves: ``S_BASE_K``).  A snapshot row
     at a cadence boundary reads the baseline as of that boundary; applied here, the move to the
     event does not take the same logs again."""
-    w = BASE_WINDOW
-    width = BUCKET_NS[w]
-    cb = fs[s, S_RB + 2 * w]
-    if t < (cb + 1) * width:
-        return
-    k0 = max(cb + 1, fs[s, S_BASE_K] + 1)
-    k1 = min(t // width, cb + NB)
+    k0, k1 = _base_pending(fs, s, t)
     if k1 >= k0:
-        _base_window_steps(fs, rq, fz, s, w, k0, k1)
+        _base_window_steps(fs, rq, fz, s, BASE_WINDOW, k0, k1)
         fs[s, S_BASE_K] = k1
 
 
@@ -838,11 +830,9 @@ def derive_at(dst, r: int, fs, rq, vap, fz, s: int, full: bool, t: int) -> None:
     sp_now = np.uint64(fs[s, S_CUM + Q_SPRT]) + np.uint64(fs[s, S_SPREAD]) * np.uint64(dt)
     zbase = fz[s, Z_VDM_BASE]  # the baseline at t
     zvar = fz[s, Z_VDM_VAR]
-    cb = fs[s, S_RB + 2 * BASE_WINDOW]
-    width = BUCKET_NS[BASE_WINDOW]
-    if t >= (cb + 1) * width:  # the baseline window's boundaries up to t not yet applied (as _rotate)
-        k0 = max(cb + 1, fs[s, S_BASE_K] + 1)
-        zbase, zvar = _base_steps(fs, rq, s, BASE_WINDOW, k0, min(t // width, cb + NB), zbase, zvar)
+    k0, k1 = _base_pending(fs, s, t)
+    if k1 >= k0:
+        zbase, zvar = _base_steps(fs, rq, s, BASE_WINDOW, k0, k1, zbase, zvar)
     for w in range(NW):
         c = NSC + w * NWF
         if not full and not SIG_WINDOW[w]:
