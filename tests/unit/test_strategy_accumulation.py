@@ -451,3 +451,17 @@ def test_gated_signals_trade_exactly_as_a_callback_per_record(shared_data):
     assert gated.signals_seen == every.signals_seen
     assert every.signal_callbacks == len(every.signals_seen)
     assert gated.signal_callbacks < every.signal_callbacks / 3
+
+
+def test_accumulation_benchmark_times_the_halves_and_they_agree(shared_data):
+    """The benchmark of BENCHMARKS.md at a few symbols: it times the signal stage alone, the engine
+    alone over the stage's records, and the whole path, and the engine alone makes the whole path's
+    fills (the backtester does not care who computed the records)."""
+    from quantedge.backtest.bench import run_accumulation
+
+    nept = shared_data / "iqfeed" / "NEPT_ticks_2021-03-01_2021-03-03.csv"
+    r = run_accumulation(nept, 3, 1 << 14)
+    assert r["events"] == 3 * 11_561 and r["fills"] > 0 and r["triggers"] > 0
+    assert r["engine_alone_same_fills"] is True
+    for k in ("cpu_s", "signals_alone_cpu_s", "engine_alone_cpu_s"):
+        assert r[k] > 0

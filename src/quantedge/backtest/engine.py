@@ -277,8 +277,8 @@ class Engine(Context):
         if n == 0:
             return
         ts = batch["ts_recv"]
-        if ts[0] < self._last_ts or (n > 1 and (np.diff(ts) < 0).any()):
-            bad = int(np.argmax(np.diff(ts) < 0)) + 1 if n > 1 and (np.diff(ts) < 0).any() else 0
+        bad = vnb.first_step_back(batch, self._last_ts)
+        if bad >= 0:
             raise ValueError(
                 f"batch not in ts_recv order at row {bad} (ts_recv {int(ts[bad])} < previous): "
                 "replay needs merge-ordered batches"

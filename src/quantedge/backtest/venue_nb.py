@@ -83,6 +83,20 @@ COND_NOT_LIT = (1 << 7) | (1 << 8) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 9)
 
 
 @njit(cache=True, _nrt=False)
+def first_step_back(events, prev: int) -> int:
+    """Index of the first event whose ts_recv is before the one before it (``prev`` before the
+    first), -1 when the batch is in order: the engine's merge-order check, one pass without the
+    temporary arrays of ``np.diff``."""
+    last = prev
+    for i in range(events.shape[0]):
+        t = events[i].ts_recv
+        if t < last:
+            return i
+        last = t
+    return -1
+
+
+@njit(cache=True, _nrt=False)
 def level_size(lv, sd, s: int, si: int, px: int) -> int:
     n = sd[s, si, SD_NLEV]
     for i in range(n):
