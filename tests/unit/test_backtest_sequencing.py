@@ -201,6 +201,18 @@ def test_no_lookahead_deliveries_never_precede_receive_time_and_reads_are_refuse
         run(Recorder(), book_stream()[::-1].copy())
 
 
+def test_out_of_order_batch_names_the_row_inside_a_batch_and_across_batches():
+    e = book_stream()
+    e["ts_recv"][4] = e["ts_recv"][3] - 1  # row 4 steps back inside the batch
+    with pytest.raises(ValueError, match=r"at row 4 \(ts_recv"):
+        run(Recorder(), e)
+    e = book_stream()
+    e["ts_recv"][4] = e["ts_recv"][3] - 1  # the second batch starts before the first one ended
+    with pytest.raises(ValueError, match=r"at row 0 \(ts_recv"):
+        run(Recorder(), e, batches=[4])
+    run(Recorder(), book_stream(), batches=[2, 4])  # in order, cut anywhere: accepted
+
+
 def test_closed_bars_only():
     class B(Strategy):
         def on_start(self, ctx):
