@@ -235,4 +235,3 @@ def test_every_row_is_the_state_moved_to_its_boundary(nept, cadence_s):
     q.derive()
     assert np.array_equal(p.features.F, q.features.F, equal_nan=True)
     assert np.array_equal(p.features.fz, q.features.fz, equal_nan=True)
-

@@ -293,7 +293,8 @@ def _rotate(fs, rq, fz, s: int, t: int) -> None:
         b = cb + 1 if t0 < end + width else t0 // width
         g = S_GAP + 3 * w
         if w == BASE_WINDOW:  # (boundaries a snapshot row already applied are skipped: S_BASE_K)
-            _base_window_steps(fs, rq, fz, s, w, max(cb + 1, fs[s, S_BASE_K] + 1), min(b, cb + NB))
+            q0, q1 = _base_pending(fs, s, t)  # q1 = min(b, cb + NB): b is t's bucket
+            _base_window_steps(fs, rq, fz, s, w, q0, q1)
         k0 = max(cb + 1, b - NB + 1)
         n_run = fs[s, g + 1]
         if n_run > 0 and k0 == cb + 1:  # the run's buckets may stay in the window
