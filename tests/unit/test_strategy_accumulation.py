@@ -460,8 +460,15 @@ def test_accumulation_benchmark_times_the_halves_and_they_agree(shared_data):
     from quantedge.backtest.bench import run_accumulation
 
     nept = shared_data / "iqfeed" / "NEPT_ticks_2021-03-01_2021-03-03.csv"
-    r = run_accumulation(nept, 3, 1 << 14)
+    r = run_accumulation(nept, 3, 1 << 14, repeat=2)
     assert r["events"] == 3 * 11_561 and r["fills"] > 0 and r["triggers"] > 0
     assert r["engine_alone_same_fills"] is True
+    # two rounds: the same records and fills each time, and the figures are the fastest run's
+    assert r["repeat"] == 2 and r["repeats_agree"] is True
     for k in ("cpu_s", "signals_alone_cpu_s", "engine_alone_cpu_s"):
         assert r[k] > 0
+    for k, runs in (("cpu_s", "whole_runs_cpu_s"), ("signals_alone_cpu_s", "signals_alone_runs_cpu_s"),
+                    ("engine_alone_cpu_s", "engine_alone_runs_cpu_s")):
+        assert len(r[runs]) == 2 and r[k] == min(r[runs])
+    with pytest.raises(ValueError, match="repeat"):
+        run_accumulation(nept, 3, 1 << 14, repeat=0)
